@@ -1,0 +1,58 @@
+"""The store fixture: one conformance suite runs against memory, SQLite and real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wfcore.store import StateStore, open_store
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUnderTest:
+    """How to reach the store under test: from this process, and from another one.
+
+    ``url`` is None for the memory store, which other processes cannot share; races on it
+    use threads instead of processes.
+    """
+
+    kind: str
+    url: str | None
+    make: Callable[[], StateStore]
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
+    """Each kind of store, fresh and isolated (a temp file, or a unique Redis key prefix)."""
+    kind: str = request.param
+    url: str | None
+    if kind == "memory":
+        from wfcore.store.memory import MemoryStore
+
+        shared = MemoryStore(retention=60.0)
+        url = None
+        make: Callable[[], StateStore] = lambda: shared  # noqa: E731
+    elif kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        make = lambda: open_store(url, retention=60.0)  # type: ignore[arg-type]  # noqa: E731
+    else:
+        redis_url: str = request.getfixturevalue("redis_url")
+        sep = "&" if "?" in redis_url else "?"
+        redis_store_url = f"{redis_url}{sep}prefix=t-{uuid.uuid4().hex[:12]}"
+        url = redis_store_url
+        make = lambda: open_store(redis_store_url, retention=60.0)  # noqa: E731
+    return StoreUnderTest(kind, url, make)
+
+
+@pytest.fixture
+def store(backend: StoreUnderTest) -> Iterator[StateStore]:
+    """A fresh store of the parametrised kind, closed afterwards."""
+    instance = backend.make()
+    try:
+        yield instance
+    finally:
+        instance.close()

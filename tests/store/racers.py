@@ -1,0 +1,43 @@
+"""Functions run in other processes (or threads) to race on one store at one instant."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tests.store.records import workflow
+from wfcore._models import Batch
+from wfcore.store import StateStore, open_store
+
+T = TypeVar("T")
+
+
+def _at(url: str, start_at: float, op: Callable[[StateStore], T]) -> T:
+    # Connect first, then wait for the common start instant so the racers really collide.
+    store = open_store(url)
+    try:
+        store.ping()
+        time.sleep(max(0.0, start_at - time.time()))
+        return op(store)
+    finally:
+        store.close()
+
+
+def create(url: str, start_at: float, workflow_id: str) -> bool:
+    """Try to create ``workflow_id``; True if this caller created it."""
+    record, root = workflow(workflow_id)
+    return _at(url, start_at, lambda s: s.create_workflow(record, root)[1])
+
+
+def append(url: str, start_at: float, workflow_id: str, invocation_id: str, payload: bytes) -> bool:
+    """Try to write ``payload`` at seq 0; True if this caller won."""
+    return _at(
+        url, start_at, lambda s: s.commit(workflow_id, invocation_id, Batch(0, [payload])).ok
+    )
+
+
+def record(url: str, start_at: float, workflow_id: str, invocation_id: str, seq: int) -> bool:
+    """Record an outcome at ``seq``; True if this caller must wake the parent."""
+    out = f"out-{seq}".encode()
+    return _at(url, start_at, lambda s: s.record_outcome(workflow_id, invocation_id, seq, out).wake)

@@ -1,0 +1,398 @@
+"""One storage contract, run against every store: memory, SQLite and a real Redis."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.store import racers
+from tests.store.conftest import StoreUnderTest
+from tests.store.records import invocation, workflow
+from wfcore._models import Batch, Finish, WorkflowStatus
+from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
+from wfcore.store import StateStore
+
+T = TypeVar("T")
+RACERS = 8
+
+
+def _race(
+    backend: StoreUnderTest,
+    store: StateStore,
+    calls: Sequence[tuple[Callable[..., T], tuple[Any, ...], Callable[[StateStore], T]]],
+) -> list[T]:
+    """Run the calls at one instant: in processes when the store has a URL, else in threads.
+
+    Each call is (process function, its args after url/start_at, equivalent in-thread op).
+    """
+    if backend.url is None:
+        start = threading.Barrier(len(calls))
+        results: dict[int, T] = {}
+
+        def run(i: int, op: Callable[[StateStore], T]) -> None:
+            start.wait()
+            results[i] = op(store)
+
+        threads = [threading.Thread(target=run, args=(i, c[2])) for i, c in enumerate(calls)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return [results[i] for i in range(len(calls))]
+    start_at = time.time() + 2.0
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(calls), mp_context=ctx) as pool:
+        futures = [pool.submit(fn, backend.url, start_at, *args) for fn, args, _ in calls]
+        return [f.result(timeout=30) for f in futures]
+
+
+def _started(store: StateStore, workflow_id: str = "wf-1") -> str:
+    record, root = workflow(workflow_id)
+    store.create_workflow(record, root)
+    return root.invocation_id
+
+
+# -- workflows ---------------------------------------------------------------------------
+
+
+def test_create_workflow_is_idempotent(store: StateStore) -> None:
+    # Given a created workflow
+    record, root = workflow("wf-1")
+    first, created = store.create_workflow(record, root)
+    # When the same id is created again with another type
+    other, _ = workflow("wf-1", workflow_type="other")
+    again, created_again = store.create_workflow(other, root)
+    # Then the first record stays and the second call says it did not create
+    assert created is True
+    assert created_again is False
+    assert again.workflow_type == "order"
+    assert first == store.get_workflow("wf-1")
+    fetched = store.get_invocation("wf-1", root.invocation_id)
+    assert fetched is not None
+    assert fetched.status is WorkflowStatus.PENDING
+
+
+def test_concurrent_creation_creates_once(backend: StoreUnderTest, store: StateStore) -> None:
+    # Given racers that all create the same workflow at one instant
+    record, root = workflow("wf-race")
+    calls = [
+        (racers.create, ("wf-race",), lambda s: s.create_workflow(record, root)[1])
+        for _ in range(RACERS)
+    ]
+    # When they race
+    created = _race(backend, store, calls)
+    # Then exactly one of them created it
+    assert sorted(created) == [False] * (RACERS - 1) + [True]
+    assert store.get_workflow("wf-race") is not None
+
+
+def test_missing_things_are_none(store: StateStore) -> None:
+    assert store.get_workflow("nope") is None
+    assert store.get_invocation("nope", "nope") is None
+    assert store.load("nope", "nope") is None
+    assert store.read_data("nope", "k") is None
+    assert store.request_cancel("nope") is None
+    assert store.list_invocations("nope") == []
+
+
+def test_commit_on_missing_invocation_is_a_clear_error(store: StateStore) -> None:
+    _started(store)
+    with pytest.raises(WorkflowNotFoundError, match="nope"):
+        store.commit("wf-1", "nope", Batch(0, [b"x"]))
+    with pytest.raises(WorkflowNotFoundError, match="missing"):
+        store.commit("missing", "nope", Batch(0, [b"x"]))
+
+
+def test_list_workflows_by_status_and_type_newest_first(store: StateStore) -> None:
+    # Given three workflows of two types, one of them finished
+    for i, kind in enumerate(["order", "refund", "order"]):
+        record, root = workflow(f"wf-{i}", workflow_type=kind, created_at=1000.0 + i)
+        store.create_workflow(record, root)
+    store.load("wf-2", "wf-2-root")
+    store.commit("wf-2", "wf-2-root", Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    # When listing with filters
+    orders = store.list_workflows(workflow_type="order")
+    done = store.list_workflows(status=WorkflowStatus.COMPLETED)
+    pending_orders = store.list_workflows(status=WorkflowStatus.PENDING, workflow_type="order")
+    # Then the filters apply and the newest come first
+    assert [w.workflow_id for w in orders] == ["wf-2", "wf-0"]
+    assert [w.workflow_id for w in done] == ["wf-2"]
+    assert [w.workflow_id for w in pending_orders] == ["wf-0"]
+    assert [w.workflow_id for w in store.list_workflows(limit=2)] == ["wf-2", "wf-1"]
+
+
+def test_lineage_lists_child_workflows(store: StateStore) -> None:
+    # Given a parent with two child workflows and one grandchild
+    _started(store, "parent")
+    for i in range(2):
+        record, root = workflow(f"child-{i}", parent="parent", root="parent", created_at=2000.0 + i)
+        store.create_workflow(record, root)
+    grand, grand_root = workflow("grand", parent="child-0", root="parent")
+    store.create_workflow(grand, grand_root)
+    # Then each level lists only its direct children, oldest first
+    assert [w.workflow_id for w in store.child_workflows("parent")] == ["child-0", "child-1"]
+    assert [w.workflow_id for w in store.child_workflows("child-0")] == ["grand"]
+    assert store.child_workflows("grand") == []
+    child = store.get_workflow("child-1")
+    assert child is not None
+    assert child.identity.root_workflow_id == "parent"
+
+
+# -- load and commit ---------------------------------------------------------------------
+
+
+def test_load_claims_the_invocation(store: StateStore) -> None:
+    # Given a pending workflow
+    inv = _started(store)
+    # When it is loaded without and then with a claim
+    peek = store.load("wf-1", inv, claim=False)
+    first = store.load("wf-1", inv)
+    second = store.load("wf-1", inv)
+    # Then only claims make it RUNNING and count attempts
+    assert peek is not None
+    assert first is not None
+    assert second is not None
+    assert peek.invocation.status is WorkflowStatus.PENDING
+    assert peek.invocation.attempts == 0
+    assert first.invocation.status is WorkflowStatus.RUNNING
+    assert (first.invocation.attempts, second.invocation.attempts) == (1, 2)
+    assert second.workflow.status is WorkflowStatus.RUNNING
+    assert second.entries == []
+    assert second.outcomes == {}
+
+
+def test_commit_appends_in_order_and_load_returns_everything(store: StateStore) -> None:
+    # Given a running invocation
+    inv = _started(store)
+    # When two batches are committed
+    assert store.commit("wf-1", inv, Batch(0, [b"a", b"b"])).ok
+    assert store.commit("wf-1", inv, Batch(2, [b"c"], data={"k": b"v"})).ok
+    # Then the history holds them in order and the data is written
+    snap = store.load("wf-1", inv)
+    assert snap is not None
+    assert snap.entries == [b"a", b"b", b"c"]
+    assert store.read_data("wf-1", "k") == b"v"
+
+
+def test_losing_writer_learns_the_winner_and_writes_nothing(store: StateStore) -> None:
+    # Given a history of one entry
+    inv = _started(store)
+    store.commit("wf-1", inv, Batch(0, [b"winner"]))
+    # When a writer with a stale view commits at seq 0 with data and a child
+    child = invocation("wf-1", "loser-child")
+    result = store.commit("wf-1", inv, Batch(0, [b"loser"], data={"k": b"x"}, children=[child]))
+    # Then it loses, learns the winning entry, and none of its batch was applied
+    assert result.ok is False
+    assert result.winners == [b"winner"]
+    snap = store.load("wf-1", inv)
+    assert snap is not None
+    assert snap.entries == [b"winner"]
+    assert store.read_data("wf-1", "k") is None
+    assert store.get_invocation("wf-1", "loser-child") is None
+
+
+def test_writers_racing_on_one_seq_first_wins(backend: StoreUnderTest, store: StateStore) -> None:
+    # Given racers that each write their own entry at seq 0 of one invocation
+    inv = _started(store)
+    calls = [
+        (
+            racers.append,
+            ("wf-1", inv, f"w{i}".encode()),
+            lambda s, i=i: s.commit("wf-1", inv, Batch(0, [f"w{i}".encode()])).ok,
+        )
+        for i in range(RACERS)
+    ]
+    # When they race
+    won = _race(backend, store, calls)
+    # Then exactly one won and the history holds exactly its entry
+    assert won.count(True) == 1
+    snap = store.load("wf-1", inv)
+    assert snap is not None
+    assert snap.entries == [f"w{won.index(True)}".encode()]
+
+
+def test_data_is_workflow_scoped(store: StateStore) -> None:
+    # Given two workflows, the first with a plain child invocation
+    inv = _started(store, "wf-a")
+    other = _started(store, "wf-b")
+    child = invocation("wf-a", "child", parent_invocation_id=inv, parent_seq=0)
+    store.commit("wf-a", inv, Batch(0, [b"start"], children=[child]))
+    # When the child sets a key and the other workflow sets the same key
+    store.commit("wf-a", "child", Batch(0, data={"status": b"child"}))
+    store.commit("wf-b", other, Batch(0, data={"status": b"other"}))
+    # Then the parent sees its child's value and not the other workflow's
+    assert store.read_data("wf-a", "status") == b"child"
+    assert store.read_data("wf-b", "status") == b"other"
+
+
+def test_children_are_created_once(store: StateStore) -> None:
+    # Given a child created by a commit
+    inv = _started(store)
+    child = invocation("wf-1", "c1", task="charge", parent_invocation_id=inv, parent_seq=0)
+    store.commit("wf-1", inv, Batch(0, [b"start"], children=[child]))
+    store.load("wf-1", "c1")
+    # When another commit names the same child again
+    again = invocation("wf-1", "c1", task="other")
+    store.commit("wf-1", inv, Batch(1, [b"x"], children=[again]))
+    # Then the first record stays, claimed and untouched
+    stored = store.get_invocation("wf-1", "c1")
+    assert stored is not None
+    assert stored.task_name == "charge"
+    assert stored.status is WorkflowStatus.RUNNING
+    assert stored.parent_invocation_id == inv
+    assert [i.invocation_id for i in store.list_invocations("wf-1")] == [inv, "c1"]
+
+
+# -- suspension and wake -----------------------------------------------------------------
+
+
+def test_suspend_then_outcomes_wake_exactly_once(store: StateStore) -> None:
+    # Given an invocation suspended on seqs 0 and 1
+    inv = _started(store)
+    store.load("wf-1", inv)
+    result = store.commit("wf-1", inv, Batch(0, [b"s0", b"s1"], suspend=[0, 1]))
+    assert (result.ok, result.ready) == (True, False)
+    suspended = store.load("wf-1", inv, claim=False)
+    assert suspended is not None
+    assert suspended.invocation.status is WorkflowStatus.SUSPENDED
+    assert suspended.invocation.waiting == (0, 1)
+    assert suspended.workflow.status is WorkflowStatus.SUSPENDED
+    # When both outcomes arrive, the second twice
+    first = store.record_outcome("wf-1", inv, 0, b"o0")
+    second = store.record_outcome("wf-1", inv, 1, b"o1")
+    duplicate = store.record_outcome("wf-1", inv, 1, b"other")
+    # Then only the one completing the set wakes, and the first recorded value stays
+    assert (first.recorded, first.wake) == (True, False)
+    assert (second.recorded, second.wake) == (True, True)
+    assert (duplicate.recorded, duplicate.wake) == (False, False)
+    woken = store.load("wf-1", inv, claim=False)
+    assert woken is not None
+    assert woken.invocation.status is WorkflowStatus.PENDING
+    assert woken.outcomes == {0: b"o0", 1: b"o1"}
+
+
+def test_suspend_is_refused_when_outcomes_are_already_there(store: StateStore) -> None:
+    # Given a running invocation whose child finished while it ran
+    inv = _started(store)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, [b"start"]))
+    assert store.record_outcome("wf-1", inv, 0, b"done").wake is False
+    # When it tries to suspend on that child
+    result = store.commit("wf-1", inv, Batch(1, [b"r"], suspend=[0]))
+    # Then it is told to replay at once; its entries are kept and it stays RUNNING
+    assert (result.ok, result.ready) == (True, True)
+    snap = store.load("wf-1", inv, claim=False)
+    assert snap is not None
+    assert snap.invocation.status is WorkflowStatus.RUNNING
+    assert snap.entries == [b"start", b"r"]
+
+
+def test_racing_outcomes_wake_exactly_once(backend: StoreUnderTest, store: StateStore) -> None:
+    # Given an invocation suspended on RACERS children
+    inv = _started(store)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, suspend=list(range(RACERS))))
+    calls = [
+        (
+            racers.record,
+            ("wf-1", inv, i),
+            lambda s, i=i: s.record_outcome("wf-1", inv, i, f"out-{i}".encode()).wake,
+        )
+        for i in range(RACERS)
+    ]
+    # When all outcomes are recorded at one instant
+    wakes = _race(backend, store, calls)
+    # Then exactly one recorder wakes the parent
+    assert wakes.count(True) == 1
+    snap = store.load("wf-1", inv, claim=False)
+    assert snap is not None
+    assert len(snap.outcomes) == RACERS
+
+
+def test_outcome_for_unknown_invocation_is_ignored(store: StateStore) -> None:
+    result = store.record_outcome("missing", "missing", 0, b"x")
+    assert (result.recorded, result.wake) == (False, False)
+
+
+# -- finishing, cancel, retention --------------------------------------------------------
+
+
+def test_finishing_root_finishes_workflow_but_child_does_not(store: StateStore) -> None:
+    # Given a workflow with a plain child
+    inv = _started(store)
+    store.load("wf-1", inv)
+    child = invocation("wf-1", "c1", parent_invocation_id=inv, parent_seq=0)
+    store.commit("wf-1", inv, Batch(0, [b"start"], children=[child], suspend=[0]))
+    # When the child completes
+    store.load("wf-1", "c1")
+    store.commit("wf-1", "c1", Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"child")))
+    # Then the workflow is still suspended
+    mid = store.get_workflow("wf-1")
+    assert mid is not None
+    assert mid.status is WorkflowStatus.SUSPENDED
+    # When the root fails
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(1, finish=Finish(WorkflowStatus.FAILED, b"boom")))
+    # Then the workflow is FAILED with the outcome on the root invocation
+    end = store.load("wf-1", inv)
+    assert end is not None
+    assert end.workflow.status is WorkflowStatus.FAILED
+    assert end.invocation.status is WorkflowStatus.FAILED
+    assert end.invocation.outcome == b"boom"
+    assert end.invocation.attempts == 2  # a finished invocation is not claimed again
+
+
+def test_cancel_flag_is_persistent_and_reported(store: StateStore) -> None:
+    inv = _started(store)
+    record = store.request_cancel("wf-1")
+    assert record is not None
+    assert record.cancel_requested is True
+    snap = store.load("wf-1", inv)
+    assert snap is not None
+    assert snap.workflow.cancel_requested is True
+    assert store.commit("wf-1", inv, Batch(0, [b"x"])).cancel_requested is True
+
+
+def test_retention_purges_only_expired_finished_workflows(store: StateStore) -> None:
+    # Given one finished and one running workflow
+    done = _started(store, "done")
+    running = _started(store, "running")
+    store.load("running", running)
+    store.commit("done", done, Batch(0, [b"a"], finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    # When purging before and after the retention (60 s in the fixture)
+    early = store.purge_expired(time.time())
+    late = store.purge_expired(time.time() + 120)
+    # Then only the finished workflow goes, with all it holds
+    assert (early, late) == (0, 1)
+    assert store.get_workflow("done") is None
+    assert store.load("done", done) is None
+    assert store.get_workflow("running") is not None
+    assert [w.workflow_id for w in store.list_workflows()] == ["running"]
+
+
+def test_closed_store_raises_unavailable(backend: StoreUnderTest) -> None:
+    store = backend.make()
+    store.close()
+    with pytest.raises(StoreUnavailableError):
+        store.get_workflow("x")
+
+
+def test_invocation_records_round_trip_every_field(store: StateStore) -> None:
+    # Given a child invocation with every optional field set
+    inv = _started(store)
+    child = invocation("wf-1", "c1", task="charge", parent_invocation_id=inv, parent_seq=3)
+    child = child.model_copy(update={"parent_task_name": "order", "args": b"\x00\xffargs"})
+    store.commit("wf-1", inv, Batch(0, [b"start"], children=[child]))
+    # When it is read back
+    stored = store.get_invocation("wf-1", "c1")
+    # Then nothing was lost or changed
+    assert stored == child
+    assert stored is not None
+    assert stored.parent_ref is not None
+    assert stored.parent_ref.task_name == "order"

@@ -1,0 +1,446 @@
+"""Redis-only behaviour of ``RedisStore``: round trips, key layout, URLs, auth, TTLs."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+from redis.connection import AbstractConnection
+from redis.crc import key_slot
+
+from tests.store.records import invocation, workflow
+from tests.support.redis_server import RedisServer, free_port, start_redis, stop_redis
+from wfcore._models import Batch, Finish, WorkflowStatus
+from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
+from wfcore.store import open_store
+from wfcore.store.redis import RedisStore
+
+pytestmark = pytest.mark.redis
+
+
+@dataclass
+class Wire:
+    """What crossed the client's sockets: packed sends (round trips) and replies read."""
+
+    sends: int = 0
+    replies: int = 0
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
+    """Counts every send and reply of every redis-py connection in this process."""
+    counts = Wire()
+    send = AbstractConnection.send_packed_command
+    read = AbstractConnection.read_response
+
+    def counting_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        counts.sends += 1
+        send(self, command, check_health)  # type: ignore[no-untyped-call]
+
+    def counting_read(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
+        counts.replies += 1
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+    monkeypatch.setattr(AbstractConnection, "read_response", counting_read)
+    return counts
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client on the test server, to look at what the store wrote."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisStore]]:
+    """Builds stores on the test server under this test's prefix; closes them afterwards."""
+    stores: list[RedisStore] = []
+
+    def build(**options: Any) -> RedisStore:
+        options.setdefault("prefix", prefix)
+        store = RedisStore(redis_url, **options)
+        stores.append(store)
+        return store
+
+    yield build
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def auth_server() -> Iterator[RedisServer]:
+    """A second redis-server that wants the password ``s3cret``."""
+    server = start_redis(password="s3cret")
+    try:
+        yield server
+    finally:
+        stop_redis(server)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (into the backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+def _evalsha_calls(client: redis.Redis) -> int:
+    stats: dict[str, dict[str, int]] = client.info("commandstats")
+    return stats.get("cmdstat_evalsha", {}).get("calls", 0)
+
+
+def _keys(client: redis.Redis, prefix: str) -> list[str]:
+    return sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*", count=1000))
+
+
+def _finished(store: RedisStore, workflow_id: str = "wf-1") -> str:
+    """A workflow with a child invocation, an outcome and data whose root then completed."""
+    record, root = workflow(workflow_id)
+    store.create_workflow(record, root)
+    inv = root.invocation_id
+    store.load(workflow_id, inv)
+    child = invocation(workflow_id, "c1", parent_invocation_id=inv, parent_seq=0)
+    store.commit(workflow_id, inv, Batch(0, [b"e0"], data={"k": b"v"}, children=[child]))
+    store.record_outcome(workflow_id, inv, 0, b"done")
+    store.commit(workflow_id, inv, Batch(1, finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    return inv
+
+
+# -- round trips -------------------------------------------------------------------------
+
+
+def test_load_commit_and_record_outcome_are_one_command_each(
+    make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
+) -> None:
+    # Given a store whose connection and scripts are warm
+    store = make()
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    inv = root.invocation_id
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, [b"warm"], suspend=[0]))
+    store.record_outcome("wf-1", inv, 0, b"warm")
+    operations: list[Callable[[], object]] = [
+        lambda: store.load("wf-1", inv),
+        lambda: store.commit("wf-1", inv, Batch(1, [b"x" * 20])),
+        lambda: store.record_outcome("wf-1", inv, 1, b"out"),
+    ]
+    for operation in operations:
+        before = _evalsha_calls(raw)
+        wire.sends = wire.replies = 0
+        # When one operation runs
+        operation()
+        # Then exactly one command crossed the wire and the server ran one script
+        assert (wire.sends, wire.replies) == (1, 1)
+        assert _evalsha_calls(raw) - before == 1
+
+
+def test_finishing_with_retention_is_one_round_trip(
+    make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
+) -> None:
+    # Given a loaded root invocation in a store with retention
+    store = make(retention=60.0)
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    store.load("wf-1", root.invocation_id)
+    wire.sends = wire.replies = 0
+    # When the root finishes
+    done = Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r"))
+    assert store.commit("wf-1", root.invocation_id, done).ok
+    # Then the script and the expiry-index update went in one send
+    assert (wire.sends, wire.replies) == (1, 2)
+
+
+def test_scripts_survive_a_flushed_script_cache(
+    make: Callable[..., RedisStore], raw: redis.Redis
+) -> None:
+    # Given a store that already ran its scripts, and a server that then forgot them
+    store = make(retention=60.0)
+    _finished(store, "wf-0")
+    raw.script_flush()
+    # When every scripted operation runs again, piped or not
+    inv = _finished(store, "wf-1")
+    # Then they all worked
+    snap = store.load("wf-1", inv, claim=False)
+    assert snap is not None
+    assert snap.invocation.status is WorkflowStatus.COMPLETED
+    assert snap.outcomes == {0: b"done"}
+    assert store.purge_expired(time.time() + 120) == 2
+
+
+# -- key layout --------------------------------------------------------------------------
+
+
+def test_every_workflow_key_carries_its_hash_tag(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a workflow with every kind of state, and a child workflow
+    store = make(retention=60.0)
+    _finished(store, "wf-1")
+    child, child_root = workflow("wf-2", parent="wf-1", root="wf-1")
+    store.create_workflow(child, child_root)
+    # When listing the keys under the prefix
+    keys = _keys(raw, prefix)
+    # Then each is an index or belongs to one workflow, whose keys all share one slot
+    per_workflow = {wid: [k for k in keys if f"{{{wid}}}" in k] for wid in ("wf-1", "wf-2")}
+    indexes = [k for k in keys if k.startswith(f"{prefix}:idx:")]
+    assert sorted(indexes + per_workflow["wf-1"] + per_workflow["wf-2"]) == keys
+    assert {k.split("}:", 1)[1] for k in per_workflow["wf-1"]} == {
+        "wf",
+        "invs",
+        "data",
+        "children",
+        "inv:wf-1-root",
+        "h:wf-1-root",
+        "o:wf-1-root",
+        "inv:c1",
+    }
+    for wid, own in per_workflow.items():
+        assert len({key_slot(k.encode()) for k in own}) == 1, wid
+
+
+def test_prefixes_isolate_stores_on_one_database(make: Callable[..., RedisStore]) -> None:
+    # Given two stores on the same database under different prefixes
+    first = make(prefix="first-" + uuid.uuid4().hex[:8])
+    second = make(prefix="second-" + uuid.uuid4().hex[:8])
+    # When each creates the same workflow id with its own type
+    for store, kind in ((first, "order"), (second, "refund")):
+        record, root = workflow("wf-1", workflow_type=kind)
+        assert store.create_workflow(record, root)[1] is True
+    # Then neither sees the other's
+    got_first, got_second = first.get_workflow("wf-1"), second.get_workflow("wf-1")
+    assert got_first is not None
+    assert got_second is not None
+    assert (got_first.workflow_type, got_second.workflow_type) == ("order", "refund")
+    assert [w.workflow_type for w in first.list_workflows()] == ["order"]
+    assert second.list_workflows(workflow_type="order") == []
+
+
+def test_url_prefix_applies_and_explicit_prefix_wins(
+    redis_url: str, raw: redis.Redis, prefix: str
+) -> None:
+    # Given one store named by the URL's prefix and one whose keyword overrides it
+    by_url = RedisStore(f"{redis_url}?prefix={prefix}-url")
+    by_kwarg = RedisStore(f"{redis_url}?prefix={prefix}-url", prefix=f"{prefix}-kw")
+    try:
+        # When each creates a workflow
+        for store, wid in ((by_url, "a"), (by_kwarg, "b")):
+            record, root = workflow(wid)
+            store.create_workflow(record, root)
+        # Then the keys land under the chosen prefixes
+        url_keys, kwarg_keys = _keys(raw, f"{prefix}-url"), _keys(raw, f"{prefix}-kw")
+        assert any("{a}" in k for k in url_keys)
+        assert not any("{b}" in k for k in url_keys)
+        assert any("{b}" in k for k in kwarg_keys)
+        assert not any("{a}" in k for k in kwarg_keys)
+    finally:
+        by_url.close()
+        by_kwarg.close()
+
+
+def test_dangling_index_and_lineage_entries_are_skipped(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a parent with one real child, plus ids left by a crash before their records
+    store = make()
+    parent, parent_root = workflow("parent", created_at=1000.0)
+    store.create_workflow(parent, parent_root)
+    child, child_root = workflow("child", parent="parent", root="parent", created_at=1001.0)
+    store.create_workflow(child, child_root)
+    raw.zadd(f"{prefix}:idx:all", {"ghost": 2000.0})
+    raw.zadd(f"{prefix}:{{parent}}:children", {"ghost": 2000.0})
+    # When listing
+    listed = store.list_workflows()
+    children = store.child_workflows("parent")
+    # Then only workflows that exist are returned
+    assert [w.workflow_id for w in listed] == ["child", "parent"]
+    assert [w.workflow_id for w in children] == ["child"]
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def test_retention_sets_ttls_on_every_key_of_a_finished_workflow(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a running workflow in a store that keeps finished ones for 60 s
+    store = make(retention=60.0)
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    running = [k for k in _keys(raw, prefix) if "{wf-1}" in k]
+    assert {raw.pttl(k) for k in running} == {-1}
+    # When it finishes
+    _finished(make(retention=60.0), "wf-2")
+    # Then each of its keys expires within the retention and the indexes never do
+    own = [k for k in _keys(raw, prefix) if "{wf-2}" in k]
+    assert len(own) == 7  # wf, invs, data, and inv/h/o of the root plus the child's inv
+    for key in own:
+        assert 55_000 < raw.pttl(key) <= 60_000, key
+    assert {raw.pttl(k) for k in _keys(raw, prefix) if ":idx:" in k} == {-1}
+    assert {raw.pttl(k) for k in running} == {-1}
+
+
+def test_purge_cleans_indexes_of_workflows_redis_already_expired(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a finished workflow whose retention is so short that Redis expired it
+    store = make(retention=0.05)
+    _finished(store, "wf-1")
+    time.sleep(0.2)
+    assert [k for k in _keys(raw, prefix) if "{wf-1}" in k] == []
+    assert store.list_workflows() == []
+    # When purging
+    purged = store.purge_expired(time.time())
+    # Then it counts that workflow once and no index mentions it any more
+    assert purged == 1
+    assert store.purge_expired(time.time()) == 0
+    assert _keys(raw, prefix) == []
+
+
+# -- connection and configuration --------------------------------------------------------
+
+
+def test_password_in_url_authenticates(auth_server: RedisServer) -> None:
+    # Given the URL of a password-protected server, with its password
+    store = RedisStore(auth_server.url(0))
+    try:
+        # When a workflow is written and read back
+        record, root = workflow("wf-1")
+        store.create_workflow(record, root)
+        # Then it is there
+        assert store.get_workflow("wf-1") == record
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("auth", [":wrong-pass@", "", "someone:s3cret@"])
+def test_bad_credentials_are_unavailable_without_leaking_them(
+    auth_server: RedisServer, auth: str
+) -> None:
+    # Given a URL with a wrong, a missing, or a misplaced password
+    store = RedisStore(f"redis://{auth}127.0.0.1:{auth_server.port}/0")
+    try:
+        # When the store is used
+        with pytest.raises(StoreUnavailableError) as caught:
+            store.ping()
+    finally:
+        store.close()
+    # Then the error names the server and what to check, and no password
+    message = str(caught.value)
+    assert f"127.0.0.1:{auth_server.port}" in message
+    assert "password" in message
+    assert "wrong-pass" not in message
+    assert "s3cret" not in message
+
+
+def test_unreachable_server_fails_fast() -> None:
+    # Given a port nobody listens on and a short timeout
+    port = free_port()
+    store = RedisStore(f"redis://127.0.0.1:{port}/0?timeout=0.5")
+    try:
+        # When the store is used
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{port}"):
+            store.get_workflow("wf-1")
+        # Then it gives up at once
+        assert time.monotonic() - started < 2.0
+    finally:
+        store.close()
+
+
+def test_silent_server_times_out_and_explicit_timeout_wins(silent_port: int) -> None:
+    # Given a server that accepts connections but never answers, and a URL asking for 30 s
+    store = RedisStore(f"redis://127.0.0.1:{silent_port}/0?timeout=30", timeout=0.5)
+    try:
+        # When the store is used
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match=r"0\.5 s"):
+            store.ping()
+        # Then the keyword's 0.5 s bounded the wait, not the URL's 30 s
+        assert time.monotonic() - started < 2.0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://127.0.0.1:6390/0?timeout=soon", "timeout"),
+        ("redis://127.0.0.1:6390/0?timeout=0", "timeout"),
+        ("redis://127.0.0.1:6390/0?timeout=-1", "timeout"),
+        ("redis://127.0.0.1:6390/0?prefix=", "prefix"),
+        ("redis://127.0.0.1:6390/0?prefix=a{b}", "prefix"),
+        ("redis://127.0.0.1:6390/0?prefix=a&prefix=b", "prefix"),
+        ("redis://127.0.0.1:6390/first", "database"),
+        ("redis://127.0.0.1:notaport/0", "Port"),
+        ("redis://:6390/0", "host"),
+        ("redis://127.0.0.1:6390/0?no_such_option=1", "no_such_option"),
+        ("redis://127.0.0.1:6390/0?decode_responses=true", "decode_responses"),
+        ("http://127.0.0.1:6390/0", "scheme"),
+    ],
+)
+def test_bad_urls_are_configuration_errors(url: str, problem: str) -> None:
+    # When a store is built from a malformed URL
+    with pytest.raises(ConfigurationError) as caught:
+        RedisStore(url)
+    # Then the error names the problem and shows a correct URL
+    assert problem in str(caught.value)
+    assert "redis://" in str(caught.value)
+
+
+def test_bad_url_errors_hide_the_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RedisStore("redis://user:hunter2@127.0.0.1:6390/zero")
+    assert "hunter2" not in str(caught.value)
+    assert "user:***@" in str(caught.value)
+
+
+@pytest.mark.parametrize("bad", ["a{b", "b}", "{x}", ""])
+def test_prefix_cannot_hold_braces_or_be_empty(redis_url: str, bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="prefix"):
+        RedisStore(redis_url, prefix=bad)
+
+
+def test_open_store_builds_a_redis_store(redis_url: str, prefix: str) -> None:
+    store = open_store(f"{redis_url}?prefix={prefix}&timeout=2", retention=5.0)
+    try:
+        assert isinstance(store, RedisStore)
+        store.ping()
+    finally:
+        store.close()
+
+
+def test_server_side_errors_are_store_errors(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a key of the workflow's layout holding the wrong type
+    store = make()
+    raw.set(f"{prefix}:{{wf-1}}:wf", b"not a hash")
+    # When the store reads it directly and through a script
+    with pytest.raises(StoreError) as direct:
+        store.get_workflow("wf-1")
+    with pytest.raises(StoreError) as scripted:
+        store.load("wf-1", "wf-1-root")
+    # Then both surface as wfcore errors (not unavailability) chained to the Redis error
+    for caught in (direct, scripted):
+        assert not isinstance(caught.value, StoreUnavailableError)
+        assert isinstance(caught.value.__cause__, redis.ResponseError)
+        assert "WRONGTYPE" in str(caught.value)

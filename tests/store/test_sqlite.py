@@ -1,0 +1,286 @@
+"""SQLite-only behaviour: URLs, files on disk, schema versions, locks and connections."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.store.records import invocation, workflow
+from wfcore._models import Batch, Finish, WorkflowStatus
+from wfcore.errors import ConfigurationError, StoreUnavailableError
+from wfcore.store import StateStore, open_store
+from wfcore.store.sqlite import SQLiteStore
+
+
+def _url(path: Path, query: str = "") -> str:
+    return f"sqlite:///{path}{query}"
+
+
+def test_relative_url_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a working directory with a subdirectory
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    # When a store is opened with a three-slash (relative) URL and used
+    store = open_store("sqlite:///state/wf.db")
+    try:
+        store.create_workflow(*workflow("wf-1"))
+    finally:
+        store.close()
+    # Then the file is under the working directory and holds the workflow
+    assert isinstance(store, SQLiteStore)
+    reopened = SQLiteStore(tmp_path / "state" / "wf.db")
+    try:
+        assert reopened.get_workflow("wf-1") is not None
+    finally:
+        reopened.close()
+
+
+def test_absolute_url_uses_four_slashes(tmp_path: Path) -> None:
+    # Given an absolute path (so the URL reads sqlite:////...)
+    url = _url(tmp_path / "abs.db")
+    assert url.startswith("sqlite:////")
+    # When a store is opened from it
+    store = open_store(url)
+    store.close()
+    # Then the file is created at that absolute path
+    assert (tmp_path / "abs.db").is_file()
+
+
+def test_store_uses_wal_journaling(tmp_path: Path) -> None:
+    # Given a freshly created store file
+    SQLiteStore(tmp_path / "wal.db").close()
+    # When another connection reads its journal mode
+    raw = sqlite3.connect(tmp_path / "wal.db")
+    try:
+        mode = raw.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        raw.close()
+    # Then it is WAL, which lets readers and one writer work at once across processes
+    assert mode == "wal"
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("sqlite://", "names no file"),
+        ("sqlite:///", "names no file"),
+        ("sqlite:///dir/", "names no file"),
+        ("sqlite://host/x.db", "not an SQLite store URL"),
+        ("sqlite:///x.db?timeout=soon", "timeout 'soon'"),
+        ("sqlite:///x.db?timeout=-1", "timeout '-1'"),
+        ("sqlite:///x.db?timeout=nan", "timeout 'nan'"),
+        ("sqlite:///x.db?mode=ro", "unknown option 'mode'"),
+    ],
+)
+def test_bad_urls_are_configuration_errors_with_an_example(url: str, complaint: str) -> None:
+    # When a malformed URL is opened
+    with pytest.raises(ConfigurationError) as caught:
+        open_store(url)
+    # Then the error says what is wrong, names the URL and shows a correct form
+    message = str(caught.value)
+    assert complaint in message
+    assert url in message
+    assert "sqlite:////absolute/path.db" in message
+
+
+def test_missing_directory_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        open_store(_url(tmp_path / "missing" / "wf.db"))
+
+
+def test_in_memory_path_is_refused(tmp_path: Path) -> None:
+    # A :memory: database would be private to each thread's connection.
+    with pytest.raises(ConfigurationError, match="memory://"):
+        SQLiteStore(":memory:")
+
+
+def test_bad_constructor_timeout_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        SQLiteStore(tmp_path / "wf.db", timeout=-0.5)
+
+
+def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    # Given a store file whose schema version was raised by a future wfcore
+    path = tmp_path / "future.db"
+    SQLiteStore(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    # When it is opened
+    with pytest.raises(ConfigurationError) as caught:
+        SQLiteStore(path)
+    # Then the error names both versions instead of misreading the data
+    assert "schema version 99" in str(caught.value)
+    assert "upgrade wfcore" in str(caught.value)
+
+
+def test_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    # Given a file of text where the database should be
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    # When it is opened as a store
+    with pytest.raises(StoreUnavailableError) as caught:
+        open_store(_url(path))
+    # Then the typed error says so, with the raw sqlite3 error kept as the cause
+    assert "is not an SQLite database" in str(caught.value)
+    assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+    assert path.read_bytes().startswith(b"these are my notes")
+
+
+def test_everything_survives_reopening_the_file(tmp_path: Path) -> None:
+    # Given a store holding a finished root, a suspended-then-woken child, data and outcomes
+    url = _url(tmp_path / "durable.db")
+    first = open_store(url, retention=60.0)
+    record, root = workflow("wf-1")
+    inv = root.invocation_id
+    first.create_workflow(record, root)
+    first.load("wf-1", inv)
+    child = invocation("wf-1", "c1", parent_invocation_id=inv, parent_seq=0)
+    first.commit("wf-1", inv, Batch(0, [b"e0", b"e1"], data={"k": b"v"}, children=[child]))
+    first.commit("wf-1", "c1", Batch(0, suspend=[3, 5]))
+    first.record_outcome("wf-1", "c1", 3, b"o3")
+    first.record_outcome("wf-1", "c1", 5, b"o5")
+    first.commit("wf-1", inv, Batch(2, finish=Finish(WorkflowStatus.COMPLETED, b"done")))
+    expected = (
+        first.load("wf-1", inv, claim=False),
+        first.load("wf-1", "c1", claim=False),
+        first.list_invocations("wf-1"),
+    )
+    first.close()
+    # When a new store instance opens the same file
+    second = open_store(url, retention=60.0)
+    try:
+        again = (
+            second.load("wf-1", inv, claim=False),
+            second.load("wf-1", "c1", claim=False),
+            second.list_invocations("wf-1"),
+        )
+        # Then every record, history, outcome and value reads back identically
+        assert again == expected
+        assert second.read_data("wf-1", "k") == b"v"
+        assert again[1] is not None
+        assert again[1].outcomes == {3: b"o3", 5: b"o5"}
+        assert again[1].invocation.status is WorkflowStatus.PENDING
+        # And the retention deadline was stored too
+        assert second.purge_expired(time.time() + 120) == 1
+    finally:
+        second.close()
+
+
+_CALLS: list[tuple[str, Callable[[StateStore], object]]] = [
+    ("create_workflow", lambda s: s.create_workflow(*workflow("wf-2"))),
+    ("get_workflow", lambda s: s.get_workflow("wf-1")),
+    ("list_workflows", lambda s: s.list_workflows()),
+    ("child_workflows", lambda s: s.child_workflows("wf-1")),
+    ("get_invocation", lambda s: s.get_invocation("wf-1", "wf-1-root")),
+    ("list_invocations", lambda s: s.list_invocations("wf-1")),
+    ("load", lambda s: s.load("wf-1", "wf-1-root")),
+    ("read_data", lambda s: s.read_data("wf-1", "k")),
+    ("commit", lambda s: s.commit("wf-1", "wf-1-root", Batch(0, [b"x"]))),
+    ("record_outcome", lambda s: s.record_outcome("wf-1", "wf-1-root", 0, b"x")),
+    ("request_cancel", lambda s: s.request_cancel("wf-1")),
+    ("purge_expired", lambda s: s.purge_expired(time.time())),
+    ("ping", lambda s: s.ping()),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), _CALLS, ids=[name for name, _ in _CALLS])
+def test_every_method_of_a_closed_store_raises_unavailable(
+    tmp_path: Path, name: str, call: Callable[[StateStore], object]
+) -> None:
+    # Given a store that was used, then closed (twice: closing is idempotent)
+    store = open_store(_url(tmp_path / "closed.db"))
+    store.create_workflow(*workflow("wf-1"))
+    store.close()
+    store.close()
+    # When any method is called, Then it raises the typed error saying the store is closed
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        call(store)
+
+
+def test_close_closes_the_connections_of_every_thread(tmp_path: Path) -> None:
+    # Given a store used from several threads, each with its own connection
+    path = tmp_path / "threads.db"
+    store = SQLiteStore(path)
+    store.create_workflow(*workflow("wf-1"))
+    threads = [threading.Thread(target=store.load, args=("wf-1", "wf-1-root")) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Path(f"{path}-wal").exists()
+    # When the store is closed
+    store.close()
+    # Then the last connection checkpointed and removed the WAL: none was left open
+    assert not Path(f"{path}-wal").exists()
+    reopened = SQLiteStore(path)
+    try:
+        snapshot = reopened.load("wf-1", "wf-1-root", claim=False)
+    finally:
+        reopened.close()
+    assert snapshot is not None
+    assert snapshot.invocation.attempts == 4
+
+
+def test_threads_racing_on_one_seq_have_one_winner(tmp_path: Path) -> None:
+    # Given one store shared by threads that each write their own entry at seq 0
+    store = SQLiteStore(tmp_path / "race.db")
+    store.create_workflow(*workflow("wf-1"))
+    start = threading.Barrier(8)
+    won: dict[int, bool] = {}
+
+    def write(i: int) -> None:
+        start.wait()
+        won[i] = store.commit("wf-1", "wf-1-root", Batch(0, [f"w{i}".encode()])).ok
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    # When they race
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then exactly one won and the history holds exactly its entry
+    try:
+        winners = [i for i, ok in won.items() if ok]
+        assert len(winners) == 1
+        snapshot = store.load("wf-1", "wf-1-root", claim=False)
+        assert snapshot is not None
+        assert snapshot.entries == [f"w{winners[0]}".encode()]
+    finally:
+        store.close()
+
+
+def test_lock_held_past_the_timeout_is_unavailable(tmp_path: Path) -> None:
+    # Given a store with a 0.2 s lock timeout and another connection holding the write lock
+    path = tmp_path / "locked.db"
+    store = open_store(_url(path, "?timeout=0.2"))
+    store.create_workflow(*workflow("wf-1"))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        # When the store tries to write
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError) as caught:
+            store.commit("wf-1", "wf-1-root", Batch(0, [b"x"]))
+        waited = time.monotonic() - started
+        # Then it waited about the timeout and says the database stayed locked that long
+        assert 0.15 <= waited < 1.0
+        assert "stayed locked for 0.2 s" in str(caught.value)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        # And reads still work while the writer holds its lock (WAL)
+        assert store.get_workflow("wf-1") is not None
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    # And once the lock is released the same store writes again, nothing half-applied
+    try:
+        assert store.commit("wf-1", "wf-1-root", Batch(0, [b"x"])).ok
+    finally:
+        store.close()

@@ -1,0 +1,70 @@
+"""wfcore: durable, deterministic-replay workflows; the engine-agnostic core."""
+
+from __future__ import annotations
+
+from wfcore._codec import Codec, RemoteError
+from wfcore._context import TaskHandle, WorkflowContext
+from wfcore._current import current, current_or_none
+from wfcore._dispatch import Dispatcher
+from wfcore._engine import Engine, RunResult, RunStatus
+from wfcore._history import Entry, HistoryEvent, Outcome
+from wfcore._local import LocalRunner
+from wfcore._models import InvocationRef, WorkflowIdentity, WorkflowRecord, WorkflowStatus
+from wfcore._tasks import Task, TaskResult, TaskSpec
+from wfcore.errors import (
+    ConfigurationError,
+    DecodeError,
+    EncodeError,
+    FatalError,
+    NonDeterminismError,
+    NotInWorkflowError,
+    RetryableError,
+    StoreUnavailableError,
+    TaskFailedError,
+    WfError,
+    WorkflowCancelled,
+    WorkflowCancelledError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
+from wfcore.store import StateStore, open_store
+
+__all__ = [
+    "Codec",
+    "ConfigurationError",
+    "DecodeError",
+    "Dispatcher",
+    "EncodeError",
+    "Engine",
+    "Entry",
+    "FatalError",
+    "HistoryEvent",
+    "InvocationRef",
+    "LocalRunner",
+    "NonDeterminismError",
+    "NotInWorkflowError",
+    "Outcome",
+    "RemoteError",
+    "RetryableError",
+    "RunResult",
+    "RunStatus",
+    "StateStore",
+    "StoreUnavailableError",
+    "Task",
+    "TaskFailedError",
+    "TaskHandle",
+    "TaskResult",
+    "TaskSpec",
+    "WfError",
+    "WorkflowCancelled",
+    "WorkflowCancelledError",
+    "WorkflowContext",
+    "WorkflowFailedError",
+    "WorkflowIdentity",
+    "WorkflowNotFoundError",
+    "WorkflowRecord",
+    "WorkflowStatus",
+    "current",
+    "current_or_none",
+    "open_store",
+]

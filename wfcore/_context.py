@@ -1,0 +1,496 @@
+"""The deterministic workflow context (``task.wf``) of the invocation running now."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid as _uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from wfcore._codec import Codec
+from wfcore._dispatch import Dispatcher
+from wfcore._history import (
+    Entry,
+    Kind,
+    decode_entry,
+    decode_outcome,
+    describe,
+    encode_entry,
+    error_info,
+)
+from wfcore._identity import child_invocation_id, child_workflow_id, operation_seed
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    InvocationRef,
+    Snapshot,
+    WorkflowIdentity,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore._tasks import TaskResult, TaskSpec, spec_of
+from wfcore.errors import (
+    ConfigurationError,
+    NonDeterminismError,
+    TaskFailedError,
+)
+from wfcore.store import StateStore
+
+__all__ = ["Runtime", "TaskHandle", "WorkflowContext"]
+
+T = TypeVar("T")
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_TWO_POW_53 = float(1 << 53)
+
+
+class _Suspend(BaseException):
+    """Raised inside user code to stop the invocation until ``seqs`` have outcomes."""
+
+    def __init__(self, seqs: Sequence[int]) -> None:
+        super().__init__(tuple(seqs))
+        self.seqs = tuple(seqs)
+
+
+class _Conflict(BaseException):
+    """Another writer recorded this invocation's next position first: abort and replay."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a context needs from its engine."""
+
+    store: StateStore
+    codec: Codec
+    dispatcher: Dispatcher
+
+
+class _Deterministic:
+    """``wf.deterministic``: callable, with Pynenc's ``_deterministic_operation`` alias."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: WorkflowContext) -> None:
+        self._ctx = ctx
+
+    def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return self._ctx._step(name, fn, args, kwargs)
+
+    def _deterministic_operation(self, name: str, fn: Callable[..., T]) -> T:
+        return self._ctx._step(name, fn, (), {})
+
+
+class TaskHandle:
+    """A child started with ``wf.start_task``; ``result()`` waits for it."""
+
+    __slots__ = ("_ctx", "invocation_id", "seq", "task_name", "workflow")
+
+    def __init__(
+        self,
+        ctx: WorkflowContext,
+        seq: int,
+        invocation_id: str,
+        task_name: str,
+        workflow: WorkflowIdentity,
+    ) -> None:
+        self._ctx = ctx
+        self.seq = seq
+        self.invocation_id = invocation_id
+        self.task_name = task_name
+        self.workflow = workflow
+
+    def result(self) -> Any:
+        """The child's return value; suspends the caller until it is there.
+
+        Raises:
+            TaskFailedError: the child failed permanently.
+        """
+        return self._ctx.wait(self)[0].result
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.task_name!r}, invocation_id={self.invocation_id!r})"
+
+
+class WorkflowContext:
+    """Deterministic operations of one invocation; what ``task.wf`` returns.
+
+    Every operation takes the next position (``seq``) in the invocation's history. On first
+    execution its value is recorded; on replay the recorded value comes back and the
+    operation's kind and name must match the recorded ones.
+    """
+
+    def __init__(self, runtime: Runtime, snapshot: Snapshot) -> None:
+        self._rt = runtime
+        self._workflow_record: WorkflowRecord = snapshot.workflow
+        self._invocation: InvocationRecord = snapshot.invocation
+        self._entries = snapshot.entries
+        self._outcomes = snapshot.outcomes
+        self._seq = 0
+        self._base = len(snapshot.entries)
+        self._buffer: list[bytes] = []
+        self._last_now: datetime | None = None
+        self._seed = operation_seed(
+            snapshot.workflow.workflow_id, snapshot.invocation.invocation_id
+        )
+        self._fatal: BaseException | None = None
+        self._where = (
+            f"invocation {snapshot.invocation.invocation_id!r} "
+            f"(task {snapshot.invocation.task_name!r}) of workflow "
+            f"{snapshot.workflow.workflow_id!r}"
+        )
+        self.deterministic = _Deterministic(self)
+        self.workflow: WorkflowIdentity = snapshot.workflow.identity
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def invocation_id(self) -> str:
+        """This invocation's id."""
+        return self._invocation.invocation_id
+
+    @property
+    def task_name(self) -> str:
+        """The running task's name."""
+        return self._invocation.task_name
+
+    @property
+    def attempt(self) -> int:
+        """How many times this invocation has been started (1 on the first run)."""
+        return self._invocation.attempts
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-executes operations already in the history."""
+        return self._seq < len(self._entries)
+
+    # -- deterministic values ------------------------------------------------------------
+
+    def random(self) -> float:
+        """A float in [0, 1), recorded."""
+        entry = self._replay(Kind.RANDOM, "")
+        if entry is not None:
+            return float(entry.value)
+        value = (int.from_bytes(self._draw(0)[:8], "big") >> 11) / _TWO_POW_53
+        return self._record(Kind.RANDOM, "", value)
+
+    def randint(self, a: int, b: int) -> int:
+        """An int N with a <= N <= b, recorded."""
+        if type(a) is not int or type(b) is not int or a > b:
+            raise ConfigurationError(f"wf.randint({a!r}, {b!r}) needs two ints with a <= b")
+        entry = self._replay(Kind.RANDINT, "")
+        if entry is not None:
+            return int(entry.value)
+        return self._record(Kind.RANDINT, "", a + self._below(b - a + 1))
+
+    def choice(self, seq: Sequence[T]) -> T:
+        """An element of a non-empty sequence; the chosen index is recorded."""
+        if not isinstance(seq, Sequence) or not seq:
+            raise ConfigurationError(
+                f"wf.choice needs a non-empty list or tuple, got {type(seq).__name__} {seq!r:.40}"
+            )
+        entry = self._replay(Kind.CHOICE, "")
+        if entry is not None:
+            index = int(entry.value)
+            if index >= len(seq):
+                self._diverged(self._seq - 1, entry, f"choice() of {len(seq)} items")
+            return seq[index]
+        return seq[self._record(Kind.CHOICE, "", self._below(len(seq)))]
+
+    def uuid(self) -> str:
+        """An RFC 4122 version 4 UUID string, recorded."""
+        entry = self._replay(Kind.UUID, "")
+        if entry is not None:
+            return str(entry.value)
+        return self._record(Kind.UUID, "", str(_uuid.UUID(bytes=self._draw(0)[:16], version=4)))
+
+    def utc_now(self) -> datetime:
+        """The tz-aware UTC time: real on first execution, strictly increasing, recorded."""
+        entry = self._replay(Kind.UTC_NOW, "")
+        if entry is not None:
+            now: datetime = entry.value
+        else:
+            now = datetime.now(UTC)
+            if self._last_now is not None and now <= self._last_now:
+                now = self._last_now + _ONE_MICROSECOND
+            self._record(Kind.UTC_NOW, "", now)
+        self._last_now = now
+        return now
+
+    def _step(self, name: str, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(
+                f"wf.deterministic needs a non-empty str name first, got {name!r}"
+            )
+        if not callable(fn):
+            raise ConfigurationError(f"wf.deterministic({name!r}, fn): fn must be callable")
+        entry = self._replay(Kind.DETERMINISTIC, name)
+        if entry is None:
+            what = f"deterministic({name!r})"
+            try:
+                value: Any = fn(*args, **kwargs)
+                ok = True
+            except Exception as exc:
+                value, ok = exc, False
+            data = encode_entry(self._rt.codec, Kind.DETERMINISTIC, name, ok, value, what)
+            # A step is a checkpoint: its result is durable before the code goes on.
+            self._append(data)
+            self._flush()
+            if ok:
+                return value  # type: ignore[no-any-return]
+            # Raise what a replay would raise, so first run and replay behave alike.
+            rebuilt = self._rt.codec.decode(data, what=what)[3]
+            raise rebuilt from value
+        if entry.ok:
+            return entry.value  # type: ignore[no-any-return]
+        raise entry.value
+
+    # -- data ----------------------------------------------------------------------------
+
+    def set_data(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` in the workflow's data (shared by its invocations)."""
+        self._check_key("set_data", key)
+        if self._replay(Kind.SET_DATA, key) is not None:
+            return
+        what = f"set_data({key!r})"
+        encoded = self._rt.codec.encode(value, what=what)
+        self._append(encode_entry(self._rt.codec, Kind.SET_DATA, key, True, value, what))
+        self._flush(data={key: encoded})
+
+    def get_data(self, key: str, default: Any = None) -> Any:
+        """The workflow data value under ``key``, or ``default``; what was read is recorded."""
+        self._check_key("get_data", key)
+        entry = self._replay(Kind.GET_DATA, key)
+        if entry is not None:
+            found, value = entry.value
+            return value if found else default
+        what = f"get_data({key!r})"
+        raw = self._rt.store.read_data(self.workflow.workflow_id, key)
+        value = None if raw is None else self._rt.codec.decode(raw, what=what)
+        self._record(Kind.GET_DATA, key, [raw is not None, value])
+        return value if raw is not None else default
+
+    # -- children ------------------------------------------------------------------------
+
+    def start_task(self, task: object, *args: Any, **kwargs: Any) -> TaskHandle:
+        """Start a child invocation of ``task`` and return a handle without waiting.
+
+        A task declared with ``force_new_workflow=True`` starts a child workflow; any other
+        joins this workflow. Children are keyed by position: two identical calls are two
+        children.
+        """
+        spec = spec_of(task)
+        seq = self._seq
+        entry = self._replay(Kind.START_TASK, spec.name)
+        if entry is not None:
+            inv_id, wf_id, wf_type, parent_wf, root_wf = entry.value
+            identity = WorkflowIdentity(wf_id, wf_type, parent_wf, root_wf)
+            return TaskHandle(self, seq, inv_id, spec.name, identity)
+        return self._start_child(seq, spec, args, kwargs)
+
+    def execute_task(self, task: object, *args: Any, **kwargs: Any) -> TaskResult:
+        """Run ``task`` as a child and wait for it: ``start_task(...)`` then ``wait``.
+
+        Raises:
+            TaskFailedError: the child failed permanently.
+        """
+        return self.wait(self.start_task(task, *args, **kwargs))[0]
+
+    def wait(self, *handles: TaskHandle) -> list[TaskResult]:
+        """Wait for every handle; suspends once until all are done, then returns in order.
+
+        Raises:
+            TaskFailedError: one of the children failed permanently (the first in order).
+        """
+        self._check()
+        for handle in handles:
+            if not isinstance(handle, TaskHandle) or handle._ctx is not self:
+                raise ConfigurationError(
+                    "wf.wait takes handles returned by this invocation's start_task, "
+                    f"got {handle!r}"
+                )
+        missing = [h.seq for h in handles if h.seq not in self._outcomes]
+        if missing:
+            self._fatal = _Suspend(missing)
+            raise self._fatal
+        return [self._task_result(h) for h in handles]
+
+    def _start_child(
+        self, seq: int, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> TaskHandle:
+        rt = self._rt
+        parent = self._invocation
+        inv_id = child_invocation_id(parent.invocation_id, seq)
+        encoded_args = rt.codec.encode(
+            [list(args), kwargs], what=f"arguments of task {spec.name!r}"
+        )
+        me = self.workflow
+        if spec.force_new_workflow:
+            identity = WorkflowIdentity(
+                child_workflow_id(inv_id), spec.name, me.workflow_id, me.root_workflow_id
+            )
+        else:
+            identity = me
+        now = datetime.now(UTC).timestamp()
+        child = InvocationRecord(
+            invocation_id=inv_id,
+            workflow_id=identity.workflow_id,
+            task_name=spec.name,
+            args=encoded_args,
+            parent_workflow_id=me.workflow_id,
+            parent_invocation_id=parent.invocation_id,
+            parent_seq=seq,
+            parent_task_name=parent.task_name,
+            created_at=now,
+            updated_at=now,
+        )
+        value = [inv_id, *_identity_fields(identity)]
+        self._append(
+            encode_entry(
+                rt.codec, Kind.START_TASK, spec.name, True, value, f"start_task({spec.name!r})"
+            )
+        )
+        if spec.force_new_workflow:
+            # Created before the parent records the start: a crash in between leaves an
+            # unreferenced PENDING workflow (recovered or harmless), never a dangling start.
+            rt.store.create_workflow(
+                WorkflowRecord(
+                    workflow_id=identity.workflow_id,
+                    workflow_type=spec.name,
+                    parent_workflow_id=me.workflow_id,
+                    root_workflow_id=me.root_workflow_id,
+                    root_invocation_id=inv_id,
+                    parent_invocation_id=parent.invocation_id,
+                    created_at=now,
+                    updated_at=now,
+                ),
+                child,
+            )
+            self._flush()
+        else:
+            self._flush(children=[child])
+        rt.dispatcher.enqueue(InvocationRef(identity.workflow_id, inv_id, spec.name))
+        return TaskHandle(self, seq, inv_id, spec.name, identity)
+
+    def _task_result(self, handle: TaskHandle) -> TaskResult:
+        outcome = decode_outcome(
+            self._rt.codec, self._outcomes[handle.seq], f"child {handle.invocation_id!r}"
+        )
+        if outcome.status is WorkflowStatus.COMPLETED:
+            return TaskResult(
+                outcome.value, handle.workflow, handle.invocation_id, handle.task_name
+            )
+        error_type, message, traceback = error_info(outcome.value)
+        raise TaskFailedError(
+            f"child task {handle.task_name!r} (invocation {handle.invocation_id!r}) "
+            f"{outcome.status.value.lower()}: {error_type}: {message}",
+            task_name=handle.task_name,
+            invocation_id=handle.invocation_id,
+            error_type=error_type,
+            error_message=message,
+            traceback=traceback,
+        )
+
+    # -- recording machinery -------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _replay(self, kind: str, name: str) -> Entry | None:
+        """The recorded entry at the next position if there is one; it must match."""
+        if self._fatal is not None:
+            raise self._fatal
+        seq = self._seq
+        if seq >= len(self._entries):
+            return None
+        entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+        if entry.kind != kind or entry.name != name:
+            self._diverged(seq, entry, describe(kind, name))
+        self._seq = seq + 1
+        return entry
+
+    def _diverged(self, seq: int, entry: Entry, attempted: str) -> None:
+        recorded = entry.describe()
+        self._fatal = NonDeterminismError(
+            f"{self._where}: seq {seq} recorded `{recorded}`, the code now calls `{attempted}`; "
+            "the workflow code changed in a way that breaks running workflows. Guard the change "
+            "with wf.patched(...) or keep the old code until they finish",
+            workflow_id=self.workflow.workflow_id,
+            invocation_id=self.invocation_id,
+            seq=seq,
+            recorded=recorded,
+            attempted=attempted,
+        )
+        raise self._fatal
+
+    def _record(self, kind: str, name: str, value: T) -> T:
+        # Buffered: written with the next boundary, before anyone else can observe it.
+        self._buffer.append(
+            encode_entry(self._rt.codec, kind, name, True, value, describe(kind, name))
+        )
+        self._seq += 1
+        return value
+
+    def _append(self, data: bytes) -> None:
+        self._buffer.append(data)
+        self._seq += 1
+
+    def _flush(self, **changes: Any) -> CommitResult:
+        """Write the buffered entries (plus ``changes``) in one atomic commit."""
+        batch = Batch(self._base, self._buffer, **changes)
+        result = self._rt.store.commit(self.workflow.workflow_id, self.invocation_id, batch)
+        if not result.ok:
+            self._fatal = _Conflict()
+            raise self._fatal
+        self._base += len(self._buffer)
+        self._buffer = []
+        return result
+
+    def _leftover(self) -> NonDeterminismError | None:
+        """Recorded operations the code no longer reached (deleted or reordered away)."""
+        if self._seq >= len(self._entries):
+            return None
+        entry = decode_entry(self._rt.codec, self._seq, self._entries[self._seq], self._where)
+        return NonDeterminismError(
+            f"{self._where}: the code finished at seq {self._seq} but the history records "
+            f"`{entry.describe()}` there ({len(self._entries)} operations in all); operations "
+            "were removed from the workflow code. Guard the change with wf.patched(...) or keep "
+            "the old code until running workflows finish",
+            workflow_id=self.workflow.workflow_id,
+            invocation_id=self.invocation_id,
+            seq=self._seq,
+            recorded=entry.describe(),
+            attempted="end of code",
+        )
+
+    def _draw(self, counter: int) -> bytes:
+        position = self._seq.to_bytes(8, "big") + counter.to_bytes(4, "big")
+        return hashlib.blake2b(position, key=self._seed, digest_size=32).digest()
+
+    def _below(self, n: int) -> int:
+        """An unbiased int in [0, n) from this position's PRNG stream (rejection sampling)."""
+        bits = max(1, (n - 1).bit_length())
+        counter = 0
+        while True:
+            candidate = int.from_bytes(self._draw(counter), "big") >> (256 - bits)
+            if candidate < n:
+                return candidate
+            counter += 1
+
+    def _check_key(self, op: str, key: object) -> None:
+        if not isinstance(key, str):
+            raise ConfigurationError(
+                f"wf.{op} keys must be str, got {type(key).__name__} {key!r:.40}; "
+                "convert the key with str() or use a fixed name"
+            )
+
+
+def _identity_fields(identity: WorkflowIdentity) -> list[str | None]:
+    return [
+        identity.workflow_id,
+        identity.workflow_type,
+        identity.parent_workflow_id,
+        identity.root_workflow_id,
+    ]

@@ -1,0 +1,402 @@
+"""The engine: start workflows and run one invocation against a store to its outcome."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from wfcore._codec import Codec
+from wfcore._context import Runtime, WorkflowContext, _Conflict, _Suspend
+from wfcore._current import _current
+from wfcore._dispatch import Dispatcher
+from wfcore._history import (
+    HistoryEvent,
+    Outcome,
+    decode_outcome,
+    encode_outcome,
+    error_info,
+    read_history,
+)
+from wfcore._identity import new_workflow_id, workflow_id_for_key
+from wfcore._models import (
+    Batch,
+    Finish,
+    InvocationRecord,
+    InvocationRef,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore._tasks import TaskSpec
+from wfcore.errors import (
+    ConfigurationError,
+    EncodeError,
+    FatalError,
+    RetryableError,
+    WorkflowCancelled,
+    WorkflowCancelledError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
+from wfcore.store import StateStore
+
+__all__ = ["Engine", "RunResult", "RunStatus"]
+
+log = logging.getLogger("wfcore.engine")
+
+_MAX_ID = 200
+_BAD_ID = re.compile(r"[{}\s\x00-\x1f]")
+
+
+# Interpreter exits are not task failures; anything else (time limits, too) is one.
+_NOT_FAILURES = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+class RunStatus(StrEnum):
+    """What one run of an invocation ended with."""
+
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    SUSPENDED = "SUSPENDED"
+    RETRY = "RETRY"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of :meth:`Engine.run`.
+
+    Attributes:
+        status: COMPLETED/FAILED/CANCELLED (final), SUSPENDED (waiting, nothing held),
+            RETRY (failed, the queue should retry it) or SKIPPED (already finished or gone).
+        value: the return value when COMPLETED.
+        error: the exception when FAILED or RETRY.
+        retry_delay: seconds asked for by ``RetryableError(delay=...)``.
+    """
+
+    status: RunStatus
+    value: Any = None
+    error: BaseException | None = None
+    retry_delay: float | None = None
+
+
+class Engine:
+    """Runs invocations of registered tasks against a store, dispatching through a port."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        dispatcher: Dispatcher,
+        tasks: Callable[[str], TaskSpec],
+        codec: Codec | None = None,
+        max_conflicts: int = 20,
+    ) -> None:
+        self.store = store
+        self.codec = codec or Codec()
+        self.dispatcher = dispatcher
+        self._tasks = tasks
+        self._runtime = Runtime(store, self.codec, dispatcher)
+        self._max_conflicts = max_conflicts
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(
+        self,
+        spec: TaskSpec,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        workflow_id: str | None = None,
+        idempotency_key: str | None = None,
+        delay: float | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow running ``spec`` and enqueue it; idempotent by id or key.
+
+        ``delay`` (seconds) postpones its first run.
+
+        Returns:
+            The stored workflow and whether this call created it.
+        """
+        if workflow_id is not None and idempotency_key is not None:
+            raise ConfigurationError(
+                "pass either workflow_id= or idempotency_key=, not both: each names the workflow"
+            )
+        if idempotency_key is not None:
+            _check_id("idempotency_key", idempotency_key, max_len=10_000)
+            wid = workflow_id_for_key(idempotency_key)
+        elif workflow_id is not None:
+            _check_id("workflow_id", workflow_id)
+            wid = workflow_id
+        else:
+            wid = new_workflow_id()
+        args_blob = self.codec.encode(
+            [list(args), kwargs or {}], what=f"arguments of task {spec.name!r}"
+        )
+        now = datetime.now(UTC).timestamp()
+        record = WorkflowRecord(
+            workflow_id=wid,
+            workflow_type=spec.name,
+            root_workflow_id=wid,
+            root_invocation_id=wid,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+        )
+        root = InvocationRecord(
+            invocation_id=wid,
+            workflow_id=wid,
+            task_name=spec.name,
+            args=args_blob,
+            created_at=now,
+            updated_at=now,
+        )
+        stored, created = self.store.create_workflow(record, root)
+        if not created and stored.workflow_type != spec.name:
+            raise ConfigurationError(
+                f"workflow {wid!r} already exists as a {stored.workflow_type!r} workflow; "
+                f"it cannot be started again as {spec.name!r}. Use another id or key"
+            )
+        if created:
+            if delay:
+                self.dispatcher.wake(root.ref, delay)
+            else:
+                self.dispatcher.enqueue(root.ref)
+        return stored, created
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self, ref: InvocationRef, *, final_attempt: bool = True) -> RunResult:
+        """Execute (replay) one invocation until it completes, fails or suspends.
+
+        Args:
+            ref: the invocation to run.
+            final_attempt: False while the queue will retry a failure; True makes any
+                exception a permanent failure.
+        """
+        for _ in range(self._max_conflicts):
+            result = self._run_once(ref, final_attempt)
+            if result is not None:
+                return result
+        return RunResult(
+            RunStatus.RETRY,
+            error=RuntimeError(
+                f"invocation {ref.invocation_id!r} kept losing races with other writers "
+                f"({self._max_conflicts} replays); retrying later"
+            ),
+        )
+
+    def _run_once(self, ref: InvocationRef, final_attempt: bool) -> RunResult | None:
+        snap = self.store.load(ref.workflow_id, ref.invocation_id)
+        if snap is None:
+            log.warning(
+                "invocation %s of workflow %s is not in the store (expired or never created); "
+                "message dropped",
+                ref.invocation_id,
+                ref.workflow_id,
+                extra={"workflow_id": ref.workflow_id, "invocation_id": ref.invocation_id},
+            )
+            return RunResult(RunStatus.SKIPPED)
+        inv = snap.invocation
+        if inv.status.finished:
+            # A redelivered message: make sure the parent heard, then drop it.
+            if inv.outcome is not None:
+                self._notify_parent(inv, inv.outcome)
+            return RunResult(RunStatus.SKIPPED)
+        spec = self._tasks(inv.task_name)
+        ctx = WorkflowContext(self._runtime, snap)
+        token = _current.set(ctx)
+        try:
+            args, kwargs = self.codec.decode(inv.args, what=f"arguments of {inv.invocation_id!r}")
+            value = spec.fn(*args, **kwargs)
+        except BaseException as exc:  # every path out of user code is decided below
+            return self._after_error(ctx, inv, ctx._fatal or exc, final_attempt)
+        finally:
+            _current.reset(token)
+        if ctx._fatal is not None:  # user code swallowed a signal or a divergence
+            return self._after_error(ctx, inv, ctx._fatal, final_attempt)
+        return self._complete(ctx, inv, value, final_attempt)
+
+    def _complete(
+        self, ctx: WorkflowContext, inv: InvocationRecord, value: Any, final: bool
+    ) -> RunResult | None:
+        leftover = ctx._leftover()
+        if leftover is not None:
+            return self._fail(ctx, inv, leftover, final=final)
+        try:
+            outcome = encode_outcome(
+                self.codec, WorkflowStatus.COMPLETED, value, f"result of task {inv.task_name!r}"
+            )
+        except EncodeError as exc:
+            return self._fail(ctx, inv, exc, final=True)
+        finish = Finish(WorkflowStatus.COMPLETED, outcome)
+        if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
+            return None
+        self._notify_parent(inv, outcome)
+        return RunResult(RunStatus.COMPLETED, value=value)
+
+    def _after_error(
+        self, ctx: WorkflowContext, inv: InvocationRecord, exc: BaseException, final: bool
+    ) -> RunResult | None:
+        if isinstance(exc, _Conflict):
+            return None
+        if isinstance(exc, _Suspend):
+            return self._suspend(ctx, inv, exc, final)
+        if isinstance(exc, WorkflowCancelled):
+            return self._finish(ctx, inv, WorkflowStatus.CANCELLED, exc, RunStatus.CANCELLED)
+        if isinstance(exc, _NOT_FAILURES):
+            raise exc
+        return self._fail(ctx, inv, exc, final=final or isinstance(exc, FatalError))
+
+    def _suspend(
+        self, ctx: WorkflowContext, inv: InvocationRecord, signal: _Suspend, final: bool
+    ) -> RunResult | None:
+        leftover = ctx._leftover()
+        if leftover is not None:
+            return self._fail(ctx, inv, leftover, final=final)
+        batch = Batch(ctx._base, ctx._buffer, suspend=signal.seqs)
+        result = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
+        if not result.ok or result.ready:
+            return None  # replay now: another writer won, or what we wait for is there
+        return RunResult(RunStatus.SUSPENDED)
+
+    def _fail(
+        self, ctx: WorkflowContext, inv: InvocationRecord, exc: BaseException, *, final: bool
+    ) -> RunResult | None:
+        if final:
+            return self._finish(ctx, inv, WorkflowStatus.FAILED, exc, RunStatus.FAILED)
+        # Keep what was recorded so the retry replays the same values.
+        if ctx._buffer and not self._commit(ctx, Batch(ctx._base, ctx._buffer)):
+            return None
+        delay = exc.delay if isinstance(exc, RetryableError) else None
+        return RunResult(RunStatus.RETRY, error=exc, retry_delay=delay)
+
+    def _finish(
+        self,
+        ctx: WorkflowContext,
+        inv: InvocationRecord,
+        status: WorkflowStatus,
+        exc: BaseException,
+        run_status: RunStatus,
+    ) -> RunResult | None:
+        outcome = encode_outcome(self.codec, status, exc, f"error of task {inv.task_name!r}")
+        finish = Finish(status, outcome)
+        if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
+            return None
+        self._notify_parent(inv, outcome)
+        return RunResult(run_status, error=exc)
+
+    def fail(self, ref: InvocationRef, error: BaseException) -> bool:
+        """Fail a not yet finished invocation for good from outside its run.
+
+        For decisions taken after a run (a queue's retry policy gave up). True if this call
+        finished it.
+        """
+        for _ in range(self._max_conflicts):
+            snap = self.store.load(ref.workflow_id, ref.invocation_id, claim=False)
+            if snap is None or snap.invocation.status.finished:
+                return False
+            inv = snap.invocation
+            outcome = encode_outcome(
+                self.codec, WorkflowStatus.FAILED, error, f"error of task {inv.task_name!r}"
+            )
+            batch = Batch(len(snap.entries), finish=Finish(WorkflowStatus.FAILED, outcome))
+            if self.store.commit(ref.workflow_id, ref.invocation_id, batch).ok:
+                self._notify_parent(inv, outcome)
+                return True
+        return False
+
+    def _commit(self, ctx: WorkflowContext, batch: Batch) -> bool:
+        return self.store.commit(ctx.workflow.workflow_id, ctx.invocation_id, batch).ok
+
+    def _notify_parent(self, inv: InvocationRecord, outcome: bytes) -> None:
+        parent = inv.parent_ref
+        if parent is None or inv.parent_seq is None:
+            return
+        result = self.store.record_outcome(
+            parent.workflow_id, parent.invocation_id, inv.parent_seq, outcome
+        )
+        if result.wake:
+            self.dispatcher.enqueue(parent)
+
+    # -- reading outcomes ----------------------------------------------------------------
+
+    def workflow(self, workflow_id: str) -> WorkflowRecord:
+        """The stored workflow.
+
+        Raises:
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        record = self.store.get_workflow(workflow_id)
+        if record is None:
+            raise WorkflowNotFoundError(
+                f"no workflow {workflow_id!r} in the store; check the id (and the store URL), "
+                "or it finished and its retention has passed"
+            )
+        return record
+
+    def history(self, workflow_id: str) -> list[HistoryEvent]:
+        """The workflow's lifecycle events and recorded operations, in time order."""
+        self.workflow(workflow_id)
+        return read_history(self.store, self.codec, workflow_id)
+
+    def outcome(self, workflow_id: str) -> Outcome | None:
+        """The decoded outcome of a finished workflow, or None while it runs."""
+        record = self.workflow(workflow_id)
+        if not record.status.finished:
+            return None
+        root = self.store.get_invocation(workflow_id, record.root_invocation_id)
+        if root is None or root.outcome is None:
+            return None
+        return decode_outcome(self.codec, root.outcome, f"workflow {workflow_id!r}")
+
+    def result(self, workflow_id: str) -> Any:
+        """The return value of a finished workflow.
+
+        Raises:
+            WorkflowFailedError: it failed.
+            WorkflowCancelledError: it was cancelled.
+            WorkflowNotFoundError: there is no such workflow.
+            LookupError: it has not finished yet.
+        """
+        outcome = self.outcome(workflow_id)
+        if outcome is None:
+            raise LookupError(f"workflow {workflow_id!r} has not finished")
+        return outcome_value(workflow_id, outcome)
+
+
+def outcome_value(workflow_id: str, outcome: Outcome) -> Any:
+    """The value of a finished workflow's outcome, or the error it ended with."""
+    if outcome.status is WorkflowStatus.COMPLETED:
+        return outcome.value
+    if outcome.status is WorkflowStatus.CANCELLED:
+        raise WorkflowCancelledError(
+            f"workflow {workflow_id!r} was cancelled", workflow_id=workflow_id
+        )
+    error_type, message, traceback = error_info(outcome.value)
+    raise WorkflowFailedError(
+        f"workflow {workflow_id!r} failed: {error_type}: {message}",
+        workflow_id=workflow_id,
+        error_type=error_type,
+        error_message=message,
+        traceback=traceback,
+    )
+
+
+def _check_id(what: str, value: object, *, max_len: int = _MAX_ID) -> None:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > max_len
+        or (what == "workflow_id" and _BAD_ID.search(value))
+    ):
+        raise ConfigurationError(
+            f"{what} must be a non-empty str of at most {max_len} characters"
+            + (" without braces, spaces or control characters" if what == "workflow_id" else "")
+            + f", got {value!r:.60}"
+        )

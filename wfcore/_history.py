@@ -1,0 +1,178 @@
+"""History entries and outcomes: what one recorded operation or one finished invocation is."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from wfcore._codec import Codec
+from wfcore._models import WorkflowStatus
+from wfcore.errors import DecodeError
+from wfcore.store import StateStore
+
+__all__ = [
+    "Entry",
+    "HistoryEvent",
+    "Kind",
+    "Outcome",
+    "decode_entry",
+    "decode_outcome",
+    "encode_entry",
+    "encode_outcome",
+    "error_info",
+    "read_history",
+]
+
+
+class Kind:
+    """Kinds of recorded operation (stored as these strings)."""
+
+    RANDOM = "random"
+    RANDINT = "randint"
+    CHOICE = "choice"
+    UUID = "uuid"
+    UTC_NOW = "utc_now"
+    DETERMINISTIC = "deterministic"
+    SET_DATA = "set_data"
+    GET_DATA = "get_data"
+    START_TASK = "start_task"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One recorded operation at position ``seq`` of an invocation.
+
+    ``ok`` is False when the operation raised; ``value`` is then the exception.
+    ``recorded_at`` is the wall-clock time (epoch seconds) of its first execution.
+    """
+
+    seq: int
+    kind: str
+    name: str
+    ok: bool
+    value: Any
+    recorded_at: float
+
+    def describe(self) -> str:
+        """``kind('name')`` or ``kind()``, as error messages show operations."""
+        return describe(self.kind, self.name)
+
+
+def describe(kind: str, name: str) -> str:
+    """How an operation is named in messages: ``deterministic('charge')``, ``random()``."""
+    return f"{kind}({name!r})" if name else f"{kind}()"
+
+
+def encode_entry(codec: Codec, kind: str, name: str, ok: bool, value: Any, what: str) -> bytes:
+    """Encode one entry; ``what`` names the operation in an ``EncodeError``."""
+    return codec.encode([kind, name, ok, value, time.time()], what=what)
+
+
+def decode_entry(codec: Codec, seq: int, data: bytes, where: str) -> Entry:
+    """Decode the entry at ``seq``; ``where`` names the invocation in a ``DecodeError``."""
+    what = f"history entry {seq} of {where}"
+    raw = codec.decode(data, what=what)
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 5
+        or not isinstance(raw[0], str)
+        or not isinstance(raw[1], str)
+        or not isinstance(raw[2], bool)
+        or not isinstance(raw[4], float)
+    ):
+        raise DecodeError(
+            f"cannot decode {what}: not a [kind, name, ok, value, time] record; the stored "
+            "history is corrupt (restore it from a backup or cancel this workflow)"
+        )
+    return Entry(seq, raw[0], raw[1], raw[2], raw[3], raw[4])
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an invocation ended: its status and its result or exception."""
+
+    status: WorkflowStatus
+    value: Any
+
+
+def encode_outcome(codec: Codec, status: WorkflowStatus, value: Any, what: str) -> bytes:
+    """Encode an outcome; ``what`` names the invocation in an ``EncodeError``."""
+    return codec.encode([status.value, value], what=what)
+
+
+def decode_outcome(codec: Codec, data: bytes, where: str) -> Outcome:
+    """Decode an outcome stored for ``where``."""
+    what = f"outcome of {where}"
+    raw = codec.decode(data, what=what)
+    if not isinstance(raw, list) or len(raw) != 2 or raw[0] not in WorkflowStatus.__members__:
+        raise DecodeError(f"cannot decode {what}: not a [status, value] record; it is corrupt")
+    return Outcome(WorkflowStatus(raw[0]), raw[1])
+
+
+def error_info(error: object) -> tuple[str, str, str]:
+    """(type name, message, traceback text) of a decoded error, whatever its class."""
+    type_name = getattr(error, "type_name", None)
+    if not isinstance(type_name, str):
+        cls = type(error)
+        module = cls.__module__
+        type_name = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    message = getattr(error, "message", None)
+    if not isinstance(message, str):
+        message = str(error)
+    traceback = getattr(error, "traceback", None)
+    if not isinstance(traceback, str):
+        traceback = getattr(error, "wfcore_traceback", "")
+    return type_name, message, str(traceback)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One line of a workflow's history: a lifecycle event or a recorded operation.
+
+    Attributes:
+        timestamp: when it happened (epoch seconds).
+        invocation_id: the invocation it belongs to.
+        task_name: that invocation's task.
+        kind: a recorded operation's kind (``random``, ``start_task``, ...) or a lifecycle
+            event (``task_started``, ``task_completed``, ``task_failed``, ``task_cancelled``,
+            ``task_suspended``, ``task_running``, ``task_pending``).
+        name: the operation's name (data key, step name, child task), or "".
+        seq: the operation's position, None for lifecycle events.
+        ok: False for an operation that raised or a failed task.
+        value: the recorded value, the result or the error.
+    """
+
+    timestamp: float
+    invocation_id: str
+    task_name: str
+    kind: str
+    name: str
+    seq: int | None
+    ok: bool
+    value: Any
+
+
+def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[HistoryEvent]:
+    """Every invocation of a workflow with its recorded operations, in time order."""
+    events: list[HistoryEvent] = []
+    for inv in store.list_invocations(workflow_id):
+        snap = store.load(workflow_id, inv.invocation_id, claim=False)
+        if snap is None:
+            continue
+        where = f"invocation {inv.invocation_id!r} of workflow {workflow_id!r}"
+        line = (inv.invocation_id, inv.task_name)
+        events.append(HistoryEvent(inv.created_at, *line, "task_started", "", None, True, None))
+        for seq, data in enumerate(snap.entries):
+            e = decode_entry(codec, seq, data, where)
+            events.append(HistoryEvent(e.recorded_at, *line, e.kind, e.name, seq, e.ok, e.value))
+        invocation = snap.invocation
+        value: Any = None
+        if invocation.outcome is not None:
+            value = decode_outcome(codec, invocation.outcome, where).value
+        status = invocation.status
+        ok = status is not WorkflowStatus.FAILED
+        kind = f"task_{status.value.lower()}"
+        events.append(HistoryEvent(invocation.updated_at, *line, kind, "", None, ok, value))
+    events.sort(key=lambda ev: ev.timestamp)
+    return events

@@ -1,0 +1,51 @@
+"""Identifiers: new workflow ids, ids derived from keys and positions, and PRNG seeds."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+__all__ = [
+    "child_invocation_id",
+    "child_workflow_id",
+    "new_workflow_id",
+    "operation_seed",
+    "workflow_id_for_key",
+]
+
+_MAX_PATH_ID = 160
+
+
+def new_workflow_id() -> str:
+    """A fresh random workflow id (128 bits)."""
+    return uuid.uuid4().hex
+
+
+def workflow_id_for_key(idempotency_key: str) -> str:
+    """The workflow id an idempotency key maps to: the same key, the same workflow."""
+    return "idem-" + hashlib.blake2b(idempotency_key.encode(), digest_size=16).hexdigest()
+
+
+def child_invocation_id(parent_invocation_id: str, seq: int) -> str:
+    """The id of the child started at ``seq`` of its parent: a pure function of the position.
+
+    So a replay of the parent names the same child and can never create a second one.
+    Ids stay readable (``<root>.3.0``) until they grow long, then they are hashed.
+    """
+    path = f"{parent_invocation_id}.{seq}"
+    if len(path) <= _MAX_PATH_ID:
+        return path
+    return "h" + hashlib.blake2b(path.encode(), digest_size=16).hexdigest()
+
+
+def child_workflow_id(child_invocation_id: str) -> str:
+    """The id of the child workflow whose root invocation sits at ``child_invocation_id``."""
+    return "wf" + hashlib.blake2b(child_invocation_id.encode(), digest_size=15).hexdigest()
+
+
+def operation_seed(workflow_id: str, invocation_id: str) -> bytes:
+    """The 256-bit key of an invocation's PRNG: its workflow and its place in the tree.
+
+    A parent and its plain child have different invocation ids, so they never share values.
+    """
+    return hashlib.sha256(f"{workflow_id}\x00{invocation_id}".encode()).digest()

@@ -1,0 +1,122 @@
+"""``LocalRunner``: run workflows in this thread through the real engine (tests, scripts)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, overload
+
+from wfcore._codec import Codec
+from wfcore._engine import Engine, RunResult
+from wfcore._models import InvocationRef
+from wfcore._tasks import Task, TaskSpec
+from wfcore.errors import ConfigurationError
+from wfcore.store import StateStore
+
+__all__ = ["LocalRunner"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class LocalRunner:
+    """An in-process queue and worker in one: every message runs in the calling thread.
+
+    The code path is the real one (engine, store, suspension, wake-ups), only the queue is a
+    deque. Delayed wake-ups run in due order when the queue is otherwise empty, without
+    waiting: time is the caller's to control.
+    """
+
+    def __init__(self, store: StateStore | None = None, *, codec: Codec | None = None) -> None:
+        if store is None:
+            from wfcore.store.memory import MemoryStore
+
+            store = MemoryStore()
+        self._specs: dict[str, TaskSpec] = {}
+        self._queue: deque[InvocationRef] = deque()
+        self._timers: list[tuple[float, int, InvocationRef]] = []
+        self._order = itertools.count()
+        self._clock = 0.0
+        self.results: list[tuple[InvocationRef, RunResult]] = []
+        self.engine = Engine(store=store, dispatcher=self, tasks=self._lookup, codec=codec)
+        self.store = store
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self, fn: None = None, /, *, name: str | None = None, force_new_workflow: bool = False
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        force_new_workflow: bool = False,
+    ) -> Any:
+        """Declare a task (bare ``@runner.task`` or ``@runner.task(...)``)."""
+
+        def declare(f: Callable[P, R]) -> Task[P, R]:
+            spec = TaskSpec(name or f"{f.__module__}.{f.__qualname__}", f, force_new_workflow)
+            if spec.name in self._specs:
+                raise ConfigurationError(f"a task named {spec.name!r} is already declared")
+            self._specs[spec.name] = spec
+            return Task(spec)
+
+        return declare if fn is None else declare(fn)
+
+    # -- Dispatcher port -------------------------------------------------------------------
+
+    def enqueue(self, ref: InvocationRef) -> None:
+        """Queue the invocation to run next."""
+        self._queue.append(ref)
+
+    def wake(self, ref: InvocationRef, delay: float) -> None:
+        """Queue the invocation to run after ``delay`` seconds of this runner's clock."""
+        heapq.heappush(self._timers, (self._clock + max(0.0, delay), next(self._order), ref))
+
+    # -- driving -----------------------------------------------------------------------------
+
+    def start(self, task: Task[..., Any], *args: Any, **kwargs: Any) -> str:
+        """Start a workflow of ``task``; its id."""
+        record, _ = self.engine.start(task.spec, args, kwargs)
+        return record.workflow_id
+
+    def step(self) -> RunResult | None:
+        """Run the next message (or the next due timer); None when there is nothing to run."""
+        if not self._queue:
+            if not self._timers:
+                return None
+            due, _, ref = heapq.heappop(self._timers)
+            self._clock = max(self._clock, due)
+            self._queue.append(ref)
+        ref = self._queue.popleft()
+        result = self.engine.run(ref)
+        self.results.append((ref, result))
+        return result
+
+    def run_until_idle(self, *, max_messages: int = 100_000) -> int:
+        """Process messages (and due timers) until none are left; how many ran."""
+        for count in range(max_messages):
+            if self.step() is None:
+                return count
+        raise RuntimeError(f"still busy after {max_messages} messages; a workflow loops?")
+
+    def run(self, task: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Start a workflow, run everything, return its result (or raise its error)."""
+        workflow_id = self.start(task, *args, **kwargs)
+        self.run_until_idle()
+        return self.engine.result(workflow_id)  # type: ignore[no-any-return]
+
+    def _lookup(self, name: str) -> TaskSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"no task named {name!r} is declared on this runner; declare it with @runner.task"
+            ) from None

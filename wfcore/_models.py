@@ -1,0 +1,191 @@
+"""Records kept in a state store and the small values passed between engine and store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Batch",
+    "CommitResult",
+    "Finish",
+    "InvocationRecord",
+    "InvocationRef",
+    "OutcomeResult",
+    "Snapshot",
+    "WorkflowIdentity",
+    "WorkflowRecord",
+    "WorkflowStatus",
+]
+
+
+class WorkflowStatus(StrEnum):
+    """Lifecycle state of a workflow (and of each invocation in it)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUSPENDED = "SUSPENDED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        """True for the terminal states."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowIdentity:
+    """Who a workflow is and where it sits in its tree."""
+
+    workflow_id: str
+    workflow_type: str
+    parent_workflow_id: str | None
+    root_workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRef:
+    """Enough to find one invocation: what a queue message carries."""
+
+    workflow_id: str
+    invocation_id: str
+    task_name: str
+
+
+_RECORD = ConfigDict(frozen=True, extra="forbid")
+
+
+class WorkflowRecord(BaseModel):
+    """One workflow as stored. ``status`` mirrors the status of its root invocation."""
+
+    model_config = _RECORD
+
+    workflow_id: str
+    workflow_type: str
+    parent_workflow_id: str | None = None
+    root_workflow_id: str
+    root_invocation_id: str
+    parent_invocation_id: str | None = None
+    status: WorkflowStatus = WorkflowStatus.PENDING
+    created_at: float
+    updated_at: float
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+
+    @property
+    def identity(self) -> WorkflowIdentity:
+        """The workflow's identity as user code sees it."""
+        return WorkflowIdentity(
+            self.workflow_id, self.workflow_type, self.parent_workflow_id, self.root_workflow_id
+        )
+
+
+class InvocationRecord(BaseModel):
+    """One invocation as stored. ``args`` and ``outcome`` are codec-encoded bytes."""
+
+    model_config = _RECORD
+
+    invocation_id: str
+    workflow_id: str
+    task_name: str
+    args: bytes
+    parent_workflow_id: str | None = None
+    parent_invocation_id: str | None = None
+    parent_seq: int | None = None
+    parent_task_name: str | None = None
+    status: WorkflowStatus = WorkflowStatus.PENDING
+    waiting: tuple[int, ...] = ()
+    outcome: bytes | None = None
+    attempts: int = 0
+    created_at: float
+    updated_at: float
+
+    @property
+    def ref(self) -> InvocationRef:
+        """The reference a queue message carries for this invocation."""
+        return InvocationRef(self.workflow_id, self.invocation_id, self.task_name)
+
+    @property
+    def parent_ref(self) -> InvocationRef | None:
+        """The reference of the invocation that started this one, if any."""
+        if self.parent_invocation_id is None or self.parent_workflow_id is None:
+            return None
+        return InvocationRef(
+            self.parent_workflow_id, self.parent_invocation_id, self.parent_task_name or ""
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one execution of an invocation needs, read in one round trip."""
+
+    workflow: WorkflowRecord
+    invocation: InvocationRecord
+    entries: list[bytes]
+    outcomes: dict[int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Terminal transition of an invocation: its status and encoded outcome."""
+
+    status: WorkflowStatus
+    outcome: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One atomic write of an invocation's progress.
+
+    Written only if the invocation's history holds exactly ``base_seq`` entries (first writer
+    wins); then ``entries`` are appended, ``data`` is written into the workflow's data,
+    ``children`` are created if absent, and at most one of ``suspend`` (the seqs waited on) or
+    ``finish`` is applied.
+    """
+
+    base_seq: int
+    entries: Sequence[bytes] = ()
+    data: Mapping[str, bytes] = field(default_factory=dict)
+    children: Sequence[InvocationRecord] = ()
+    suspend: Sequence[int] | None = None
+    finish: Finish | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What a :class:`Batch` commit did.
+
+    Attributes:
+        ok: False when another writer got there first; nothing was written and ``winners``
+            holds the entries recorded from ``base_seq`` on.
+        ready: a requested suspension was not applied because every awaited outcome is
+            already recorded; the caller should replay at once.
+        cancel_requested: the workflow's cancel flag as of this write.
+    """
+
+    ok: bool
+    ready: bool = False
+    cancel_requested: bool = False
+    winners: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeResult:
+    """What recording a child's outcome in its parent did.
+
+    Attributes:
+        recorded: False when an outcome was already recorded for that position.
+        wake: True for exactly one recorder: the parent was suspended on this outcome and now
+            has everything it waits for. Its status is PENDING; the caller enqueues it.
+    """
+
+    recorded: bool
+    wake: bool

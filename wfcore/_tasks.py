@@ -1,0 +1,101 @@
+"""Task specifications as the engine sees them, and what a started child returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, runtime_checkable
+
+from wfcore._current import current
+from wfcore._models import WorkflowIdentity
+from wfcore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from wfcore._context import WorkflowContext
+
+__all__ = ["HasTaskSpec", "Task", "TaskResult", "TaskSpec", "spec_of"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A task: its registered name, its function and whether it starts its own workflow."""
+
+    name: str
+    fn: Callable[..., Any]
+    force_new_workflow: bool = False
+
+
+@runtime_checkable
+class HasTaskSpec(Protocol):
+    """Anything that carries a ``TaskSpec`` (the Dramatiq plugin's tasks do)."""
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's specification."""
+        ...
+
+
+def spec_of(task: object) -> TaskSpec:
+    """The ``TaskSpec`` of a task object, or a clear error for anything else."""
+    if isinstance(task, TaskSpec):
+        return task
+    spec = getattr(task, "spec", None)
+    if isinstance(spec, TaskSpec):
+        return spec
+    name = getattr(task, "__qualname__", type(task).__name__)
+    raise ConfigurationError(
+        f"{name!r} is not a wfcore task; declare it with @app.task before passing it to "
+        "execute_task/start_task"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """What a finished child returned, and who it was.
+
+    Attributes:
+        result: the child's return value.
+        workflow: identity of the workflow the child ran in (its own with
+            ``force_new_workflow``, else the caller's).
+        invocation_id: the child invocation's id.
+        task_name: the child's task name.
+    """
+
+    result: Any
+    workflow: WorkflowIdentity
+    invocation_id: str
+    task_name: str
+
+
+class Task(Generic[P, R]):
+    """A declared task: callable as a plain function, with ``wf`` and ``workflow`` accessors.
+
+    ``task.wf`` and ``task.workflow`` always describe the invocation running *now* (any task
+    object gives the same answer), never one cached at declaration time.
+    """
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.__name__ = spec.name
+        self.__doc__ = spec.fn.__doc__
+        self.__wrapped__ = spec.fn
+
+    @property
+    def wf(self) -> WorkflowContext:
+        """The deterministic context of the invocation running now."""
+        return current()
+
+    @property
+    def workflow(self) -> WorkflowIdentity:
+        """The identity of the workflow running now."""
+        return current().workflow
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the function directly, outside any workflow machinery."""
+        return self.spec.fn(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<task {self.spec.name!r}>"

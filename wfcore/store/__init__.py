@@ -1,0 +1,161 @@
+"""The state-store contract (``StateStore``) and ``open_store(url)``, which builds one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from wfcore.store.memory import MemoryStore
+    from wfcore.store.redis import RedisStore
+    from wfcore.store.sqlite import SQLiteStore
+
+__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "StateStore", "open_store"]
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Where workflows, invocations, histories, child outcomes and data live.
+
+    Every method is atomic. Histories and values are opaque bytes (the engine encodes them).
+    """
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow and its root invocation unless ``workflow_id`` exists.
+
+        Returns the stored workflow and whether this call created it.
+        """
+        ...
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """The workflow, or None."""
+        ...
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally filtered by status and type."""
+        ...
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        """Workflows whose parent is ``workflow_id``, oldest first."""
+        ...
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        """The invocation, or None."""
+        ...
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        """Every invocation of the workflow, oldest first."""
+        ...
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        """Workflow, invocation, history and child outcomes in one round trip.
+
+        With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
+        """
+        ...
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        """One workflow data value, or None when the key was never set."""
+        ...
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
+
+        Raises:
+            WorkflowNotFoundError: the invocation does not exist.
+        """
+        ...
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
+        ...
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        """Set the workflow's persistent cancel flag; the updated record, or None."""
+        ...
+
+    def purge_expired(self, now: float) -> int:
+        """Delete finished workflows whose retention has passed; how many were deleted."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` if the store cannot be reached."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def open_store(url: str, *, retention: float | None = None) -> StateStore:
+    """Build a store from a URL.
+
+    Args:
+        url: ``memory://``, ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or
+            ``redis://[user:password@]host:port/db[?prefix=name&timeout=seconds]`` (also
+            ``rediss://`` for TLS).
+        retention: seconds a finished workflow is kept; None keeps it forever.
+
+    Raises:
+        ConfigurationError: the URL is malformed or names an unknown scheme.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(
+            f"store URL {url!r} is not a URL; use 'memory://', 'sqlite:///path/to/file' "
+            "or 'redis://host:port/db'"
+        )
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "memory":
+        from wfcore.store.memory import MemoryStore
+
+        return MemoryStore(retention=retention)
+    if scheme == "sqlite":
+        from wfcore.store.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url, retention=retention)
+    if scheme in ("redis", "rediss", "unix"):
+        from wfcore.store.redis import RedisStore
+
+        return RedisStore(url, retention=retention)
+    raise ConfigurationError(
+        f"unknown store URL scheme {scheme!r} in {url!r}; "
+        "supported: memory://, sqlite:///path, redis://, rediss://"
+    )
+
+
+def __getattr__(name: str) -> object:
+    # Lazy re-exports keep `import wfcore` free of redis and sqlite imports it may not need.
+    if name == "MemoryStore":
+        from wfcore.store.memory import MemoryStore
+
+        return MemoryStore
+    if name == "SQLiteStore":
+        from wfcore.store.sqlite import SQLiteStore
+
+        return SQLiteStore
+    if name == "RedisStore":
+        from wfcore.store.redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(name)

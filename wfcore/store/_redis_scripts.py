@@ -1,0 +1,315 @@
+"""``RedisStore`` storage layout: its Lua scripts and the hash fields records are kept in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
+
+__all__ = [
+    "ADD_CHILD",
+    "CANCEL",
+    "COMMIT",
+    "CREATE",
+    "DROP_IF_SCORE",
+    "INVOCATIONS",
+    "LOAD",
+    "PURGE_ONE",
+    "RECORD_OUTCOME",
+    "invocation_fields",
+    "invocation_from",
+    "pairs",
+    "workflow_fields",
+    "workflow_from",
+]
+
+# Every workflow-scoped script receives ``base`` = "<prefix>:{<workflow_id>}:" and builds the
+# per-invocation key names from it: those keys share the workflow's hash tag, hence its slot.
+_COMMON = """
+local FINISHED = {COMPLETED = true, FAILED = true, CANCELLED = true}
+
+-- The workflow status mirrors its root invocation; true when iid is that root.
+local function mirror(wf, iid, status, now)
+  if redis.call('HGET', wf, 'root_inv') == iid then
+    redis.call('HSET', wf, 'status', status, 'updated_at', now)
+    return true
+  end
+  return false
+end
+
+-- Keys created after the workflow got its expiry must expire with the rest of it.
+local function touch(wf, ...)
+  local ms = redis.call('HGET', wf, 'exp_ms')
+  if ms then
+    for _, key in ipairs({...}) do redis.call('PEXPIREAT', key, ms) end
+  end
+end
+
+local function workflow_keys(base)
+  local keys = {base .. 'wf', base .. 'invs', base .. 'data', base .. 'children'}
+  for _, id in ipairs(redis.call('LRANGE', base .. 'invs', 0, -1)) do
+    keys[#keys + 1] = base .. 'inv:' .. id
+    keys[#keys + 1] = base .. 'h:' .. id
+    keys[#keys + 1] = base .. 'o:' .. id
+  end
+  return keys
+end
+
+-- unpack() is bounded by the Lua C stack, so long argument lists go in slices.
+local function push_all(cmd, key, items, step)
+  for i = 1, #items, step do
+    redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
+  end
+end
+"""
+
+# KEYS: wf, invs, root inv.  ARGV: n, <n workflow fields/values>, root id, <root fields/values>.
+CREATE = (
+    _COMMON
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+local n = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2, n + 1))
+redis.call('HSET', KEYS[3], unpack(ARGV, n + 3, #ARGV))
+redis.call('RPUSH', KEYS[2], ARGV[n + 2])
+return {1}
+"""
+)
+
+# KEYS: parent children zset, parent wf.  ARGV: created_at, child workflow id.
+ADD_CHILD = (
+    _COMMON
+    + """
+redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
+touch(KEYS[2], KEYS[1])
+return 1
+"""
+)
+
+# KEYS: wf, inv, h, o.  ARGV: claim ('1'/'0'), now, iid.
+# Returns false when missing, else one msgpack string: [workflow fields, invocation fields,
+# entries, outcome fields]. One string parses far faster in Python than nested RESP arrays.
+LOAD = (
+    _COMMON
+    + """
+local wf, inv = KEYS[1], KEYS[2]
+local w = redis.call('HGETALL', wf)
+if #w == 0 then return false end
+local status = redis.call('HGET', inv, 'status')
+if not status then return false end
+if ARGV[1] == '1' and not FINISHED[status] then
+  redis.call('HSET', inv, 'status', 'RUNNING', 'updated_at', ARGV[2])
+  redis.call('HINCRBY', inv, 'attempts', 1)
+  if mirror(wf, ARGV[3], 'RUNNING', ARGV[2]) then w = redis.call('HGETALL', wf) end
+end
+return cmsgpack.pack({w, redis.call('HGETALL', inv), redis.call('LRANGE', KEYS[3], 0, -1),
+                      redis.call('HGETALL', KEYS[4])})
+"""
+)
+
+# KEYS: wf, invs, inv, h, o, data, <one inv key per child>.
+# ARGV[1]: msgpack of [base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status,
+#   finish outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, entries,
+#   data as a flat key/value list, children as [id, flat field/value list]] (one argument
+#   packs far faster than dozens).
+# Returns {} when the invocation is missing, else {ok, cancel_requested, winners, ready}.
+COMMIT = (
+    _COMMON
+    + """
+local wf, invs, inv, h, o, data = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local a = cmsgpack.unpack(ARGV[1])
+local base, now, iid, base_seq, mode = a[1], a[2], a[3], tonumber(a[4]), a[5]
+local entries, pairs_, children = a[11], a[12], a[13]
+if redis.call('EXISTS', inv) == 0 then return {} end
+local cancel = redis.call('HGET', wf, 'cancel') == '1' and 1 or 0
+if redis.call('LLEN', h) ~= base_seq then
+  return {0, cancel, redis.call('LRANGE', h, base_seq, -1), 0}
+end
+if #entries > 0 then
+  push_all('RPUSH', h, entries, 1000)
+  touch(wf, h)
+end
+if #pairs_ > 0 then
+  push_all('HSET', data, pairs_, 1000)
+  touch(wf, data)
+end
+for c, child in ipairs(children) do
+  local key = KEYS[6 + c]
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, unpack(child[2]))
+    redis.call('RPUSH', invs, child[1])
+    touch(wf, key, invs)
+  end
+end
+if mode == 'finish' then
+  redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
+  if mirror(wf, iid, a[6], now) and a[9] ~= '' then
+    redis.call('HSET', wf, 'exp', a[9], 'exp_ms', a[10])
+    -- Last on purpose: an expiry already in the past deletes the keys at once.
+    for _, key in ipairs(workflow_keys(base)) do redis.call('PEXPIREAT', key, a[10]) end
+  end
+elseif mode == 'suspend' then
+  local ready = 1
+  for seq in string.gmatch(a[8], '[^,]+') do
+    if redis.call('HEXISTS', o, seq) == 0 then ready = 0 break end
+  end
+  if ready == 1 then return {1, cancel, {}, 1} end
+  redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'updated_at', now)
+  mirror(wf, iid, 'SUSPENDED', now)
+end
+return {1, cancel, {}, 0}
+"""
+)
+
+# KEYS: wf, inv, o.  ARGV: seq, outcome, now, iid.  Returns {recorded, wake}.
+RECORD_OUTCOME = (
+    _COMMON
+    + """
+local wf, inv, o = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', inv) == 0 then return {0, 0} end
+if redis.call('HSETNX', o, ARGV[1], ARGV[2]) == 0 then return {0, 0} end
+touch(wf, o)
+local state = redis.call('HMGET', inv, 'status', 'waiting')
+if state[1] ~= 'SUSPENDED' then return {1, 0} end
+for seq in string.gmatch(state[2] or '', '[^,]+') do
+  if redis.call('HEXISTS', o, seq) == 0 then return {1, 0} end
+end
+redis.call('HSET', inv, 'status', 'PENDING', 'waiting', '', 'updated_at', ARGV[3])
+mirror(wf, ARGV[4], 'PENDING', ARGV[3])
+return {1, 1}
+"""
+)
+
+# KEYS: wf.  ARGV: now.  Returns the workflow's fields, or {} when it does not exist.
+CANCEL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if redis.call('HGET', KEYS[1], 'cancel') ~= '1' then
+  redis.call('HSET', KEYS[1], 'cancel', '1', 'updated_at', ARGV[1])
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: invs.  ARGV: base.  The fields of every invocation, in creation order.
+INVOCATIONS = """
+local out = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local fields = redis.call('HGETALL', ARGV[1] .. 'inv:' .. id)
+  if #fields > 0 then out[#out + 1] = fields end
+end
+return out
+"""
+
+# KEYS: wf.  ARGV: base, now.  Deletes the workflow if it finished and its retention passed.
+# Returns {'deleted', type, parent or ''}, {'later', expires_at}, {'gone'} or {'active'}.
+PURGE_ONE = (
+    _COMMON
+    + """
+local w = redis.call('HMGET', KEYS[1], 'status', 'exp', 'type', 'parent')
+if not w[1] then return {'gone'} end
+if not (w[2] and FINISHED[w[1]]) then return {'active'} end
+if tonumber(w[2]) > tonumber(ARGV[2]) then return {'later', w[2]} end
+local keys = workflow_keys(ARGV[1])
+for i = 1, #keys, 1000 do
+  redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys)))
+end
+return {'deleted', w[3], w[4] or ''}
+"""
+)
+
+# KEYS: expiry index.  ARGV: member, score.  Removes the member only if its score is unchanged,
+# so an entry rewritten by a concurrent finish survives.
+DROP_IF_SCORE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+# -- records <-> hash fields (the names the scripts above rely on) -----------------------
+
+
+def workflow_fields(r: WorkflowRecord) -> list[str]:
+    """The workflow as a flat list of hash field names and values."""
+    fields = ["id", r.workflow_id, "type", r.workflow_type, "root", r.root_workflow_id]
+    fields += ["root_inv", r.root_invocation_id, "status", r.status.value]
+    fields += ["created_at", repr(float(r.created_at)), "updated_at", repr(float(r.updated_at))]
+    fields += ["cancel", "1" if r.cancel_requested else "0"]
+    for name, value in (
+        ("parent", r.parent_workflow_id),
+        ("parent_inv", r.parent_invocation_id),
+        ("idem", r.idempotency_key),
+    ):
+        if value is not None:
+            fields += [name, value]
+    return fields
+
+
+def invocation_fields(r: InvocationRecord) -> list[str | bytes]:
+    """The invocation as a flat list of hash field names and values."""
+    fields: list[str | bytes] = ["id", r.invocation_id, "wid", r.workflow_id]
+    fields += ["task", r.task_name, "args", r.args, "status", r.status.value]
+    fields += ["waiting", ",".join(str(seq) for seq in r.waiting), "attempts", str(r.attempts)]
+    fields += ["created_at", repr(float(r.created_at)), "updated_at", repr(float(r.updated_at))]
+    for name, value in (
+        ("pwid", r.parent_workflow_id),
+        ("piid", r.parent_invocation_id),
+        ("pseq", None if r.parent_seq is None else str(r.parent_seq)),
+        ("ptask", r.parent_task_name),
+        ("outcome", r.outcome),
+    ):
+        if value is not None:
+            fields += [name, value]
+    return fields
+
+
+def pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """A flat HGETALL reply from a script as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _text(fields: dict[bytes, bytes], name: bytes) -> str | None:
+    value = fields.get(name)
+    return None if value is None else value.decode()
+
+
+def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
+    """The workflow record stored in these hash fields."""
+    return WorkflowRecord(
+        workflow_id=f[b"id"].decode(),
+        workflow_type=f[b"type"].decode(),
+        parent_workflow_id=_text(f, b"parent"),
+        root_workflow_id=f[b"root"].decode(),
+        root_invocation_id=f[b"root_inv"].decode(),
+        parent_invocation_id=_text(f, b"parent_inv"),
+        status=WorkflowStatus(f[b"status"].decode()),
+        created_at=float(f[b"created_at"]),
+        updated_at=float(f[b"updated_at"]),
+        cancel_requested=f.get(b"cancel") == b"1",
+        idempotency_key=_text(f, b"idem"),
+    )
+
+
+def invocation_from(f: dict[bytes, bytes]) -> InvocationRecord:
+    """The invocation record stored in these hash fields."""
+    waiting = f.get(b"waiting") or b""
+    pseq = f.get(b"pseq")
+    return InvocationRecord(
+        invocation_id=f[b"id"].decode(),
+        workflow_id=f[b"wid"].decode(),
+        task_name=f[b"task"].decode(),
+        args=f[b"args"],
+        parent_workflow_id=_text(f, b"pwid"),
+        parent_invocation_id=_text(f, b"piid"),
+        parent_seq=None if pseq is None else int(pseq),
+        parent_task_name=_text(f, b"ptask"),
+        status=WorkflowStatus(f[b"status"].decode()),
+        waiting=tuple(int(seq) for seq in waiting.split(b",")) if waiting else (),
+        outcome=f.get(b"outcome"),
+        attempts=int(f[b"attempts"]),
+        created_at=float(f[b"created_at"]),
+        updated_at=float(f[b"updated_at"]),
+    )

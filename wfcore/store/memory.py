@@ -1,0 +1,260 @@
+"""In-process ``MemoryStore``: the reference semantics of the store contract, for tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(slots=True)
+class _Workflow:
+    record: WorkflowRecord
+    invocations: dict[str, InvocationRecord] = field(default_factory=dict)
+    histories: dict[str, list[bytes]] = field(default_factory=dict)
+    outcomes: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    data: dict[str, bytes] = field(default_factory=dict)
+    expires_at: float | None = None
+
+
+class MemoryStore:
+    """A thread-safe store in a dict. Lost when the process ends."""
+
+    def __init__(self, *, retention: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._workflows: dict[str, _Workflow] = {}
+        self._retention = retention
+        self._closed = False
+
+    # -- workflows -----------------------------------------------------------------------
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        with self._lock:
+            self._check_open()
+            existing = self._workflows.get(workflow.workflow_id)
+            if existing is not None:
+                return existing.record, False
+            entry = _Workflow(workflow)
+            entry.invocations[root.invocation_id] = root
+            entry.histories[root.invocation_id] = []
+            entry.outcomes[root.invocation_id] = {}
+            self._workflows[workflow.workflow_id] = entry
+            return workflow, True
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            return None if entry is None else entry.record
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        with self._lock:
+            self._check_open()
+            records = [
+                w.record
+                for w in self._workflows.values()
+                if (status is None or w.record.status == status)
+                and (workflow_type is None or w.record.workflow_type == workflow_type)
+            ]
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        return records[:limit]
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        with self._lock:
+            self._check_open()
+            records = [
+                w.record
+                for w in self._workflows.values()
+                if w.record.parent_workflow_id == workflow_id
+            ]
+        records.sort(key=lambda r: r.created_at)
+        return records
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None:
+                return None
+            if not entry.record.cancel_requested:
+                entry.record = entry.record.model_copy(
+                    update={"cancel_requested": True, "updated_at": time.time()}
+                )
+            return entry.record
+
+    def purge_expired(self, now: float) -> int:
+        with self._lock:
+            self._check_open()
+            expired = [
+                wid
+                for wid, w in self._workflows.items()
+                if w.expires_at is not None and w.expires_at <= now
+            ]
+            for wid in expired:
+                del self._workflows[wid]
+            return len(expired)
+
+    # -- invocations ---------------------------------------------------------------------
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            return None if entry is None else entry.invocations.get(invocation_id)
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None:
+                return []
+            return sorted(entry.invocations.values(), key=lambda r: r.created_at)
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None:
+                return None
+            invocation = entry.invocations.get(invocation_id)
+            if invocation is None:
+                return None
+            if claim and not invocation.status.finished:
+                invocation = self._set_invocation(
+                    entry,
+                    invocation,
+                    status=WorkflowStatus.RUNNING,
+                    attempts=invocation.attempts + 1,
+                )
+            return Snapshot(
+                workflow=entry.record,
+                invocation=invocation,
+                entries=list(entry.histories[invocation_id]),
+                outcomes=dict(entry.outcomes[invocation_id]),
+            )
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            return None if entry is None else entry.data.get(key)
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        with self._lock:
+            self._check_open()
+            entry = self._entry_with(workflow_id, invocation_id)
+            history = entry.histories[invocation_id]
+            cancel = entry.record.cancel_requested
+            if len(history) != batch.base_seq:
+                return CommitResult(
+                    ok=False, cancel_requested=cancel, winners=history[batch.base_seq :]
+                )
+            history.extend(batch.entries)
+            entry.data.update(batch.data)
+            for child in batch.children:
+                if child.invocation_id not in entry.invocations:
+                    entry.invocations[child.invocation_id] = child
+                    entry.histories[child.invocation_id] = []
+                    entry.outcomes[child.invocation_id] = {}
+            invocation = entry.invocations[invocation_id]
+            if batch.finish is not None:
+                self._set_invocation(
+                    entry,
+                    invocation,
+                    status=batch.finish.status,
+                    outcome=batch.finish.outcome,
+                    waiting=(),
+                )
+            elif batch.suspend is not None:
+                outcomes = entry.outcomes[invocation_id]
+                if all(seq in outcomes for seq in batch.suspend):
+                    return CommitResult(ok=True, ready=True, cancel_requested=cancel)
+                self._set_invocation(
+                    entry,
+                    invocation,
+                    status=WorkflowStatus.SUSPENDED,
+                    waiting=tuple(batch.suspend),
+                )
+            return CommitResult(ok=True, cancel_requested=cancel)
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None or invocation_id not in entry.invocations:
+                return OutcomeResult(recorded=False, wake=False)
+            outcomes = entry.outcomes[invocation_id]
+            if seq in outcomes:
+                return OutcomeResult(recorded=False, wake=False)
+            outcomes[seq] = outcome
+            invocation = entry.invocations[invocation_id]
+            if invocation.status is WorkflowStatus.SUSPENDED and all(
+                s in outcomes for s in invocation.waiting
+            ):
+                self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
+                return OutcomeResult(recorded=True, wake=True)
+            return OutcomeResult(recorded=True, wake=False)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._lock:
+            self._check_open()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError("this MemoryStore was closed; create a new one")
+
+    def _entry_with(self, workflow_id: str, invocation_id: str) -> _Workflow:
+        entry = self._workflows.get(workflow_id)
+        if entry is None or invocation_id not in entry.invocations:
+            raise WorkflowNotFoundError(
+                f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; "
+                "it was never created or its retention has passed"
+            )
+        return entry
+
+    def _set_invocation(
+        self,
+        entry: _Workflow,
+        invocation: InvocationRecord,
+        **changes: object,
+    ) -> InvocationRecord:
+        now = time.time()
+        updated = invocation.model_copy(update={**changes, "updated_at": now})
+        entry.invocations[invocation.invocation_id] = updated
+        if invocation.invocation_id == entry.record.root_invocation_id:
+            status = updated.status
+            entry.record = entry.record.model_copy(update={"status": status, "updated_at": now})
+            if status.finished and self._retention is not None:
+                entry.expires_at = now + self._retention
+        return updated

@@ -1,0 +1,556 @@
+"""``RedisStore``: the state store on Redis, one round trip per engine operation."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import msgpack
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    TryAgainError,
+)
+from redis.retry import Retry
+
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.errors import (
+    ConfigurationError,
+    StoreError,
+    StoreUnavailableError,
+    WorkflowNotFoundError,
+)
+from wfcore.store import _redis_scripts as layout
+
+__all__ = ["RedisStore"]
+
+_EXAMPLE = "redis://[user:password@]host:6379/0?prefix=wfcore&timeout=5"
+_DEFAULT_PREFIX = "wfcore"
+_DEFAULT_TIMEOUT = 5.0
+_CHUNK = 200
+# Errors that mean "the server cannot serve us right now" rather than "the request is wrong".
+_UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+_UNAVAILABLE += (ReadOnlyError, ClusterDownError, TryAgainError)
+_ROOTS_KEPT = 10_000
+
+Command = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: str  # the URL for redis-py, without our own query parameters
+    where: str  # host:port/db or socket path: safe to show, never holds credentials
+    secrets: tuple[str, ...]  # the password as written and decoded, to scrub from messages
+    prefix: str
+    timeout: float
+
+
+class RedisStore:
+    """A store on Redis (standalone or Cluster), safe to share between threads.
+
+    Every key of one workflow carries the hash tag ``{workflow_id}``, so each Lua script
+    touches one slot. Cross-workflow indexes (by creation time, by type, by expiry) live
+    outside those slots and are written by separate commands in the same round trip.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS) or
+            ``unix:///path/to/socket``, optionally with ``?prefix=name&timeout=seconds``.
+        prefix: namespace of every key; wins over ``?prefix=`` (default ``wfcore``).
+        retention: seconds a finished workflow is kept; None keeps it forever.
+        timeout: connect and command timeout in seconds; wins over ``?timeout=`` (default 5).
+
+    Raises:
+        ConfigurationError: the URL or an option is malformed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        retention: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        target = _parse_url(url, prefix, timeout)
+        if retention is not None and not _positive_or_zero(retention):
+            raise ConfigurationError(
+                f"retention must be a number of seconds >= 0 or None, got {retention!r}"
+            )
+        self._target = target
+        self._retention = retention
+        self._closed = False
+        try:
+            self._client = redis.Redis.from_url(
+                target.url,
+                socket_timeout=target.timeout,
+                socket_connect_timeout=target.timeout,
+                # No retries: a retried record_outcome whose first reply was lost would report
+                # recorded=False and nobody would wake the parent.
+                retry=Retry(NoBackoff(), 0),
+            )
+            pool = self._client.connection_pool
+            # Build one connection object (no socket yet) so a bad query option fails here.
+            pool.connection_class(**pool.connection_kwargs)
+        except (TypeError, ValueError, redis.RedisError) as e:
+            raise ConfigurationError(
+                f"bad Redis store URL {_redact(url)!r}: {e}; use e.g. {_EXAMPLE}"
+            ) from e
+        self._prefix = target.prefix
+        self._idx_all = f"{target.prefix}:idx:all"
+        self._idx_types = f"{target.prefix}:idx:types"
+        self._idx_expiry = f"{target.prefix}:idx:expiry"
+        # Root invocation ids seen by load/create: lets commit skip the expiry-index write
+        # when a non-root invocation finishes. Only an optimisation; unknown means "write".
+        self._roots: dict[str, str] = {}
+        sources = [layout.CREATE, layout.ADD_CHILD, layout.LOAD, layout.COMMIT]
+        sources += [layout.RECORD_OUTCOME, layout.CANCEL, layout.INVOCATIONS, layout.PURGE_ONE]
+        sources.append(layout.DROP_IF_SCORE)
+        self._scripts = tuple(self._client.register_script(source) for source in sources)
+        (self._create, self._add_child, self._load, self._commit, self._record) = self._scripts[:5]
+        (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:]
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"
+
+    # -- workflows -----------------------------------------------------------------------
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow and its root invocation unless ``workflow_id`` exists."""
+        wid = workflow.workflow_id
+        base = self._base(wid)
+        score = float(workflow.created_at)
+        commands: list[Command] = []
+        if workflow.parent_workflow_id is not None:
+            # Parent first: a crash in between leaves a dangling child id, never a lost child.
+            parent = self._base(workflow.parent_workflow_id)
+            lineage = (parent + "children", parent + "wf", repr(score), wid)
+            commands.append(("EVALSHA", self._add_child.sha, 2, *lineage))
+        # Indexes before the record: listing skips an id without a record, but could never
+        # find a record without an id.
+        commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
+        commands.append(("ZADD", self._idx_type(workflow.workflow_type), "NX", repr(score), wid))
+        commands.append(("HSETNX", self._idx_types, wid, workflow.workflow_type))
+        wf_fields = layout.workflow_fields(workflow)
+        keys = (base + "wf", base + "invs", base + "inv:" + root.invocation_id)
+        args = (len(wf_fields), *wf_fields, root.invocation_id, *layout.invocation_fields(root))
+        commands.append(("EVALSHA", self._create.sha, 3, *keys, *args))
+        with self._calls():
+            reply = self._pipeline(commands)[-1]
+        stored = workflow if reply[0] == 1 else layout.workflow_from(layout.pairs(reply[1]))
+        self._remember_root(stored)
+        return stored, reply[0] == 1
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """The workflow, or None."""
+        with self._calls():
+            fields = self._call("HGETALL", self._base(workflow_id) + "wf")
+        return layout.workflow_from(fields) if fields else None
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally filtered by status and type."""
+        index = self._idx_all if workflow_type is None else self._idx_type(workflow_type)
+        found: list[WorkflowRecord] = []
+        seen: set[str] = set()
+        with self._calls():
+            if limit == 0:
+                return []
+            # Status is not indexed (it changes inside the workflow's slot): scan newest first.
+            start = 0
+            while limit < 0 or len(found) < limit:
+                ids = self._call("ZREVRANGE", index, start, start + _CHUNK - 1)
+                records = self._pipeline([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
+                for fields in records:
+                    if not fields:
+                        continue  # an index entry whose workflow is gone or not yet written
+                    record = layout.workflow_from(fields)
+                    if (
+                        record.workflow_id not in seen
+                        and (status is None or record.status == status)
+                        and (workflow_type is None or record.workflow_type == workflow_type)
+                    ):
+                        seen.add(record.workflow_id)
+                        found.append(record)
+                if len(ids) < _CHUNK:
+                    break
+                start += _CHUNK
+        return found[:limit]
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        """Workflows whose parent is ``workflow_id``, oldest first."""
+        with self._calls():
+            ids = self._call("ZRANGE", self._base(workflow_id) + "children", 0, -1)
+            replies = self._pipeline([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
+        records = [layout.workflow_from(fields) for fields in replies if fields]
+        children = [r for r in records if r.parent_workflow_id == workflow_id]
+        children.sort(key=lambda r: r.created_at)
+        return children
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        """Set the workflow's persistent cancel flag; the updated record, or None."""
+        with self._calls():
+            reply = self._cancel(keys=[self._base(workflow_id) + "wf"], args=[repr(time.time())])
+        return layout.workflow_from(layout.pairs(reply)) if reply else None
+
+    def purge_expired(self, now: float) -> int:
+        """Delete finished workflows whose retention has passed; how many were deleted.
+
+        Also drops the index entries of workflows Redis already removed by their TTL (those
+        count as deleted too, so every expired workflow is counted exactly once).
+        """
+        purged = 0
+        seen: set[bytes] = set()
+        with self._calls():
+            while True:
+                batch = cast(
+                    list[tuple[bytes, float]],
+                    self._client.zrangebyscore(
+                        self._idx_expiry, "-inf", float(now), 0, _CHUNK, withscores=True
+                    ),
+                )
+                fresh = [(m, s) for m, s in batch if m not in seen]
+                if not fresh:
+                    return purged
+                seen.update(m for m, _ in fresh)
+                purged += self._purge_batch(fresh, now)
+
+    # -- invocations ---------------------------------------------------------------------
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        """The invocation, or None."""
+        with self._calls():
+            fields = self._call("HGETALL", self._base(workflow_id) + "inv:" + invocation_id)
+        return layout.invocation_from(fields) if fields else None
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        """Every invocation of the workflow, oldest first."""
+        base = self._base(workflow_id)
+        with self._calls():
+            replies = self._invocations(keys=[base + "invs"], args=[base])
+        # A stable sort over creation order breaks created_at ties the way MemoryStore does.
+        return sorted(
+            (layout.invocation_from(layout.pairs(r)) for r in replies), key=lambda r: r.created_at
+        )
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        """Workflow, invocation, history and child outcomes in one round trip."""
+        base = self._base(workflow_id)
+        keys = [base + "wf", base + "inv:" + invocation_id]
+        keys += [base + "h:" + invocation_id, base + "o:" + invocation_id]
+        args = ["1" if claim else "0", repr(time.time()), invocation_id]
+        with self._calls():
+            reply = self._load(keys=keys, args=args)
+        if reply is None:
+            return None
+        fields, invocation, entries, outcomes = msgpack.unpackb(reply, raw=True)
+        workflow = layout.workflow_from(layout.pairs(fields))
+        self._remember_root(workflow)
+        return Snapshot(
+            workflow=workflow,
+            invocation=layout.invocation_from(layout.pairs(invocation)),
+            entries=list(entries),
+            outcomes={int(seq): value for seq, value in layout.pairs(outcomes).items()},
+        )
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        """One workflow data value, or None when the key was never set."""
+        with self._calls():
+            value: bytes | None = self._call("HGET", self._base(workflow_id) + "data", key)
+        return value
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
+
+        Raises:
+            WorkflowNotFoundError: the invocation does not exist.
+        """
+        base = self._base(workflow_id)
+        now = time.time()
+        mode = status = waiting = expires = expires_ms = ""
+        outcome = b""
+        expires_at: float | None = None
+        if batch.finish is not None:
+            mode, status, outcome = "finish", batch.finish.status.value, batch.finish.outcome
+            if self._retention is not None and batch.finish.status.finished:
+                expires_at = now + self._retention
+                expires, expires_ms = repr(expires_at), str(math.ceil(expires_at * 1000))
+        elif batch.suspend is not None:
+            mode, waiting = "suspend", ",".join(str(int(seq)) for seq in batch.suspend)
+        keys = [base + "wf", base + "invs", base + "inv:" + invocation_id]
+        keys += [base + "h:" + invocation_id, base + "o:" + invocation_id, base + "data"]
+        children = []
+        for child in batch.children:
+            keys.append(base + "inv:" + child.invocation_id)
+            children.append((child.invocation_id, layout.invocation_fields(child)))
+        data = [item for pair in batch.data.items() for item in pair]
+        packed = [base, repr(now), invocation_id, str(batch.base_seq), mode, status, outcome]
+        packed += [waiting, expires, expires_ms, list(batch.entries), data, children]
+        # The scripts' cmsgpack predates msgpack's bin type: bytes go as raw strings.
+        args = [msgpack.packb(packed, use_bin_type=False)]
+        # Only a finishing root sets the expiry; skip the index write when we know it is not.
+        index_expiry = expires_at is not None
+        index_expiry &= self._roots.get(workflow_id, invocation_id) == invocation_id
+        with self._calls():
+            if not index_expiry:
+                reply = self._commit(keys=keys, args=args)
+            else:
+                # Expiry index first: a crash in between leaves a spurious candidate, which
+                # purge_expired drops, rather than an expiring workflow nobody would un-index.
+                zadd = ("ZADD", self._idx_expiry, repr(expires_at), workflow_id)
+                evalsha = ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
+                reply = self._pipeline([zadd, evalsha])[-1]
+        if not reply:
+            if index_expiry:  # no such invocation: take back the expiry candidate
+                with self._calls():
+                    self._drop(keys=[self._idx_expiry], args=[workflow_id, repr(expires_at)])
+            raise WorkflowNotFoundError(
+                f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; "
+                "it was never created or its retention has passed"
+            )
+        ok, cancel, winners, ready = reply
+        return CommitResult(
+            ok=ok == 1, ready=ready == 1, cancel_requested=cancel == 1, winners=list(winners)
+        )
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
+        base = self._base(workflow_id)
+        keys = [base + "wf", base + "inv:" + invocation_id, base + "o:" + invocation_id]
+        with self._calls():
+            recorded, wake = self._record(
+                keys=keys, args=[int(seq), outcome, repr(time.time()), invocation_id]
+            )
+        return OutcomeResult(recorded=recorded == 1, wake=wake == 1)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` if the store cannot be reached."""
+        with self._calls():
+            self._call("PING")
+
+    def close(self) -> None:
+        """Release connections; every later call raises ``StoreUnavailableError``."""
+        self._closed = True
+        self._client.close()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _call(self, *command: Any, **options: Any) -> Any:
+        return self._client.execute_command(*command, **options)  # type: ignore[no-untyped-call]
+
+    def _remember_root(self, workflow: WorkflowRecord) -> None:
+        if len(self._roots) >= _ROOTS_KEPT:
+            self._roots.clear()  # crude but thread-safe bound; misses only cost a ZADD
+        self._roots[workflow.workflow_id] = workflow.root_invocation_id
+
+    def _base(self, workflow_id: str) -> str:
+        return f"{self._prefix}:{{{workflow_id}}}:"
+
+    def _idx_type(self, workflow_type: str) -> str:
+        return f"{self._prefix}:idx:type:{workflow_type}"
+
+    def _purge_batch(self, candidates: list[tuple[bytes, float]], now: float) -> int:
+        checks: list[Command] = []
+        for member, _ in candidates:
+            wid = member.decode()
+            script = ("EVALSHA", self._purge_one.sha, 1, self._base(wid) + "wf")
+            checks += [(*script, self._base(wid), repr(float(now))), ("HGET", self._idx_types, wid)]
+        replies = self._pipeline(checks)
+        cleanup: list[Command] = []
+        counted: list[int] = []  # positions of the expiry-index removals that count
+        for (member, score), verdict, known_type in zip(
+            candidates, replies[::2], replies[1::2], strict=True
+        ):
+            kind = verdict[0]
+            if kind in (b"deleted", b"gone"):
+                self._roots.pop(member.decode(), None)
+                counted.append(len(cleanup))
+                cleanup += [("ZREM", self._idx_expiry, member), ("ZREM", self._idx_all, member)]
+                wtype = verdict[1] if kind == b"deleted" else known_type
+                if wtype is not None:
+                    cleanup.append(("ZREM", self._idx_type(wtype.decode()), member))
+                cleanup.append(("HDEL", self._idx_types, member))
+                if kind == b"deleted" and verdict[2]:
+                    parent = self._base(verdict[2].decode()) + "children"
+                    cleanup.append(("ZREM", parent, member))
+            elif kind == b"later":
+                cleanup.append(("ZADD", self._idx_expiry, "XX", verdict[1], member))
+            else:  # still running: a child's finish or a lost commit left this candidate
+                script = ("EVALSHA", self._drop.sha, 1, self._idx_expiry)
+                cleanup.append((*script, member, repr(score)))
+        results = self._pipeline(cleanup)
+        return sum(1 for i in counted if results[i] == 1)
+
+    def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        if not commands:
+            return []
+        results = self._send(commands)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            # The server lost its script cache (restart, SCRIPT FLUSH): reload and re-send
+            # only the refused calls, which did nothing, so no other command runs twice.
+            self._send([("SCRIPT LOAD", s.script) for s in self._scripts])
+            for i, result in zip(missing, self._send([commands[i] for i in missing]), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _send(self, commands: Sequence[Command]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return pipe.execute(raise_on_error=False)
+
+    @contextmanager
+    def _calls(self) -> Iterator[None]:
+        if self._closed:
+            raise StoreUnavailableError(f"{self!r} was closed; open a new store")
+        try:
+            yield
+        except _UNAVAILABLE as e:
+            raise self._unavailable(e) from e
+        except redis.RedisError as e:
+            raise StoreError(
+                f"Redis at {self._target.where} refused a wfcore command: {self._scrub(e)}"
+            ) from e
+
+    def _unavailable(self, error: Exception) -> StoreUnavailableError:
+        where = self._target.where
+        hint = "check that redis-server runs there and that host, port and TLS are right"
+        if isinstance(error, AuthenticationError):
+            hint = "check the user name and password in the store URL"
+        elif isinstance(error, redis.TimeoutError):
+            hint = f"no answer within {self._target.timeout:g} s; check that it is up and not "
+            hint += "overloaded, or raise ?timeout= in the store URL"
+        elif isinstance(error, BusyLoadingError):
+            hint = "it is still loading its data set; retry shortly"
+        elif isinstance(error, ReadOnlyError):
+            hint = "it is a read-only replica; point the store URL at the primary"
+        return StoreUnavailableError(
+            f"Redis at {where} is unavailable ({self._scrub(error)}); {hint}"
+        )
+
+    def _scrub(self, error: Exception) -> str:
+        text = str(error) or type(error).__name__
+        for secret in self._target.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+# -- URL parsing -------------------------------------------------------------------------
+
+
+def _parse_url(url: str, prefix: str | None, timeout: float | None) -> _Target:
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"Redis store URL {url!r} is not a URL; use e.g. {_EXAMPLE}")
+    shown = _redact(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ConfigurationError(f"bad Redis store URL {shown!r}: {e}; use e.g. {_EXAMPLE}") from e
+    scheme = parts.scheme.lower()
+    if scheme == "unix":
+        if not parts.path:
+            raise ConfigurationError(
+                f"Redis store URL {shown!r} names no socket; use e.g. unix:///run/redis.sock"
+            )
+        where = parts.path
+    elif scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ConfigurationError(f"Redis store URL {shown!r} names no host; use {_EXAMPLE}")
+        db = parts.path.strip("/") or "0"
+        if not db.isdigit():
+            raise ConfigurationError(
+                f"Redis store URL {shown!r}: the path must be a database number, got {db!r}; "
+                f"use e.g. {_EXAMPLE}"
+            )
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        where = f"{host}:{port or 6379}/{db}"
+    else:
+        raise ConfigurationError(
+            f"Redis store URL {shown!r} has scheme {scheme!r}; use redis://, rediss:// or "
+            f"unix://, e.g. {_EXAMPLE}"
+        )
+    ours: dict[str, str] = {}
+    rest: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in ("prefix", "timeout"):
+            if name in ours:
+                raise ConfigurationError(f"Redis store URL {shown!r} sets {name}= twice")
+            ours[name] = value
+        elif name == "decode_responses":
+            raise ConfigurationError(
+                f"Redis store URL {shown!r}: decode_responses is not supported (the store "
+                "keeps bytes); remove it"
+            )
+        else:
+            rest.append((name, value))
+    if prefix is None:
+        prefix = ours.get("prefix", _DEFAULT_PREFIX)
+    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+        raise ConfigurationError(
+            f"Redis key prefix {prefix!r} is invalid: it must be non-empty and hold no '{{' or "
+            f"'}}' (those would bind every workflow to one cluster slot); use e.g. {_EXAMPLE}"
+        )
+    if timeout is None:
+        raw = ours.get("timeout")
+        try:
+            timeout = _DEFAULT_TIMEOUT if raw is None else float(raw)
+        except ValueError:
+            timeout = math.nan
+    if not _positive_or_zero(timeout) or timeout == 0:
+        raise ConfigurationError(
+            f"Redis store timeout must be a number of seconds > 0, got "
+            f"{ours.get('timeout', timeout)!r}; use e.g. {_EXAMPLE}"
+        )
+    cleaned = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    secrets = (parts.password, unquote(parts.password)) if parts.password else ()
+    return _Target(cleaned, where, secrets, prefix, float(timeout))
+
+
+def _positive_or_zero(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"

@@ -1,0 +1,564 @@
+"""``SQLiteStore``: one SQLite file shared by the threads and processes of one host."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
+
+__all__ = ["SQLiteStore"]
+
+SCHEMA_VERSION = 1
+_URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?timeout=5'"
+
+_WF_FIELDS = (
+    "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
+    "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
+    "cancel_requested", "idempotency_key",
+)  # fmt: skip
+_INV_FIELDS = (
+    "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
+    "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
+    "created_at", "updated_at", "parent_task_name",
+)  # fmt: skip
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS workflows (
+    workflow_id TEXT PRIMARY KEY, workflow_type TEXT NOT NULL, parent_workflow_id TEXT,
+    root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
+    parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
+    expires_at REAL);
+CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_parent ON workflows (parent_workflow_id, created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_expiry ON workflows (expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS invocations (
+    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, task_name TEXT NOT NULL,
+    args BLOB NOT NULL, parent_workflow_id TEXT, parent_invocation_id TEXT,
+    parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
+    attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    parent_task_name TEXT, PRIMARY KEY (workflow_id, invocation_id));
+CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
+CREATE TABLE IF NOT EXISTS entries (
+    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outcomes (
+    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS data (
+    workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
+"""
+
+_WRITE = "BEGIN IMMEDIATE"
+_NO_WAIT = "[]"
+_FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
+_KEY = "workflow_id = ? AND invocation_id = ?"
+_SELECT_WF = f"SELECT {', '.join(_WF_FIELDS)} FROM workflows"
+_SELECT_INV = f"SELECT {', '.join(_INV_FIELDS)} FROM invocations"
+_INSERT_WF, _INSERT_INV = (
+    f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
+    for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
+)
+# One row: the invocation's columns, then its workflow's.
+_LOAD = (
+    f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
+    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    " WHERE i.workflow_id = ? AND i.invocation_id = ?"
+)
+_N_INV = len(_INV_FIELDS)
+_I_STATUS, _I_ATTEMPTS, _I_UPDATED = (
+    _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
+)
+_W_ROOT, _W_STATUS, _W_UPDATED = (
+    _N_INV + _WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
+)
+_HEAD = (
+    "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting,"
+    " (SELECT max(seq) FROM entries e"
+    "  WHERE e.workflow_id = i.workflow_id AND e.invocation_id = i.invocation_id)"
+    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    " WHERE i.workflow_id = ? AND i.invocation_id = ?"
+)
+# Whether some seq of a JSON list has no outcome yet; stops at the first one missing.
+_ANY_MISSING = (
+    "SELECT EXISTS (SELECT 1 FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM outcomes o"
+    " WHERE o.workflow_id = ? AND o.invocation_id = ? AND o.seq = j.value))"
+)
+_ENTRIES = f"SELECT data FROM entries WHERE {_KEY} AND seq >= ? ORDER BY seq"
+_SET_INV = f"UPDATE invocations SET status = ?, waiting = ?, updated_at = ? WHERE {_KEY}"
+# A NULL expiry keeps the stored one: only finishing the root starts retention.
+_SET_WF = (
+    "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"
+    " WHERE workflow_id = ?"
+)
+_wf_values = attrgetter(*_WF_FIELDS)
+_inv_values = attrgetter(*_INV_FIELDS)
+
+
+def _workflow(row: Sequence[Any]) -> WorkflowRecord:
+    return WorkflowRecord.model_validate(dict(zip(_WF_FIELDS, row, strict=False)))
+
+
+def _invocation(row: Sequence[Any]) -> InvocationRecord:
+    values = dict(zip(_INV_FIELDS, row, strict=False))
+    waiting = values["waiting"]
+    values["waiting"] = () if waiting == _NO_WAIT else tuple(json.loads(waiting))
+    return InvocationRecord.model_validate(values)
+
+
+def _invocation_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
+    row = list(_inv_values(inv))
+    # Kept under the workflow that holds it, as MemoryStore keys it.
+    row[1], row[8] = workflow_id, _waiting(inv.waiting)
+    return row
+
+
+def _waiting(seqs: Sequence[int]) -> str:
+    return json.dumps(list(seqs), separators=(",", ":")) if seqs else _NO_WAIT
+
+
+def _timeout(value: Any, source: str) -> float:
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        timeout = math.nan
+    if not math.isfinite(timeout) or timeout < 0:
+        raise ConfigurationError(
+            f"SQLite store timeout {value!r} in {source} is not a number of seconds >= 0; "
+            f"use e.g. {_URL_EXAMPLE}"
+        )
+    return timeout
+
+
+class SQLiteStore:
+    """A store in one SQLite file, safe for many threads and many processes on one host.
+
+    Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
+    transaction, so check-then-write steps are atomic across processes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retention: float | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        """Open the store file at ``path``, creating it and its schema if needed.
+
+        Args:
+            path: the database file; its directory must exist.
+            retention: seconds a finished workflow is kept; None keeps it forever.
+            timeout: seconds to wait for another writer's lock before giving up.
+
+        Raises:
+            ConfigurationError: the path or timeout cannot work, or the file holds a newer
+                schema than this version of wfcore knows.
+            StoreUnavailableError: the file cannot be opened or is not an SQLite database.
+        """
+        self._path = os.fspath(path)
+        if self._path in ("", ":memory:") or self._path.startswith("file:"):
+            raise ConfigurationError(
+                f"SQLite store path {self._path!r} is not a file path; threads and processes "
+                "must share one file (use 'memory://' for an in-process store)"
+            )
+        parent = Path(self._path).resolve().parent
+        if not parent.is_dir():
+            raise ConfigurationError(
+                f"cannot create SQLite store {self._path!r}: directory {str(parent)!r} "
+                "does not exist; create it first"
+            )
+        if Path(self._path).is_dir():
+            raise ConfigurationError(f"SQLite store path {self._path!r} is a directory")
+        self._timeout = _timeout(timeout, "SQLiteStore(timeout=...)")
+        self._retention = retention
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._inherited: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, retention: float | None = None) -> SQLiteStore:
+        """Build a store from ``sqlite:///relative/path`` or ``sqlite:////absolute/path``.
+
+        The optional query ``?timeout=seconds`` sets how long to wait for a lock.
+
+        Raises:
+            ConfigurationError: the URL is malformed.
+        """
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "sqlite" or parts.netloc or parts.fragment:
+            raise ConfigurationError(f"{url!r} is not an SQLite store URL; use {_URL_EXAMPLE}")
+        path = unquote(parts.path[1:])
+        if not path or path.endswith("/"):
+            raise ConfigurationError(f"SQLite store URL {url!r} names no file; use {_URL_EXAMPLE}")
+        options: dict[str, Any] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name != "timeout":
+                raise ConfigurationError(
+                    f"unknown option {name!r} in SQLite store URL {url!r}; "
+                    f"only 'timeout' is supported, e.g. {_URL_EXAMPLE}"
+                )
+            options["timeout"] = _timeout(value, repr(url))
+        return cls(path, retention=retention, **options)
+
+    # -- workflows -----------------------------------------------------------------------
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow and its root invocation unless ``workflow_id`` exists."""
+        with self._transaction() as conn:
+            if not conn.execute(_INSERT_WF, _wf_values(workflow)).rowcount:
+                sql = f"{_SELECT_WF} WHERE workflow_id = ?"
+                return _workflow(conn.execute(sql, (workflow.workflow_id,)).fetchone()), False
+            conn.execute(_INSERT_INV, _invocation_row(workflow.workflow_id, root))
+        return workflow, True
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """The workflow, or None."""
+        rows = self._read(f"{_SELECT_WF} WHERE workflow_id = ?", (workflow_id,))
+        return _workflow(rows[0]) if rows else None
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally filtered by status and type."""
+        wanted = {"status": None if status is None else WorkflowStatus(status).value}
+        wanted["workflow_type"] = workflow_type
+        filters = {column: v for column, v in wanted.items() if v is not None}
+        clause = " AND ".join(f"{column} = ?" for column in filters)
+        clause = f" WHERE {clause}" if clause else ""
+        # rowid breaks ties in insertion order, as MemoryStore's stable sort does.
+        sql = f"{_SELECT_WF}{clause} ORDER BY created_at DESC, rowid LIMIT ?"
+        records = [_workflow(r) for r in self._read(sql, (*filters.values(), max(limit, -1)))]
+        return records[:limit] if limit < 0 else records
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        """Workflows whose parent is ``workflow_id``, oldest first."""
+        sql = f"{_SELECT_WF} WHERE parent_workflow_id = ? ORDER BY created_at, rowid"
+        return [_workflow(r) for r in self._read(sql, (workflow_id,))]
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        """Set the workflow's persistent cancel flag; the updated record, or None."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE workflows SET cancel_requested = 1, updated_at = ?"
+                " WHERE workflow_id = ? AND cancel_requested = 0",
+                (time.time(), workflow_id),
+            )
+            row = conn.execute(f"{_SELECT_WF} WHERE workflow_id = ?", (workflow_id,)).fetchone()
+        return None if row is None else _workflow(row)
+
+    def purge_expired(self, now: float) -> int:
+        """Delete finished workflows whose retention has passed; how many were deleted."""
+        expired = "workflow_id IN (SELECT workflow_id FROM workflows WHERE expires_at <= ?)"
+        with self._transaction() as conn:
+            for table in ("entries", "outcomes", "data", "invocations"):
+                conn.execute(f"DELETE FROM {table} WHERE {expired}", (now,))
+            cursor = conn.execute("DELETE FROM workflows WHERE expires_at <= ?", (now,))
+        return cursor.rowcount
+
+    # -- invocations ---------------------------------------------------------------------
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        """The invocation, or None."""
+        rows = self._read(f"{_SELECT_INV} WHERE {_KEY}", (workflow_id, invocation_id))
+        return _invocation(rows[0]) if rows else None
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        """Every invocation of the workflow, oldest first."""
+        sql = f"{_SELECT_INV} WHERE workflow_id = ? ORDER BY created_at, rowid"
+        return [_invocation(r) for r in self._read(sql, (workflow_id,))]
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        """Workflow, invocation, history and child outcomes in one transaction.
+
+        With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
+        """
+        key = (workflow_id, invocation_id)
+        with self._transaction(_WRITE if claim else "BEGIN") as conn:
+            row = conn.execute(_LOAD, key).fetchone()
+            if row is None:
+                return None
+            if claim and row[_I_STATUS] not in _FINISHED:
+                # Patch the row rather than model_copy() the records: load is the hot path.
+                now = time.time()
+                row = list(row)
+                row[_I_ATTEMPTS] += 1
+                row[_I_STATUS], row[_I_UPDATED] = "RUNNING", now
+                conn.execute(
+                    "UPDATE invocations SET status = 'RUNNING', attempts = attempts + 1,"
+                    f" updated_at = ? WHERE {_KEY}",
+                    (now, *key),
+                )
+                if invocation_id == row[_W_ROOT]:
+                    # Leaving an unchanged status alone spares the status index a rewrite.
+                    if row[_W_STATUS] == "RUNNING":
+                        sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
+                        conn.execute(sql, (now, workflow_id))
+                    else:
+                        conn.execute(_SET_WF, ("RUNNING", now, None, workflow_id))
+                    row[_W_STATUS], row[_W_UPDATED] = "RUNNING", now
+            entries = conn.execute(_ENTRIES, (*key, 0)).fetchall()
+            outcomes = conn.execute(f"SELECT seq, data FROM outcomes WHERE {_KEY}", key)
+            outcome_map = dict(outcomes.fetchall())
+        return Snapshot(
+            _workflow(row[_N_INV:]), _invocation(row), [e for (e,) in entries], outcome_map
+        )
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        """One workflow data value, or None when the key was never set."""
+        sql = "SELECT value FROM data WHERE workflow_id = ? AND key = ?"
+        rows = self._read(sql, (workflow_id, key))
+        return rows[0][0] if rows else None
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
+
+        Raises:
+            WorkflowNotFoundError: the invocation does not exist.
+        """
+        key = (workflow_id, invocation_id)
+        base = batch.base_seq
+        with self._transaction() as conn:
+            head = conn.execute(_HEAD, key).fetchone()
+            if head is None:
+                raise WorkflowNotFoundError(
+                    f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the "
+                    "store; it was never created or its retention has passed"
+                )
+            cancel = bool(head[0])
+            if (0 if head[4] is None else head[4] + 1) != base:
+                winners = [w for (w,) in conn.execute(_ENTRIES, (*key, base)).fetchall()]
+                return CommitResult(ok=False, cancel_requested=cancel, winners=winners)
+            if batch.entries:
+                conn.executemany(
+                    "INSERT INTO entries (workflow_id, invocation_id, seq, data) VALUES (?,?,?,?)",
+                    [(*key, base + i, e) for i, e in enumerate(batch.entries)],
+                )
+            if batch.data:
+                conn.executemany(
+                    "INSERT INTO data (workflow_id, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value",
+                    [(workflow_id, k, v) for k, v in batch.data.items()],
+                )
+            if batch.children:
+                rows = [_invocation_row(workflow_id, c) for c in batch.children]
+                conn.executemany(_INSERT_INV, rows)
+            is_root = head[1] == invocation_id
+            if batch.finish is not None:
+                status = WorkflowStatus(batch.finish.status)
+                now = time.time()
+                conn.execute(
+                    "UPDATE invocations SET status = ?, outcome = ?, waiting = ?, updated_at = ?"
+                    f" WHERE {_KEY}",
+                    (status.value, batch.finish.outcome, _NO_WAIT, now, *key),
+                )
+                if is_root:
+                    self._mirror(conn, workflow_id, status, now)
+            elif batch.suspend is not None:
+                waiting = _waiting(batch.suspend)
+                if not conn.execute(_ANY_MISSING, (waiting, *key)).fetchone()[0]:
+                    return CommitResult(ok=True, ready=True, cancel_requested=cancel)
+                now = time.time()
+                conn.execute(_SET_INV, ("SUSPENDED", waiting, now, *key))
+                if is_root:
+                    self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
+        return CommitResult(ok=True, cancel_requested=cancel)
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
+        key = (workflow_id, invocation_id)
+        with self._transaction() as conn:
+            head = conn.execute(_HEAD, key).fetchone()
+            if head is None:
+                return OutcomeResult(recorded=False, wake=False)
+            if not conn.execute(
+                "INSERT OR IGNORE INTO outcomes (workflow_id, invocation_id, seq, data)"
+                " VALUES (?, ?, ?, ?)",
+                (*key, seq, outcome),
+            ).rowcount:
+                return OutcomeResult(recorded=False, wake=False)
+            if head[2] != "SUSPENDED" or conn.execute(_ANY_MISSING, (head[3], *key)).fetchone()[0]:
+                return OutcomeResult(recorded=True, wake=False)
+            now = time.time()
+            conn.execute(_SET_INV, ("PENDING", _NO_WAIT, now, *key))
+            if head[1] == invocation_id:
+                self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
+        return OutcomeResult(recorded=True, wake=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` if the database file cannot be read."""
+        self._read("PRAGMA user_version", ())
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise ``StoreUnavailableError``."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for _, conn in connections:
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _mirror(
+        self, conn: sqlite3.Connection, workflow_id: str, status: WorkflowStatus, now: float
+    ) -> None:
+        # The workflow's status follows its root invocation's.
+        retention = self._retention
+        expires = now + retention if status.finished and retention is not None else None
+        conn.execute(_SET_WF, (status.value, now, expires, workflow_id))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailableError(f"this SQLiteStore ({self._path}) was closed")
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = self._open_connection()
+            local.conn, local.pid = conn, os.getpid()
+        return conn
+
+    def _open_connection(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailableError(f"this SQLiteStore ({self._path}) was closed")
+            if self._pid != os.getpid():
+                # SQLite connections must not cross fork(); keep the inherited ones
+                # referenced, unclosed, so their finalizers never touch the parent's locks.
+                self._inherited.extend(c for _, c in self._connections)
+                self._connections, self._pid = [], os.getpid()
+            alive = []
+            for thread, old in self._connections:
+                owner = thread()
+                if owner is not None and owner.is_alive():
+                    alive.append((thread, old))
+                else:
+                    old.close()  # its thread is gone, so nothing else can be using it
+            try:
+                conn = sqlite3.connect(
+                    self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as e:
+                raise self._error(e) from e
+            try:
+                # NORMAL in WAL mode loses no commit when a process crashes, only on power
+                # loss or OS crash; process crashes are what the engine must survive.
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as e:
+                conn.close()
+                raise self._error(e) from e
+            alive.append((weakref.ref(threading.current_thread()), conn))
+            self._connections = alive
+            return conn
+
+    def _prepare(self) -> None:
+        conn = self._connection()
+        try:
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                raise StoreUnavailableError(
+                    f"SQLite store {self._path!r} cannot use WAL journaling (is it on a "
+                    "network file system?); put it on a local disk"
+                )
+            if self._version(conn) < SCHEMA_VERSION:
+                with self._transaction() as tx:
+                    if self._version(tx) < SCHEMA_VERSION:
+                        # Not executescript(): it would commit first, and the schema must be
+                        # built under the write lock so that racing openers build it once.
+                        for statement in filter(str.strip, _SCHEMA.split(";")):
+                            tx.execute(statement)
+                        tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"SQLite store {self._path!r} has schema version {version}, newer than the "
+                f"{SCHEMA_VERSION} this wfcore understands; upgrade wfcore or use another file"
+            )
+        return version
+
+    @contextmanager
+    def _transaction(self, begin: str = _WRITE) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute(begin)
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as e:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise self._error(e) from e
+            raise
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        conn = self._connection()
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+
+    def _error(self, error: sqlite3.Error) -> StoreUnavailableError:
+        text = str(error)
+        if self._closed or "closed" in text:
+            return StoreUnavailableError(f"this SQLiteStore ({self._path}) was closed")
+        if "locked" in text or "busy" in text:
+            return StoreUnavailableError(
+                f"SQLite store {self._path!r} stayed locked for {self._timeout:g} s by another "
+                "writer; raise '?timeout=' in the URL or reduce contention"
+            )
+        if "not a database" in text:
+            return StoreUnavailableError(
+                f"{self._path!r} is not an SQLite database ({text}); point the store URL at a "
+                "wfcore store file or at a new path"
+            )
+        return StoreUnavailableError(f"SQLite store {self._path!r} failed: {text}")

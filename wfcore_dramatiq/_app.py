@@ -1,0 +1,321 @@
+"""``App`` and ``@app.task``: workflow tasks as real Dramatiq actors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, overload
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Retries
+
+from wfcore import (
+    Codec,
+    Engine,
+    InvocationRef,
+    RunResult,
+    RunStatus,
+    StateStore,
+    Task,
+    TaskHandle,
+    TaskSpec,
+    current_or_none,
+    open_store,
+)
+from wfcore.errors import ConfigurationError, FatalError
+from wfcore_dramatiq._dispatch import DramatiqDispatcher, ref_from_options
+from wfcore_dramatiq._embedded import EmbeddedWorker
+from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
+from wfcore_dramatiq._middleware import WorkflowMiddleware
+
+__all__ = ["App", "DramatiqTask", "PermanentFailure"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_STORE_URL = "sqlite:///wfcore.sqlite3"
+
+
+class PermanentFailure(FatalError):
+    """Raised to Dramatiq when an invocation failed for good (listed in ``throws``)."""
+
+
+class DramatiqTask(Task[P, R]):
+    """A workflow task: a plain callable, a Dramatiq actor (``.actor``) and a starter."""
+
+    def __init__(self, app: App, spec: TaskSpec, actor: dramatiq.Actor[..., Any]) -> None:
+        super().__init__(spec)
+        self.app = app
+        self.actor = actor
+
+    def send(self, *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R] | TaskHandle:
+        """Start it: outside a workflow a new workflow (a handle to it); inside one a child.
+
+        Inside a workflow this is recorded exactly like ``wf.start_task(task, ...)``.
+        """
+        ctx = current_or_none()
+        if ctx is not None:
+            return ctx.start_task(self, *args, **kwargs)
+        return self.send_with_options(args=args, kwargs=kwargs)
+
+    def send_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        workflow_id: str | None = None,
+        delay: float | None = None,
+    ) -> WorkflowHandle[R]:
+        """Start a workflow with options.
+
+        Args:
+            args: positional arguments of the task.
+            kwargs: keyword arguments of the task.
+            idempotency_key: the same key always names the same workflow; a second start
+                returns the first one (running or finished) without running it again.
+            workflow_id: an explicit id, with the same idempotent behaviour.
+            delay: seconds to wait before the workflow starts.
+        """
+        if current_or_none() is not None:
+            raise ConfigurationError(
+                "send_with_options starts a new top-level workflow and cannot be used inside "
+                "a workflow; use wf.start_task(task, ...) (or task.send(...)) for a child"
+            )
+        record, _ = self.app.engine.start(
+            self.spec,
+            tuple(args),
+            dict(kwargs or {}),
+            workflow_id=workflow_id,
+            idempotency_key=idempotency_key,
+            delay=delay,
+        )
+        self.app._ensure_worker()
+        return WorkflowHandle(self.app, record.workflow_id)
+
+
+class App:
+    """Durable workflows on one Dramatiq broker and one state store.
+
+    ``App()`` alone is the embedded default: an in-process ``StubBroker`` with worker threads
+    started on first use, and a SQLite store (``./wfcore.sqlite3`` or ``WFCORE_STORE_URL``).
+    Pass ``broker=`` and ``store=`` to run on Redis/RabbitMQ with ``dramatiq`` workers.
+    """
+
+    def __init__(
+        self,
+        broker: dramatiq.Broker | None = None,
+        store: StateStore | str | None = None,
+        *,
+        codec: Codec | None = None,
+        retention: float | None = None,
+        worker_threads: int = 8,
+    ) -> None:
+        self.embedded = broker is None
+        self.broker: dramatiq.Broker = StubBroker() if broker is None else broker
+        if any(isinstance(m, WorkflowMiddleware) for m in self.broker.middleware):
+            raise ConfigurationError(
+                "this broker already has a WorkflowMiddleware (another App uses it); "
+                "give each App its own broker"
+            )
+        if self.broker.actors:
+            raise ConfigurationError(
+                f"actors {sorted(self.broker.actors)} were declared on this broker before the "
+                "App; create the App (it adds WorkflowMiddleware) before declaring any actor"
+            )
+        self.middleware = WorkflowMiddleware()
+        self.broker.add_middleware(self.middleware)
+        if store is None:
+            store = os.environ.get("WFCORE_STORE_URL") or DEFAULT_STORE_URL
+        self.store: StateStore = (
+            open_store(store, retention=retention) if isinstance(store, str) else store
+        )
+        self._specs: dict[str, TaskSpec] = {}
+        self.engine = Engine(
+            store=self.store,
+            dispatcher=DramatiqDispatcher(self.broker),
+            tasks=self._spec,
+            codec=codec,
+        )
+        self._finished = FinishedSignal()
+        self._worker = EmbeddedWorker(self.broker, worker_threads) if self.embedded else None
+
+    # -- declaring -------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> DramatiqTask[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        force_new_workflow: bool = False,
+        actor_name: str | None = None,
+        queue_name: str = "default",
+        **options: Any,
+    ) -> Callable[[Callable[P, R]], DramatiqTask[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        force_new_workflow: bool = False,
+        actor_name: str | None = None,
+        queue_name: str = "default",
+        **options: Any,
+    ) -> Any:
+        """Declare a workflow task; Dramatiq actor options (``max_retries``, ``time_limit``,
+        ``min_backoff``, ``queue_name``, ...) pass through to the actor.
+
+        Args:
+            fn: the function (bare ``@app.task``).
+            force_new_workflow: started as a child, it begins a child workflow of its own.
+            actor_name: the actor (and task) name; the function's name by default.
+            queue_name: the Dramatiq queue.
+            **options: other Dramatiq actor options.
+        """
+
+        def declare(f: Callable[P, R]) -> DramatiqTask[P, R]:
+            return self._declare(f, force_new_workflow, actor_name, queue_name, options)
+
+        return declare if fn is None else declare(fn)
+
+    def _declare(
+        self,
+        fn: Callable[P, R],
+        force_new_workflow: bool,
+        actor_name: str | None,
+        queue_name: str,
+        options: dict[str, Any],
+    ) -> DramatiqTask[P, R]:
+        if not callable(fn):
+            raise ConfigurationError(f"@app.task decorates functions, got {fn!r}")
+        name = actor_name or fn.__name__
+        if name in self._specs:
+            raise ConfigurationError(
+                f"a task named {name!r} is already declared on this App; "
+                "pass actor_name= to give one of them another name"
+            )
+        spec = TaskSpec(name, fn, force_new_workflow)
+
+        def run_message(*args: Any, **kwargs: Any) -> None:
+            self._run_message(spec, args, kwargs)
+
+        run_message.__name__ = name
+        run_message.__qualname__ = getattr(fn, "__qualname__", name)
+        run_message.__module__ = fn.__module__
+        throws = options.pop("throws", ())
+        throws = (throws,) if isinstance(throws, type) else tuple(throws)
+        try:
+            actor = dramatiq.actor(
+                broker=self.broker,
+                actor_name=name,
+                queue_name=queue_name,
+                throws=(PermanentFailure, *throws),
+                **options,
+            )(run_message)
+        except ValueError as exc:
+            raise ConfigurationError(f"cannot declare task {name!r}: {exc}") from exc
+        self._specs[name] = spec
+        return DramatiqTask(self, spec, actor)
+
+    def register_type(self, cls: type) -> None:
+        """Allow values of a pydantic model or exception class to be decoded from storage."""
+        self.engine.codec.register(cls)
+
+    # -- client side -----------------------------------------------------------------------
+
+    def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """A handle to an existing workflow.
+
+        Raises:
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        self.engine.workflow(workflow_id)
+        return WorkflowHandle(self, workflow_id)
+
+    def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Start a workflow and wait for its result (``send`` + ``result``)."""
+        handle = task.send_with_options(args=args, kwargs=kwargs)
+        return handle.result()
+
+    def close(self) -> None:
+        """Stop the embedded worker (if any) and close the store."""
+        if self._worker is not None:
+            self._worker.stop()
+        self.store.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- worker side -----------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.start()
+
+    def _spec(self, name: str) -> TaskSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"no task named {name!r} is declared on this App; the worker must import the "
+                "module that declares it"
+            ) from None
+
+    def _run_message(self, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        message = self.middleware.current_message()
+        options: dict[str, Any] = {} if message is None else message.options
+        ref = ref_from_options(options, spec.name)
+        if ref is None:
+            # A plain Dramatiq send of the actor (not through wfcore): start it as a workflow,
+            # named after the message so a redelivery does not start a second one.
+            message_id = "local" if message is None else message.message_id
+            self.engine.start(spec, args, kwargs, workflow_id=f"msg-{message_id}")
+            return
+        retries = int(options.get("retries", 0))
+        result = self.engine.run(ref, final_attempt=self._final_attempt(spec.name, options))
+        if result.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED):
+            self._finished.notify()
+        self._raise_for_dramatiq(ref, retries, result)
+
+    def _final_attempt(self, name: str, options: dict[str, Any]) -> bool:
+        retries = int(options.get("retries", 0))
+        actor_options = self.broker.get_actor(name).options
+        default: int | None = 0
+        for middleware in self.broker.middleware:
+            if isinstance(middleware, Retries):
+                default = middleware.max_retries
+        if "retry_when" in actor_options:
+            return False  # decided after the run, from the error
+        max_retries = options.get("max_retries", actor_options.get("max_retries", default))
+        return max_retries is not None and retries >= max_retries
+
+    def _raise_for_dramatiq(self, ref: InvocationRef, retries: int, result: RunResult) -> None:
+        """Tell Dramatiq what happened: return to ack, raise to retry or to fail for good."""
+        workflow_id, name = ref.workflow_id, ref.task_name
+        if result.status is RunStatus.FAILED:
+            raise PermanentFailure(f"task {name!r} of workflow {workflow_id!r} failed") from (
+                result.error
+            )
+        if result.status is not RunStatus.RETRY or result.error is None:
+            return
+        retry_when = self.broker.get_actor(name).options.get("retry_when")
+        if retry_when is not None and not retry_when(retries, result.error):
+            self.engine.fail(ref, result.error)
+            self._finished.notify()
+            raise PermanentFailure(f"task {name!r} of workflow {workflow_id!r} failed") from (
+                result.error
+            )
+        if result.retry_delay is not None:
+            raise dramatiq.Retry(str(result.error), delay=int(result.retry_delay * 1000)) from (
+                result.error
+            )
+        raise result.error

@@ -1,0 +1,99 @@
+"""``WorkflowHandle``: the client's view of one workflow (status, result, history, children)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus
+from wfcore._engine import outcome_value
+
+if TYPE_CHECKING:
+    from wfcore_dramatiq._app import App
+
+__all__ = ["FinishedSignal", "WorkflowHandle"]
+
+R = TypeVar("R")
+
+_FIRST_POLL = 0.005
+_MAX_POLL = 0.5
+
+
+class WorkflowHandle(Generic[R]):
+    """A started workflow. Cheap to create: it holds only the id."""
+
+    def __init__(self, app: App, workflow_id: str) -> None:
+        self._app = app
+        self.workflow_id = workflow_id
+
+    @property
+    def identity(self) -> WorkflowIdentity:
+        """The workflow's identity (id, type, parent, root)."""
+        return self._app.engine.workflow(self.workflow_id).identity
+
+    def status(self) -> WorkflowStatus:
+        """The workflow's current status."""
+        return self._app.engine.workflow(self.workflow_id).status
+
+    def result(self, timeout: float | None = None) -> R:
+        """Block the caller (never a worker) until the workflow finishes; its result.
+
+        Waiting is a notification from in-process workers, or a poll whose interval grows
+        from 5 ms to 0.5 s for workers elsewhere: no busy loop.
+
+        Raises:
+            WorkflowFailedError: the workflow failed.
+            WorkflowCancelledError: it was cancelled.
+            WorkflowNotFoundError: there is no such workflow.
+            TimeoutError: it did not finish within ``timeout`` seconds.
+        """
+        engine = self._app.engine
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _FIRST_POLL
+        while True:
+            version = self._app._finished.version
+            outcome = engine.outcome(self.workflow_id)
+            if outcome is not None:
+                return outcome_value(self.workflow_id, outcome)  # type: ignore[no-any-return]
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"workflow {self.workflow_id!r} did not finish within {timeout} s "
+                        f"(status {self.status().value}); call result() again to keep waiting"
+                    )
+                pause = min(pause, left)
+            self._app._finished.wait(version, pause)
+            pause = min(pause * 2, _MAX_POLL)
+
+    def history(self) -> list[HistoryEvent]:
+        """Lifecycle events and recorded operations of every invocation, in time order."""
+        return self._app.engine.history(self.workflow_id)
+
+    def children(self) -> list[WorkflowIdentity]:
+        """Identities of the child workflows this workflow started."""
+        self._app.engine.workflow(self.workflow_id)
+        return [w.identity for w in self._app.store.child_workflows(self.workflow_id)]
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle({self.workflow_id!r})"
+
+
+class FinishedSignal:
+    """Wakes waiting ``result()`` calls when an in-process worker finishes a workflow."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.version = 0
+
+    def notify(self) -> None:
+        """Something finished: wake all waiters so they re-check."""
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Sleep until a notification newer than ``seen`` or ``timeout`` seconds."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != seen, timeout)

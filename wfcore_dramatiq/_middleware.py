@@ -1,0 +1,70 @@
+"""``WorkflowMiddleware``: carries workflow context on messages and exposes the current one."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+
+from wfcore import current_or_none
+
+__all__ = ["OPTION", "WorkflowMiddleware"]
+
+OPTION = "wfcore"
+"""The one message option wfcore uses (a dict)."""
+
+
+class WorkflowMiddleware(Middleware):
+    """Adds workflow context to enqueued messages and tracks the message being processed.
+
+    ``before_enqueue`` fires again for retries, delayed promotions and in consumer threads, so
+    the option is set only when absent. The message being processed is kept per worker thread
+    for the actor wrapper, and cleared after every message.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def actor_options(self) -> set[str]:
+        """Actor options this middleware understands."""
+        return {"force_new_workflow", "max_duration"}
+
+    def before_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int
+    ) -> None:
+        """Stamp messages sent from inside an invocation with that invocation's identity."""
+        if OPTION in message.options:
+            return
+        ctx = current_or_none()
+        if ctx is not None:
+            message.options[OPTION] = {
+                "parent_workflow_id": ctx.workflow.workflow_id,
+                "parent_invocation_id": ctx.invocation_id,
+                "root_workflow_id": ctx.workflow.root_workflow_id,
+            }
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """Remember the message this worker thread is about to process."""
+        self._local.message = message
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Forget the processed message."""
+        self._local.message = None
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """Forget a skipped message."""
+        self._local.message = None
+
+    def current_message(self) -> Any:
+        """The message this worker thread is processing, or None."""
+        return getattr(self._local, "message", None)
