@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfcore._history import HistoryEvent
 from wfcore.errors import WfError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["main"]
 
@@ -62,19 +65,17 @@ def _demo(store: str | None, *, as_json: bool) -> int:
 
 
 def _print_result(workflow_id: str, result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"Workflow {workflow_id}: result", show_header=False)
     for key, value in result.items():
         table.add_row(key, str(value))
-    Console().print(table)
+    _console().print(table)
 
 
 def _print_history(history: list[HistoryEvent]) -> None:
     from datetime import UTC, datetime
 
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="History")
@@ -89,9 +90,16 @@ def _print_history(history: list[HistoryEvent]) -> None:
             "" if event.seq is None else str(event.seq),
             event.kind if event.ok else f"{event.kind} (error)",
             event.name,
-            value if len(value) <= 60 else value[:57] + "...",
+            value if len(value) <= 48 else value[:45] + "...",
         )
-    Console().print(table)
+    _console().print(table)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    # Wide enough for ids and timestamps when stdout is a pipe (rich would assume 80).
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,55 @@
+"""Type-checked only (mypy --strict): user code against the public API types well."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, assert_type
+
+from wfcore import LocalRunner, Task, TaskHandle, TaskResult, WorkflowIdentity, WorkflowStatus
+from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
+
+if TYPE_CHECKING:
+    app = App()
+
+    @app.task
+    def add(a: int, b: int) -> int:
+        wf = add.wf
+        assert_type(wf.random(), float)
+        assert_type(wf.randint(1, 6), int)
+        assert_type(wf.choice(["x", "y"]), str)
+        assert_type(wf.uuid(), str)
+        assert_type(wf.utc_now(), datetime)
+        assert_type(wf.deterministic("n", lambda: 3), int)
+        assert_type(wf.deterministic._deterministic_operation("n", lambda: "s"), str)
+        assert_type(wf.get_data("k"), Any)
+        assert_type(wf.start_task(add, 1, 2), TaskHandle)
+        assert_type(wf.execute_task(add, 1, 2), TaskResult)
+        assert_type(wf.wait(wf.start_task(add, 1, 2)), list[TaskResult])
+        assert_type(add.workflow, WorkflowIdentity)
+        return a + b
+
+    typed_add: DramatiqTask[[int, int], int] = add
+    assert_type(typed_add(1, 2), int)
+    assert_type(add.send(1, 2), WorkflowHandle[int] | TaskHandle)
+    handle = add.send_with_options(args=(1, 2), idempotency_key="k")
+    assert_type(handle, WorkflowHandle[int])
+    assert_type(handle.result(timeout=1), int)
+    assert_type(handle.status(), WorkflowStatus)
+    assert_type(app.run(add, 1, 2), int)
+    add.send(1, "2")  # type: ignore[arg-type]
+
+    @app.task(force_new_workflow=True, max_retries=3)
+    def child(name: str) -> str:
+        return name
+
+    typed_child: DramatiqTask[[str], str] = child
+
+    runner = LocalRunner()
+
+    @runner.task
+    def local(x: str) -> bytes:
+        return x.encode()
+
+    typed_local: Task[[str], bytes] = local
+    assert_type(runner.run(typed_local, "x"), bytes)
+    assert_type(typed_child("n"), str)
