@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid as _uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,8 @@ class WorkflowContext:
             f"(task {snapshot.invocation.task_name!r}) of workflow "
             f"{snapshot.workflow.workflow_id!r}"
         )
+        self._patches: dict[str, bool] = {}
+        self._logger: _ReplayAwareLogger | None = None
         self.deterministic = _Deterministic(self)
         self.workflow: WorkflowIdentity = snapshot.workflow.identity
 
@@ -160,10 +163,58 @@ class WorkflowContext:
         """How many times this invocation has been started (1 on the first run)."""
         return self._invocation.attempts
 
+    def log_extra(self) -> dict[str, Any]:
+        """The ``extra`` fields wfcore puts on log records about this invocation."""
+        return {
+            "workflow_id": self.workflow.workflow_id,
+            "invocation_id": self.invocation_id,
+            "task": self.task_name,
+            "seq": self._seq,
+            "attempt": self.attempt,
+        }
+
     @property
     def is_replaying(self) -> bool:
         """True while the code re-executes operations already in the history."""
         return self._seq < len(self._entries)
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger for workflow code that stays quiet while the code replays.
+
+        Records carry ``workflow_id``, ``invocation_id``, ``task``, ``seq`` and ``attempt`` in
+        ``extra``. Lines before the last recorded operation were logged by the first
+        execution and are not repeated.
+        """
+        if self._logger is None:
+            self._logger = _ReplayAwareLogger(self)
+        return self._logger
+
+    def patched(self, change_id: str) -> bool:
+        """True on executions that may take the new branch of a code change.
+
+        New executions record a marker and return True; replays of histories recorded before
+        the change (no marker at this position) return False, so they keep the old branch.
+        """
+        if not isinstance(change_id, str) or not change_id:
+            raise ConfigurationError(
+                f"wf.patched needs a non-empty str change id, got {change_id!r}"
+            )
+        known = self._patches.get(change_id)
+        if known is not None:
+            return known
+        self._check()
+        seq = self._seq
+        if seq < len(self._entries):
+            entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+            applied = entry.kind == Kind.PATCHED and entry.name == change_id
+            if applied:
+                self._seq = seq + 1
+        else:
+            self._record(Kind.PATCHED, change_id, True)
+            applied = True
+        self._patches[change_id] = applied
+        return applied
 
     # -- deterministic values ------------------------------------------------------------
 
@@ -494,3 +545,22 @@ def _identity_fields(identity: WorkflowIdentity) -> list[str | None]:
         identity.parent_workflow_id,
         identity.root_workflow_id,
     ]
+
+
+class _ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
+    """Drops records while its invocation replays; adds the invocation's ids to ``extra``."""
+
+    def __init__(self, ctx: WorkflowContext) -> None:
+        super().__init__(logging.getLogger(f"wfcore.task.{ctx.task_name}"), {})
+        self._ctx = ctx
+
+    def isEnabledFor(self, level: int) -> bool:
+        return not self._ctx.is_replaying and self.logger.isEnabledFor(level)
+
+    def process(self, msg: object, kwargs: Any) -> tuple[object, Any]:
+        ctx = self._ctx
+        kwargs["extra"] = {
+            **ctx.log_extra(),
+            **(kwargs.get("extra") or {}),
+        }
+        return msg, kwargs

@@ -238,6 +238,7 @@ class Engine:
         if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
             return None
         self._notify_parent(inv, outcome)
+        _log(ctx, logging.DEBUG, "invocation %s of %s completed", inv.invocation_id, inv.task_name)
         return RunResult(RunStatus.COMPLETED, value=value)
 
     def _after_error(
@@ -263,6 +264,7 @@ class Engine:
         result = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
         if not result.ok or result.ready:
             return None  # replay now: another writer won, or what we wait for is there
+        _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)
         return RunResult(RunStatus.SUSPENDED)
 
     def _fail(
@@ -274,6 +276,9 @@ class Engine:
         if ctx._buffer and not self._commit(ctx, Batch(ctx._base, ctx._buffer)):
             return None
         delay = exc.delay if isinstance(exc, RetryableError) else None
+        _log(
+            ctx, logging.WARNING, "invocation %s failed, to be retried: %r", inv.invocation_id, exc
+        )
         return RunResult(RunStatus.RETRY, error=exc, retry_delay=delay)
 
     def _finish(
@@ -289,6 +294,8 @@ class Engine:
         if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
             return None
         self._notify_parent(inv, outcome)
+        level = logging.ERROR if status is WorkflowStatus.FAILED else logging.INFO
+        _log(ctx, level, "invocation %s %s: %r", inv.invocation_id, status.value.lower(), exc)
         return RunResult(run_status, error=exc)
 
     def fail(self, ref: InvocationRef, error: BaseException) -> bool:
@@ -386,6 +393,11 @@ def outcome_value(workflow_id: str, outcome: Outcome) -> Any:
         error_message=message,
         traceback=traceback,
     )
+
+
+def _log(ctx: WorkflowContext, level: int, msg: str, *args: object) -> None:
+    if log.isEnabledFor(level):
+        log.log(level, msg, *args, extra=ctx.log_extra())
 
 
 def _check_id(what: str, value: object, *, max_len: int = _MAX_ID) -> None:

@@ -37,6 +37,7 @@ class Kind:
     SET_DATA = "set_data"
     GET_DATA = "get_data"
     START_TASK = "start_task"
+    PATCHED = "patched"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,580 @@
+"""B1: per-operation cost of the ``wf.*`` operations, first execution and replay, per store."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repo root (and `benchmarks`) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+import redis.connection
+
+import wfcore
+from benchmarks._redis import BenchRedis, redis_server, redis_server_version
+from wfcore import LocalRunner, RunStatus, StateStore, Task, WorkflowContext, current, open_store
+
+OPS = ("random", "uuid", "utc_now", "set_data", "get_data", "deterministic")
+BUFFERED = ("random", "uuid", "utc_now")  # recorded in memory, written at the next boundary
+ONE_ROUND_TRIP = ("deterministic", "set_data")  # each one is a commit of its own
+
+REPLAY_TARGET_US = 5.0
+FIRST_BUFFERED_TARGET_US = 15.0
+ROUND_TRIP_TARGET = 1.0
+
+PYNENC_QUOTED = {
+    "first_us": [240, 550],
+    "replay_us": [50, 130],
+    "note": "QUOTED, not measured by this script: Pynenc's numbers on this machine as given "
+    "in the B1 brief",
+}
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; stdout carries only the JSON result."""
+    print(f"[b1] {message}", file=sys.stderr, flush=True)
+
+
+# -- the workflow under test -------------------------------------------------------------
+
+
+def _one() -> int:
+    return 1
+
+
+def _run_ops(wf: WorkflowContext, kind: str, keys: list[str]) -> None:
+    """``len(keys)`` operations of one kind, written the way user code would write them."""
+    if kind == "random":
+        for _ in keys:
+            wf.random()
+    elif kind == "uuid":
+        for _ in keys:
+            wf.uuid()
+    elif kind == "utc_now":
+        for _ in keys:
+            wf.utc_now()
+    elif kind == "set_data":
+        for key in keys:
+            wf.set_data(key, 1)
+    elif kind == "get_data":
+        for key in keys:
+            wf.get_data(key)
+    elif kind == "deterministic":
+        for _ in keys:
+            wf.deterministic("step", _one)
+    else:
+        raise ValueError(kind)
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the task body of one measured workflow does and what it measured."""
+
+    kind: str
+    keys: list[str]
+    child: Task[[], None]
+    probe: Callable[[str], None] | None = None
+    first: tuple[float, float] | None = None  # (ops loop, ops loop + boundary) seconds
+    replay: tuple[float, float] | None = None
+
+
+_CURRENT_RUN: _Run | None = None
+
+
+def _body() -> None:
+    """N operations, then a child as the boundary (flushes the buffer, then suspends)."""
+    run = _CURRENT_RUN
+    if run is None:
+        raise RuntimeError("no benchmark run is configured")
+    wf = current()
+    replaying = wf.is_replaying
+    probe = None if replaying else run.probe
+    if probe is not None:
+        probe("start")
+    t0 = perf_counter()
+    _run_ops(wf, run.kind, run.keys)
+    t1 = perf_counter()
+    if probe is not None:
+        probe("loop")
+    t2 = perf_counter()
+    handle = wf.start_task(run.child)  # first run: commits the buffered entries + the child
+    t3 = perf_counter()
+    if probe is not None:
+        probe("boundary")
+    sample = (t1 - t0, (t1 - t0) + (t3 - t2))
+    if replaying:
+        run.replay = sample
+    else:
+        run.first = sample
+    wf.wait(handle)  # first run: suspends here; replay: returns the child's result
+
+
+def _child() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured workflow, in seconds for all N operations."""
+
+    first_body: float
+    first_amortised: float
+    first_whole: float
+    replay_body: float
+    replay_whole: float
+
+
+class Bench:
+    """One store with the two tasks declared on a LocalRunner over it."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.runner = LocalRunner(store)
+        self.task = self.runner.task(name="b1.body")(_body)
+        self.child = self.runner.task(name="b1.child")(_child)
+
+    def measure(
+        self, kind: str, keys: list[str], probe: Callable[[str], None] | None = None
+    ) -> Sample:
+        """Run one workflow through first execution, its child, and the replay."""
+        global _CURRENT_RUN
+        run = _Run(kind, keys, self.child, probe)
+        _CURRENT_RUN = run
+        runner = self.runner
+        try:
+            workflow_id = runner.start(self.task)
+            gc.collect()
+            t0 = perf_counter()
+            first = runner.step()
+            t1 = perf_counter()
+            child = runner.step()
+            gc.collect()
+            t2 = perf_counter()
+            replay = runner.step()
+            t3 = perf_counter()
+        finally:
+            _CURRENT_RUN = None
+        statuses = [r.status if r is not None else None for r in (first, child, replay)]
+        expected = [RunStatus.SUSPENDED, RunStatus.COMPLETED, RunStatus.COMPLETED]
+        if statuses != expected or runner.step() is not None:
+            errors = [r.error for r in (first, child, replay) if r is not None and r.error]
+            raise RuntimeError(f"{kind}: runs ended {statuses}, expected {expected}: {errors}")
+        if run.first is None or run.replay is None:
+            raise RuntimeError(f"{kind}: the body did not run once first and once replaying")
+        snap = self.store.load(workflow_id, workflow_id, claim=False)
+        if snap is None or len(snap.entries) != len(keys) + 1:
+            raise RuntimeError(f"{kind}: the history does not hold {len(keys)} ops + 1 child")
+        return Sample(run.first[0], run.first[1], t1 - t0, run.replay[0], t3 - t2)
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+
+def _us(seconds: float, n: int) -> float:
+    return round(seconds / n * 1e6, 3)
+
+
+def summarise(samples: list[Sample], n: int) -> dict[str, Any]:
+    """Medians (and the range of the headline numbers) in microseconds per operation."""
+
+    def med(pick: Callable[[Sample], float]) -> float:
+        return _us(statistics.median(pick(s) for s in samples), n)
+
+    def span(pick: Callable[[Sample], float]) -> list[float]:
+        values = [pick(s) for s in samples]
+        return [_us(min(values), n), _us(max(values), n)]
+
+    return {
+        "first_us": med(lambda s: s.first_amortised),
+        "first_us_range": span(lambda s: s.first_amortised),
+        "first_body_us": med(lambda s: s.first_body),
+        "first_whole_run_us": med(lambda s: s.first_whole),
+        "replay_us": med(lambda s: s.replay_body),
+        "replay_us_range": span(lambda s: s.replay_body),
+        "replay_whole_run_us": med(lambda s: s.replay_whole),
+    }
+
+
+def per_call_us(fn: Callable[[], object], n: int, repeats: int) -> float:
+    """Median over ``repeats`` of the mean time of one call, over ``n`` calls."""
+    fn()  # warm up (connections, statement caches)
+    times = []
+    for _ in range(repeats):
+        t0 = perf_counter()
+        for _ in range(n):
+            fn()
+        times.append(perf_counter() - t0)
+    return _us(statistics.median(times), n)
+
+
+# -- raw store round trips -----------------------------------------------------------------
+
+
+def raw_memory(n: int, repeats: int) -> dict[str, float]:
+    """A dict set under a lock: what MemoryStore does at least once per operation."""
+    lock = threading.Lock()
+    table: dict[str, int] = {}
+    keys = iter(range(1 << 62))
+
+    def dict_set() -> None:
+        with lock:
+            table[str(next(keys) % 4096)] = 1
+
+    return {"dict_set_under_lock": per_call_us(dict_set, n, repeats)}
+
+
+def raw_sqlite(path: str, n: int, repeats: int) -> dict[str, float]:
+    """``SELECT 1`` and a one-row write transaction on a separate connection to the file."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA synchronous = NORMAL")  # as SQLiteStore sets it (WAL is per file)
+        conn.execute("CREATE TABLE IF NOT EXISTS b1_raw (k INTEGER PRIMARY KEY, v BLOB)")
+        blob = b"x" * 40  # about the size of one encoded history entry
+
+        def select_one() -> None:
+            conn.execute("SELECT 1").fetchone()
+
+        def insert_tx() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO b1_raw (v) VALUES (?)", (blob,))
+            conn.execute("COMMIT")
+
+        return {
+            "select_1": per_call_us(select_one, n, repeats),
+            "insert_one_row_tx": per_call_us(insert_tx, n, repeats),
+        }
+    finally:
+        conn.close()
+
+
+def raw_redis(client: redis.Redis, n: int, repeats: int) -> dict[str, float]:
+    """``PING``, ``HGET`` of an existing field and ``EVALSHA`` of ``return 1`` via redis-py."""
+    client.hset("b1:raw", "field", b"x" * 40)
+    sha = client.script_load("return 1")
+
+    def evalsha() -> None:
+        client.evalsha(sha, 0)
+
+    return {
+        "ping": per_call_us(client.ping, n, repeats),
+        "hget": per_call_us(lambda: client.hget("b1:raw", "field"), n, repeats),
+        "evalsha_return_1": per_call_us(evalsha, n, repeats),
+    }
+
+
+# -- Redis command counting ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _ClientCounter:
+    """Round trips (socket writes) and replies read by redis-py, outside paused windows."""
+
+    round_trips: int = 0
+    replies: int = 0
+    paused: bool = False
+
+
+@contextmanager
+def count_redis_client(counter: _ClientCounter) -> Iterator[None]:
+    """Count every redis-py socket write and reply read in this process while active.
+
+    A pipeline is one write; each command in it one reply. So ``round_trips`` counts network
+    round trips and ``replies`` counts the commands sent.
+    """
+    cls = redis.connection.AbstractConnection
+    send = cls.__dict__["send_packed_command"]
+    read = cls.__dict__["read_response"]
+
+    def counted_send(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not counter.paused:
+            counter.round_trips += 1
+        return send(conn, *args, **kwargs)
+
+    def counted_read(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not counter.paused:
+            counter.replies += 1
+        return read(conn, *args, **kwargs)
+
+    setattr(cls, "send_packed_command", counted_send)  # noqa: B010
+    setattr(cls, "read_response", counted_read)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(cls, "send_packed_command", send)  # noqa: B010
+        setattr(cls, "read_response", read)  # noqa: B010
+
+
+@dataclass(slots=True)
+class _Probe:
+    """Snapshots of client counters and server stats at the body's probe points."""
+
+    client: redis.Redis
+    counter: _ClientCounter
+    marks: dict[str, tuple[int, int, int, dict[str, int]]] = field(default_factory=dict)
+
+    def server(self) -> tuple[int, dict[str, int]]:
+        self.counter.paused = True
+        try:
+            info = self.client.execute_command("INFO", "stats", "commandstats")  # type: ignore[no-untyped-call]
+        finally:
+            self.counter.paused = False
+        calls = {
+            name.removeprefix("cmdstat_"): int(value["calls"])
+            for name, value in info.items()
+            if name.startswith("cmdstat_")
+        }
+        return int(info["total_commands_processed"]), calls
+
+    def __call__(self, point: str) -> None:
+        total, calls = self.server()
+        self.marks[point] = (self.counter.round_trips, self.counter.replies, total, calls)
+
+
+def count_commands(bench: Bench, client: redis.Redis, kind: str, keys: list[str]) -> dict[str, Any]:
+    """Commands per operation on first execution, from the client's and the server's side."""
+    counter = _ClientCounter()
+    probe = _Probe(client, counter)
+    # What one INFO adds to total_commands_processed (itself), measured, to subtract.
+    a, _ = probe.server()
+    b, _ = probe.server()
+    info_overhead = b - a
+    with count_redis_client(counter):
+        bench.measure(kind, keys, probe)
+    n = len(keys)
+
+    def window(start: str, end: str) -> dict[str, Any]:
+        rt0, rep0, tot0, calls0 = probe.marks[start]
+        rt1, rep1, tot1, calls1 = probe.marks[end]
+        per_command = {
+            name: round((calls1.get(name, 0) - calls0.get(name, 0)) / n, 3)
+            for name in sorted(calls1)
+            if name != "info" and calls1.get(name, 0) != calls0.get(name, 0)
+        }
+        return {
+            "round_trips": round((rt1 - rt0) / n, 3),
+            "commands_sent": round((rep1 - rep0) / n, 3),
+            "server_total_commands_processed": round((tot1 - tot0 - info_overhead) / n, 3),
+            "server_commandstats": per_command,
+        }
+
+    ops = window("start", "loop")
+    with_boundary = window("start", "boundary")
+    return {
+        **{k: v for k, v in ops.items() if k != "server_commandstats"},
+        "incl_boundary": {
+            "round_trips": with_boundary["round_trips"],
+            "commands_sent": with_boundary["commands_sent"],
+        },
+        "server_commandstats": ops["server_commandstats"],
+    }
+
+
+# -- driving ---------------------------------------------------------------------------------
+
+
+def bench_store(
+    name: str, store: StateStore, n: int, repeats: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    """Every operation kind on one store: ``warmup`` discarded runs, then ``repeats``."""
+    bench = Bench(store)
+    results: dict[str, dict[str, Any]] = {}
+    for kind in OPS:
+        keys = [f"k{i}" for i in range(n)]
+        samples = []
+        for i in range(warmup + repeats):
+            sample = bench.measure(kind, keys)
+            if i >= warmup:
+                samples.append(sample)
+        results[kind] = summarise(samples, n)
+        r = results[kind]
+        log(
+            f"{name:6} {kind:13} first {r['first_us']:9.2f} us/op "
+            f"(body {r['first_body_us']:.2f}, whole run {r['first_whole_run_us']:.2f})  "
+            f"replay {r['replay_us']:6.2f} us/op (whole run {r['replay_whole_run_us']:.2f})"
+        )
+    return results
+
+
+def run_memory(n: int, repeats: int, warmup: int) -> dict[str, Any]:
+    """The MemoryStore and a dict set under a lock."""
+    store = open_store("memory://")
+    try:
+        ops = bench_store("memory", store, n, repeats, warmup)
+    finally:
+        store.close()
+    return {"raw_round_trip_us": raw_memory(n, repeats), "ops": ops}
+
+
+def run_sqlite(n: int, repeats: int, warmup: int) -> dict[str, Any]:
+    """The SQLiteStore on a file in a temp dir, and raw statements on that file."""
+    with tempfile.TemporaryDirectory(prefix="wfcore-b1-") as tmp:
+        path = str(Path(tmp) / "store.db")
+        store = open_store(f"sqlite:///{path}")
+        try:
+            raw = raw_sqlite(path, n, repeats)
+            ops = bench_store("sqlite", store, n, repeats, warmup)
+        finally:
+            store.close()
+    return {"sqlite_version": sqlite3.sqlite_version, "raw_round_trip_us": raw, "ops": ops}
+
+
+def run_redis(n: int, repeats: int, warmup: int) -> dict[str, Any]:
+    """The RedisStore on a redis-server started here, raw commands, and command counts."""
+    version = redis_server_version()
+    with redis_server() as server:
+        log(f"redis-server pid {server.pid} on port {server.port}")
+        return _run_redis_on(server, version, n, repeats, warmup)
+
+
+def _run_redis_on(
+    server: BenchRedis, version: str, n: int, repeats: int, warmup: int
+) -> dict[str, Any]:
+    client = redis.Redis.from_url(server.url())
+    store = open_store(server.url())
+    try:
+        raw = raw_redis(client, n, repeats)
+        ops = bench_store("redis", store, n, repeats, warmup)
+        bench = Bench(store)
+        keys = [f"c{i}" for i in range(n)]
+        commands = {kind: count_commands(bench, client, kind, keys) for kind in OPS}
+    finally:
+        store.close()
+        client.close()
+    for kind, c in commands.items():
+        log(
+            f"redis  {kind:13} {c['round_trips']:.3f} round trips/op, "
+            f"{c['commands_sent']:.3f} commands sent/op, "
+            f"{c['server_total_commands_processed']:.3f} server commands/op (incl. Lua's)"
+        )
+    return {
+        "redis_server": version,
+        "redis_py": redis.__version__,
+        "raw_round_trip_us": raw,
+        "ops": ops,
+        "commands_per_op": commands,
+    }
+
+
+def targets(redis_result: dict[str, Any] | None) -> dict[str, Any]:
+    """Pass/fail of the Redis targets (None when Redis was not measured)."""
+    if redis_result is None:
+        return {"skipped": "redis-server is not installed"}
+    ops = redis_result["ops"]
+    commands = redis_result["commands_per_op"]
+    replay = {kind: ops[kind]["replay_us"] for kind in OPS}
+    replay_whole = {kind: ops[kind]["replay_whole_run_us"] for kind in OPS}
+    first = {kind: ops[kind]["first_us"] for kind in BUFFERED}
+    trips = {
+        kind: max(commands[kind]["round_trips"], commands[kind]["commands_sent"])
+        for kind in ONE_ROUND_TRIP
+    }
+    return {
+        "redis_replay_per_op_inside_body_le_5us": {
+            "limit_us": REPLAY_TARGET_US,
+            "values_us": replay,
+            "pass": all(v <= REPLAY_TARGET_US for v in replay.values()),
+        },
+        "redis_replay_whole_run_per_op_le_5us": {
+            "limit_us": REPLAY_TARGET_US,
+            "values_us": replay_whole,
+            "pass": all(v <= REPLAY_TARGET_US for v in replay_whole.values()),
+            "note": "informational: includes load of the N-entry history and the final commit",
+        },
+        "redis_first_buffered_amortised_le_15us": {
+            "limit_us": FIRST_BUFFERED_TARGET_US,
+            "values_us": first,
+            "pass": all(v <= FIRST_BUFFERED_TARGET_US for v in first.values()),
+        },
+        "redis_round_trips_per_op_le_1": {
+            "limit": ROUND_TRIP_TARGET,
+            "values": trips,
+            "pass": all(v <= ROUND_TRIP_TARGET for v in trips.values()),
+            "note": "max of client round trips/op and commands sent/op over the ops loop",
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run B1 and print its JSON result on stdout."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small N for a CI smoke run")
+    parser.add_argument("--n", type=int, help="operations per workflow (default 2000, quick 200)")
+    parser.add_argument("--repeats", type=int, help="measured workflows per op and store")
+    parser.add_argument(
+        "--stores", default="memory,sqlite,redis", help="comma-separated subset to run"
+    )
+    args = parser.parse_args(argv)
+    n = args.n or (200 if args.quick else 2000)
+    repeats = args.repeats or (3 if args.quick else 7)
+    warmup = 1
+    wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
+    started = time.monotonic()
+    log(f"N={n} ops per workflow, {repeats} repeats (+{warmup} warm-up), stores {wanted}")
+
+    baseline = {"loop_and_empty_call_us": per_call_us(_one, n, repeats)}
+    stores: dict[str, Any] = {}
+    runners: dict[str, Callable[[int, int, int], dict[str, Any]]] = {
+        "memory": run_memory,
+        "sqlite": run_sqlite,
+        "redis": run_redis,
+    }
+    for name in wanted:
+        if name not in runners:
+            parser.error(f"unknown store {name!r}")
+        guard: AbstractContextManager[None] = nullcontext()
+        with ExitStack() as stack:
+            stack.enter_context(guard)
+            try:
+                stores[name] = runners[name](n, repeats, warmup)
+            except FileNotFoundError as e:
+                if name != "redis":
+                    raise
+                log(f"redis skipped: {e}")
+                stores[name] = {"skipped": str(e)}
+
+    redis_result = stores.get("redis")
+    if redis_result is not None and "skipped" in redis_result:
+        redis_result = None
+    result = {
+        "benchmark": "B1",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+        },
+        "wfcore": getattr(wfcore, "__version__", None),
+        "n": n,
+        "repeats": repeats,
+        "statistic": "median over repeats of (time / n), microseconds per operation",
+        "baseline_us": baseline,
+        "stores": stores,
+        "targets": targets(redis_result) if "redis" in wanted else {},
+        "reference": {"pynenc": PYNENC_QUOTED},
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
