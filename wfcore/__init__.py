@@ -7,9 +7,11 @@ from wfcore._context import TaskHandle, WorkflowContext
 from wfcore._current import current, current_or_none
 from wfcore._dispatch import Dispatcher
 from wfcore._engine import Engine, RunResult, RunStatus
+from wfcore._export import export_history, import_history
 from wfcore._history import Entry, HistoryEvent, Outcome
 from wfcore._local import LocalRunner
 from wfcore._models import InvocationRef, WorkflowIdentity, WorkflowRecord, WorkflowStatus
+from wfcore._replay import Divergence, Replayer, ReplayResult
 from wfcore._tasks import Task, TaskResult, TaskSpec
 from wfcore.errors import (
     ConfigurationError,
@@ -33,6 +35,7 @@ __all__ = [
     "Codec",
     "ConfigurationError",
     "DecodeError",
+    "Divergence",
     "Dispatcher",
     "EncodeError",
     "Engine",
@@ -45,6 +48,8 @@ __all__ = [
     "NotInWorkflowError",
     "Outcome",
     "RemoteError",
+    "ReplayResult",
+    "Replayer",
     "RetryableError",
     "RunResult",
     "RunStatus",
@@ -66,5 +71,7 @@ __all__ = [
     "WorkflowStatus",
     "current",
     "current_or_none",
+    "export_history",
+    "import_history",
     "open_store",
 ]

@@ -122,8 +122,9 @@ class WorkflowContext:
     operation's kind and name must match the recorded ones.
     """
 
-    def __init__(self, runtime: Runtime, snapshot: Snapshot) -> None:
+    def __init__(self, runtime: Runtime, snapshot: Snapshot, *, strict: bool = False) -> None:
         self._rt = runtime
+        self._strict = strict
         self._workflow_record: WorkflowRecord = snapshot.workflow
         self._invocation: InvocationRecord = snapshot.invocation
         self._entries = snapshot.entries
@@ -211,6 +212,8 @@ class WorkflowContext:
             if applied:
                 self._seq = seq + 1
         else:
+            if self._strict:
+                self._beyond_history(describe(Kind.PATCHED, change_id))
             self._record(Kind.PATCHED, change_id, True)
             applied = True
         self._patches[change_id] = applied
@@ -455,6 +458,8 @@ class WorkflowContext:
             raise self._fatal
         seq = self._seq
         if seq >= len(self._entries):
+            if self._strict:
+                self._beyond_history(describe(kind, name))
             return None
         entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
         if entry.kind != kind or entry.name != name:
@@ -472,6 +477,20 @@ class WorkflowContext:
             invocation_id=self.invocation_id,
             seq=seq,
             recorded=recorded,
+            attempted=attempted,
+        )
+        raise self._fatal
+
+    def _beyond_history(self, attempted: str) -> None:
+        """Strict replay: the code calls an operation the history never recorded."""
+        seq = self._seq
+        self._fatal = NonDeterminismError(
+            f"{self._where}: the history ends at seq {seq}, the code now calls `{attempted}` "
+            "there; the workflow code changed. Guard the change with wf.patched(...)",
+            workflow_id=self.workflow.workflow_id,
+            invocation_id=self.invocation_id,
+            seq=seq,
+            recorded="end of history",
             attempted=attempted,
         )
         raise self._fatal

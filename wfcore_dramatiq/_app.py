@@ -14,6 +14,8 @@ from wfcore import (
     Codec,
     Engine,
     InvocationRef,
+    Replayer,
+    ReplayResult,
     RunResult,
     RunStatus,
     StateStore,
@@ -222,6 +224,14 @@ class App:
             raise ConfigurationError(f"cannot declare task {name!r}: {exc}") from exc
         self._specs[name] = spec
         return DramatiqTask(self, spec, actor)
+
+    def verify_replay(self, workflow_id: str) -> ReplayResult:
+        """Replay a finished or suspended workflow strictly against the current code.
+
+        No writes, no dispatch; child results come from the history. The result names the
+        first divergence, if any.
+        """
+        return Replayer(self._spec, codec=self.engine.codec).replay(self.store, workflow_id)
 
     def register_type(self, cls: type) -> None:
         """Allow values of a pydantic model or exception class to be decoded from storage."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus
+from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus, export_history
 from wfcore._engine import outcome_value
 
 if TYPE_CHECKING:
@@ -70,6 +72,16 @@ class WorkflowHandle(Generic[R]):
     def history(self) -> list[HistoryEvent]:
         """Lifecycle events and recorded operations of every invocation, in time order."""
         return self._app.engine.history(self.workflow_id)
+
+    def export_history(self, path: str | os.PathLike[str] | None = None) -> bytes:
+        """The workflow tree's history as a self-contained, versioned msgpack file.
+
+        Written to ``path`` when given (replay it with ``wfcore replay`` or ``Replayer``).
+        """
+        data = export_history(self._app.store, self.workflow_id)
+        if path is not None:
+            Path(path).write_bytes(data)
+        return data
 
     def children(self) -> list[WorkflowIdentity]:
         """Identities of the child workflows this workflow started."""

@@ -30,15 +30,15 @@ def test_plain_import_does_not_load_redis() -> None:
 def test_public_names_are_pinned() -> None:
     assert sorted(wfcore.__all__) == sorted(
         [
-            "Codec", "ConfigurationError", "DecodeError", "Dispatcher", "EncodeError", "Engine",
-            "Entry", "FatalError", "HistoryEvent", "InvocationRef", "LocalRunner",
-            "NonDeterminismError", "NotInWorkflowError", "Outcome", "RemoteError",
-            "RetryableError", "RunResult",
-            "RunStatus", "StateStore", "StoreUnavailableError", "Task", "TaskFailedError",
-            "TaskHandle", "TaskResult", "TaskSpec", "WfError", "WorkflowCancelled",
-            "WorkflowCancelledError", "WorkflowContext", "WorkflowFailedError",
-            "WorkflowIdentity", "WorkflowNotFoundError", "WorkflowRecord", "WorkflowStatus",
-            "current", "current_or_none", "open_store",
+            "Codec", "ConfigurationError", "DecodeError", "Dispatcher", "Divergence",
+            "EncodeError", "Engine", "Entry", "FatalError", "HistoryEvent", "InvocationRef",
+            "LocalRunner", "NonDeterminismError", "NotInWorkflowError", "Outcome", "RemoteError",
+            "ReplayResult", "Replayer", "RetryableError", "RunResult", "RunStatus", "StateStore",
+            "StoreUnavailableError", "Task", "TaskFailedError", "TaskHandle", "TaskResult",
+            "TaskSpec", "WfError", "WorkflowCancelled", "WorkflowCancelledError",
+            "WorkflowContext", "WorkflowFailedError", "WorkflowIdentity", "WorkflowNotFoundError",
+            "WorkflowRecord", "WorkflowStatus", "current", "current_or_none", "export_history",
+            "import_history", "open_store",
         ]
     )  # fmt: skip
     for name in wfcore.__all__:

@@ -218,6 +218,20 @@ class MemoryStore:
                 return OutcomeResult(recorded=True, wake=True)
             return OutcomeResult(recorded=True, wake=False)
 
+    def _restore(
+        self,
+        workflow: WorkflowRecord,
+        invocations: list[tuple[InvocationRecord, list[bytes], dict[int, bytes]]],
+    ) -> None:
+        """Put an exported workflow back as it was (replay from files)."""
+        with self._lock:
+            entry = _Workflow(workflow)
+            for invocation, history, outcomes in invocations:
+                entry.invocations[invocation.invocation_id] = invocation
+                entry.histories[invocation.invocation_id] = list(history)
+                entry.outcomes[invocation.invocation_id] = dict(outcomes)
+            self._workflows[workflow.workflow_id] = entry
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def ping(self) -> None:
