@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from wfcore._codec import Codec, RemoteError
 from wfcore._context import TaskHandle, WorkflowContext
 from wfcore._current import current, current_or_none
@@ -30,6 +32,10 @@ from wfcore.errors import (
     WorkflowNotFoundError,
 )
 from wfcore.store import StateStore, open_store
+
+# A library adds no handlers of its own, only this one so Python's last-resort handler stays
+# quiet; the host application decides where wfcore's records go.
+logging.getLogger("wfcore").addHandler(logging.NullHandler())
 
 __all__ = [
     "Codec",

@@ -104,6 +104,14 @@ class Engine:
         self._runtime = Runtime(store, self.codec, dispatcher)
         self._max_conflicts = max_conflicts
 
+    def task(self, name: str) -> TaskSpec:
+        """The task registered under ``name``.
+
+        Raises:
+            ConfigurationError: no such task.
+        """
+        return self._tasks(name)
+
     # -- starting ------------------------------------------------------------------------
 
     def start(

@@ -1,0 +1,188 @@
+"""How the CLI shows things: rich tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wfcore._engine import outcome_value
+from wfcore._history import HistoryEvent, Outcome
+from wfcore._models import WorkflowRecord
+from wfcore._replay import ReplayResult
+from wfcore.errors import WfError
+from wfcore.store import StateStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["history", "message", "replays", "result", "show", "tree", "workflows"]
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    # Wide enough for ids and timestamps when stdout is a pipe (rich would assume 80).
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _json(value: Any) -> None:
+    print(json.dumps(value, default=str, indent=2))
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def message(text: str, data: dict[str, Any], *, as_json: bool) -> None:
+    """One line for people, or its data as JSON."""
+    if as_json:
+        _json(data)
+    else:
+        _console().print(text, highlight=False)
+
+
+def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
+    """A table of workflows."""
+    if as_json:
+        _json([r.model_dump(mode="json", exclude={"root_invocation_id"}) for r in records])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(records)} workflow(s)")
+    for column in ("workflow id", "type", "status", "created (UTC)", "parent"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.workflow_id, r.workflow_type, r.status.value, _when(r.created_at),
+            r.parent_workflow_id or "",
+        )  # fmt: skip
+    _console().print(table)
+
+
+def show(record: WorkflowRecord, outcome: Outcome | None, *, as_json: bool) -> None:
+    """One workflow with its result or error."""
+    data: dict[str, Any] = record.model_dump(mode="json")
+    if outcome is not None:
+        try:
+            data["result"] = outcome_value(record.workflow_id, outcome)
+        except WfError as exc:
+            data["error"] = str(exc)
+    if as_json:
+        _json(data)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Workflow {record.workflow_id}", show_header=False)
+    for key, value in data.items():
+        table.add_row(key, _when(value) if key.endswith("_at") else str(value))
+    _console().print(table)
+
+
+def result(workflow_id: str, value: Any) -> None:
+    """A workflow's result as a two-column table (dicts) or one line."""
+    from rich.table import Table
+
+    table = Table(title=f"Workflow {workflow_id}: result", show_header=False)
+    items = value.items() if isinstance(value, dict) else [("result", value)]
+    for key, item in items:
+        table.add_row(str(key), str(item))
+    _console().print(table)
+
+
+def history(events: Sequence[HistoryEvent], *, as_json: bool) -> None:
+    """A workflow's history, one row per event."""
+    if as_json:
+        _json(
+            [
+                {
+                    "timestamp": e.timestamp, "invocation_id": e.invocation_id,
+                    "task": e.task_name, "seq": e.seq, "kind": e.kind, "name": e.name,
+                    "ok": e.ok, "value": e.value,
+                }
+                for e in events
+            ]
+        )  # fmt: skip
+        return
+    from rich.table import Table
+
+    table = Table(title="History")
+    for column in ("time (UTC)", "task", "seq", "event", "name", "value"):
+        table.add_column(column)
+    for e in events:
+        table.add_row(
+            _when(e.timestamp)[11:], e.task_name, "" if e.seq is None else str(e.seq),
+            e.kind if e.ok else f"{e.kind} (error)", e.name, _short(e.value),
+        )  # fmt: skip
+    _console().print(table)
+
+
+def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
+    """A workflow and its descendants, with statuses."""
+
+    def node(record: WorkflowRecord) -> dict[str, Any]:
+        children = [node(child) for child in store.child_workflows(record.workflow_id)]
+        return {
+            "workflow_id": record.workflow_id,
+            "type": record.workflow_type,
+            "status": record.status.value,
+            "children": children,
+        }
+
+    data = node(root)
+    if as_json:
+        _json(data)
+        return
+    from rich.tree import Tree
+
+    def add(branch: Tree, item: dict[str, Any]) -> None:
+        for child in item["children"]:
+            add(branch.add(_label(child)), child)
+
+    top = Tree(_label(data))
+    add(top, data)
+    _console().print(top)
+
+
+def _label(item: dict[str, Any]) -> str:
+    return f"{item['workflow_id']}  {item['type']}  [{item['status']}]"
+
+
+def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> None:
+    """Replay outcomes, with the first divergence of each failing file."""
+    if as_json:
+        _json(
+            [
+                {
+                    "file": str(path),
+                    "workflow_id": r.workflow_id,
+                    "ok": r.ok,
+                    "invocations": r.invocations,
+                    "events": r.events,
+                    "divergence": None if r.divergence is None else r.divergence.message,
+                    "source": None if r.divergence is None else r.divergence.source,
+                }
+                for path, r in results
+            ]
+        )
+        return
+    console = _console()
+    for path, r in results:
+        if r.ok:
+            console.print(
+                f"replay ok: {path} ({r.invocations} invocations, {r.events} operations)",
+                highlight=False,
+            )
+        else:
+            d = r.divergence
+            assert d is not None
+            where = f" at {d.source}" if d.source else ""
+            console.print(f"replay DIVERGED: {path}{where}\n  {d.message}", highlight=False)
