@@ -19,7 +19,9 @@ from wfcore._history import (
     decode_outcome,
     describe,
     encode_entry,
+    encode_lifecycle,
     error_info,
+    is_operation,
 )
 from wfcore._identity import child_invocation_id, child_workflow_id, operation_seed
 from wfcore._models import (
@@ -127,11 +129,14 @@ class WorkflowContext:
         self._strict = strict
         self._workflow_record: WorkflowRecord = snapshot.workflow
         self._invocation: InvocationRecord = snapshot.invocation
-        self._entries = snapshot.entries
+        raw = snapshot.entries
+        # Lifecycle events live in the same list but take no seq: replay sees operations only.
+        self._entries = [e for e in raw if is_operation(e)] if raw else raw
         self._outcomes = snapshot.outcomes
         self._seq = 0
         self._base = len(snapshot.entries)
         self._buffer: list[bytes] = []
+        self._lifecycle("task_resumed" if raw else "task_started", None)
         self._last_now: datetime | None = None
         self._seed = operation_seed(
             snapshot.workflow.workflow_id, snapshot.invocation.invocation_id
@@ -480,6 +485,11 @@ class WorkflowContext:
             attempted=attempted,
         )
         raise self._fatal
+
+    def _lifecycle(self, kind: str, detail: Any) -> None:
+        """Add a lifecycle event to the next commit (it takes no seq)."""
+        codec = self._rt.codec
+        self._buffer.append(encode_lifecycle(codec, kind, detail, self._invocation.attempts))
 
     def _beyond_history(self, attempted: str) -> None:
         """Strict replay: the code calls an operation the history never recorded."""

@@ -18,6 +18,7 @@ from wfcore._history import (
     HistoryEvent,
     Outcome,
     decode_outcome,
+    encode_lifecycle,
     encode_outcome,
     error_info,
     read_history,
@@ -243,6 +244,7 @@ class Engine:
         except EncodeError as exc:
             return self._fail(ctx, inv, exc, final=True)
         finish = Finish(WorkflowStatus.COMPLETED, outcome)
+        ctx._lifecycle("task_completed", None)
         if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
             return None
         self._notify_parent(inv, outcome)
@@ -268,6 +270,7 @@ class Engine:
         leftover = ctx._leftover()
         if leftover is not None:
             return self._fail(ctx, inv, leftover, final=final)
+        ctx._lifecycle("task_suspended", list(signal.seqs))
         batch = Batch(ctx._base, ctx._buffer, suspend=signal.seqs)
         result = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
         if not result.ok or result.ready:
@@ -281,7 +284,8 @@ class Engine:
         if final:
             return self._finish(ctx, inv, WorkflowStatus.FAILED, exc, RunStatus.FAILED)
         # Keep what was recorded so the retry replays the same values.
-        if ctx._buffer and not self._commit(ctx, Batch(ctx._base, ctx._buffer)):
+        ctx._lifecycle("task_retrying", _error_text(exc))
+        if not self._commit(ctx, Batch(ctx._base, ctx._buffer)):
             return None
         delay = exc.delay if isinstance(exc, RetryableError) else None
         _log(
@@ -299,6 +303,7 @@ class Engine:
     ) -> RunResult | None:
         outcome = encode_outcome(self.codec, status, exc, f"error of task {inv.task_name!r}")
         finish = Finish(status, outcome)
+        ctx._lifecycle(f"task_{status.value.lower()}", _error_text(exc))
         if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
             return None
         self._notify_parent(inv, outcome)
@@ -320,7 +325,9 @@ class Engine:
             outcome = encode_outcome(
                 self.codec, WorkflowStatus.FAILED, error, f"error of task {inv.task_name!r}"
             )
-            batch = Batch(len(snap.entries), finish=Finish(WorkflowStatus.FAILED, outcome))
+            event = encode_lifecycle(self.codec, "task_failed", _error_text(error), inv.attempts)
+            finish = Finish(WorkflowStatus.FAILED, outcome)
+            batch = Batch(len(snap.entries), [event], finish=finish)
             if self.store.commit(ref.workflow_id, ref.invocation_id, batch).ok:
                 self._notify_parent(inv, outcome)
                 return True
@@ -401,6 +408,11 @@ def outcome_value(workflow_id: str, outcome: Outcome) -> Any:
         error_message=message,
         traceback=traceback,
     )
+
+
+def _error_text(error: BaseException) -> str:
+    type_name, message, _ = error_info(error)
+    return f"{type_name}: {message}"
 
 
 def _log(ctx: WorkflowContext, level: int, msg: str, *args: object) -> None:

@@ -20,7 +20,9 @@ __all__ = [
     "decode_outcome",
     "encode_entry",
     "encode_outcome",
+    "encode_lifecycle",
     "error_info",
+    "is_operation",
     "read_history",
 ]
 
@@ -127,6 +129,23 @@ def error_info(error: object) -> tuple[str, str, str]:
     return type_name, message, str(traceback)
 
 
+# Lifecycle events share the history list with operations but take no seq. They are
+# 4-element records (msgpack fixarray 0x94); operations are 5-element (0x95), so a load can
+# tell them apart from the first byte without decoding.
+LIFECYCLE_MARK = 0x94
+_FAILURES = frozenset({"task_failed", "task_retrying"})
+
+
+def encode_lifecycle(codec: Codec, kind: str, detail: Any, execution: int) -> bytes:
+    """Encode a lifecycle event (``task_started``, ``task_suspended``, ...)."""
+    return codec.encode([kind, detail, time.time(), execution], what=f"lifecycle event {kind}")
+
+
+def is_operation(data: bytes) -> bool:
+    """True for a recorded operation, False for a lifecycle event."""
+    return data[0] != LIFECYCLE_MARK
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEvent:
     """One line of a workflow's history: a lifecycle event or a recorded operation.
@@ -135,13 +154,16 @@ class HistoryEvent:
         timestamp: when it happened (epoch seconds).
         invocation_id: the invocation it belongs to.
         task_name: that invocation's task.
-        kind: a recorded operation's kind (``random``, ``start_task``, ...) or a lifecycle
-            event (``task_started``, ``task_completed``, ``task_failed``, ``task_cancelled``,
-            ``task_suspended``, ``task_running``, ``task_pending``).
-        name: the operation's name (data key, step name, child task), or "".
+        kind: a recorded operation's kind (``random``, ``start_task``, ``patched``, ...) or a
+            lifecycle event: ``task_created``, ``task_started``, ``task_resumed``,
+            ``task_suspended``, ``task_retrying``, ``task_completed``, ``task_failed``,
+            ``task_cancelled``, and for the workflow's root invocation the matching
+            ``workflow_*`` events.
+        name: the operation's name (data key, step name, child task, change id), or "".
         seq: the operation's position, None for lifecycle events.
-        ok: False for an operation that raised or a failed task.
-        value: the recorded value, the result or the error.
+        ok: False for an operation that raised, a failure or a retry.
+        value: the recorded value, the waited-on positions, the result or the error.
+        execution: which execution of the invocation it happened in (1 = the first run).
     """
 
     timestamp: float
@@ -152,10 +174,23 @@ class HistoryEvent:
     seq: int | None
     ok: bool
     value: Any
+    execution: int | None = None
+
+
+_WORKFLOW_EVENTS = {
+    "task_started": "workflow_started",
+    "task_resumed": "workflow_resumed",
+    "task_suspended": "workflow_suspended",
+    "task_completed": "workflow_completed",
+    "task_failed": "workflow_failed",
+    "task_cancelled": "workflow_cancelled",
+}
 
 
 def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[HistoryEvent]:
-    """Every invocation of a workflow with its recorded operations, in time order."""
+    """Every invocation of a workflow: lifecycle events and recorded operations, by time."""
+    workflow = store.get_workflow(workflow_id)
+    root = None if workflow is None else workflow.root_invocation_id
     events: list[HistoryEvent] = []
     for inv in store.list_invocations(workflow_id):
         snap = store.load(workflow_id, inv.invocation_id, claim=False)
@@ -163,17 +198,22 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
             continue
         where = f"invocation {inv.invocation_id!r} of workflow {workflow_id!r}"
         line = (inv.invocation_id, inv.task_name)
-        events.append(HistoryEvent(inv.created_at, *line, "task_started", "", None, True, None))
-        for seq, data in enumerate(snap.entries):
-            e = decode_entry(codec, seq, data, where)
-            events.append(HistoryEvent(e.recorded_at, *line, e.kind, e.name, seq, e.ok, e.value))
-        invocation = snap.invocation
-        value: Any = None
-        if invocation.outcome is not None:
-            value = decode_outcome(codec, invocation.outcome, where).value
-        status = invocation.status
-        ok = status is not WorkflowStatus.FAILED
-        kind = f"task_{status.value.lower()}"
-        events.append(HistoryEvent(invocation.updated_at, *line, kind, "", None, ok, value))
+        events.append(HistoryEvent(inv.created_at, *line, "task_created", "", None, True, None))
+        seq = 0
+        for data in snap.entries:
+            if is_operation(data):
+                e = decode_entry(codec, seq, data, where)
+                events.append(
+                    HistoryEvent(e.recorded_at, *line, e.kind, e.name, seq, e.ok, e.value)
+                )
+                seq += 1
+                continue
+            kind, detail, at, execution = codec.decode(data, what=f"lifecycle event of {where}")
+            ok = kind not in _FAILURES
+            events.append(HistoryEvent(at, *line, kind, "", None, ok, detail, execution))
+            if inv.invocation_id == root and kind in _WORKFLOW_EVENTS:
+                events.append(
+                    HistoryEvent(at, *line, _WORKFLOW_EVENTS[kind], "", None, ok, detail, execution)
+                )
     events.sort(key=lambda ev: ev.timestamp)
     return events

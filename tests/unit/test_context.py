@@ -11,7 +11,7 @@ import pytest
 
 import wfcore
 from wfcore import LocalRunner, RunStatus
-from wfcore._history import Kind, decode_entry
+from wfcore._history import Kind, decode_entry, is_operation
 from wfcore.errors import (
     ConfigurationError,
     EncodeError,
@@ -24,7 +24,8 @@ def _kinds(runner: LocalRunner, workflow_id: str, invocation_id: str | None = No
     snap = runner.store.load(workflow_id, invocation_id or workflow_id, claim=False)
     assert snap is not None
     codec = runner.engine.codec
-    return [decode_entry(codec, i, e, "test").kind for i, e in enumerate(snap.entries)]
+    operations = [e for e in snap.entries if is_operation(e)]
+    return [decode_entry(codec, i, e, "test").kind for i, e in enumerate(operations)]
 
 
 def test_replay_returns_recorded_values_without_calling_generators() -> None:
@@ -322,7 +323,8 @@ def test_corrupted_history_entry_raises_decode_error() -> None:
     assert runner.step() is not None  # the parent runs and suspends
     store = runner.store
     entries = store._workflows[workflow_id].histories[workflow_id]  # type: ignore[attr-defined]
-    entries[0] = b"\xc1garbage"
+    first_operation = next(i for i, e in enumerate(entries) if is_operation(e))
+    entries[first_operation] = b"\xc1garbage"
     # When the child finishes and the parent replays
     runner.run_until_idle()
     # Then the workflow fails with a DecodeError naming the entry, not a wrong value

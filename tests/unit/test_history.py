@@ -1,0 +1,85 @@
+"""The typed history: lifecycle events and every recorded operation, with time and seq."""
+
+from __future__ import annotations
+
+import itertools
+
+from wfcore import Engine, InvocationRef, LocalRunner, RetryableError, TaskSpec, current
+from wfcore.store.memory import MemoryStore
+
+
+def test_history_has_lifecycle_events_and_operations_in_order() -> None:
+    # Given a workflow that records values, waits on a child and completes
+    runner = LocalRunner()
+
+    @runner.task(name="child")
+    def child() -> int:
+        return 1
+
+    @runner.task(name="flow")
+    def flow() -> int:
+        flow.wf.random()
+        flow.wf.patched("v2")
+        return int(flow.wf.execute_task(child).result)
+
+    workflow_id = runner.start(flow)
+    runner.run_until_idle()
+    # When its history is read
+    events = runner.engine.history(workflow_id)
+    # Then each invocation's story is told in order, with seqs on operations only
+    root = [(e.kind, e.seq) for e in events if e.invocation_id == workflow_id]
+    assert root == [
+        ("task_created", None),
+        ("task_started", None),
+        ("workflow_started", None),
+        ("random", 0),
+        ("patched", 1),
+        ("start_task", 2),
+        ("task_suspended", None),
+        ("workflow_suspended", None),
+        ("task_resumed", None),
+        ("workflow_resumed", None),
+        ("task_completed", None),
+        ("workflow_completed", None),
+    ]
+    kinds = [e.kind for e in events if e.invocation_id != workflow_id]
+    assert kinds == ["task_created", "task_started", "task_completed"]
+    assert [e.execution for e in events if e.kind == "task_resumed"] == [2]
+    assert all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(events))
+    suspended = next(e for e in events if e.kind == "task_suspended")
+    assert suspended.value == [2]
+
+
+def test_retries_are_in_the_history_with_their_execution_and_error() -> None:
+    attempts: list[int] = []
+
+    def flaky() -> str:
+        attempts.append(current().attempt)
+        current().uuid()
+        if len(attempts) < 3:
+            raise RetryableError("gateway timeout")
+        return "ok"
+
+    class Queue:
+        def __init__(self) -> None:
+            self.sent: list[InvocationRef] = []
+
+        def enqueue(self, ref: InvocationRef) -> None:
+            self.sent.append(ref)
+
+        def wake(self, ref: InvocationRef, delay: float) -> None:
+            self.sent.append(ref)
+
+    queue = Queue()
+    spec = TaskSpec("flaky", flaky)
+    engine = Engine(store=MemoryStore(), dispatcher=queue, tasks=lambda _: spec)
+    record, _ = engine.start(spec)
+    for final in (False, False, True):
+        engine.run(queue.sent[0], final_attempt=final)
+    events = engine.history(record.workflow_id)
+    retries = [e for e in events if e.kind == "task_retrying"]
+    assert [e.execution for e in retries] == [1, 2]
+    assert all(e.ok is False for e in retries)
+    assert retries[0].value == "wfcore.errors.RetryableError: gateway timeout"
+    assert [e.kind for e in events].count("uuid") == 1
+    assert events[-1].kind == "workflow_completed"
