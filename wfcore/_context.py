@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid as _uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher
+from wfcore._durations import fire_time, to_seconds
 from wfcore._history import (
     Entry,
     Kind,
@@ -52,9 +54,10 @@ _TWO_POW_53 = float(1 << 53)
 class _Suspend(BaseException):
     """Raised inside user code to stop the invocation until ``seqs`` have outcomes."""
 
-    def __init__(self, seqs: Sequence[int]) -> None:
+    def __init__(self, seqs: Sequence[int], wake_at: float | None = None) -> None:
         super().__init__(tuple(seqs))
         self.seqs = tuple(seqs)
+        self.wake_at = wake_at
 
 
 class _Conflict(BaseException):
@@ -68,6 +71,7 @@ class Runtime:
     store: StateStore
     codec: Codec
     dispatcher: Dispatcher
+    clock: Callable[[], float] = time.time
 
 
 class _Deterministic:
@@ -270,12 +274,46 @@ class WorkflowContext:
         if entry is not None:
             now: datetime = entry.value
         else:
-            now = datetime.now(UTC)
+            now = datetime.fromtimestamp(self._rt.clock(), UTC)
             if self._last_now is not None and now <= self._last_now:
                 now = self._last_now + _ONE_MICROSECOND
             self._record(Kind.UTC_NOW, "", now)
         self._last_now = now
         return now
+
+    # -- durable timers ----------------------------------------------------------------------
+
+    def sleep(self, duration: float | timedelta | str) -> None:
+        """Sleep durably: the invocation suspends (no worker held) and resumes after it.
+
+        Args:
+            duration: seconds, a ``timedelta``, or "90s", "5m", "2h", "1d", "1h30m".
+        """
+        seconds = to_seconds(duration)
+        self._timer(lambda now: now + seconds)
+
+    def sleep_until(self, when: datetime) -> None:
+        """Sleep durably until a tz-aware ``datetime`` (naive ones are refused)."""
+        fire_at = fire_time(when)
+        self._timer(lambda now: fire_at)
+
+    def _timer(self, fire_at_from: Callable[[float], float]) -> None:
+        seq = self._seq
+        entry = self._replay(Kind.SLEEP, "")
+        fire_at = float(entry.value) if entry is not None else fire_at_from(self._rt.clock())
+        if entry is None:
+            self._record(Kind.SLEEP, "", fire_at)
+        if seq not in self._outcomes:
+            if self._strict or self._rt.clock() < fire_at:
+                self._fatal = _Suspend([seq], wake_at=fire_at)
+                raise self._fatal
+            # Due: say so durably, so every later replay takes the same path.
+            fired = self._rt.codec.encode([WorkflowStatus.COMPLETED.value, fire_at])
+            self._rt.store.record_outcome(self.workflow.workflow_id, self.invocation_id, seq, fired)
+            self._outcomes[seq] = fired
+        fired_at = datetime.fromtimestamp(fire_at, UTC)
+        if self._last_now is None or self._last_now < fired_at:
+            self._last_now = fired_at  # utc_now() after the sleep is later than its fire time
 
     def _step(self, name: str, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if not isinstance(name, str) or not name:
@@ -391,7 +429,7 @@ class WorkflowContext:
             )
         else:
             identity = me
-        now = datetime.now(UTC).timestamp()
+        now = self._rt.clock()
         child = InvocationRecord(
             invocation_id=inv_id,
             workflow_id=identity.workflow_id,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -97,12 +97,16 @@ class Engine:
         tasks: Callable[[str], TaskSpec],
         codec: Codec | None = None,
         max_conflicts: int = 20,
+        clock: Callable[[], float] = time.time,
+        max_sleep_hop: float = 900.0,
     ) -> None:
         self.store = store
         self.codec = codec or Codec()
         self.dispatcher = dispatcher
         self._tasks = tasks
-        self._runtime = Runtime(store, self.codec, dispatcher)
+        self.clock = clock
+        self._runtime = Runtime(store, self.codec, dispatcher, clock)
+        self._max_sleep_hop = max_sleep_hop
         self._max_conflicts = max_conflicts
 
     def task(self, name: str) -> TaskSpec:
@@ -147,7 +151,7 @@ class Engine:
         args_blob = self.codec.encode(
             [list(args), kwargs or {}], what=f"arguments of task {spec.name!r}"
         )
-        now = datetime.now(UTC).timestamp()
+        now = self.clock()
         record = WorkflowRecord(
             workflow_id=wid,
             workflow_type=spec.name,
@@ -275,6 +279,10 @@ class Engine:
         result = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
         if not result.ok or result.ready:
             return None  # replay now: another writer won, or what we wait for is there
+        if signal.wake_at is not None:
+            # Long sleeps go in hops, so no message waits in a broker for hours.
+            delay = min(max(0.0, signal.wake_at - self.clock()), self._max_sleep_hop)
+            self.dispatcher.wake(inv.ref, delay)
         _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)
         return RunResult(RunStatus.SUSPENDED)
 

@@ -40,6 +40,7 @@ class Kind:
     GET_DATA = "get_data"
     START_TASK = "start_task"
     PATCHED = "patched"
+    SLEEP = "sleep"
 
 
 @dataclass(frozen=True, slots=True)

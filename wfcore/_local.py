@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
@@ -25,8 +26,8 @@ class LocalRunner:
     """An in-process queue and worker in one: every message runs in the calling thread.
 
     The code path is the real one (engine, store, suspension, wake-ups), only the queue is a
-    deque. Delayed wake-ups run in due order when the queue is otherwise empty, without
-    waiting: time is the caller's to control.
+    deque. Delayed wake-ups run in due order when the queue is otherwise empty, and the
+    runner's clock jumps to them instead of waiting: a one-day ``wf.sleep`` takes no time.
     """
 
     def __init__(self, store: StateStore | None = None, *, codec: Codec | None = None) -> None:
@@ -38,9 +39,11 @@ class LocalRunner:
         self._queue: deque[InvocationRef] = deque()
         self._timers: list[tuple[float, int, InvocationRef]] = []
         self._order = itertools.count()
-        self._clock = 0.0
+        self._offset = 0.0
         self.results: list[tuple[InvocationRef, RunResult]] = []
-        self.engine = Engine(store=store, dispatcher=self, tasks=self._lookup, codec=codec)
+        self.engine = Engine(
+            store=store, dispatcher=self, tasks=self._lookup, codec=codec, clock=self.now
+        )
         self.store = store
 
     @overload
@@ -78,7 +81,15 @@ class LocalRunner:
 
     def wake(self, ref: InvocationRef, delay: float) -> None:
         """Queue the invocation to run after ``delay`` seconds of this runner's clock."""
-        heapq.heappush(self._timers, (self._clock + max(0.0, delay), next(self._order), ref))
+        heapq.heappush(self._timers, (self.now() + max(0.0, delay), next(self._order), ref))
+
+    def now(self) -> float:
+        """This runner's clock: the real time plus however far it was moved forward."""
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move this runner's clock forward (timers become due without waiting)."""
+        self._offset += seconds
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -93,7 +104,7 @@ class LocalRunner:
             if not self._timers:
                 return None
             due, _, ref = heapq.heappop(self._timers)
-            self._clock = max(self._clock, due)
+            self._offset += max(0.0, due - self.now())  # jump to the timer instead of waiting
             self._queue.append(ref)
         ref = self._queue.popleft()
         result = self.engine.run(ref)
