@@ -41,6 +41,7 @@ from wfcore.errors import (
     ConfigurationError,
     NonDeterminismError,
     TaskFailedError,
+    WorkflowCancelled,
 )
 from wfcore.store import StateStore
 
@@ -152,6 +153,11 @@ class WorkflowContext:
             f"{snapshot.workflow.workflow_id!r}"
         )
         self._patches: dict[str, bool] = {}
+        # Children started by cleanup code after a cancellation are shielded from it.
+        self._cancel_pending = (
+            snapshot.workflow.cancel_requested and not snapshot.invocation.cancel_shielded
+        )
+        self._cancel_delivered = False
         self._logger: _ReplayAwareLogger | None = None
         self.deterministic = _Deterministic(self)
         self.workflow: WorkflowIdentity = snapshot.workflow.identity
@@ -305,6 +311,7 @@ class WorkflowContext:
             self._record(Kind.SLEEP, "", fire_at)
         if seq not in self._outcomes:
             if self._strict or self._rt.clock() < fire_at:
+                self._cancel_point()
                 self._fatal = _Suspend([seq], wake_at=fire_at)
                 raise self._fatal
             # Due: say so durably, so every later replay takes the same path.
@@ -409,6 +416,7 @@ class WorkflowContext:
                 )
         missing = [h.seq for h in handles if h.seq not in self._outcomes]
         if missing:
+            self._cancel_point()
             self._fatal = _Suspend(missing)
             raise self._fatal
         return [self._task_result(h) for h in handles]
@@ -439,6 +447,7 @@ class WorkflowContext:
             parent_invocation_id=parent.invocation_id,
             parent_seq=seq,
             parent_task_name=parent.task_name,
+            cancel_shielded=self._cancel_delivered or parent.cancel_shielded,
             created_at=now,
             updated_at=now,
         )
@@ -503,12 +512,36 @@ class WorkflowContext:
         if seq >= len(self._entries):
             if self._strict:
                 self._beyond_history(describe(kind, name))
+            if self._cancel_pending:
+                self._deliver_cancel(record=True)
             return None
         entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
         if entry.kind != kind or entry.name != name:
+            if entry.kind == Kind.CANCELLED:
+                self._seq = seq + 1
+                self._deliver_cancel(record=False)
             self._diverged(seq, entry, describe(kind, name))
         self._seq = seq + 1
         return entry
+
+    def _cancel_point(self) -> None:
+        """Before suspending: deliver a cancellation recorded here, or one pending now."""
+        seq = self._seq
+        if seq < len(self._entries):
+            entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+            if entry.kind == Kind.CANCELLED:
+                self._seq = seq + 1
+                self._deliver_cancel(record=False)
+        elif self._cancel_pending:
+            self._deliver_cancel(record=True)
+
+    def _deliver_cancel(self, *, record: bool) -> None:
+        """Raise ``WorkflowCancelled`` here; recorded, so every replay raises it here too."""
+        if record:
+            self._record(Kind.CANCELLED, "", None)
+        self._cancel_pending = False
+        self._cancel_delivered = True
+        raise WorkflowCancelled(self.workflow.workflow_id)
 
     def _diverged(self, seq: int, entry: Entry, attempted: str) -> None:
         recorded = entry.describe()
@@ -562,6 +595,10 @@ class WorkflowContext:
         if not result.ok:
             self._fatal = _Conflict()
             raise self._fatal
+        if result.cancel_requested and not (
+            self._cancel_delivered or self._invocation.cancel_shielded
+        ):
+            self._cancel_pending = True
         self._base += len(self._buffer)
         self._buffer = []
         return result

@@ -221,6 +221,8 @@ class Engine:
             if inv.outcome is not None:
                 self._notify_parent(inv, inv.outcome)
             return RunResult(RunStatus.SKIPPED)
+        if snap.workflow.cancel_requested and not inv.cancel_shielded and not snap.entries:
+            return self._skip_cancelled(snap.invocation)
         spec = self._tasks(inv.task_name)
         ctx = WorkflowContext(self._runtime, snap)
         token = _current.set(ctx)
@@ -318,6 +320,46 @@ class Engine:
         level = logging.ERROR if status is WorkflowStatus.FAILED else logging.INFO
         _log(ctx, level, "invocation %s %s: %r", inv.invocation_id, status.value.lower(), exc)
         return RunResult(run_status, error=exc)
+
+    def _skip_cancelled(self, inv: InvocationRecord) -> RunResult | None:
+        """A queued invocation of a cancelled workflow that never ran: cancel, don't run."""
+        error = WorkflowCancelled(inv.workflow_id)
+        outcome = encode_outcome(
+            self.codec, WorkflowStatus.CANCELLED, error, f"error of task {inv.task_name!r}"
+        )
+        event = encode_lifecycle(self.codec, "task_cancelled", "skipped", inv.attempts)
+        batch = Batch(0, [event], finish=Finish(WorkflowStatus.CANCELLED, outcome))
+        if not self.store.commit(inv.workflow_id, inv.invocation_id, batch).ok:
+            return None
+        self._notify_parent(inv, outcome)
+        return RunResult(RunStatus.CANCELLED, error=error)
+
+    def cancel(self, workflow_id: str) -> bool:
+        """Cancel a workflow and its descendant workflows, persistently.
+
+        Running and suspended invocations get ``WorkflowCancelled`` at their next ``wf``
+        operation (suspended ones are woken for it); queued ones that never ran are skipped.
+
+        Returns:
+            False when the workflow had already finished (nothing to cancel), else True.
+
+        Raises:
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        record = self.workflow(workflow_id)
+        if record.status.finished:
+            return False
+        pending = [record]
+        while pending:
+            current = pending.pop()
+            if current.status.finished:
+                continue
+            self.store.request_cancel(current.workflow_id)
+            for inv in self.store.list_invocations(current.workflow_id):
+                if inv.status is WorkflowStatus.SUSPENDED:
+                    self.dispatcher.enqueue(inv.ref)
+            pending.extend(self.store.child_workflows(current.workflow_id))
+        return True
 
     def fail(self, ref: InvocationRef, error: BaseException) -> bool:
         """Fail a not yet finished invocation for good from outside its run.

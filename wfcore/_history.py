@@ -41,6 +41,7 @@ class Kind:
     START_TASK = "start_task"
     PATCHED = "patched"
     SLEEP = "sleep"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)

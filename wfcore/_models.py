@@ -101,6 +101,7 @@ class InvocationRecord(BaseModel):
     parent_invocation_id: str | None = None
     parent_seq: int | None = None
     parent_task_name: str | None = None
+    cancel_shielded: bool = False
     status: WorkflowStatus = WorkflowStatus.PENDING
     waiting: tuple[int, ...] = ()
     outcome: bytes | None = None

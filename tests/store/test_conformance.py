@@ -387,7 +387,9 @@ def test_invocation_records_round_trip_every_field(store: StateStore) -> None:
     # Given a child invocation with every optional field set
     inv = _started(store)
     child = invocation("wf-1", "c1", task="charge", parent_invocation_id=inv, parent_seq=3)
-    child = child.model_copy(update={"parent_task_name": "order", "args": b"\x00\xffargs"})
+    child = child.model_copy(
+        update={"parent_task_name": "order", "args": b"\x00\xffargs", "cancel_shielded": True}
+    )
     store.commit("wf-1", inv, Batch(0, [b"start"], children=[child]))
     # When it is read back
     stored = store.get_invocation("wf-1", "c1")

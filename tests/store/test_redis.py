@@ -293,7 +293,8 @@ def test_retention_sets_ttls_on_every_key_of_a_finished_workflow(
     own = [k for k in _keys(raw, prefix) if "{wf-2}" in k]
     assert len(own) == 7  # wf, invs, data, and inv/h/o of the root plus the child's inv
     for key in own:
-        assert 55_000 < raw.pttl(key) <= 60_000, key
+        # The deadline is set from the client's clock: allow a little skew either way.
+        assert 55_000 < raw.pttl(key) <= 61_000, key
     assert {raw.pttl(k) for k in _keys(raw, prefix) if ":idx:" in k} == {-1}
     assert {raw.pttl(k) for k in running} == {-1}
 

@@ -259,6 +259,7 @@ def invocation_fields(r: InvocationRecord) -> list[str | bytes]:
         ("piid", r.parent_invocation_id),
         ("pseq", None if r.parent_seq is None else str(r.parent_seq)),
         ("ptask", r.parent_task_name),
+        ("shield", "1" if r.cancel_shielded else None),
         ("outcome", r.outcome),
     ):
         if value is not None:
@@ -306,6 +307,7 @@ def invocation_from(f: dict[bytes, bytes]) -> InvocationRecord:
         parent_invocation_id=_text(f, b"piid"),
         parent_seq=None if pseq is None else int(pseq),
         parent_task_name=_text(f, b"ptask"),
+        cancel_shielded=f.get(b"shield") == b"1",
         status=WorkflowStatus(f[b"status"].decode()),
         waiting=tuple(int(seq) for seq in waiting.split(b",")) if waiting else (),
         outcome=f.get(b"outcome"),

@@ -40,7 +40,7 @@ _WF_FIELDS = (
 _INV_FIELDS = (
     "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
     "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
-    "created_at", "updated_at", "parent_task_name",
+    "created_at", "updated_at", "parent_task_name", "cancel_shielded",
 )  # fmt: skip
 
 _SCHEMA = """
@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS invocations (
     args BLOB NOT NULL, parent_workflow_id TEXT, parent_invocation_id TEXT,
     parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
     attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    parent_task_name TEXT, PRIMARY KEY (workflow_id, invocation_id));
+    parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workflow_id, invocation_id));
 CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
 CREATE TABLE IF NOT EXISTS entries (
     workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,

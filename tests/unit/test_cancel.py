@@ -1,0 +1,131 @@
+"""Cancellation: persistent, reaches descendants, skips queued work, lets cleanup run."""
+
+from __future__ import annotations
+
+import pytest
+
+from wfcore import LocalRunner, RunStatus, WorkflowCancelled, WorkflowStatus
+from wfcore.errors import WorkflowCancelledError, WorkflowNotFoundError
+
+
+def test_cancel_wakes_a_sleeping_workflow_and_cleanup_runs_once() -> None:
+    # Given a workflow sleeping for a day, with cleanup in `finally` that starts a child
+    runner = LocalRunner()
+    cleanups: list[str] = []
+    seen: list[str] = []
+
+    @runner.task
+    def release(order_id: str) -> str:
+        cleanups.append(order_id)
+        return "released"
+
+    @runner.task
+    def flow(order_id: str) -> str:
+        wf = flow.wf
+        try:
+            wf.sleep("1d")
+            return "shipped"
+        except WorkflowCancelled:
+            seen.append("cancelled")
+            raise
+        finally:
+            wf.execute_task(release, order_id)  # compensation still uses wf operations
+
+    workflow_id = runner.start(flow, "ORD-1")
+    assert runner.step() is not None  # suspends on the timer
+    # When it is cancelled
+    assert runner.engine.cancel(workflow_id) is True
+    runner.run_until_idle()
+    # Then cleanup ran exactly once, the workflow is CANCELLED and result() says so
+    assert cleanups == ["ORD-1"]
+    assert seen == ["cancelled", "cancelled"]  # delivered at the same point on the replay
+    assert runner.engine.workflow(workflow_id).status is WorkflowStatus.CANCELLED
+    with pytest.raises(WorkflowCancelledError, match=workflow_id):
+        runner.engine.result(workflow_id)
+    # And cancelling again is a clear no-op
+    assert runner.engine.cancel(workflow_id) is False
+
+
+def test_cancel_reaches_child_workflows_and_skips_queued_children() -> None:
+    # Given a parent with a sleeping child workflow and a plain child still queued
+    runner = LocalRunner()
+    ran: list[str] = []
+
+    @runner.task(force_new_workflow=True)
+    def sub() -> str:
+        ran.append("sub started")
+        sub.wf.sleep("2h")
+        ran.append("sub finished")
+        return "sub"
+
+    @runner.task
+    def plain() -> str:
+        ran.append("plain")
+        return "plain"
+
+    @runner.task
+    def parent() -> list[str]:
+        wf = parent.wf
+        handles = [wf.start_task(sub), wf.start_task(plain)]
+        return [r.result for r in wf.wait(*handles)]
+
+    workflow_id = runner.start(parent)
+    runner.step()  # parent starts both children and suspends
+    runner.step()  # the child workflow starts and sleeps; the plain child is still queued
+    children = runner.store.child_workflows(workflow_id)
+    # When the parent is cancelled
+    runner.engine.cancel(workflow_id)
+    runner.run_until_idle()
+    # Then the child workflow was cancelled too, the queued child never ran, and all ended
+    assert "sub started" in ran
+    assert "sub finished" not in ran
+    assert "plain" not in ran
+    assert len(children) == 1
+    statuses = {
+        runner.engine.workflow(workflow_id).status,
+        runner.engine.workflow(children[0].workflow_id).status,
+    }
+    assert statuses == {WorkflowStatus.CANCELLED}
+    skipped = [r for ref, r in runner.results if ref.task_name.endswith("plain")]
+    assert [r.status for r in skipped] == [RunStatus.CANCELLED]
+
+
+def test_a_workflow_may_catch_cancellation_and_finish_normally() -> None:
+    runner = LocalRunner()
+
+    @runner.task
+    def flow() -> str:
+        try:
+            flow.wf.sleep(60)
+        except WorkflowCancelled:
+            return "stopped cleanly"
+        return "slept"
+
+    workflow_id = runner.start(flow)
+    runner.step()
+    runner.engine.cancel(workflow_id)
+    runner.run_until_idle()
+    assert runner.engine.result(workflow_id) == "stopped cleanly"
+
+
+def test_except_exception_does_not_swallow_cancellation() -> None:
+    runner = LocalRunner()
+
+    @runner.task
+    def flow() -> str:
+        try:
+            flow.wf.sleep(60)
+        except Exception:
+            return "swallowed"
+        return "slept"
+
+    workflow_id = runner.start(flow)
+    runner.step()
+    runner.engine.cancel(workflow_id)
+    runner.run_until_idle()
+    assert runner.engine.workflow(workflow_id).status is WorkflowStatus.CANCELLED
+
+
+def test_cancel_unknown_workflow_is_a_clear_error() -> None:
+    with pytest.raises(WorkflowNotFoundError, match="nope"):
+        LocalRunner().engine.cancel("nope")
