@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         ("tree", "a workflow and its child workflows, with statuses"),
     ):
         commands.add_parser(name, help=text).add_argument("workflow_id")
+    cancel = commands.add_parser("cancel", help="cancel a workflow and its descendants")
+    cancel.add_argument("workflow_id")
+    cancel.add_argument(
+        "--app",
+        help="MODULE:ATTRIBUTE of the App, to wake suspended invocations at once (else they "
+        "see the cancellation when they next wake)",
+    )
     export = commands.add_parser("export", help="write a workflow tree's history file")
     export.add_argument("workflow_id")
     export.add_argument("-o", "--output", help="file to write (default: <workflow_id>.wfh)")
@@ -79,6 +86,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _replay(args.app, args.files, as_json=args.json)
     if command == "run":
         return _run(args.target, args.args, args.timeout, as_json=args.json)
+    if command == "cancel" and args.app:
+        return _cancel(_app_engine(args.app), args.workflow_id, as_json=args.json)
     store = _open(args.store)
     try:
         if command == "list":
@@ -96,6 +105,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             render.history(engine.history(record.workflow_id), as_json=args.json)
         elif command == "tree":
             render.tree(store, record, as_json=args.json)
+        elif command == "cancel":
+            return _cancel(engine, record.workflow_id, as_json=args.json)
         else:
             path = Path(args.output or f"{record.workflow_id}.wfh")
             path.write_bytes(export_history(store, record.workflow_id))
@@ -128,10 +139,27 @@ def _load_attribute(target: str, what: str) -> Any:
         raise ConfigurationError(f"module {module_name!r} has no {attribute!r}") from None
 
 
-def _replay(target: str, files: list[Path], *, as_json: bool) -> int:
+def _app_engine(target: str) -> Engine:
     engine = getattr(_load_attribute(target, "--app"), "engine", None)
     if not isinstance(engine, Engine):
         raise ConfigurationError(f"{target!r} is not a wfcore App (it has no engine)")
+    return engine
+
+
+def _cancel(engine: Engine, workflow_id: str, *, as_json: bool) -> int:
+    status = engine.workflow(workflow_id).status
+    cancelled = engine.cancel(workflow_id)
+    text = (
+        f"cancellation of {workflow_id} requested"
+        if cancelled
+        else f"{workflow_id} already finished ({status.value}); nothing to cancel"
+    )
+    render.message(text, {"workflow_id": workflow_id, "cancelled": cancelled}, as_json=as_json)
+    return 0
+
+
+def _replay(target: str, files: list[Path], *, as_json: bool) -> int:
+    engine = _app_engine(target)
     replayer = Replayer(engine.task, codec=engine.codec)
     results: list[tuple[Path, ReplayResult]] = []
     for path in files:
@@ -191,10 +219,10 @@ def _demo(store: str | None, *, as_json: bool) -> int:
 
 
 class _NoQueue:
-    """Inspection commands never dispatch."""
+    """Without an App the CLI has no queue: wake-ups are left to the workers."""
 
     def enqueue(self, ref: Any) -> None:
-        raise ConfigurationError("this command does not run workflows")
+        """Nothing to send to: the invocation sees the change when it next wakes."""
 
     def wake(self, ref: Any, delay: float) -> None:
         raise ConfigurationError("this command does not run workflows")

@@ -69,6 +69,18 @@ class WorkflowHandle(Generic[R]):
             self._app._finished.wait(version, pause)
             pause = min(pause * 2, _MAX_POLL)
 
+    def cancel(self) -> bool:
+        """Cancel the workflow and its descendants (persistent).
+
+        Running and suspended invocations get ``WorkflowCancelled`` at their next ``wf``
+        operation, so ``finally``/``except WorkflowCancelled`` cleanup runs; the final status
+        is CANCELLED and ``result()`` raises ``WorkflowCancelledError``.
+
+        Returns:
+            False if the workflow had already finished (nothing was changed), else True.
+        """
+        return self._app.engine.cancel(self.workflow_id)
+
     def history(self) -> list[HistoryEvent]:
         """Lifecycle events and recorded operations of every invocation, in time order."""
         return self._app.engine.history(self.workflow_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import apps
-from wfcore import open_store
+from wfcore import LocalRunner, open_store
 from wfcore.cli import main
 
 
@@ -101,3 +101,28 @@ def test_errors_are_one_line_and_non_zero(
     assert message in err
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_cancel_sets_the_flag_and_says_when_there_is_nothing_to_cancel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a workflow sleeping in a SQLite store
+    url = f"sqlite:///{tmp_path / 'cancel.sqlite3'}"
+    runner = LocalRunner(open_store(url))
+
+    @runner.task(name="cli.sleeper")
+    def sleeper() -> str:
+        sleeper.wf.sleep("1h")
+        return "woke"
+
+    workflow_id = runner.start(sleeper)
+    runner.step()
+    # When the CLI cancels it and the worker wakes it
+    assert _json(capsys, "--store", url, "cancel", workflow_id) == {
+        "workflow_id": workflow_id,
+        "cancelled": True,
+    }
+    runner.run_until_idle()
+    # Then it ends CANCELLED, and a second cancel is a clear no-op
+    assert main(["--store", url, "cancel", workflow_id]) == 0
+    assert "already finished (CANCELLED)" in capsys.readouterr().out
