@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher
-from wfcore._durations import fire_time, to_seconds
+from wfcore._durations import deadline_after, fire_time, to_seconds
 from wfcore._history import (
     Entry,
     Kind,
@@ -462,6 +462,7 @@ class WorkflowContext:
             # unreferenced PENDING workflow (recovered or harmless), never a dangling start.
             rt.store.create_workflow(
                 WorkflowRecord(
+                    deadline=deadline_after(now, spec.max_duration),
                     workflow_id=identity.workflow_id,
                     workflow_type=spec.name,
                     parent_workflow_id=me.workflow_id,

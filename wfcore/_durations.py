@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from wfcore.errors import ConfigurationError
 
-__all__ = ["fire_time", "to_seconds"]
+__all__ = ["deadline_after", "fire_time", "to_seconds"]
 
 _PATTERN = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
 _UNITS = (86400, 3600, 60, 1)
@@ -46,3 +46,14 @@ def fire_time(when: object) -> float:
             "pass an aware one, e.g. datetime(..., tzinfo=timezone.utc)"
         )
     return when.timestamp()
+
+
+def deadline_after(now: float, max_duration: float | None, delay: float = 0.0) -> float | None:
+    """The deadline of a workflow created at ``now`` (after ``delay``), or None."""
+    if max_duration is None:
+        return None
+    if isinstance(max_duration, bool) or not isinstance(max_duration, int | float):
+        raise ConfigurationError(f"max_duration must be seconds, got {max_duration!r}")
+    if not 0 < max_duration < float("inf"):
+        raise ConfigurationError(f"max_duration must be > 0 seconds, got {max_duration!r}")
+    return now + delay + float(max_duration)

@@ -14,6 +14,7 @@ from wfcore._codec import Codec
 from wfcore._context import Runtime, WorkflowContext, _Conflict, _Suspend
 from wfcore._current import _current
 from wfcore._dispatch import Dispatcher
+from wfcore._durations import deadline_after
 from wfcore._history import (
     HistoryEvent,
     Outcome,
@@ -35,6 +36,7 @@ from wfcore._models import (
 from wfcore._tasks import TaskSpec
 from wfcore.errors import (
     ConfigurationError,
+    DeadlineExceededError,
     EncodeError,
     FatalError,
     RetryableError,
@@ -128,10 +130,12 @@ class Engine:
         workflow_id: str | None = None,
         idempotency_key: str | None = None,
         delay: float | None = None,
+        max_duration: float | None = None,
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow running ``spec`` and enqueue it; idempotent by id or key.
 
-        ``delay`` (seconds) postpones its first run.
+        ``delay`` (seconds) postpones its first run; ``max_duration`` (seconds, default the
+        task's) fails the workflow once it has run that long, suspended or not.
 
         Returns:
             The stored workflow and whether this call created it.
@@ -152,12 +156,14 @@ class Engine:
             [list(args), kwargs or {}], what=f"arguments of task {spec.name!r}"
         )
         now = self.clock()
+        limit = max_duration if max_duration is not None else spec.max_duration
         record = WorkflowRecord(
             workflow_id=wid,
             workflow_type=spec.name,
             root_workflow_id=wid,
             root_invocation_id=wid,
             idempotency_key=idempotency_key,
+            deadline=deadline_after(now, limit, (delay or 0.0)),
             created_at=now,
             updated_at=now,
         )
@@ -221,6 +227,9 @@ class Engine:
             if inv.outcome is not None:
                 self._notify_parent(inv, inv.outcome)
             return RunResult(RunStatus.SKIPPED)
+        deadline = snap.workflow.deadline
+        if deadline is not None and self.clock() >= deadline:
+            return self._past_deadline(snap.workflow, inv)
         if snap.workflow.cancel_requested and not inv.cancel_shielded and not snap.entries:
             return self._skip_cancelled(snap.invocation)
         spec = self._tasks(inv.task_name)
@@ -281,9 +290,13 @@ class Engine:
         result = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
         if not result.ok or result.ready:
             return None  # replay now: another writer won, or what we wait for is there
-        if signal.wake_at is not None:
-            # Long sleeps go in hops, so no message waits in a broker for hours.
-            delay = min(max(0.0, signal.wake_at - self.clock()), self._max_sleep_hop)
+        wake_at = signal.wake_at
+        deadline = ctx._workflow_record.deadline
+        if deadline is not None and (wake_at is None or deadline < wake_at):
+            wake_at = deadline  # wake at the deadline to fail it, even if nothing else would
+        if wake_at is not None:
+            # Long waits go in hops, so no message waits in a broker for hours.
+            delay = min(max(0.0, wake_at - self.clock()), self._max_sleep_hop)
             self.dispatcher.wake(inv.ref, delay)
         _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)
         return RunResult(RunStatus.SUSPENDED)
@@ -320,6 +333,21 @@ class Engine:
         level = logging.ERROR if status is WorkflowStatus.FAILED else logging.INFO
         _log(ctx, level, "invocation %s %s: %r", inv.invocation_id, status.value.lower(), exc)
         return RunResult(run_status, error=exc)
+
+    def _past_deadline(self, workflow: WorkflowRecord, inv: InvocationRecord) -> RunResult:
+        """Fail an invocation of a workflow past its deadline, and cancel child workflows."""
+        assert workflow.deadline is not None
+        limit = workflow.deadline - workflow.created_at
+        error = DeadlineExceededError(
+            f"workflow {workflow.workflow_id!r} ({workflow.workflow_type}) ran past its "
+            f"max_duration of {limit:g} s; raise max_duration or make the work shorter",
+            workflow_id=workflow.workflow_id,
+            deadline=workflow.deadline,
+        )
+        self.fail(inv.ref, error)
+        for child in self.store.child_workflows(workflow.workflow_id):
+            self.cancel(child.workflow_id)
+        return RunResult(RunStatus.FAILED, error=error)
 
     def _skip_cancelled(self, inv: InvocationRecord) -> RunResult | None:
         """A queued invocation of a cancelled workflow that never ran: cancel, don't run."""

@@ -51,7 +51,13 @@ class LocalRunner:
 
     @overload
     def task(
-        self, fn: None = None, /, *, name: str | None = None, force_new_workflow: bool = False
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        force_new_workflow: bool = False,
+        max_duration: float | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -61,11 +67,13 @@ class LocalRunner:
         *,
         name: str | None = None,
         force_new_workflow: bool = False,
+        max_duration: float | None = None,
     ) -> Any:
         """Declare a task (bare ``@runner.task`` or ``@runner.task(...)``)."""
 
         def declare(f: Callable[P, R]) -> Task[P, R]:
-            spec = TaskSpec(name or f"{f.__module__}.{f.__qualname__}", f, force_new_workflow)
+            task_name = name or f"{f.__module__}.{f.__qualname__}"
+            spec = TaskSpec(task_name, f, force_new_workflow, max_duration)
             if spec.name in self._specs:
                 raise ConfigurationError(f"a task named {spec.name!r} is already declared")
             self._specs[spec.name] = spec

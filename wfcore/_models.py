@@ -79,6 +79,7 @@ class WorkflowRecord(BaseModel):
     updated_at: float
     cancel_requested: bool = False
     idempotency_key: str | None = None
+    deadline: float | None = None
 
     @property
     def identity(self) -> WorkflowIdentity:

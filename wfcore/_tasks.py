@@ -21,11 +21,13 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
-    """A task: its registered name, its function and whether it starts its own workflow."""
+    """A task: its name, its function, whether it starts its own workflow, and the longest a
+    workflow it starts may run (seconds, None for no limit)."""
 
     name: str
     fn: Callable[..., Any]
     force_new_workflow: bool = False
+    max_duration: float | None = None
 
 
 @runtime_checkable

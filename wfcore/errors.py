@@ -7,6 +7,7 @@ from typing import Any
 __all__ = [
     "CodecError",
     "ConfigurationError",
+    "DeadlineExceededError",
     "DecodeError",
     "EncodeError",
     "FatalError",
@@ -143,6 +144,15 @@ class WorkflowFailedError(WorkflowError):
         self.error_type = error_type
         self.error_message = error_message
         self.traceback = traceback
+
+
+class DeadlineExceededError(WorkflowError):
+    """A workflow ran past its ``max_duration``; it is failed, even while suspended."""
+
+    def __init__(self, message: str, *, workflow_id: str = "", deadline: float = 0.0) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.deadline = deadline
 
 
 class WorkflowCancelledError(WorkflowError):

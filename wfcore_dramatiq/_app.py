@@ -25,8 +25,9 @@ from wfcore import (
     current_or_none,
     open_store,
 )
+from wfcore._durations import deadline_after
 from wfcore.errors import ConfigurationError, FatalError
-from wfcore_dramatiq._dispatch import DramatiqDispatcher, ref_from_options
+from wfcore_dramatiq._dispatch import DramatiqDispatcher, ref_from_options, remaining_delay
 from wfcore_dramatiq._embedded import EmbeddedWorker
 from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
 from wfcore_dramatiq._middleware import WorkflowMiddleware
@@ -69,6 +70,7 @@ class DramatiqTask(Task[P, R]):
         idempotency_key: str | None = None,
         workflow_id: str | None = None,
         delay: float | None = None,
+        max_duration: float | None = None,
     ) -> WorkflowHandle[R]:
         """Start a workflow with options.
 
@@ -79,6 +81,8 @@ class DramatiqTask(Task[P, R]):
                 returns the first one (running or finished) without running it again.
             workflow_id: an explicit id, with the same idempotent behaviour.
             delay: seconds to wait before the workflow starts.
+            max_duration: seconds after which the workflow is failed with
+                ``DeadlineExceededError`` (default: the task's ``max_duration``).
         """
         if current_or_none() is not None:
             raise ConfigurationError(
@@ -92,6 +96,7 @@ class DramatiqTask(Task[P, R]):
             workflow_id=workflow_id,
             idempotency_key=idempotency_key,
             delay=delay,
+            max_duration=max_duration,
         )
         self.app._ensure_worker()
         return WorkflowHandle(self.app, record.workflow_id)
@@ -202,7 +207,9 @@ class App:
                 f"a task named {name!r} is already declared on this App; "
                 "pass actor_name= to give one of them another name"
             )
-        spec = TaskSpec(name, fn, force_new_workflow)
+        max_duration = options.pop("max_duration", None)
+        deadline_after(0.0, max_duration)  # validates it now, at declaration
+        spec = TaskSpec(name, fn, force_new_workflow, max_duration)
 
         def run_message(*args: Any, **kwargs: Any) -> None:
             self._run_message(spec, args, kwargs)
@@ -289,6 +296,10 @@ class App:
             # named after the message so a redelivery does not start a second one.
             message_id = "local" if message is None else message.message_id
             self.engine.start(spec, args, kwargs, workflow_id=f"msg-{message_id}")
+            return
+        left = remaining_delay(options)
+        if left > 0:
+            self.engine.dispatcher.wake(ref, left)  # a long delay's next hop: not yet
             return
         retries = int(options.get("retries", 0))
         result = self.engine.run(ref, final_attempt=self._final_attempt(spec.name, options))

@@ -398,3 +398,15 @@ def test_invocation_records_round_trip_every_field(store: StateStore) -> None:
     assert stored is not None
     assert stored.parent_ref is not None
     assert stored.parent_ref.task_name == "order"
+
+
+def test_workflow_records_round_trip_every_field(store: StateStore) -> None:
+    record, root = workflow("wf-full", parent="p", root="p")
+    record = record.model_copy(
+        update={"idempotency_key": "key-1", "deadline": 1234.5, "parent_invocation_id": "p.3"}
+    )
+    store.create_workflow(record, root)
+    assert store.get_workflow("wf-full") == record
+    snap = store.load("wf-full", root.invocation_id, claim=False)
+    assert snap is not None
+    assert snap.workflow == record

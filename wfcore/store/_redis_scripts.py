@@ -242,6 +242,7 @@ def workflow_fields(r: WorkflowRecord) -> list[str]:
         ("parent", r.parent_workflow_id),
         ("parent_inv", r.parent_invocation_id),
         ("idem", r.idempotency_key),
+        ("deadline", None if r.deadline is None else repr(float(r.deadline))),
     ):
         if value is not None:
             fields += [name, value]
@@ -291,6 +292,7 @@ def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
         updated_at=float(f[b"updated_at"]),
         cancel_requested=f.get(b"cancel") == b"1",
         idempotency_key=_text(f, b"idem"),
+        deadline=None if f.get(b"deadline") is None else float(f[b"deadline"]),
     )
 
 

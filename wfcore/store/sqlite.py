@@ -35,7 +35,7 @@ _URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?tim
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
     "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key",
+    "cancel_requested", "idempotency_key", "deadline",
 )  # fmt: skip
 _INV_FIELDS = (
     "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS workflows (
     root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
     parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
-    expires_at REAL);
+    expires_at REAL, deadline REAL);
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
