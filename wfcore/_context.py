@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid as _uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -272,7 +271,11 @@ class WorkflowContext:
         entry = self._replay(Kind.UUID, "")
         if entry is not None:
             return str(entry.value)
-        return self._record(Kind.UUID, "", str(_uuid.UUID(bytes=self._draw(0)[:16], version=4)))
+        raw = bytearray(self._draw(0)[:16])
+        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = raw.hex()
+        return self._record(Kind.UUID, "", f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
 
     def utc_now(self) -> datetime:
         """The tz-aware UTC time: real on first execution, strictly increasing, recorded."""

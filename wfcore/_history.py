@@ -44,7 +44,7 @@ class Kind:
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per replayed operation, frozen costs 4x
 class Entry:
     """One recorded operation at position ``seq`` of an invocation.
 
@@ -76,8 +76,12 @@ def encode_entry(codec: Codec, kind: str, name: str, ok: bool, value: Any, what:
 
 def decode_entry(codec: Codec, seq: int, data: bytes, where: str) -> Entry:
     """Decode the entry at ``seq``; ``where`` names the invocation in a ``DecodeError``."""
-    what = f"history entry {seq} of {where}"
-    raw = codec.decode(data, what=what)
+    try:
+        raw = codec.decode(data, what="history entry")
+    except DecodeError as exc:
+        # The location is formatted only on failure: this runs for every replayed operation.
+        located = str(exc).replace("history entry", f"history entry {seq} of {where}", 1)
+        raise DecodeError(located) from exc
     if (
         not isinstance(raw, list)
         or len(raw) != 5
@@ -87,7 +91,8 @@ def decode_entry(codec: Codec, seq: int, data: bytes, where: str) -> Entry:
         or not isinstance(raw[4], float)
     ):
         raise DecodeError(
-            f"cannot decode {what}: not a [kind, name, ok, value, time] record; the stored "
+            f"cannot decode history entry {seq} of {where}: not a [kind, name, ok, value, time] "
+            "record; the stored "
             "history is corrupt (restore it from a backup or cancel this workflow)"
         )
     return Entry(seq, raw[0], raw[1], raw[2], raw[3], raw[4])
