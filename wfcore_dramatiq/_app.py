@@ -314,10 +314,18 @@ class App:
         for middleware in self.broker.middleware:
             if isinstance(middleware, Retries):
                 default = middleware.max_retries
-        if "retry_when" in actor_options:
+        if self._retry_when(actor_options) is not None:
             return False  # decided after the run, from the error
         max_retries = options.get("max_retries", actor_options.get("max_retries", default))
         return max_retries is not None and retries >= max_retries
+
+    def _retry_when(self, actor_options: dict[str, Any]) -> Any:
+        """The predicate Dramatiq's ``Retries`` applies: the actor's, else the middleware's."""
+        default = None
+        for middleware in self.broker.middleware:
+            if isinstance(middleware, Retries):
+                default = middleware.retry_when
+        return actor_options.get("retry_when", default)
 
     def _raise_for_dramatiq(self, ref: InvocationRef, retries: int, result: RunResult) -> None:
         """Tell Dramatiq what happened: return to ack, raise to retry or to fail for good."""
@@ -328,8 +336,13 @@ class App:
             )
         if result.status is not RunStatus.RETRY or result.error is None:
             return
-        retry_when = self.broker.get_actor(name).options.get("retry_when")
-        if retry_when is not None and not retry_when(retries, result.error):
+        actor_options = self.broker.get_actor(name).options
+        retry_when = self._retry_when(actor_options)
+        if isinstance(result.error, actor_options.get("throws") or ()) or (
+            retry_when is not None and not retry_when(retries, result.error)
+        ):
+            # Dramatiq will not retry this message (``throws``, ``retry_when``): the failure
+            # is permanent, so record it, or the invocation would stay RUNNING forever.
             self.engine.fail(ref, result.error)
             self._finished.notify()
             raise PermanentFailure(f"task {name!r} of workflow {workflow_id!r} failed") from (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dramatiq
@@ -10,9 +11,10 @@ from wfcore import InvocationRef
 from wfcore.errors import ConfigurationError
 from wfcore_dramatiq._middleware import OPTION
 
-__all__ = ["DramatiqDispatcher", "ref_from_options"]
+__all__ = ["DramatiqDispatcher", "ref_from_options", "remaining_delay"]
 
 _MAX_DELAY_MS = 15 * 60 * 1000
+_NOT_BEFORE = "not_before"
 
 
 class DramatiqDispatcher:
@@ -26,10 +28,16 @@ class DramatiqDispatcher:
         self._send(ref, None)
 
     def wake(self, ref: InvocationRef, delay: float) -> None:
-        """Send a message that resumes ``ref`` after ``delay`` seconds (at most 15 min a hop)."""
-        self._send(ref, min(_MAX_DELAY_MS, max(0, int(delay * 1000))))
+        """Send a message that resumes ``ref`` after ``delay`` seconds.
 
-    def _send(self, ref: InvocationRef, delay: int | None) -> None:
+        A broker holds it for at most 15 minutes (one hop); a longer delay is carried as a
+        ``not_before`` time that the receiving worker honours by re-delaying the message.
+        """
+        delay_ms = max(0, int(delay * 1000))
+        not_before = time.time() + delay if delay_ms > _MAX_DELAY_MS else None
+        self._send(ref, min(_MAX_DELAY_MS, delay_ms), not_before)
+
+    def _send(self, ref: InvocationRef, delay: int | None, not_before: float | None = None) -> None:
         try:
             actor = self._broker.get_actor(ref.task_name)
         except dramatiq.errors.ActorNotFound as exc:
@@ -37,7 +45,12 @@ class DramatiqDispatcher:
                 f"no actor named {ref.task_name!r} on this broker; every process that sends or "
                 "runs workflows must import the module declaring the task"
             ) from exc
-        target = {"workflow_id": ref.workflow_id, "invocation_id": ref.invocation_id}
+        target: dict[str, Any] = {
+            "workflow_id": ref.workflow_id,
+            "invocation_id": ref.invocation_id,
+        }
+        if not_before is not None:
+            target[_NOT_BEFORE] = not_before
         options: dict[str, Any] = {OPTION: target}
         actor.send_with_options(args=(), kwargs={}, delay=delay, **options)
 
@@ -51,3 +64,12 @@ def ref_from_options(options: dict[str, object], task_name: str) -> InvocationRe
     if not isinstance(workflow_id, str) or not isinstance(invocation_id, str):
         return None
     return InvocationRef(workflow_id, invocation_id, task_name)
+
+
+def remaining_delay(options: dict[str, object]) -> float:
+    """Seconds a message sent by ``wake`` must still wait (its next hop), 0 when it may run."""
+    data = options.get(OPTION)
+    not_before = data.get(_NOT_BEFORE) if isinstance(data, dict) else None
+    if not isinstance(not_before, int | float):
+        return 0.0
+    return max(0.0, not_before - time.time())

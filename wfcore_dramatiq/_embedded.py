@@ -18,12 +18,19 @@ class EmbeddedWorker:
         self._threads = threads
         self._lock = threading.Lock()
         self._worker: dramatiq.Worker | None = None
+        self._booted = False
 
     def start(self) -> None:
         """Start the worker threads unless they run already."""
         with self._lock:
             if self._worker is not None:
                 return
+            if not self._booted:
+                # What the `dramatiq` CLI does in each worker process before its Worker starts:
+                # middlewares start their helpers here (TimeLimit's timer thread, without which
+                # `time_limit` is silently ignored). Once per broker: the helpers are threads.
+                self._broker.emit_after("process_boot")
+                self._booted = True
             worker = dramatiq.Worker(self._broker, worker_threads=self._threads, worker_timeout=50)
             worker.start()
             self._worker = worker

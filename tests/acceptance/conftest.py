@@ -1,0 +1,7 @@
+"""Fixtures of the acceptance suite: the seed scenarios run on every deployment."""
+
+from __future__ import annotations
+
+from tests.integration.harness import deployment, redis_deployment
+
+__all__ = ["deployment", "redis_deployment"]

@@ -1,0 +1,1 @@
+"""Task modules that the test process and real ``dramatiq`` worker processes both import."""

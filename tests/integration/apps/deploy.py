@@ -1,0 +1,34 @@
+"""Build the App of a real-worker deployment from environment variables (see ``worker.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+
+from tests.integration.apps.ledger import Ledger
+from tests.integration.apps.scenarios import Scenarios
+from tests.integration.apps.small import Small
+from wfcore_dramatiq import App
+
+__all__ = ["build_app", "make_broker"]
+
+
+def make_broker(broker_url: str, namespace: str) -> dramatiq.Broker:
+    """A RedisBroker (isolated by ``namespace``) or a RabbitmqBroker, from its URL."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        return RedisBroker(url=broker_url, namespace=namespace)  # type: ignore[no-untyped-call]
+    if broker_url.startswith(("amqp://", "amqps://")):
+        return RabbitmqBroker(url=broker_url)
+    raise ValueError(f"unsupported broker URL {broker_url!r}")
+
+
+def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small]:
+    """The App and its declared tasks, exactly as the test process builds them."""
+    broker = make_broker(env["WFCORE_IT_BROKER_URL"], env.get("WFCORE_IT_NAMESPACE", "dramatiq"))
+    app = App(broker=broker, store=env["WFCORE_IT_STORE_URL"])
+    if env.get("WFCORE_IT_SUITE", "scenarios") == "small":
+        return app, Small(app, env["WFCORE_IT_QUEUE"])
+    return app, Scenarios(app, Ledger(env["WFCORE_IT_LEDGER"]))

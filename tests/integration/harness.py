@@ -1,0 +1,220 @@
+"""Deployments the broker-parametrised suites run on, and real ``dramatiq`` worker processes.
+
+A ``Deployment`` is what a test talks to: an ``App`` (the client), the declared ``Scenarios``
+and the side-effect ``Ledger``. Two kinds exist:
+
+- ``stub``: the embedded App (``StubBroker`` + worker threads in this process, temp SQLite).
+- ``redis``: a ``RedisBroker`` with a unique namespace and a ``RedisStore`` with a unique prefix
+  on the throwaway test redis-server, served by a real ``dramatiq`` CLI worker process that
+  imports ``tests.integration.apps.worker``.
+
+The fixtures are imported by the conftests of ``tests/integration`` and ``tests/acceptance``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import pytest
+import redis
+
+from tests.integration.apps.deploy import build_app
+from tests.integration.apps.ledger import Ledger
+from tests.integration.apps.scenarios import Scenarios
+from tests.support.redis_server import RedisServer
+from wfcore import HistoryEvent
+from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
+
+__all__ = [
+    "RESULT_TIMEOUT",
+    "Deployment",
+    "WorkerProcess",
+    "data_value",
+    "deployment",
+    "delete_redis_keys",
+    "redis_deployment",
+    "redis_url_of",
+    "start",
+    "token",
+    "with_query",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULT_TIMEOUT = 30.0
+"""Seconds a test waits for a workflow result before failing (never a sleep)."""
+
+_READY = "Worker process is ready for action"
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One App (client side), its declared scenario tasks, and the side-effect ledger."""
+
+    kind: str
+    app: App
+    s: Scenarios
+    ledger: Ledger
+
+
+def start(task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R]:
+    """``task.send(...)`` from outside a workflow, narrowed to the WorkflowHandle it returns."""
+    handle = task.send(*args, **kwargs)
+    assert isinstance(handle, WorkflowHandle), handle
+    return handle
+
+
+def token() -> str:
+    """A unique name for one test's workflows, ledger journals and ids."""
+    return uuid.uuid4().hex[:16]
+
+
+def data_value(history: list[HistoryEvent], key: str) -> Any:
+    """The last value the workflow's history shows written under data ``key``."""
+    values = [e.value for e in history if e.kind == "set_data" and e.name == key]
+    assert values, f"no set_data({key!r}) in the history"
+    return values[-1]
+
+
+# -- real worker processes -------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """``dramatiq tests.integration.apps.worker:broker`` in its own session, logging to a file.
+
+    Stopped the way Dramatiq expects (SIGTERM, then wait); killed (its own process group,
+    by id) only when it does not stop in time.
+    """
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, threads: int = 4) -> None:
+        self.env = dict(env)
+        self.log_path = log_path
+        self.threads = threads
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout: float = 30.0) -> None:
+        """Start the CLI with one worker process and wait until it consumes."""
+        exe = Path(sys.executable).parent / "dramatiq"
+        args = [str(exe), "tests.integration.apps.worker:broker", "--processes", "1"]
+        args += ["--threads", str(self.threads), "--path", str(ROOT)]
+        args += ["--worker-shutdown-timeout", "5000"]
+        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + ready_timeout
+        while _READY not in self.log():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dramatiq worker did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        """What the worker logged so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the CLI's main process (it stops its worker), wait; kill on timeout."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this Popen created
+            proc.wait(timeout=10)
+
+
+def redis_url_of(server: RedisServer) -> str:
+    """The Redis URL tests use (``WFCORE_TEST_REDIS_URL`` wins, as in ``tests/conftest``)."""
+    return os.environ.get("WFCORE_TEST_REDIS_URL") or server.url(0)
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with extra query parameters."""
+    sep = "&" if "?" in url else "?"
+    return url + sep + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def delete_redis_keys(url: str, *prefixes: str) -> None:
+    """Delete the keys this run created (by its unique prefixes); never FLUSHALL."""
+    client = redis.Redis.from_url(url.split("?", 1)[0])
+    try:
+        for prefix in prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            for i in range(0, len(keys), 500):
+                client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_deployment(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """The scenario tasks served by a real ``dramatiq`` worker process over Redis.
+
+    One worker for the whole session: starting the CLI costs about a second, and every test
+    isolates itself with unique tokens. Broker namespace and store prefix are unique so
+    nothing else on that server is touched, and their keys are deleted afterwards.
+    """
+    url = redis_url_of(redis_server)
+    run = uuid.uuid4().hex[:12]
+    namespace, prefix = f"wfcore-it-{run}", f"wfcore-it-store-{run}"
+    root = tmp_path_factory.mktemp("redis-deployment")
+    env = {
+        "WFCORE_IT_BROKER_URL": url,
+        "WFCORE_IT_NAMESPACE": namespace,
+        "WFCORE_IT_STORE_URL": with_query(url, prefix=prefix),
+        "WFCORE_IT_LEDGER": str(root / "ledger"),
+        "WFCORE_IT_SUITE": "scenarios",
+    }
+    app, tasks = build_app(env)
+    assert isinstance(tasks, Scenarios)
+    worker = WorkerProcess(env, root / "worker.log")
+    try:
+        worker.start()
+        yield Deployment("redis", app, tasks, tasks.ledger)
+    finally:
+        worker.stop()
+        app.close()
+        app.broker.close()
+        delete_redis_keys(url, namespace, prefix)
+
+
+@pytest.fixture(params=["stub", pytest.param("redis", marks=pytest.mark.redis)])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    """The same tests on the embedded StubBroker App and on real Redis worker processes.
+
+    ``stub`` is fresh per test (temp SQLite store, in-process worker threads); ``redis`` is
+    the session's real worker process, shared (tests isolate themselves by token).
+    """
+    if request.param == "redis":
+        yield request.getfixturevalue("redis_deployment")
+        return
+    app = App(store=f"sqlite:///{tmp_path / 'wfcore.sqlite3'}", worker_threads=4)
+    ledger = Ledger(tmp_path / "ledger")
+    try:
+        yield Deployment("stub", app, Scenarios(app, ledger), ledger)
+    finally:
+        app.close()
