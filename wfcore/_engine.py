@@ -17,11 +17,14 @@ from wfcore._dispatch import Dispatcher
 from wfcore._durations import deadline_after
 from wfcore._history import (
     HistoryEvent,
+    Kind,
     Outcome,
+    decode_entry,
     decode_outcome,
     encode_lifecycle,
     encode_outcome,
     error_info,
+    is_operation,
     read_history,
 )
 from wfcore._identity import new_workflow_id, workflow_id_for_key
@@ -172,8 +175,10 @@ class Engine:
             workflow_id=wid,
             task_name=spec.name,
             args=args_blob,
-            created_at=now,
-            updated_at=now,
+            # A delayed start is "created" when it is due: the recovery sweep, which looks
+            # for invocations idle too long, must not start it early.
+            created_at=now + (delay or 0.0),
+            updated_at=now + (delay or 0.0),
         )
         stored, created = self.store.create_workflow(record, root)
         if not created and stored.workflow_type != spec.name:
@@ -387,6 +392,53 @@ class Engine:
                 if inv.status is WorkflowStatus.SUSPENDED:
                     self.dispatcher.enqueue(inv.ref)
             pending.extend(self.store.child_workflows(current.workflow_id))
+        return True
+
+    def recover(self, *, stale_after: float = 60.0, limit: int = 500) -> list[InvocationRef]:
+        """Re-enqueue invocations that should be running but have no live message.
+
+        Claims (store-atomically, so many workers may sweep at once) the unfinished
+        invocations not updated for ``stale_after`` seconds and sends a message for each
+        that can make progress: pending or running ones (their message was lost, or their
+        worker died), and suspended ones whose awaited outcomes are all there or whose timer
+        is due (a lost wake-up). Duplicates are harmless: every run is a replay and the store
+        keeps the first writer.
+
+        Returns:
+            The invocations re-enqueued.
+        """
+        now = self.clock()
+        claimed = self.store.recover_candidates(older_than=now - stale_after, now=now, limit=limit)
+        woken = [inv.ref for inv in claimed if self._can_progress(inv, now)]
+        for ref in woken:
+            self.dispatcher.enqueue(ref)
+        if woken:
+            log.warning("recovery sweep re-enqueued %d invocation(s)", len(woken))
+        return woken
+
+    def _can_progress(self, inv: InvocationRecord, now: float) -> bool:
+        if inv.status is WorkflowStatus.PENDING:
+            return inv.created_at <= now  # a delayed start is not due before its time
+        if inv.status is not WorkflowStatus.SUSPENDED:
+            return True
+        snap = self.store.load(inv.workflow_id, inv.invocation_id, claim=False)
+        if snap is None or snap.invocation.status is not WorkflowStatus.SUSPENDED:
+            return False
+        workflow = snap.workflow
+        if workflow.cancel_requested or (
+            workflow.deadline is not None and now >= workflow.deadline
+        ):
+            return True
+        where = f"invocation {inv.invocation_id!r}"
+        operations = [e for e in snap.entries if is_operation(e)]
+        for seq in snap.invocation.waiting:
+            if seq in snap.outcomes:
+                continue
+            if seq >= len(operations):
+                return False
+            entry = decode_entry(self.codec, seq, operations[seq], where)
+            if entry.kind != Kind.SLEEP or float(entry.value) > now:
+                return False
         return True
 
     def fail(self, ref: InvocationRef, error: BaseException) -> bool:

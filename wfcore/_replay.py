@@ -324,6 +324,11 @@ class _ReadOnly:
     def purge_expired(self, now: float) -> int:
         raise self._refuse("purge")
 
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        raise self._refuse("claim recovery candidates")
+
     def ping(self) -> None:
         self._store.ping()
 

@@ -31,6 +31,7 @@ from wfcore_dramatiq._dispatch import DramatiqDispatcher, ref_from_options, rema
 from wfcore_dramatiq._embedded import EmbeddedWorker
 from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
 from wfcore_dramatiq._middleware import WorkflowMiddleware
+from wfcore_dramatiq._recovery import RecoverySweeper
 
 __all__ = ["App", "DramatiqTask", "PermanentFailure"]
 
@@ -108,6 +109,17 @@ class App:
     ``App()`` alone is the embedded default: an in-process ``StubBroker`` with worker threads
     started on first use, and a SQLite store (``./wfcore.sqlite3`` or ``WFCORE_STORE_URL``).
     Pass ``broker=`` and ``store=`` to run on Redis/RabbitMQ with ``dramatiq`` workers.
+
+    Args:
+        broker: the Dramatiq broker; None for the embedded StubBroker with worker threads.
+        store: a ``StateStore`` or a store URL (``memory://``, ``sqlite:///path``,
+            ``redis://...``).
+        codec: the value codec (register pydantic models and exceptions on it).
+        retention: seconds finished workflows are kept (None: forever).
+        worker_threads: threads of the embedded worker.
+        recovery_interval: seconds between recovery sweeps in each worker (0 disables).
+        stale_after: how long an unfinished invocation may sit without progress before a
+            sweep re-enqueues it; keep it above your longest task run.
     """
 
     def __init__(
@@ -118,6 +130,8 @@ class App:
         codec: Codec | None = None,
         retention: float | None = None,
         worker_threads: int = 8,
+        recovery_interval: float = 30.0,
+        stale_after: float = 60.0,
     ) -> None:
         self.embedded = broker is None
         self.broker: dramatiq.Broker = StubBroker() if broker is None else broker
@@ -131,7 +145,8 @@ class App:
                 f"actors {sorted(self.broker.actors)} were declared on this broker before the "
                 "App; create the App (it adds WorkflowMiddleware) before declaring any actor"
             )
-        self.middleware = WorkflowMiddleware()
+        self.stale_after = stale_after
+        self.middleware = WorkflowMiddleware(RecoverySweeper(self.recover, recovery_interval))
         self.broker.add_middleware(self.middleware)
         if store is None:
             store = os.environ.get("WFCORE_STORE_URL") or DEFAULT_STORE_URL
@@ -239,6 +254,15 @@ class App:
         first divergence, if any.
         """
         return Replayer(self._spec, codec=self.engine.codec).replay(self.store, workflow_id)
+
+    def recover(self) -> list[InvocationRef]:
+        """Run the recovery sweep once: re-enqueue invocations with no live message.
+
+        Workers run it every ``recovery_interval`` seconds on their own; invocations idle
+        for ``stale_after`` seconds that can make progress (pending, running, or suspended
+        with what they wait for done) get a fresh message.
+        """
+        return self.engine.recover(stale_after=self.stale_after)
 
     def register_type(self, cls: type) -> None:
         """Allow values of a pydantic model or exception class to be decoded from storage."""

@@ -9,6 +9,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from wfcore import current_or_none
+from wfcore_dramatiq._recovery import RecoverySweeper
 
 __all__ = ["OPTION", "WorkflowMiddleware"]
 
@@ -24,8 +25,19 @@ class WorkflowMiddleware(Middleware):
     for the actor wrapper, and cleared after every message.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sweeper: RecoverySweeper | None = None) -> None:
         self._local = threading.local()
+        self._sweeper = sweeper
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Start the recovery sweep in this worker process."""
+        if self._sweeper is not None:
+            self._sweeper.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Stop the recovery sweep."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
 
     @property
     def actor_options(self) -> set[str]:

@@ -41,3 +41,15 @@ def record(url: str, start_at: float, workflow_id: str, invocation_id: str, seq:
     """Record an outcome at ``seq``; True if this caller must wake the parent."""
     out = f"out-{seq}".encode()
     return _at(url, start_at, lambda s: s.record_outcome(workflow_id, invocation_id, seq, out).wake)
+
+
+def recover(url: str, start_at: float, older_than: float, now: float) -> list[tuple[str, str]]:
+    """Sweep for stale invocations; the (workflow id, invocation id) of each one claimed."""
+    return _at(
+        url,
+        start_at,
+        lambda s: [
+            (r.workflow_id, r.invocation_id)
+            for r in s.recover_candidates(older_than=older_than, now=now)
+        ],
+    )

@@ -14,7 +14,7 @@ import pytest
 from tests.store import racers
 from tests.store.conftest import StoreUnderTest
 from tests.store.records import invocation, workflow
-from wfcore._models import Batch, Finish, WorkflowStatus
+from wfcore._models import Batch, Finish, InvocationRecord, WorkflowStatus
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import StateStore
 
@@ -410,3 +410,158 @@ def test_workflow_records_round_trip_every_field(store: StateStore) -> None:
     snap = store.load("wf-full", root.invocation_id, claim=False)
     assert snap is not None
     assert snap.workflow == record
+
+
+# -- recovery candidates -----------------------------------------------------------------
+
+
+def _ids(records: Sequence[InvocationRecord]) -> list[tuple[str, str]]:
+    return [(r.workflow_id, r.invocation_id) for r in records]
+
+
+def test_recover_candidates_is_empty_when_nothing_is_stale(store: StateStore) -> None:
+    # Given an empty store, then fresh pending, running and suspended invocations
+    assert store.recover_candidates(older_than=time.time(), now=time.time()) == []
+    _started(store, "wf-a")
+    running = _started(store, "wf-b")
+    store.load("wf-b", running)
+    suspended = _started(store, "wf-c")
+    store.load("wf-c", suspended)
+    store.commit("wf-c", suspended, Batch(0, [b"s"], suspend=[0]))
+    # When sweeping for invocations idle for a minute
+    found = store.recover_candidates(older_than=time.time() - 60, now=time.time())
+    # Then there are none
+    assert found == []
+
+
+def test_recover_candidates_claims_stale_unfinished_invocations_oldest_first(
+    store: StateStore,
+) -> None:
+    # Given a pending root, a suspended root with a never-run child, a running root and a
+    # finished one, all before the bound
+    t = time.time()
+    record, root = workflow("wf-a", created_at=t - 100)
+    store.create_workflow(record, root)
+    suspended = _started(store, "wf-b")
+    store.load("wf-b", suspended)
+    child = invocation(
+        "wf-b", "wf-b.0", parent_invocation_id=suspended, parent_seq=0, created_at=t - 90
+    )
+    store.commit("wf-b", suspended, Batch(0, [b"start"], children=[child], suspend=[0]))
+    running = _started(store, "wf-c")
+    store.load("wf-c", running)
+    done = _started(store, "wf-d")
+    store.load("wf-d", done)
+    store.commit("wf-d", done, Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    older_than = time.time()
+    now = older_than + 5
+    expected = [("wf-a", "wf-a-root"), ("wf-b", "wf-b.0"), ("wf-b", suspended), ("wf-c", running)]
+    before = [store.get_invocation(wid, iid) for wid, iid in expected]
+    finished_before = store.get_workflow("wf-d")
+    # When sweeping
+    claimed = store.recover_candidates(older_than=older_than, now=now)
+    # Then the unfinished ones come back, oldest update first, claimed with updated_at = now
+    assert _ids(claimed) == expected
+    assert [r.status for r in claimed] == [
+        WorkflowStatus.PENDING,
+        WorkflowStatus.PENDING,
+        WorkflowStatus.SUSPENDED,
+        WorkflowStatus.RUNNING,
+    ]
+    for got, old in zip(claimed, before, strict=True):
+        assert old is not None
+        assert got == old.model_copy(update={"updated_at": now})
+        assert store.get_invocation(got.workflow_id, got.invocation_id) == got
+    # And the workflow record follows its root's update (its status does not change)
+    for wid in ("wf-a", "wf-b", "wf-c"):
+        stored = store.get_workflow(wid)
+        assert stored is not None
+        assert stored.updated_at == now
+    assert store.get_workflow("wf-d") == finished_before
+    # And a second sweep over the same stale period finds them claimed
+    assert store.recover_candidates(older_than=older_than, now=now + 1) == []
+
+
+def test_recover_candidates_respects_limit(store: StateStore) -> None:
+    # Given five stale roots created out of order, two of them updated at the same instant
+    t = time.time()
+    ages = {"wf-3": 98.0, "wf-0": 100.0, "wf-4": 97.0, "wf-2": 99.0, "wf-1": 99.0}
+    for wid, age in ages.items():
+        record, root = workflow(wid, created_at=t - age)
+        store.create_workflow(record, root)
+    bound = {"older_than": t - 10, "now": t}
+    # When sweeping with a limit of 0, then 2, then 10
+    none = store.recover_candidates(**bound, limit=0)
+    first = store.recover_candidates(**bound, limit=2)
+    rest = store.recover_candidates(**bound, limit=10)
+    # Then each sweep claims at most its limit, oldest first (equal times by workflow id)
+    assert none == []
+    assert [r.workflow_id for r in first] == ["wf-0", "wf-1"]
+    assert [r.workflow_id for r in rest] == ["wf-2", "wf-3", "wf-4"]
+    assert store.recover_candidates(**bound, limit=10) == []
+
+
+def test_recover_candidates_goes_by_the_last_update(store: StateStore) -> None:
+    # Given an invocation created long ago, claimed at c and suspended at s (later) on two
+    # children, and a pending root created between c and s
+    t = time.time()
+    record, root = workflow("wf-x", created_at=t - 100)
+    store.create_workflow(record, root)
+    snap = store.load("wf-x", root.invocation_id)
+    assert snap is not None
+    time.sleep(0.02)
+    store.commit("wf-x", root.invocation_id, Batch(0, [b"s"], suspend=[0, 1]))
+    suspended = store.get_invocation("wf-x", root.invocation_id)
+    assert suspended is not None
+    c, s = snap.invocation.updated_at, suspended.updated_at
+    assert c < s
+    between, between_root = workflow("wf-y", created_at=(c + s) / 2)
+    store.create_workflow(between, between_root)
+    # When sweeping for one invocation, then with a bound between c and s
+    later = t + 3600  # claims below stamp this, so the claimed stay out of later sweeps
+    oldest = store.recover_candidates(older_than=time.time(), now=later, limit=1)
+    mid = store.recover_candidates(older_than=(c + s) / 2, now=later)
+    # Then the oldest by last update came first, and one updated after the bound never does
+    assert _ids(oldest) == [("wf-y", between_root.invocation_id)]
+    assert mid == []
+    # Given the suspended one then woken (updated at w) by its second outcome
+    time.sleep(0.02)
+    store.record_outcome("wf-x", root.invocation_id, 0, b"o0")
+    assert store.record_outcome("wf-x", root.invocation_id, 1, b"o1").wake is True
+    woken = store.get_invocation("wf-x", root.invocation_id)
+    assert woken is not None
+    assert woken.updated_at > s
+    # When sweeping with a bound between s and w, then after w
+    before_wake = store.recover_candidates(older_than=s, now=later)
+    after_wake = store.recover_candidates(older_than=woken.updated_at, now=later)
+    # Then only the second sweep finds it, pending
+    assert before_wake == []
+    assert _ids(after_wake) == [("wf-x", root.invocation_id)]
+    assert after_wake[0].status is WorkflowStatus.PENDING
+
+
+def test_racing_sweepers_claim_each_invocation_once(
+    backend: StoreUnderTest, store: StateStore
+) -> None:
+    # Given 20 stale invocations
+    t = time.time()
+    expected = []
+    for i in range(20):
+        record, root = workflow(f"wf-{i:02d}", created_at=t - 100 + i)
+        store.create_workflow(record, root)
+        expected.append((record.workflow_id, root.invocation_id))
+    older_than, now = t - 10, t
+    calls = [
+        (
+            racers.recover,
+            (older_than, now),
+            lambda s: _ids(s.recover_candidates(older_than=older_than, now=now)),
+        )
+        for _ in range(RACERS)
+    ]
+    # When RACERS sweepers sweep at one instant with the same bounds
+    results = _race(backend, store, calls)
+    # Then every invocation went to exactly one of them
+    claimed = [pair for result in results for pair in result]
+    assert sorted(claimed) == expected
+    assert store.recover_candidates(older_than=older_than, now=now) == []

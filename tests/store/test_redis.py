@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -138,18 +138,19 @@ def test_load_commit_and_record_outcome_are_one_command_each(
     store.load("wf-1", inv)
     store.commit("wf-1", inv, Batch(0, [b"warm"], suspend=[0]))
     store.record_outcome("wf-1", inv, 0, b"warm")
-    operations: list[Callable[[], object]] = [
-        lambda: store.load("wf-1", inv),
-        lambda: store.commit("wf-1", inv, Batch(1, [b"x" * 20])),
-        lambda: store.record_outcome("wf-1", inv, 1, b"out"),
+    # (a claiming load also re-scores the invocation in the active index, in the same send)
+    operations: list[tuple[Callable[[], object], int]] = [
+        (lambda: store.load("wf-1", inv), 2),
+        (lambda: store.commit("wf-1", inv, Batch(1, [b"x" * 20])), 1),
+        (lambda: store.record_outcome("wf-1", inv, 1, b"out"), 1),
     ]
-    for operation in operations:
+    for operation, replies in operations:
         before = _evalsha_calls(raw)
         wire.sends = wire.replies = 0
         # When one operation runs
         operation()
-        # Then exactly one command crossed the wire and the server ran one script
-        assert (wire.sends, wire.replies) == (1, 1)
+        # Then one send crossed the wire and the server ran one script
+        assert (wire.sends, wire.replies) == (1, replies)
         assert _evalsha_calls(raw) - before == 1
 
 
@@ -165,8 +166,8 @@ def test_finishing_with_retention_is_one_round_trip(
     # When the root finishes
     done = Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r"))
     assert store.commit("wf-1", root.invocation_id, done).ok
-    # Then the script and the expiry-index update went in one send
-    assert (wire.sends, wire.replies) == (1, 2)
+    # Then the script and the expiry- and active-index updates went in one send
+    assert (wire.sends, wire.replies) == (1, 3)
 
 
 def test_scripts_survive_a_flushed_script_cache(
@@ -310,9 +311,12 @@ def test_purge_cleans_indexes_of_workflows_redis_already_expired(
     assert store.list_workflows() == []
     # When purging
     purged = store.purge_expired(time.time())
-    # Then it counts that workflow once and no index mentions it any more
+    # Then it counts that workflow once and no index mentions it any more, except the
+    # never-run child's active-index entry, which the next recovery sweep drops
     assert purged == 1
     assert store.purge_expired(time.time()) == 0
+    assert _keys(raw, prefix) == [f"{prefix}:idx:active"]
+    assert store.recover_candidates(older_than=time.time(), now=time.time()) == []
     assert _keys(raw, prefix) == []
 
 
@@ -445,3 +449,150 @@ def test_server_side_errors_are_store_errors(
         assert not isinstance(caught.value, StoreUnavailableError)
         assert isinstance(caught.value.__cause__, redis.ResponseError)
         assert "WRONGTYPE" in str(caught.value)
+
+
+# -- the active index and recovery sweeps ------------------------------------------------
+
+
+def _active(raw: redis.Redis, prefix: str) -> dict[str, float]:
+    """The active index: "<workflow_id> <invocation_id>" -> score."""
+    entries = cast(
+        list[tuple[bytes, float]], raw.zrange(f"{prefix}:idx:active", 0, -1, withscores=True)
+    )
+    return {member.decode(): score for member, score in entries}
+
+
+def _updated(store: RedisStore, workflow_id: str, invocation_id: str) -> float:
+    record = store.get_invocation(workflow_id, invocation_id)
+    assert record is not None
+    return record.updated_at
+
+
+def test_recover_candidates_with_nothing_stale_is_one_round_trip(
+    make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
+) -> None:
+    # Given fresh pending, running and suspended invocations, on a warm connection
+    store = make()
+    for wid in ("wf-1", "wf-2", "wf-3"):
+        record, root = workflow(wid)
+        store.create_workflow(record, root)
+    store.load("wf-2", "wf-2-root")
+    store.load("wf-3", "wf-3-root")
+    store.commit("wf-3", "wf-3-root", Batch(0, [b"s"], suspend=[0]))
+    store.ping()
+    before = _evalsha_calls(raw)
+    wire.sends = wire.replies = 0
+    # When sweeping for invocations idle for a minute
+    found = store.recover_candidates(older_than=time.time() - 60, now=time.time())
+    # Then nothing was found with one command and no script
+    assert found == []
+    assert (wire.sends, wire.replies) == (1, 1)
+    assert _evalsha_calls(raw) == before
+
+
+def test_active_index_follows_invocations_until_they_finish(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a created workflow: its root is indexed at its updated_at
+    store = make()
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    inv = root.invocation_id
+    assert _active(raw, prefix) == {f"wf-1 {inv}": root.updated_at}
+    # When it is claimed, then starts a child and suspends on it
+    store.load("wf-1", inv)
+    claimed_at = _updated(store, "wf-1", inv)
+    child = invocation("wf-1", "c1", parent_invocation_id=inv, parent_seq=0)
+    store.commit("wf-1", inv, Batch(0, [b"start"], children=[child], suspend=[0]))
+    # Then the claim moved its entry exactly; the suspension (which may have been refused)
+    # left it as a lower bound; the child is indexed at its own updated_at
+    assert _active(raw, prefix) == {f"wf-1 {inv}": claimed_at, "wf-1 c1": child.updated_at}
+    assert claimed_at <= _updated(store, "wf-1", inv)
+    # When the child finishes and wakes the root, which then finishes too
+    store.load("wf-1", "c1")
+    store.commit("wf-1", "c1", Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"c")))
+    assert store.record_outcome("wf-1", inv, 0, b"c").wake is True
+    assert list(_active(raw, prefix)) == [f"wf-1 {inv}"]
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(1, finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    # Then neither is indexed any more, even after a duplicate claim and a second start
+    assert _active(raw, prefix) == {}
+    store.load("wf-1", inv)
+    assert store.create_workflow(*workflow("wf-1"))[1] is False
+    assert _active(raw, prefix) == {}
+
+
+def test_a_lost_finish_keeps_the_invocation_indexed(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given an invocation run twice at once, whose first run recorded seq 0
+    store = make()
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    inv = root.invocation_id
+    store.load("wf-1", inv)
+    store.load("wf-1", inv)
+    assert store.commit("wf-1", inv, Batch(0, [b"winner"])).ok
+    # When the second run tries to finish at seq 0
+    lost = store.commit("wf-1", inv, Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    # Then it lost, and the still-running invocation keeps its entry, scored as it is
+    assert lost.ok is False
+    assert _active(raw, prefix) == {f"wf-1 {inv}": _updated(store, "wf-1", inv)}
+
+
+def test_sweeps_rescore_entries_that_lag(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a root claimed at c and suspended later, at s: its entry still says c
+    store = make()
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    inv = root.invocation_id
+    store.load("wf-1", inv)
+    claimed_at = _updated(store, "wf-1", inv)
+    time.sleep(0.01)
+    store.commit("wf-1", inv, Batch(0, [b"s"], suspend=[0]))
+    suspended_at = _updated(store, "wf-1", inv)
+    assert _active(raw, prefix) == {f"wf-1 {inv}": claimed_at}
+    # When a sweep's bound falls between c and s
+    found = store.recover_candidates(older_than=(claimed_at + suspended_at) / 2, now=time.time())
+    # Then nothing is claimed and the entry now holds the real time
+    assert found == []
+    assert _active(raw, prefix) == {f"wf-1 {inv}": suspended_at}
+
+
+def test_sweeps_drop_entries_of_deleted_workflows(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a stale invocation; a finished workflow expired by Redis (TTL) that left a
+    # never-run child indexed; a workflow whose keys were deleted; and a dangling entry
+    store = make(retention=0.05)
+    old, old_root = workflow("wf-old", created_at=time.time() - 100)
+    store.create_workflow(old, old_root)
+    _finished(store, "wf-ttl")
+    deleted, deleted_root = workflow("wf-deleted", created_at=time.time() - 100)
+    store.create_workflow(deleted, deleted_root)
+    raw.delete(*[k for k in _keys(raw, prefix) if "{wf-deleted}" in k])
+    raw.zadd(f"{prefix}:idx:active", {"ghost ghost": 1.0})
+    time.sleep(0.2)
+    assert [k for k in _keys(raw, prefix) if "{wf-ttl}" in k] == []
+    assert len(_active(raw, prefix)) == 4
+    # When sweeping
+    now = time.time()
+    found = store.recover_candidates(older_than=now, now=now)
+    # Then only the real one is claimed and the others' entries are gone
+    assert [(r.workflow_id, r.invocation_id) for r in found] == [("wf-old", "wf-old-root")]
+    assert _active(raw, prefix) == {"wf-old wf-old-root": now}
+
+
+def test_purge_drops_the_entries_of_what_it_deletes(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a finished workflow whose never-run child is still indexed
+    store = make(retention=60.0)
+    _finished(store, "wf-1")
+    assert list(_active(raw, prefix)) == ["wf-1 c1"]
+    # When its retention has passed and it is purged
+    assert store.purge_expired(time.time() + 120) == 1
+    # Then its entries went with it
+    assert _active(raw, prefix) == {}

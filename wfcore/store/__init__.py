@@ -95,6 +95,17 @@ class StateStore(Protocol):
         """Set the workflow's persistent cancel flag; the updated record, or None."""
         ...
 
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
+
+        Unfinished = status PENDING, RUNNING or SUSPENDED. Oldest ``updated_at`` first. Each one
+        returned has had its ``updated_at`` set to ``now`` atomically, so concurrent sweepers (many
+        worker processes) never both get the same invocation for the same stale period.
+        """
+        ...
+
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""
         ...

@@ -15,6 +15,7 @@ __all__ = [
     "INVOCATIONS",
     "LOAD",
     "PURGE_ONE",
+    "RECLAIM",
     "RECORD_OUTCOME",
     "invocation_fields",
     "invocation_from",
@@ -114,7 +115,8 @@ return cmsgpack.pack({w, redis.call('HGETALL', inv), redis.call('LRANGE', KEYS[3
 #   finish outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, entries,
 #   data as a flat key/value list, children as [id, flat field/value list]] (one argument
 #   packs far faster than dozens).
-# Returns {} when the invocation is missing, else {ok, cancel_requested, winners, ready}.
+# Returns {} when the invocation is missing, else {ok, cancel_requested, winners, ready}; a
+# lost race adds {status, updated_at} of the invocation (to put back its active-index entry).
 COMMIT = (
     _COMMON
     + """
@@ -125,7 +127,8 @@ local entries, pairs_, children = a[11], a[12], a[13]
 if redis.call('EXISTS', inv) == 0 then return {} end
 local cancel = redis.call('HGET', wf, 'cancel') == '1' and 1 or 0
 if redis.call('LLEN', h) ~= base_seq then
-  return {0, cancel, redis.call('LRANGE', h, base_seq, -1), 0}
+  return {0, cancel, redis.call('LRANGE', h, base_seq, -1), 0,
+          redis.call('HMGET', inv, 'status', 'updated_at')}
 end
 if #entries > 0 then
   push_all('RPUSH', h, entries, 1000)
@@ -202,7 +205,8 @@ return out
 """
 
 # KEYS: wf.  ARGV: base, now.  Deletes the workflow if it finished and its retention passed.
-# Returns {'deleted', type, parent or ''}, {'later', expires_at}, {'gone'} or {'active'}.
+# Returns {'deleted', type, parent or '', ids of its unfinished invocations},
+# {'later', expires_at}, {'gone'} or {'active'}.
 PURGE_ONE = (
     _COMMON
     + """
@@ -210,16 +214,52 @@ local w = redis.call('HMGET', KEYS[1], 'status', 'exp', 'type', 'parent')
 if not w[1] then return {'gone'} end
 if not (w[2] and FINISHED[w[1]]) then return {'active'} end
 if tonumber(w[2]) > tonumber(ARGV[2]) then return {'later', w[2]} end
+local active = {}
+for _, id in ipairs(redis.call('LRANGE', ARGV[1] .. 'invs', 0, -1)) do
+  local status = redis.call('HGET', ARGV[1] .. 'inv:' .. id, 'status')
+  if status and not FINISHED[status] then active[#active + 1] = id end
+end
 local keys = workflow_keys(ARGV[1])
 for i = 1, #keys, 1000 do
   redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys)))
 end
-return {'deleted', w[3], w[4] or ''}
+return {'deleted', w[3], w[4] or '', active}
 """
 )
 
-# KEYS: expiry index.  ARGV: member, score.  Removes the member only if its score is unchanged,
-# so an entry rewritten by a concurrent finish survives.
+# KEYS: wf, inv.  ARGV: older_than, now, iid, bound score or '', tie ('1'/'0').
+# The recovery claim. The invocation is claimed if it exists, is unfinished, was last updated
+# at or before older_than, and before the sweep's bound: the first index entry the sweep did
+# not look at, whose invocation was updated at or after its score (tie: whether this entry
+# sorts before that one; computed by the caller, as Lua compares strings by locale). Claiming
+# sets its updated_at (and its workflow's, when it is the root: the workflow's follows every
+# write of its root) to now. Atomic, so of racing sweepers exactly one gets it.
+# Returns {'claimed', updated_at before, fields}, {'later', updated_at}, {'finished'} or
+# {'gone'}.
+RECLAIM = (
+    _COMMON
+    + """
+local inv = KEYS[2]
+local state = redis.call('HMGET', inv, 'status', 'updated_at')
+if not state[1] then return {'gone'} end
+if FINISHED[state[1]] then return {'finished'} end
+local updated = tonumber(state[2])
+local stale = updated <= tonumber(ARGV[1])
+if stale and ARGV[4] ~= '' then
+  local bound = tonumber(ARGV[4])
+  stale = updated < bound or (updated == bound and ARGV[5] == '1')
+end
+if not stale then return {'later', state[2]} end
+redis.call('HSET', inv, 'updated_at', ARGV[2])
+if redis.call('HGET', KEYS[1], 'root_inv') == ARGV[3] then
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+end
+return {'claimed', state[2], redis.call('HGETALL', inv)}
+"""
+)
+
+# KEYS: an index zset (expiry or active).  ARGV: member, score.  Removes the member only if its
+# score is unchanged, so an entry rewritten meanwhile (by a finish, a claim...) survives.
 DROP_IF_SCORE = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) == tonumber(ARGV[2]) then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from dataclasses import dataclass, field
@@ -217,6 +218,38 @@ class MemoryStore:
                 self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
                 return OutcomeResult(recorded=True, wake=True)
             return OutcomeResult(recorded=True, wake=False)
+
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
+
+        Oldest ``updated_at`` first (ties by workflow id, then invocation id); each returned
+        one now has ``updated_at == now``, mirrored into its workflow when it is the root.
+        """
+        with self._lock:
+            self._check_open()
+            if limit <= 0:
+                return []
+            stale = heapq.nsmallest(
+                limit,
+                (
+                    (inv.updated_at, wid, iid)
+                    for wid, entry in self._workflows.items()
+                    for iid, inv in entry.invocations.items()
+                    if inv.updated_at <= older_than and not inv.status.finished
+                ),
+            )
+            claimed = []
+            for _, wid, iid in stale:
+                entry = self._workflows[wid]
+                invocation = entry.invocations[iid].model_copy(update={"updated_at": now})
+                entry.invocations[iid] = invocation
+                if iid == entry.record.root_invocation_id:
+                    # The workflow's updated_at follows every write of its root invocation.
+                    entry.record = entry.record.model_copy(update={"updated_at": now})
+                claimed.append(invocation)
+            return claimed
 
     def _restore(
         self,

@@ -67,8 +67,9 @@ class RedisStore:
     """A store on Redis (standalone or Cluster), safe to share between threads.
 
     Every key of one workflow carries the hash tag ``{workflow_id}``, so each Lua script
-    touches one slot. Cross-workflow indexes (by creation time, by type, by expiry) live
-    outside those slots and are written by separate commands in the same round trip.
+    touches one slot. Cross-workflow indexes (by creation time, by type, by expiry, and
+    the unfinished invocations by last update) live outside those slots and are written by
+    separate commands in the same round trip.
 
     Args:
         url: ``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS) or
@@ -117,15 +118,21 @@ class RedisStore:
         self._idx_all = f"{target.prefix}:idx:all"
         self._idx_types = f"{target.prefix}:idx:types"
         self._idx_expiry = f"{target.prefix}:idx:expiry"
+        # Unfinished invocations, member "<workflow_id> <invocation_id>" (see _member), score
+        # a lower bound of the invocation's updated_at (exact unless an operation could not
+        # know its outcome in advance). A hint: recover_candidates checks every member
+        # inside its workflow's slot, re-scores or drops the wrong ones, and claims the rest.
+        self._idx_active = f"{target.prefix}:idx:active"
         # Root invocation ids seen by load/create: lets commit skip the expiry-index write
         # when a non-root invocation finishes. Only an optimisation; unknown means "write".
         self._roots: dict[str, str] = {}
         sources = [layout.CREATE, layout.ADD_CHILD, layout.LOAD, layout.COMMIT]
         sources += [layout.RECORD_OUTCOME, layout.CANCEL, layout.INVOCATIONS, layout.PURGE_ONE]
-        sources.append(layout.DROP_IF_SCORE)
+        sources += [layout.DROP_IF_SCORE, layout.RECLAIM]
         self._scripts = tuple(self._client.register_script(source) for source in sources)
         (self._create, self._add_child, self._load, self._commit, self._record) = self._scripts[:5]
-        (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:]
+        (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
+        self._reclaim = self._scripts[9]
 
     def __repr__(self) -> str:
         return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"
@@ -150,15 +157,27 @@ class RedisStore:
         commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
         commands.append(("ZADD", self._idx_type(workflow.workflow_type), "NX", repr(score), wid))
         commands.append(("HSETNX", self._idx_types, wid, workflow.workflow_type))
+        member, root_score = _member(wid, root.invocation_id), repr(float(root.updated_at))
+        commands.append(("ZADD", self._idx_active, "NX", root_score, member))
         wf_fields = layout.workflow_fields(workflow)
         keys = (base + "wf", base + "invs", base + "inv:" + root.invocation_id)
         args = (len(wf_fields), *wf_fields, root.invocation_id, *layout.invocation_fields(root))
         commands.append(("EVALSHA", self._create.sha, 3, *keys, *args))
         with self._calls():
-            reply = self._pipeline(commands)[-1]
-        stored = workflow if reply[0] == 1 else layout.workflow_from(layout.pairs(reply[1]))
+            *_, indexed, reply = self._pipeline(commands)
+        created = reply[0] == 1
+        stored = workflow if created else layout.workflow_from(layout.pairs(reply[1]))
         self._remember_root(stored)
-        return stored, reply[0] == 1
+        if (
+            indexed
+            and not created
+            and (stored.status.finished or stored.root_invocation_id != root.invocation_id)
+        ):
+            # The workflow existed and this call indexed a root that is finished or not its
+            # own: take that entry back (unless something rewrote it since).
+            with self._calls():
+                self._drop(keys=[self._idx_active], args=[member, root_score])
+        return stored, created
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """The workflow, or None."""
@@ -262,17 +281,33 @@ class RedisStore:
         base = self._base(workflow_id)
         keys = [base + "wf", base + "inv:" + invocation_id]
         keys += [base + "h:" + invocation_id, base + "o:" + invocation_id]
-        args = ["1" if claim else "0", repr(time.time()), invocation_id]
+        now = repr(time.time())
+        args = ["1" if claim else "0", now, invocation_id]
+        member = _member(workflow_id, invocation_id)
         with self._calls():
-            reply = self._load(keys=keys, args=args)
-        if reply is None:
+            if not claim:
+                reply = self._load(keys=keys, args=args)
+            else:
+                # A claim sets updated_at to now: the index entry follows, after the script
+                # (were the script not to run, an older score is still a valid lower bound).
+                evalsha = ("EVALSHA", self._load.sha, len(keys), *keys, *args)
+                reply = self._pipeline([evalsha, ("ZADD", self._idx_active, now, member)])[0]
+        invocation = None
+        if reply is not None:
+            fields, inv_fields, entries, outcomes = msgpack.unpackb(reply, raw=True)
+            invocation = layout.invocation_from(layout.pairs(inv_fields))
+        if claim and (invocation is None or invocation.status.finished):
+            # Nothing was claimed: take back the entry just written (rare: a duplicate
+            # message of a finished or purged invocation).
+            with self._calls():
+                self._drop(keys=[self._idx_active], args=[member, now])
+        if invocation is None:
             return None
-        fields, invocation, entries, outcomes = msgpack.unpackb(reply, raw=True)
         workflow = layout.workflow_from(layout.pairs(fields))
         self._remember_root(workflow)
         return Snapshot(
             workflow=workflow,
-            invocation=layout.invocation_from(layout.pairs(invocation)),
+            invocation=invocation,
             entries=list(entries),
             outcomes={int(seq): value for seq, value in layout.pairs(outcomes).items()},
         )
@@ -315,15 +350,35 @@ class RedisStore:
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
         index_expiry = expires_at is not None
         index_expiry &= self._roots.get(workflow_id, invocation_id) == invocation_id
+        # Index writes that must precede the script (an entry before the state it points at:
+        # a crash in between leaves a spurious entry, which its sweeper drops, never an
+        # unindexed record) and ones that must follow it.
+        before: list[Command] = []
+        after: list[Command] = []
+        if index_expiry:
+            # A crash in between leaves a spurious candidate, which purge_expired drops,
+            # rather than an expiring workflow nobody would un-index.
+            before.append(("ZADD", self._idx_expiry, repr(expires_at), workflow_id))
+        if batch.children:
+            scored = [repr(float(child.updated_at)) for child in batch.children]
+            members = [_member(workflow_id, child.invocation_id) for child in batch.children]
+            pairs = [item for pair in zip(scored, members, strict=True) for item in pair]
+            before.append(("ZADD", self._idx_active, "NX", *pairs))
+        member = _member(workflow_id, invocation_id)
+        if batch.finish is not None and batch.finish.status.finished:
+            after.append(("ZREM", self._idx_active, member))
+        elif batch.finish is not None:
+            after.append(("ZADD", self._idx_active, repr(now), member))
+        elif batch.suspend is not None:
+            # Only ensures the entry: a refused suspension leaves updated_at alone, so the
+            # score must not move to now (it would hide the invocation from sweeps).
+            before.append(("ZADD", self._idx_active, "NX", repr(now), member))
         with self._calls():
-            if not index_expiry:
+            if not before and not after:
                 reply = self._commit(keys=keys, args=args)
             else:
-                # Expiry index first: a crash in between leaves a spurious candidate, which
-                # purge_expired drops, rather than an expiring workflow nobody would un-index.
-                zadd = ("ZADD", self._idx_expiry, repr(expires_at), workflow_id)
                 evalsha = ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
-                reply = self._pipeline([zadd, evalsha])[-1]
+                reply = self._pipeline([*before, evalsha, *after])[len(before)]
         if not reply:
             if index_expiry:  # no such invocation: take back the expiry candidate
                 with self._calls():
@@ -332,7 +387,14 @@ class RedisStore:
                 f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; "
                 "it was never created or its retention has passed"
             )
-        ok, cancel, winners, ready = reply
+        ok, cancel, winners, ready, *state = reply
+        if ok != 1 and after and state and state[0][0] is not None:
+            status, updated_at = state[0]
+            if not WorkflowStatus(status.decode()).finished:
+                # This batch lost, so its index write was wrong: put the entry back as the
+                # invocation really is.
+                with self._calls():
+                    self._call("ZADD", self._idx_active, updated_at, member)
         return CommitResult(
             ok=ok == 1, ready=ready == 1, cancel_requested=cancel == 1, winners=list(winners)
         )
@@ -348,6 +410,46 @@ class RedisStore:
                 keys=keys, args=[int(seq), outcome, repr(time.time()), invocation_id]
             )
         return OutcomeResult(recorded=recorded == 1, wake=wake == 1)
+
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
+
+        Oldest ``updated_at`` first (ties by workflow id, then invocation id); each returned
+        one now has ``updated_at == now``. One round trip when the active index holds nothing
+        at or before ``older_than``; else three per round of up to ``limit`` entries (more
+        rounds only when entries lag behind their invocations or are dead).
+        """
+        found: list[InvocationRecord] = []
+        claimed: set[bytes] = set()
+        with self._calls():
+            while len(found) < limit:
+                want = min(limit - len(found), _CHUNK)
+                # Entries claimed here stay in range only when now <= older_than: skip them.
+                count = want + 1 + (len(claimed) if now <= older_than else 0)
+                window = cast(
+                    list[tuple[bytes, float]],
+                    self._client.zrangebyscore(
+                        self._idx_active, "-inf", float(older_than), 0, count, withscores=True
+                    ),
+                )
+                fresh = [(m, score) for m, score in window if m not in claimed]
+                # Look at up to `want` entries; the next one (if any may follow) is the bound.
+                bound: tuple[bytes, float] | None = None
+                if len(fresh) > want:
+                    bound, fresh = fresh[want], fresh[:want]
+                elif len(window) == count:
+                    bound = window[-1]
+                    fresh = [entry for entry in fresh if entry != bound]
+                if not fresh:
+                    break
+                records, changed = self._recover_round(fresh, bound, older_than, now)
+                found += records
+                claimed.update(_member(r.workflow_id, r.invocation_id).encode() for r in records)
+                if bound is None or not changed:
+                    break  # every entry in range was looked at, or (a race) none moved
+        return found
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -377,6 +479,50 @@ class RedisStore:
     def _idx_type(self, workflow_type: str) -> str:
         return f"{self._prefix}:idx:type:{workflow_type}"
 
+    def _recover_round(
+        self,
+        entries: list[tuple[bytes, float]],
+        bound: tuple[bytes, float] | None,
+        older_than: float,
+        now: float,
+    ) -> tuple[list[InvocationRecord], bool]:
+        """Claim, in their workflows' slots, the stale invocations of these index entries.
+
+        Scores only bound updated_at from below, so an entry is claimed only if its real
+        updated_at is stale and before ``bound`` (the first entry not looked at, whose real
+        value is at least its score): the oldest always come first. Then the index follows:
+        claimed entries move to now, lagging ones to their real time, dead ones go. Returns
+        the records claimed, oldest first, and whether anything changed.
+        """
+        bound_score, bound_member = ("", b"") if bound is None else (repr(bound[1]), bound[0])
+        calls: list[Command] = []
+        for m, _ in entries:
+            wid, _, iid = m.decode().partition(" ")
+            base = self._base(wid)
+            tie = "1" if bound is None or m < bound_member else "0"
+            args = (repr(older_than), repr(now), iid, bound_score, tie)
+            calls.append(("EVALSHA", self._reclaim.sha, 2, base + "wf", base + "inv:" + iid, *args))
+        claimed: list[tuple[float, bytes, InvocationRecord]] = []
+        rescored: list[bytes | str] = []
+        fixes: list[Command] = []
+        for (m, score), verdict in zip(entries, self._pipeline(calls), strict=True):
+            if verdict[0] == b"claimed":
+                record = layout.invocation_from(layout.pairs(verdict[2]))
+                claimed.append((float(verdict[1]), m, record))
+            elif verdict[0] == b"later":
+                if float(verdict[1]) != score:
+                    rescored += [verdict[1], m]
+            else:  # finished or gone: drop, unless rewritten since it was read
+                fixes.append(("EVALSHA", self._drop.sha, 1, self._idx_active, m, repr(score)))
+        if claimed:
+            moved = [item for _, m, _ in claimed for item in (repr(now), m)]
+            fixes.append(("ZADD", self._idx_active, "XX", *moved))
+        if rescored:
+            fixes.append(("ZADD", self._idx_active, "XX", *rescored))
+        self._pipeline(fixes)
+        claimed.sort(key=lambda c: (c[0], c[1]))
+        return [record for _, _, record in claimed], bool(fixes)
+
     def _purge_batch(self, candidates: list[tuple[bytes, float]], now: float) -> int:
         checks: list[Command] = []
         for member, _ in candidates:
@@ -401,6 +547,13 @@ class RedisStore:
                 if kind == b"deleted" and verdict[2]:
                     parent = self._base(verdict[2].decode()) + "children"
                     cleanup.append(("ZREM", parent, member))
+                if kind == b"deleted" and verdict[3]:
+                    # Unfinished invocations of a finished workflow (never-run children...).
+                    # Those of a workflow Redis expired by TTL are dropped by the sweeps.
+                    wid = member.decode()
+                    active = [_member(wid, iid.decode()) for iid in verdict[3]]
+                    for i in range(0, len(active), 1000):
+                        cleanup.append(("ZREM", self._idx_active, *active[i : i + 1000]))
             elif kind == b"later":
                 cleanup.append(("ZADD", self._idx_expiry, "XX", verdict[1], member))
             else:  # still running: a child's finish or a lost commit left this candidate
@@ -468,6 +621,13 @@ class RedisStore:
 
 
 # -- URL parsing -------------------------------------------------------------------------
+
+
+def _member(workflow_id: str, invocation_id: str) -> str:
+    # The active-index entry of an invocation. Workflow ids hold no whitespace, so the first
+    # space splits it; and as ' ' sorts below every character they may hold, entries of equal
+    # score sort as (workflow_id, invocation_id) pairs do: the other stores' tie order.
+    return f"{workflow_id} {invocation_id}"
 
 
 def _parse_url(url: str, prefix: str | None, timeout: float | None) -> _Target:

@@ -29,7 +29,9 @@ from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNot
 
 __all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION = 1
+# 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
+# schema is IF NOT EXISTS, so re-running the whole schema migrates).
+SCHEMA_VERSION = 2
 _URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?timeout=5'"
 
 _WF_FIELDS = (
@@ -64,6 +66,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (workflow_id, invocation_id));
 CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
+CREATE INDEX IF NOT EXISTS invocations_unfinished
+    ON invocations (updated_at, workflow_id, invocation_id)
+    WHERE status IN ('PENDING', 'RUNNING', 'SUSPENDED');
 CREATE TABLE IF NOT EXISTS entries (
     workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
     data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
@@ -117,6 +122,11 @@ _SET_WF = (
     "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"
     " WHERE workflow_id = ?"
 )
+# The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index;
+# its columns also give the order (oldest first, ties by id) without a sort.
+_UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
+_STALE = f"WHERE {_UNFINISHED} AND updated_at <= ?"
+_STALE_ROWS = f"{_SELECT_INV} {_STALE} ORDER BY updated_at, workflow_id, invocation_id LIMIT ?"
 _wf_values = attrgetter(*_WF_FIELDS)
 _inv_values = attrgetter(*_INV_FIELDS)
 
@@ -426,6 +436,28 @@ class SQLiteStore:
             if head[1] == invocation_id:
                 self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
         return OutcomeResult(recorded=True, wake=True)
+
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
+
+        Oldest ``updated_at`` first (ties by workflow id, then invocation id); each returned
+        one now has ``updated_at == now``.
+        """
+        # A plain read first: when nothing is stale (nearly always) no write lock is taken.
+        probe = f"SELECT EXISTS (SELECT 1 FROM invocations {_STALE})"
+        if not self._read(probe, (older_than,))[0][0] or limit <= 0:
+            return []
+        with self._transaction() as conn:
+            rows = conn.execute(_STALE_ROWS, (older_than, limit)).fetchall()
+            keys = [(now, row[1], row[0]) for row in rows]
+            conn.executemany(f"UPDATE invocations SET updated_at = ? WHERE {_KEY}", keys)
+            # The workflow's updated_at follows every write of its root invocation (as load
+            # and _mirror keep it); a claimed root is such a write. Its status is unchanged.
+            sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
+            conn.executemany(f"{sql} AND root_invocation_id = ?", keys)
+        return [_invocation((*row[:_I_UPDATED], now, *row[_I_UPDATED + 1 :])) for row in rows]
 
     # -- lifecycle -----------------------------------------------------------------------
 
