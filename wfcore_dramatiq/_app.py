@@ -146,7 +146,9 @@ class App:
                 "App; create the App (it adds WorkflowMiddleware) before declaring any actor"
             )
         self.stale_after = stale_after
-        self.middleware = WorkflowMiddleware(RecoverySweeper(self.recover, recovery_interval))
+        self.middleware = WorkflowMiddleware(
+            RecoverySweeper(self.recover, recovery_interval), is_task=self._is_task
+        )
         self.broker.add_middleware(self.middleware)
         if store is None:
             store = os.environ.get("WFCORE_STORE_URL") or DEFAULT_STORE_URL
@@ -301,6 +303,9 @@ class App:
     def _ensure_worker(self) -> None:
         if self._worker is not None:
             self._worker.start()
+
+    def _is_task(self, name: str) -> bool:
+        return name in self._specs
 
     def _spec(self, name: str) -> TaskSpec:
         try:

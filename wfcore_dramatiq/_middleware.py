@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from wfcore import current_or_none
+from wfcore.errors import ConfigurationError
 from wfcore_dramatiq._recovery import RecoverySweeper
 
-__all__ = ["OPTION", "WorkflowMiddleware"]
+__all__ = ["OPTION", "UnrecordedSendError", "WorkflowMiddleware"]
 
 OPTION = "wfcore"
 """The one message option wfcore uses (a dict)."""
+
+
+class UnrecordedSendError(ConfigurationError, MiddlewareError):
+    """A workflow task's actor was sent raw inside a workflow, where it would not be recorded.
+
+    Also a Dramatiq ``MiddlewareError``, the only kind Dramatiq lets out of ``before_enqueue``.
+    """
 
 
 class WorkflowMiddleware(Middleware):
@@ -25,9 +34,14 @@ class WorkflowMiddleware(Middleware):
     for the actor wrapper, and cleared after every message.
     """
 
-    def __init__(self, sweeper: RecoverySweeper | None = None) -> None:
+    def __init__(
+        self,
+        sweeper: RecoverySweeper | None = None,
+        is_task: Callable[[str], bool] = lambda name: False,
+    ) -> None:
         self._local = threading.local()
         self._sweeper = sweeper
+        self._is_task = is_task
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """Start the recovery sweep in this worker process."""
@@ -52,6 +66,12 @@ class WorkflowMiddleware(Middleware):
             return
         ctx = current_or_none()
         if ctx is not None:
+            if self._is_task(message.actor_name):
+                # A raw actor send would escape the history: every replay would send again.
+                raise UnrecordedSendError(
+                    f"{message.actor_name}.actor.send(...) inside a workflow is not recorded; "
+                    f"use {message.actor_name}.send(...) or wf.start_task(...) instead"
+                )
             message.options[OPTION] = {
                 "parent_workflow_id": ctx.workflow.workflow_id,
                 "parent_invocation_id": ctx.invocation_id,
