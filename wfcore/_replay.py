@@ -13,7 +13,7 @@ from wfcore._codec import Codec
 from wfcore._context import Runtime, WorkflowContext, _Suspend
 from wfcore._current import _current
 from wfcore._export import import_history
-from wfcore._history import decode_outcome, error_info
+from wfcore._history import decode_outcome, error_info, is_operation
 from wfcore._models import (
     Batch,
     CommitResult,
@@ -126,7 +126,7 @@ class Replayer:
                     continue
                 divergence = self._replay_invocation(runtime, snap)
                 counts[0] += 1
-                counts[1] += len(snap.entries)
+                counts[1] += sum(1 for e in snap.entries if is_operation(e))
                 if divergence is not None:
                     return ReplayResult(workflow_id, counts[0], counts[1], divergence, skipped)
             pending.extend(w.workflow_id for w in store.child_workflows(current))
