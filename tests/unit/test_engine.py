@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from wfcore import Engine, InvocationRef, LocalRunner, RunStatus, TaskSpec, WorkflowStatus
+from tests.support.engines import single_task_engine
+from wfcore import InvocationRef, LocalRunner, RunStatus, TaskSpec, WorkflowStatus
 from wfcore.errors import (
     ConfigurationError,
     FatalError,
@@ -14,7 +15,6 @@ from wfcore.errors import (
     TaskFailedError,
     WorkflowFailedError,
 )
-from wfcore.store.memory import MemoryStore
 
 
 def test_engine_reports_completed_failed_and_suspended() -> None:
@@ -102,26 +102,6 @@ def test_unhandled_failure_fails_the_workflow_with_details() -> None:
     assert runner.engine.workflow(workflow_id).status is WorkflowStatus.FAILED
 
 
-class _Queue:
-    """A dispatcher that only remembers what it was asked to run."""
-
-    def __init__(self) -> None:
-        self.sent: list[InvocationRef] = []
-
-    def enqueue(self, ref: InvocationRef) -> None:
-        self.sent.append(ref)
-
-    def wake(self, ref: InvocationRef, delay: float) -> None:
-        self.sent.append(ref)
-
-
-def _engine(fn: Any, name: str = "flow") -> tuple[Engine, _Queue, TaskSpec]:
-    queue = _Queue()
-    spec = TaskSpec(name, fn)
-    engine = Engine(store=MemoryStore(), dispatcher=queue, tasks=lambda _: spec)
-    return engine, queue, spec
-
-
 def test_retryable_failure_keeps_recorded_values_for_the_retry() -> None:
     # Given a task that draws a value, then fails on its first attempt
     drawn: list[float] = []
@@ -137,7 +117,7 @@ def test_retryable_failure_keeps_recorded_values_for_the_retry() -> None:
             raise RetryableError("try later", delay=2.5)
         return value
 
-    engine, queue, spec = _engine(flow)
+    engine, queue, spec = single_task_engine(flow)
     record, _ = engine.start(spec)
     # When the queue runs it, retries it, and runs it again
     first = engine.run(queue.sent[0], final_attempt=False)
@@ -154,7 +134,7 @@ def test_fatal_error_is_final_even_when_retries_remain() -> None:
     def flow() -> None:
         raise FatalError("bad input")
 
-    engine, queue, spec = _engine(flow)
+    engine, queue, spec = single_task_engine(flow)
     engine.start(spec)
     result = engine.run(queue.sent[0], final_attempt=False)
     assert result.status is RunStatus.FAILED
@@ -168,7 +148,7 @@ def test_redelivered_message_of_a_finished_invocation_is_skipped() -> None:
         calls.append(1)
         return 1
 
-    engine, queue, spec = _engine(flow)
+    engine, queue, spec = single_task_engine(flow)
     engine.start(spec)
     assert engine.run(queue.sent[0]).status is RunStatus.COMPLETED
     assert engine.run(queue.sent[0]).status is RunStatus.SKIPPED
@@ -176,7 +156,7 @@ def test_redelivered_message_of_a_finished_invocation_is_skipped() -> None:
 
 
 def test_message_for_unknown_invocation_is_skipped() -> None:
-    engine, _, _ = _engine(lambda: None)
+    engine, _, _ = single_task_engine(lambda: None)
     assert engine.run(InvocationRef("nope", "nope", "flow")).status is RunStatus.SKIPPED
 
 
@@ -252,7 +232,7 @@ def test_force_new_workflow_child_has_lineage() -> None:
 
 
 def test_start_is_idempotent_by_key_and_id() -> None:
-    engine, queue, spec = _engine(lambda: None)
+    engine, queue, spec = single_task_engine(lambda: None)
     a, created_a = engine.start(spec, idempotency_key="order-1")
     b, created_b = engine.start(spec, idempotency_key="order-1")
     c, created_c = engine.start(spec, workflow_id="my-id")
@@ -274,14 +254,14 @@ def test_start_is_idempotent_by_key_and_id() -> None:
     ],
 )
 def test_bad_start_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
-    engine, queue, spec = _engine(lambda: None)
+    engine, queue, spec = single_task_engine(lambda: None)
     with pytest.raises(ConfigurationError, match=message):
         engine.start(spec, **kwargs)
     assert queue.sent == []
 
 
 def test_reusing_an_id_for_another_task_is_refused() -> None:
-    engine, _, spec = _engine(lambda: None)
+    engine, _, spec = single_task_engine(lambda: None)
     engine.start(spec, workflow_id="shared")
     with pytest.raises(ConfigurationError, match="already exists"):
         engine.start(TaskSpec("other", lambda: None), workflow_id="shared")

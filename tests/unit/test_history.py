@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from wfcore import Engine, InvocationRef, LocalRunner, RetryableError, TaskSpec, current
-from wfcore.store.memory import MemoryStore
+from tests.support.engines import single_task_engine
+from wfcore import LocalRunner, RetryableError, current
 
 
 def test_history_has_lifecycle_events_and_operations_in_order() -> None:
@@ -60,19 +60,8 @@ def test_retries_are_in_the_history_with_their_execution_and_error() -> None:
             raise RetryableError("gateway timeout")
         return "ok"
 
-    class Queue:
-        def __init__(self) -> None:
-            self.sent: list[InvocationRef] = []
-
-        def enqueue(self, ref: InvocationRef) -> None:
-            self.sent.append(ref)
-
-        def wake(self, ref: InvocationRef, delay: float) -> None:
-            self.sent.append(ref)
-
-    queue = Queue()
-    spec = TaskSpec("flaky", flaky)
-    engine = Engine(store=MemoryStore(), dispatcher=queue, tasks=lambda _: spec)
+    engine, queue, _ = single_task_engine(flaky, "flaky")
+    spec = engine.task("flaky")
     record, _ = engine.start(spec)
     for final in (False, False, True):
         engine.run(queue.sent[0], final_attempt=final)
