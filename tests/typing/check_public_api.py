@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, assert_type
 
-from wfcore import LocalRunner, Task, TaskHandle, TaskResult, WorkflowIdentity, WorkflowStatus
+from wfcore import (
+    HistoryEvent,
+    InvocationRef,
+    LocalRunner,
+    ReplayResult,
+    Task,
+    TaskHandle,
+    TaskResult,
+    WorkflowIdentity,
+    WorkflowStatus,
+)
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
 
 if TYPE_CHECKING:
@@ -26,6 +36,9 @@ if TYPE_CHECKING:
         assert_type(wf.execute_task(add, 1, 2), TaskResult)
         assert_type(wf.wait(wf.start_task(add, 1, 2)), list[TaskResult])
         assert_type(add.workflow, WorkflowIdentity)
+        wf.sleep("1h30m")
+        wf.sleep_until(wf.utc_now())
+        assert_type(wf.patched("change"), bool)
         return a + b
 
     typed_add: DramatiqTask[[int, int], int] = add
@@ -36,6 +49,11 @@ if TYPE_CHECKING:
     assert_type(handle.result(timeout=1), int)
     assert_type(handle.status(), WorkflowStatus)
     assert_type(app.run(add, 1, 2), int)
+    assert_type(handle.cancel(), bool)
+    assert_type(handle.export_history(), bytes)
+    assert_type(app.verify_replay(handle.workflow_id), ReplayResult)
+    assert_type(app.recover(), list[InvocationRef])
+    assert_type(handle.history(), list[HistoryEvent])
     add.send(1, "2")  # type: ignore[arg-type]
 
     @app.task(force_new_workflow=True, max_retries=3)
