@@ -140,6 +140,8 @@ class WorkflowContext:
         self._seq = 0
         self._base = len(snapshot.entries)
         self._buffer: list[bytes] = []
+        self._new_children: list[InvocationRecord] = []
+        self._to_dispatch: list[InvocationRef] = []
         self._lifecycle("task_resumed" if raw else "task_started", None)
         self._last_now: datetime | None = None
         self._seed = operation_seed(
@@ -477,10 +479,12 @@ class WorkflowContext:
                 ),
                 child,
             )
-            self._flush()
         else:
-            self._flush(children=[child])
-        rt.dispatcher.enqueue(InvocationRef(identity.workflow_id, inv_id, spec.name))
+            self._new_children.append(child)
+        # Sent after the next commit (a wait's suspension, a step, completion) records the
+        # start: back-to-back starts and execute_task cost one write, and no message can run
+        # a child its parent has not recorded.
+        self._to_dispatch.append(InvocationRef(identity.workflow_id, inv_id, spec.name))
         return TaskHandle(self, seq, inv_id, spec.name, identity)
 
     def _task_result(self, handle: TaskHandle) -> TaskResult:
@@ -593,18 +597,30 @@ class WorkflowContext:
         self._seq += 1
 
     def _flush(self, **changes: Any) -> CommitResult:
-        """Write the buffered entries (plus ``changes``) in one atomic commit."""
-        batch = Batch(self._base, self._buffer, **changes)
-        result = self._rt.store.commit(self.workflow.workflow_id, self.invocation_id, batch)
+        """Commit now (a boundary); another writer having won aborts this run to replay."""
+        result = self._commit(**changes)
         if not result.ok:
             self._fatal = _Conflict()
             raise self._fatal
+        return result
+
+    def _commit(self, **changes: Any) -> CommitResult:
+        """Write buffered entries and new children (plus ``changes``) in one atomic commit,
+        then send the children it recorded. Nothing is sent if another writer won."""
+        batch = Batch(self._base, self._buffer, children=self._new_children, **changes)
+        result = self._rt.store.commit(self.workflow.workflow_id, self.invocation_id, batch)
+        if not result.ok:
+            return result
         if result.cancel_requested and not (
             self._cancel_delivered or self._invocation.cancel_shielded
         ):
             self._cancel_pending = True
         self._base += len(self._buffer)
         self._buffer = []
+        self._new_children = []
+        to_dispatch, self._to_dispatch = self._to_dispatch, []
+        for ref in to_dispatch:
+            self._rt.dispatcher.enqueue(ref)
         return result
 
     def _leftover(self) -> NonDeterminismError | None:

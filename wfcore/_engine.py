@@ -265,7 +265,7 @@ class Engine:
             return self._fail(ctx, inv, exc, final=True)
         finish = Finish(WorkflowStatus.COMPLETED, outcome)
         ctx._lifecycle("task_completed", None)
-        if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
+        if not ctx._commit(finish=finish).ok:
             return None
         self._notify_parent(inv, outcome)
         _log(ctx, logging.DEBUG, "invocation %s of %s completed", inv.invocation_id, inv.task_name)
@@ -291,8 +291,7 @@ class Engine:
         if leftover is not None:
             return self._fail(ctx, inv, leftover, final=final)
         ctx._lifecycle("task_suspended", list(signal.seqs))
-        batch = Batch(ctx._base, ctx._buffer, suspend=signal.seqs)
-        result = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
+        result = ctx._commit(suspend=signal.seqs)
         if not result.ok or result.ready:
             return None  # replay now: another writer won, or what we wait for is there
         wake_at = signal.wake_at
@@ -313,7 +312,7 @@ class Engine:
             return self._finish(ctx, inv, WorkflowStatus.FAILED, exc, RunStatus.FAILED)
         # Keep what was recorded so the retry replays the same values.
         ctx._lifecycle("task_retrying", _error_text(exc))
-        if not self._commit(ctx, Batch(ctx._base, ctx._buffer)):
+        if not ctx._commit().ok:
             return None
         delay = exc.delay if isinstance(exc, RetryableError) else None
         _log(
@@ -332,7 +331,7 @@ class Engine:
         outcome = encode_outcome(self.codec, status, exc, f"error of task {inv.task_name!r}")
         finish = Finish(status, outcome)
         ctx._lifecycle(f"task_{status.value.lower()}", _error_text(exc))
-        if not self._commit(ctx, Batch(ctx._base, ctx._buffer, finish=finish)):
+        if not ctx._commit(finish=finish).ok:
             return None
         self._notify_parent(inv, outcome)
         level = logging.ERROR if status is WorkflowStatus.FAILED else logging.INFO
@@ -462,9 +461,6 @@ class Engine:
                 self._notify_parent(inv, outcome)
                 return True
         return False
-
-    def _commit(self, ctx: WorkflowContext, batch: Batch) -> bool:
-        return self.store.commit(ctx.workflow.workflow_id, ctx.invocation_id, batch).ok
 
     def _notify_parent(self, inv: InvocationRecord, outcome: bytes) -> None:
         parent = inv.parent_ref
