@@ -320,7 +320,7 @@ class WorkflowContext:
                 self._fatal = _Suspend([seq], wake_at=fire_at)
                 raise self._fatal
             # Due: say so durably, so every later replay takes the same path.
-            fired = self._rt.codec.encode([WorkflowStatus.COMPLETED.value, fire_at])
+            fired = self._rt.codec.encode([WorkflowStatus.COMPLETED.value, self._rt.clock()])
             self._rt.store.record_outcome(self.workflow.workflow_id, self.invocation_id, seq, fired)
             self._outcomes[seq] = fired
         fired_at = datetime.fromtimestamp(fire_at, UTC)

@@ -161,8 +161,9 @@ class HistoryEvent:
         timestamp: when it happened (epoch seconds).
         invocation_id: the invocation it belongs to.
         task_name: that invocation's task.
-        kind: a recorded operation's kind (``random``, ``start_task``, ``patched``, ...) or a
-            lifecycle event: ``task_created``, ``task_started``, ``task_resumed``,
+        kind: a recorded operation's kind (``random``, ``start_task``, ``patched``, ``sleep``
+            -- a timer scheduled, its value the fire time --, ...), ``sleep_fired`` (when the
+            timer at that seq fired), or a lifecycle event: ``task_created``, ``task_started``, ``task_resumed``,
             ``task_suspended``, ``task_retrying``, ``task_completed``, ``task_failed``,
             ``task_cancelled``, and for the workflow's root invocation the matching
             ``workflow_*`` events.
@@ -213,6 +214,11 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
                 events.append(
                     HistoryEvent(e.recorded_at, *line, e.kind, e.name, seq, e.ok, e.value)
                 )
+                if e.kind == Kind.SLEEP and seq in snap.outcomes:
+                    fired_at = decode_outcome(codec, snap.outcomes[seq], where).value
+                    events.append(
+                        HistoryEvent(fired_at, *line, "sleep_fired", "", seq, True, e.value)
+                    )
                 seq += 1
                 continue
             kind, detail, at, execution = codec.decode(data, what=f"lifecycle event of {where}")

@@ -72,3 +72,22 @@ def test_retries_are_in_the_history_with_their_execution_and_error() -> None:
     assert retries[0].value == "wfcore.errors.RetryableError: gateway timeout"
     assert [e.kind for e in events].count("uuid") == 1
     assert events[-1].kind == "workflow_completed"
+
+
+def test_sleeps_appear_scheduled_and_fired() -> None:
+    runner = LocalRunner()
+
+    @runner.task(name="napper")
+    def napper() -> str:
+        napper.wf.sleep("2h")
+        return "up"
+
+    workflow_id = runner.start(napper)
+    runner.run_until_idle()
+    events = runner.engine.history(workflow_id)
+    scheduled = next(e for e in events if e.kind == "sleep")
+    fired = next(e for e in events if e.kind == "sleep_fired")
+    assert scheduled.seq == fired.seq == 0
+    assert fired.value == scheduled.value  # the fire time
+    assert fired.timestamp >= scheduled.value
+    assert fired.timestamp - scheduled.timestamp >= 7200
