@@ -9,14 +9,16 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -27,7 +29,6 @@ if __package__ in (None, ""):  # run as a script: make the repo root (and `bench
 import redis
 import redis.connection
 
-import wfcore
 from benchmarks._redis import BenchRedis, redis_server, redis_server_version
 from wfcore import LocalRunner, RunStatus, StateStore, Task, WorkflowContext, current, open_store
 
@@ -178,9 +179,11 @@ class Bench:
             raise RuntimeError(f"{kind}: runs ended {statuses}, expected {expected}: {errors}")
         if run.first is None or run.replay is None:
             raise RuntimeError(f"{kind}: the body did not run once first and once replaying")
-        snap = self.store.load(workflow_id, workflow_id, claim=False)
-        if snap is None or len(snap.entries) != len(keys) + 1:
-            raise RuntimeError(f"{kind}: the history does not hold {len(keys)} ops + 1 child")
+        # Operations only (seq set): the history may also hold lifecycle events.
+        events = runner.engine.history(workflow_id)
+        recorded = sum(1 for e in events if e.seq is not None and e.invocation_id == workflow_id)
+        if recorded != len(keys) + 1:
+            raise RuntimeError(f"{kind}: {recorded} operations recorded, not {len(keys)} + 1 child")
         return Sample(run.first[0], run.first[1], t1 - t0, run.replay[0], t3 - t2)
 
 
@@ -215,32 +218,41 @@ def summarise(samples: list[Sample], n: int) -> dict[str, Any]:
 def per_call_us(fn: Callable[[], object], n: int, repeats: int) -> float:
     """Median over ``repeats`` of the mean time of one call, over ``n`` calls."""
     fn()  # warm up (connections, statement caches)
-    times = []
-    for _ in range(repeats):
-        t0 = perf_counter()
-        for _ in range(n):
-            fn()
-        times.append(perf_counter() - t0)
-    return _us(statistics.median(times), n)
+    return _us(statistics.median(_time_calls(fn, n) for _ in range(repeats)), 1)
+
+
+def _time_calls(fn: Callable[[], object], n: int) -> float:
+    """Seconds per call, averaged over ``n`` calls."""
+    t0 = perf_counter()
+    for _ in range(n):
+        fn()
+    return (perf_counter() - t0) / n
 
 
 # -- raw store round trips -----------------------------------------------------------------
+#
+# Each store's raw probes are timed between the measured workflows (interleaved, not once
+# before), so they see the same machine load as the operations next to them.
+
+RawProbes = dict[str, Callable[[], object]]
 
 
-def raw_memory(n: int, repeats: int) -> dict[str, float]:
+@contextmanager
+def raw_memory() -> Iterator[RawProbes]:
     """A dict set under a lock: what MemoryStore does at least once per operation."""
     lock = threading.Lock()
-    table: dict[str, int] = {}
+    table: dict[int, int] = {}
     keys = iter(range(1 << 62))
 
     def dict_set() -> None:
         with lock:
-            table[str(next(keys) % 4096)] = 1
+            table[next(keys) & 4095] = 1
 
-    return {"dict_set_under_lock": per_call_us(dict_set, n, repeats)}
+    yield {"dict_set_under_lock": dict_set}
 
 
-def raw_sqlite(path: str, n: int, repeats: int) -> dict[str, float]:
+@contextmanager
+def raw_sqlite(path: str) -> Iterator[RawProbes]:
     """``SELECT 1`` and a one-row write transaction on a separate connection to the file."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
@@ -256,27 +268,34 @@ def raw_sqlite(path: str, n: int, repeats: int) -> dict[str, float]:
             conn.execute("INSERT INTO b1_raw (v) VALUES (?)", (blob,))
             conn.execute("COMMIT")
 
-        return {
-            "select_1": per_call_us(select_one, n, repeats),
-            "insert_one_row_tx": per_call_us(insert_tx, n, repeats),
-        }
+        yield {"select_1": select_one, "insert_one_row_tx": insert_tx}
     finally:
         conn.close()
 
 
-def raw_redis(client: redis.Redis, n: int, repeats: int) -> dict[str, float]:
+@contextmanager
+def raw_redis(client: redis.Redis) -> Iterator[RawProbes]:
     """``PING``, ``HGET`` of an existing field and ``EVALSHA`` of ``return 1`` via redis-py."""
     client.hset("b1:raw", "field", b"x" * 40)
     sha = client.script_load("return 1")
 
+    def hget() -> None:
+        client.hget("b1:raw", "field")
+
     def evalsha() -> None:
         client.evalsha(sha, 0)
 
-    return {
-        "ping": per_call_us(client.ping, n, repeats),
-        "hget": per_call_us(lambda: client.hget("b1:raw", "field"), n, repeats),
-        "evalsha_return_1": per_call_us(evalsha, n, repeats),
-    }
+    yield {"ping": client.ping, "hget": hget, "evalsha_return_1": evalsha}
+
+
+# What an operation's first execution costs at least: the raw probe it is compared with.
+RAW_REFERENCE = {
+    "memory": {"set_data": "dict_set_under_lock", "get_data": "dict_set_under_lock"},
+    "sqlite": {"set_data": "insert_one_row_tx", "get_data": "select_1"},
+    "redis": {"set_data": "evalsha_return_1", "get_data": "hget"},
+}
+for _refs in RAW_REFERENCE.values():
+    _refs["deterministic"] = _refs["set_data"]
 
 
 # -- Redis command counting ----------------------------------------------------------------
@@ -327,16 +346,16 @@ class _Probe:
 
     client: redis.Redis
     counter: _ClientCounter
-    marks: dict[str, tuple[int, int, int, dict[str, int]]] = field(default_factory=dict)
+    marks: dict[str, tuple[int, int, int, dict[str, tuple[int, int]]]] = field(default_factory=dict)
 
-    def server(self) -> tuple[int, dict[str, int]]:
+    def server(self) -> tuple[int, dict[str, tuple[int, int]]]:
         self.counter.paused = True
         try:
             info = self.client.execute_command("INFO", "stats", "commandstats")  # type: ignore[no-untyped-call]
         finally:
             self.counter.paused = False
         calls = {
-            name.removeprefix("cmdstat_"): int(value["calls"])
+            name.removeprefix("cmdstat_"): (int(value["calls"]), int(value["usec"]))
             for name, value in info.items()
             if name.startswith("cmdstat_")
         }
@@ -362,11 +381,16 @@ def count_commands(bench: Bench, client: redis.Redis, kind: str, keys: list[str]
     def window(start: str, end: str) -> dict[str, Any]:
         rt0, rep0, tot0, calls0 = probe.marks[start]
         rt1, rep1, tot1, calls1 = probe.marks[end]
-        per_command = {
-            name: round((calls1.get(name, 0) - calls0.get(name, 0)) / n, 3)
-            for name in sorted(calls1)
-            if name != "info" and calls1.get(name, 0) != calls0.get(name, 0)
-        }
+        per_command = {}
+        for name in sorted(calls1):
+            calls, usec = calls1[name]
+            calls -= calls0.get(name, (0, 0))[0]
+            usec -= calls0.get(name, (0, 0))[1]
+            if name != "info" and calls:
+                per_command[name] = {
+                    "calls_per_op": round(calls / n, 3),
+                    "usec_per_call": round(usec / calls, 2),
+                }
         return {
             "round_trips": round((rt1 - rt0) / n, 3),
             "commands_sent": round((rep1 - rep0) / n, 3),
@@ -375,13 +399,12 @@ def count_commands(bench: Bench, client: redis.Redis, kind: str, keys: list[str]
         }
 
     ops = window("start", "loop")
-    with_boundary = window("start", "boundary")
+    rt0, rep0, _, _ = probe.marks["loop"]
+    rt1, rep1, _, _ = probe.marks["boundary"]
     return {
         **{k: v for k, v in ops.items() if k != "server_commandstats"},
-        "incl_boundary": {
-            "round_trips": with_boundary["round_trips"],
-            "commands_sent": with_boundary["commands_sent"],
-        },
+        # The one start_task boundary after the N ops (it flushes buffered entries): totals.
+        "boundary_total": {"round_trips": rt1 - rt0, "commands_sent": rep1 - rep0},
         "server_commandstats": ops["server_commandstats"],
     }
 
@@ -390,49 +413,67 @@ def count_commands(bench: Bench, client: redis.Redis, kind: str, keys: list[str]
 
 
 def bench_store(
-    name: str, store: StateStore, n: int, repeats: int, warmup: int
-) -> dict[str, dict[str, Any]]:
-    """Every operation kind on one store: ``warmup`` discarded runs, then ``repeats``."""
+    name: str, store: StateStore, raw: RawProbes, n: int, repeats: int, warmup: int
+) -> dict[str, Any]:
+    """Every operation kind on one store (``warmup`` discarded rounds, then ``repeats``).
+
+    Kinds are interleaved within each round, and the store's raw probes run ``n // 10``
+    times each after every measured workflow, so slow drifts in machine load hit all of
+    them alike instead of whichever kind happened to run during a busy stretch.
+    """
     bench = Bench(store)
-    results: dict[str, dict[str, Any]] = {}
-    for kind in OPS:
-        keys = [f"k{i}" for i in range(n)]
-        samples = []
-        for i in range(warmup + repeats):
+    raw_times: dict[str, list[float]] = {probe: [] for probe in raw}
+    raw_n = max(20, n // 10)
+    for fn in raw.values():
+        fn()  # warm up
+    keys = [f"k{i}" for i in range(n)]
+    samples: dict[str, list[Sample]] = {kind: [] for kind in OPS}
+    for round_ in range(warmup + repeats):
+        for kind in OPS:
             sample = bench.measure(kind, keys)
-            if i >= warmup:
-                samples.append(sample)
-        results[kind] = summarise(samples, n)
-        r = results[kind]
+            if round_ < warmup:
+                continue
+            samples[kind].append(sample)
+            for probe, fn in raw.items():
+                raw_times[probe].append(_time_calls(fn, raw_n))
+    ops: dict[str, dict[str, Any]] = {}
+    for kind in OPS:
+        ops[kind] = r = summarise(samples[kind], n)
         log(
             f"{name:6} {kind:13} first {r['first_us']:9.2f} us/op "
             f"(body {r['first_body_us']:.2f}, whole run {r['first_whole_run_us']:.2f})  "
             f"replay {r['replay_us']:6.2f} us/op (whole run {r['replay_whole_run_us']:.2f})"
         )
-    return results
+    raw_us = {probe: _us(statistics.median(t), 1) for probe, t in raw_times.items()}
+    raw_range = {probe: [_us(min(t), 1), _us(max(t), 1)] for probe, t in raw_times.items()}
+    for kind, probe in RAW_REFERENCE[name].items():
+        ops[kind]["first_over_raw_us"] = round(ops[kind]["first_us"] - raw_us[probe], 3)
+        ops[kind]["raw_reference"] = probe
+    log(f"{name:6} raw round trip (us): {raw_us}")
+    return {"raw_round_trip_us": raw_us, "raw_round_trip_us_range": raw_range, "ops": ops}
 
 
 def run_memory(n: int, repeats: int, warmup: int) -> dict[str, Any]:
-    """The MemoryStore and a dict set under a lock."""
+    """The MemoryStore, next to a dict set under a lock."""
     store = open_store("memory://")
     try:
-        ops = bench_store("memory", store, n, repeats, warmup)
+        with raw_memory() as raw:
+            return bench_store("memory", store, raw, n, repeats, warmup)
     finally:
         store.close()
-    return {"raw_round_trip_us": raw_memory(n, repeats), "ops": ops}
 
 
 def run_sqlite(n: int, repeats: int, warmup: int) -> dict[str, Any]:
-    """The SQLiteStore on a file in a temp dir, and raw statements on that file."""
+    """The SQLiteStore on a file in a temp dir, next to raw statements on that file."""
     with tempfile.TemporaryDirectory(prefix="wfcore-b1-") as tmp:
         path = str(Path(tmp) / "store.db")
         store = open_store(f"sqlite:///{path}")
         try:
-            raw = raw_sqlite(path, n, repeats)
-            ops = bench_store("sqlite", store, n, repeats, warmup)
+            with raw_sqlite(path) as raw:
+                result = bench_store("sqlite", store, raw, n, repeats, warmup)
         finally:
             store.close()
-    return {"sqlite_version": sqlite3.sqlite_version, "raw_round_trip_us": raw, "ops": ops}
+    return {"sqlite_version": sqlite3.sqlite_version, **result}
 
 
 def run_redis(n: int, repeats: int, warmup: int) -> dict[str, Any]:
@@ -449,8 +490,8 @@ def _run_redis_on(
     client = redis.Redis.from_url(server.url())
     store = open_store(server.url())
     try:
-        raw = raw_redis(client, n, repeats)
-        ops = bench_store("redis", store, n, repeats, warmup)
+        with raw_redis(client) as raw:
+            result = bench_store("redis", store, raw, n, repeats, warmup)
         bench = Bench(store)
         keys = [f"c{i}" for i in range(n)]
         commands = {kind: count_commands(bench, client, kind, keys) for kind in OPS}
@@ -466,8 +507,7 @@ def _run_redis_on(
     return {
         "redis_server": version,
         "redis_py": redis.__version__,
-        "raw_round_trip_us": raw,
-        "ops": ops,
+        **result,
         "commands_per_op": commands,
     }
 
@@ -511,6 +551,20 @@ def targets(redis_result: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run B1 and print its JSON result on stdout."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -522,32 +576,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     n = args.n or (200 if args.quick else 2000)
-    repeats = args.repeats or (3 if args.quick else 7)
+    repeats = args.repeats or (3 if args.quick else 9)
     warmup = 1
     wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
-    started = time.monotonic()
-    log(f"N={n} ops per workflow, {repeats} repeats (+{warmup} warm-up), stores {wanted}")
-
-    baseline = {"loop_and_empty_call_us": per_call_us(_one, n, repeats)}
-    stores: dict[str, Any] = {}
     runners: dict[str, Callable[[int, int, int], dict[str, Any]]] = {
         "memory": run_memory,
         "sqlite": run_sqlite,
         "redis": run_redis,
     }
+    unknown = [name for name in wanted if name not in runners]
+    if unknown or not wanted:
+        parser.error(f"--stores takes a comma-separated subset of {sorted(runners)}")
+    started = time.monotonic()
+    load_at_start = round(os.getloadavg()[0], 2)
+    log(f"N={n} ops per workflow, {repeats} repeats (+{warmup} warm-up), stores {wanted}")
+
+    baseline = {"loop_and_empty_call_us": per_call_us(_one, n, repeats)}
+    stores: dict[str, Any] = {}
     for name in wanted:
-        if name not in runners:
-            parser.error(f"unknown store {name!r}")
-        guard: AbstractContextManager[None] = nullcontext()
-        with ExitStack() as stack:
-            stack.enter_context(guard)
-            try:
-                stores[name] = runners[name](n, repeats, warmup)
-            except FileNotFoundError as e:
-                if name != "redis":
-                    raise
-                log(f"redis skipped: {e}")
-                stores[name] = {"skipped": str(e)}
+        try:
+            stores[name] = runners[name](n, repeats, warmup)
+        except FileNotFoundError as e:
+            if name != "redis":
+                raise
+            log(f"redis skipped: {e}")
+            stores[name] = {"skipped": str(e)}
 
     redis_result = stores.get("redis")
     if redis_result is not None and "skipped" in redis_result:
@@ -560,8 +613,10 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
             "platform": platform.platform(),
+            "load_average_1m_at_start": load_at_start,
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         },
-        "wfcore": getattr(wfcore, "__version__", None),
+        "wfcore": {"version": version("wfcore"), "git": _git_revision()},
         "n": n,
         "repeats": repeats,
         "statistic": "median over repeats of (time / n), microseconds per operation",
