@@ -1,0 +1,275 @@
+"""Worker module of B2/B3: RedisBroker, RedisStore, wfcore tasks and raw actors, from env vars."""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+
+from wfcore.store.redis import RedisStore
+from wfcore_dramatiq import App
+
+# The benchmark process and the `dramatiq benchmarks._bench_app:broker` workers read the same
+# variables, so they agree on the server, the key namespaces and the broker settings.
+ENV_URL = "WFCORE_BENCH_REDIS_URL"
+ENV_NAMESPACE = "WFCORE_BENCH_NAMESPACE"
+ENV_HEARTBEAT = "WFCORE_BENCH_HEARTBEAT_MS"
+ENV_MAINTENANCE = "WFCORE_BENCH_MAINTENANCE_CHANCE"
+ENV_PROFILE = "WFCORE_BENCH_PROFILE_DIR"
+
+_FLUSH_EVERY = 0.1  # seconds between two writes of the processed-message counter
+_PROFILED_PREFIXES = ("b2_", "b3_")  # only wfcore tasks are profiled, never the raw actors
+
+
+def _setting(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(
+            f"{name} is not set: this module is imported by the B2/B3 benchmarks, which set it "
+            "before starting `dramatiq benchmarks._bench_app:broker`; run those scripts instead"
+        )
+    return value
+
+
+REDIS_URL = _setting(ENV_URL)
+NAMESPACE = _setting(ENV_NAMESPACE)
+
+
+def key(*parts: object) -> str:
+    """A raw Redis key of this run (counters, finish times), outside wfcore's and Dramatiq's."""
+    return ":".join([NAMESPACE, "bench", *(str(p) for p in parts)])
+
+
+class MessageCounter(Middleware):
+    """Counts processed messages per worker process; a thread adds them to one Redis key."""
+
+    def __init__(self, redis_key: str) -> None:
+        self._key = redis_key
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        """Register this worker process and start the counter's flush thread."""
+        client = _client(broker)
+        client.sadd(key("pids"), os.getpid())
+        threading.Thread(target=self._flush_forever, args=(client,), daemon=True).start()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Count one processed message (successful or not)."""
+        with self._lock:
+            self._pending += 1
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        """Count one skipped message."""
+        with self._lock:
+            self._pending += 1
+
+    def _flush_forever(self, client: Any) -> None:
+        while True:
+            time.sleep(_FLUSH_EVERY)
+            with self._lock:
+                pending, self._pending = self._pending, 0
+            if pending:
+                client.incrby(self._key, pending)
+
+
+class ParentRuns(Middleware):
+    """Records when each message that ran a ``b3_parent`` invocation finished, per workflow.
+
+    The first one is the end of the fan-out: children recorded, sent, and the parent suspended.
+    """
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Append the time to ``key("parent_runs", workflow_id)``."""
+        if message.actor_name != "b3_parent":
+            return
+        target = message.options.get("wfcore")
+        if isinstance(target, dict) and isinstance(target.get("workflow_id"), str):
+            _client(broker).rpush(key("parent_runs", target["workflow_id"]), repr(time.time()))
+
+
+class Profiler(Middleware):
+    """cProfile of wfcore message processing, per worker thread, dumped at worker shutdown."""
+
+    def __init__(self, directory: str) -> None:
+        self._dir = Path(directory)
+        self._local = threading.local()
+        self._all: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+
+    def _profile(self) -> cProfile.Profile:
+        profile: cProfile.Profile | None = getattr(self._local, "profile", None)
+        if profile is None:
+            # Per-thread CPU time, not wall time: waiting for Redis or the GIL is not counted.
+            profile = self._local.profile = cProfile.Profile(time.thread_time)
+            with self._lock:
+                self._all.append(profile)
+        return profile
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        """Start profiling this thread if the message runs a wfcore task."""
+        if message.actor_name.startswith(_PROFILED_PREFIXES):
+            self._local.active = True
+            self._profile().enable()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Stop profiling this thread."""
+        if getattr(self._local, "active", False):
+            self._local.active = False
+            self._profile().disable()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Write one .pstats file per worker thread that ran wfcore tasks."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            for n, profile in enumerate(self._all):
+                profile.dump_stats(self._dir / f"wfcore-{os.getpid()}-{n}.pstats")
+
+
+def _client(broker: dramatiq.Broker) -> Any:
+    return broker.client  # type: ignore[attr-defined]
+
+
+broker = RedisBroker(  # type: ignore[no-untyped-call]
+    url=REDIS_URL,
+    namespace=f"{NAMESPACE}-dramatiq",
+    heartbeat_timeout=int(os.environ.get(ENV_HEARTBEAT) or 60_000),
+    maintenance_chance=int(os.environ.get(ENV_MAINTENANCE) or 1000),
+)
+broker.add_middleware(MessageCounter(key("messages")))
+broker.add_middleware(ParentRuns())
+if os.environ.get(ENV_PROFILE):
+    broker.add_middleware(Profiler(os.environ[ENV_PROFILE]))
+redis_client: Any = broker.client
+store = RedisStore(REDIS_URL, prefix=f"{NAMESPACE}-wfcore")
+app = App(broker=broker, store=store)
+
+
+# -- B2: a workflow with 3 sequential children and 10 deterministic operations --------------
+
+
+@app.task
+def b2_step(x: int) -> int:
+    """A child: one message to run it, then its outcome wakes the parent."""
+    return x + 1
+
+
+@app.task
+def b2_workflow(n: int) -> dict[str, Any]:
+    """Root message + 3 child messages + 3 wake messages = 7 messages; 10 wf operations."""
+    wf = b2_workflow.wf
+    noise = wf.random()  # 1
+    first_id = wf.uuid()  # 2
+    started = wf.utc_now()  # 3
+    wf.set_data("stage", "started")  # 4
+    a = wf.execute_task(b2_step, n).result
+    dice = wf.randint(1, 6)  # 5
+    second_id = wf.uuid()  # 6
+    wf.set_data("stage", "halfway")  # 7
+    b = wf.execute_task(b2_step, a).result
+    colour = wf.choice(["red", "green", "blue"])  # 8
+    doubled = wf.deterministic("double", lambda: b * 2)  # 9
+    finished = wf.utc_now()  # 10
+    c = wf.execute_task(b2_step, doubled).result
+    return {
+        "value": c,
+        "ids": [first_id, second_id],
+        "noise": noise,
+        "dice": dice,
+        "colour": colour,
+        "elapsed": (finished - started).total_seconds(),
+    }
+
+
+def b2_expected(n: int) -> int:
+    """The ``value`` a ``b2_workflow(n)`` returns."""
+    return 2 * (n + 2) + 1
+
+
+CHAIN_LENGTH = 7  # messages of one B2 workflow, as the raw chain moves them
+
+
+@dramatiq.actor(broker=broker, actor_name="raw_chain")
+def raw_chain(run: str, n: int, step: int, sent_at: float) -> None:
+    """One hop of a 7-message chain; the last hop records its finish time."""
+    if step + 1 < CHAIN_LENGTH:
+        raw_chain.send(run, n, step + 1, sent_at)
+        return
+    redis_client.hset(key(run, "finished"), str(n), repr(time.time()))
+
+
+# -- B3: fan-out 1 -> n children started with wf.start_task, joined by one wf.wait ----------
+
+
+@app.task
+def b3_child(i: int, work_ms: float) -> int:
+    """A fanned-out child; ``work_ms`` of sleep stands for I/O."""
+    if work_ms:
+        time.sleep(work_ms / 1000)
+    return i
+
+
+@app.task
+def b3_parent(run: str, n: int, work_ms: float) -> int:
+    """Start n children, wait for all of them once; counts its body runs and resumptions."""
+    wf = b3_parent.wf
+    redis_client.incr(key(run, "body_runs"))
+    handles = [wf.start_task(b3_child, i, work_ms) for i in range(n)]
+    results = wf.wait(*handles)
+    # Only reached once every child is done: must happen exactly once per workflow.
+    redis_client.incr(key(run, "resumed"))
+    return sum(int(r.result) for r in results)
+
+
+@dramatiq.actor(broker=broker, actor_name="raw_fan_parent")
+def raw_fan_parent(run: str, n: int, work_ms: float) -> None:
+    """Send n child messages."""
+    for i in range(n):
+        raw_fan_child.send(run, n, i, work_ms)
+    redis_client.set(key(run, "sent_all"), repr(time.time()))
+
+
+@dramatiq.actor(broker=broker, actor_name="raw_fan_child")
+def raw_fan_child(run: str, n: int, i: int, work_ms: float) -> None:
+    """Count this child; the one that completes the count sends the join message."""
+    if work_ms:
+        time.sleep(work_ms / 1000)
+    if redis_client.incr(key(run, "children")) == n:
+        redis_client.set(key(run, "children_done"), repr(time.time()))
+        raw_fan_join.send(run)
+
+
+@dramatiq.actor(broker=broker, actor_name="raw_fan_join")
+def raw_fan_join(run: str) -> None:
+    """The join: record when it ran and how many times."""
+    redis_client.incr(key(run, "joins"))
+    redis_client.set(key(run, "finished"), repr(time.time()))

@@ -1,0 +1,244 @@
+"""B2: workflows/s and latency through real `dramatiq` workers on Redis vs raw Dramatiq."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._workers import (
+    CpuMeter,
+    Rig,
+    Start,
+    Workers,
+    add_worker_arguments,
+    environment,
+    log,
+    machine,
+    percentile,
+    profile_summary,
+    settings_from,
+    start_phase,
+    throwaway_redis,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+TARGET_RATIO = 0.6
+MESSAGES_PER_WORKFLOW = 7  # root + 3 children + 3 wake-ups of the root
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def _latency(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": _ms(percentile(values, 50)),
+        "p99_ms": _ms(percentile(values, 99)),
+        "max_ms": _ms(max(values)),
+    }
+
+
+def raw_burst(rig: Rig, n: int) -> dict[str, Any]:
+    """Send n 7-message chains at once; wait for all; times come from the workers."""
+    bench, client = rig.bench, rig.client
+    run = uuid.uuid4().hex[:8]
+    start = start_phase(rig)
+    sent: list[float] = []
+    for i in range(n):
+        sent.append(time.time())
+        bench.raw_chain.send(run, i, 0, sent[-1])
+    send_s = time.time() - start.at
+    finished_key = bench.key(run, "finished")
+    wait_until(f"{n} raw chains", lambda: client.hlen(finished_key) >= n, 120)
+    finished = {int(k): float(v) for k, v in client.hgetall(finished_key).items()}
+    return _summary(rig, n, start, send_s, sent, [finished[i] for i in range(n)])
+
+
+def wfcore_burst(rig: Rig, n: int) -> dict[str, Any]:
+    """Start n workflows at once; wait for every result; finish times from the store."""
+    bench = rig.bench
+    start = start_phase(rig)
+    sent: list[float] = []
+    handles = []
+    for i in range(n):
+        sent.append(time.time())
+        handles.append(bench.b2_workflow.send_with_options(args=(i,)))
+    send_s = time.time() - start.at
+    # Wait on the last one first (the queue is FIFO): one slow poll instead of 500 during the run.
+    handles[-1].result(timeout=120)
+    finished: list[float] = []
+    for i, handle in enumerate(handles):
+        result = handle.result(timeout=120)
+        if result["value"] != bench.b2_expected(i):
+            raise AssertionError(f"workflow {handle.workflow_id} returned {result!r}")
+        record = bench.store.get_workflow(handle.workflow_id)
+        finished.append(record.updated_at)  # the commit that completed the root
+    return _summary(rig, n, start, send_s, sent, finished)
+
+
+def _summary(
+    rig: Rig, n: int, start: Start, send_s: float, sent: list[float], finished: list[float]
+) -> dict[str, Any]:
+    wall = max(finished) - start.at
+    cpu = CpuMeter.since(start.cpu, rig.meter.snapshot())  # includes the client's result polls
+    counted = rig.workers.settled_messages() - start.messages
+    return {
+        "wall_s": round(wall, 3),
+        "send_s": round(send_s, 3),
+        "workflows_per_s": round(n / wall, 1),
+        "messages_per_s": round(n * MESSAGES_PER_WORKFLOW / wall, 1),
+        "messages_counted": counted,
+        "messages_counted_per_s": round(counted / wall, 1),
+        "cpu_ms_per_workflow": {k: round(v * 1000 / n, 2) for k, v in cpu.items()},
+        "latencies": [f - s for f, s in zip(finished, sent, strict=True)],
+    }
+
+
+def _has_field(client: redis.Redis, key: str, field: str) -> Callable[[], bool]:
+    return lambda: bool(client.hexists(key, field))
+
+
+def raw_sequential(bench: ModuleType, client: redis.Redis, n: int) -> list[float]:
+    """One chain at a time: latency without queueing."""
+    run = uuid.uuid4().hex[:8]
+    key = bench.key(run, "finished")
+    out = []
+    for i in range(n):
+        sent = time.time()
+        bench.raw_chain.send(run, i, 0, sent)
+        field = str(i)
+        wait_until("a raw chain", _has_field(client, key, field), 30)
+        out.append(float(client.hget(key, field) or "nan") - sent)
+    return out
+
+
+def wfcore_sequential(bench: ModuleType, n: int) -> list[float]:
+    """One workflow at a time: latency without queueing."""
+    out = []
+    for i in range(n):
+        sent = time.time()
+        handle = bench.b2_workflow.send_with_options(args=(i,))
+        handle.result(timeout=30)
+        out.append(bench.store.get_workflow(handle.workflow_id).updated_at - sent)
+    return out
+
+
+def _side(rounds: list[dict[str, Any]], sequential: list[float]) -> dict[str, Any]:
+    best = sorted(rounds, key=lambda r: r["workflows_per_s"])[len(rounds) // 2]  # median round
+    pooled = [x for r in rounds for x in r["latencies"]]
+    per_round = [{k: v for k, v in r.items() if k != "latencies"} for r in rounds]
+    return {
+        "workflows_per_s": best["workflows_per_s"],
+        "messages_per_s": best["messages_per_s"],
+        "cpu_ms_per_workflow": best["cpu_ms_per_workflow"],
+        "messages_counted_per_workflow": round(
+            statistics.mean(r["messages_counted"] for r in rounds) / len(rounds[0]["latencies"]),
+            3,
+        ),
+        "burst_latency": _latency(pooled),
+        "sequential_latency": _latency(sequential),
+        "rounds": per_round,
+    }
+
+
+def main() -> None:
+    """Run B2 and print one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_worker_arguments(parser, threads=8)
+    parser.add_argument("--workflows", type=int, default=None, help="workflows per burst")
+    args = parser.parse_args()
+    settings = settings_from(args)
+    n = args.workflows or (50 if args.quick else 500)
+    rounds = args.rounds or (1 if args.quick else 5)
+    sequential_n = 10 if args.quick else 30
+    profile_dir = tempfile.mkdtemp(prefix="wfcore-bench-prof-") if args.profile else None
+    load_before = os.getloadavg()[0]
+    with throwaway_redis() as (server, namespace):
+        env = environment(server.url(0), namespace, settings, profile_dir)
+        os.environ.update(env)  # the worker module reads them at import, here and in workers
+        from benchmarks import _bench_app as bench
+
+        client = redis.Redis.from_url(server.url(0))
+        workers = Workers(env, settings, client)
+        rig = Rig(bench, client, workers, CpuMeter(server.pid, workers.pids()))
+        try:
+            log("warm-up")
+            raw_burst(rig, 20)
+            wfcore_burst(rig, 20)
+            raw: list[dict[str, Any]] = []
+            wfc: list[dict[str, Any]] = []
+            for r in range(rounds):
+                log(f"round {r + 1}/{rounds}: raw Dramatiq, {n} chains of 7 messages")
+                raw.append(raw_burst(rig, n))
+                log(f"  {raw[-1]['messages_per_s']} msg/s, wall {raw[-1]['wall_s']} s")
+                log(f"round {r + 1}/{rounds}: wfcore, {n} workflows")
+                wfc.append(wfcore_burst(rig, n))
+                log(f"  {wfc[-1]['messages_per_s']} msg/s, wall {wfc[-1]['wall_s']} s")
+            log(f"sequential latency, {sequential_n} of each")
+            raw_seq = raw_sequential(bench, client, sequential_n)
+            wfc_seq = wfcore_sequential(bench, sequential_n)
+        except BaseException:
+            log("workers' log:\n" + workers.tail())
+            raise
+        finally:
+            workers.stop()
+            workers.cleanup()
+            bench.store.close()
+            client.close()
+    raw_side, wfc_side = _side(raw, raw_seq), _side(wfc, wfc_seq)
+    ratio = wfc_side["messages_per_s"] / raw_side["messages_per_s"]
+    out: dict[str, Any] = {
+        "benchmark": "B2",
+        "mode": "quick" if args.quick else "full",
+        "measures": (
+            "Bursts of N workflows sent at once by one client. wfcore: b2_workflow = 3 sequential "
+            "wf.execute_task children + 10 wf operations (random, uuid x2, utc_now x2, set_data "
+            "x2, randint, choice, deterministic) = 7 messages (root, 3 children, 3 wake-ups). "
+            "Raw: a chain of 7 plain actor messages, each sending the next. wall_s = first send "
+            "to the last finish time recorded by a worker (workflow record updated_at of the "
+            "completing commit / a timestamp the last raw actor writes). messages_per_s = "
+            "7 x N / wall_s for both; messages_counted = messages the workers really processed "
+            "(wfcore skips a wake-up when the child finished before the parent suspended). "
+            "Latency = client time just before send -> worker finish time (same host clock); "
+            "burst_latency includes queueing behind the other N-1, sequential_latency sends "
+            "one at a time. Throughput figures are the median round of each side; ratio_per_round "
+            "pairs each wfcore round with the raw round just before it."
+        ),
+        "workflows_per_burst": n,
+        "rounds": rounds,
+        "settings": settings.as_json(),
+        "machine": {**machine(), "load_1min_before": round(load_before, 2)},
+        "wfcore": wfc_side,
+        "raw_dramatiq": raw_side,
+        "ratio_wfcore_to_raw_messages_per_s": round(ratio, 3),
+        "ratio_per_round": [
+            round(w["messages_per_s"] / r["messages_per_s"], 3)
+            for w, r in zip(wfc_side["rounds"], raw_side["rounds"], strict=True)
+        ],
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio >= TARGET_RATIO,
+    }
+    if profile_dir is not None:
+        out["profile_wfcore_tottime_top"] = profile_summary(profile_dir)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
