@@ -164,7 +164,8 @@ class HistoryEvent:
         kind: a recorded operation's kind (``random``, ``start_task``, ``patched``, ``sleep``
             -- a timer scheduled, its value the fire time --, ...), ``sleep_fired`` (when the
             timer at that seq fired), or a lifecycle event: ``task_created``,
-            ``task_started``, ``task_resumed``, ``task_suspended``, ``task_retrying``, ``task_completed``, ``task_failed``,
+            ``task_started``, ``task_resumed``, ``task_suspended``, ``task_retrying``,
+            ``task_completed``, ``task_failed``,
             ``task_cancelled``, and for the workflow's root invocation the matching
             ``workflow_*`` events.
         name: the operation's name (data key, step name, child task, change id), or "".
