@@ -419,7 +419,8 @@ class WorkflowContext:
                     "wf.wait takes handles returned by this invocation's start_task, "
                     f"got {handle!r}"
                 )
-        missing = [h.seq for h in handles if h.seq not in self._outcomes]
+        # Distinct: a store counts each awaited position once.
+        missing = list(dict.fromkeys(h.seq for h in handles if h.seq not in self._outcomes))
         if missing:
             self._cancel_point()
             self._fatal = _Suspend(missing)

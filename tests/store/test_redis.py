@@ -596,3 +596,25 @@ def test_purge_drops_the_entries_of_what_it_deletes(
     assert store.purge_expired(time.time() + 120) == 1
     # Then its entries went with it
     assert _active(raw, prefix) == {}
+
+
+def test_each_outcome_of_a_big_join_costs_constant_work(
+    make: Callable[..., RedisStore], raw: redis.Redis
+) -> None:
+    # Given an invocation suspended on 300 children
+    store = make()
+    record, root = workflow("wf-join")
+    store.create_workflow(record, root)
+    store.load("wf-join", root.invocation_id)
+    store.commit("wf-join", root.invocation_id, Batch(0, suspend=list(range(300))))
+
+    def hexists_calls() -> int:
+        stats = raw.info("commandstats")
+        return int(stats.get("cmdstat_hexists", {}).get("calls", 0))
+
+    before = hexists_calls()
+    # When every outcome arrives
+    wakes = [store.record_outcome("wf-join", root.invocation_id, i, b"o").wake for i in range(300)]
+    # Then exactly the last one wakes it, and no outcome re-scanned the awaited list
+    assert wakes == [False] * 299 + [True]
+    assert hexists_calls() - before == 0

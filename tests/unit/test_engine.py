@@ -265,3 +265,19 @@ def test_reusing_an_id_for_another_task_is_refused() -> None:
     engine.start(spec, workflow_id="shared")
     with pytest.raises(ConfigurationError, match="already exists"):
         engine.start(TaskSpec("other", lambda: None), workflow_id="shared")
+
+
+def test_waiting_twice_on_one_handle_resumes() -> None:
+    runner = LocalRunner()
+
+    @runner.task
+    def child() -> int:
+        return 3
+
+    @runner.task
+    def flow() -> int:
+        handle = flow.wf.start_task(child)
+        first, second = flow.wf.wait(handle, handle)
+        return int(first.result + second.result)
+
+    assert runner.run(flow) == 6

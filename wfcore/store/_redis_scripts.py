@@ -154,12 +154,14 @@ if mode == 'finish' then
     for _, key in ipairs(workflow_keys(base)) do redis.call('PEXPIREAT', key, a[10]) end
   end
 elseif mode == 'suspend' then
-  local ready = 1
+  -- Count what is still missing once here, so each outcome is O(1) (see RECORD_OUTCOME).
+  local missing = 0
   for seq in string.gmatch(a[8], '[^,]+') do
-    if redis.call('HEXISTS', o, seq) == 0 then ready = 0 break end
+    if redis.call('HEXISTS', o, seq) == 0 then missing = missing + 1 end
   end
-  if ready == 1 then return {1, cancel, {}, 1} end
-  redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'updated_at', now)
+  if missing == 0 then return {1, cancel, {}, 1} end
+  redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'missing', missing,
+             'updated_at', now)
   mirror(wf, iid, 'SUSPENDED', now)
 end
 return {1, cancel, {}, 0}
@@ -174,10 +176,19 @@ local wf, inv, o = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', inv) == 0 then return {0, 0} end
 if redis.call('HSETNX', o, ARGV[1], ARGV[2]) == 0 then return {0, 0} end
 touch(wf, o)
-local state = redis.call('HMGET', inv, 'status', 'waiting')
+local state = redis.call('HMGET', inv, 'status', 'waiting', 'missing')
 if state[1] ~= 'SUSPENDED' then return {1, 0} end
-for seq in string.gmatch(state[2] or '', '[^,]+') do
-  if redis.call('HEXISTS', o, seq) == 0 then return {1, 0} end
+if not string.find(',' .. (state[2] or '') .. ',', ',' .. ARGV[1] .. ',', 1, true) then
+  return {1, 0}
+end
+if state[3] then
+  -- O(1) per outcome: the suspension counted the missing ones (seqs are distinct).
+  if redis.call('HINCRBY', inv, 'missing', -1) > 0 then return {1, 0} end
+else
+  -- Suspended by an older version without the count: check every awaited seq.
+  for seq in string.gmatch(state[2] or '', '[^,]+') do
+    if redis.call('HEXISTS', o, seq) == 0 then return {1, 0} end
+  end
 end
 redis.call('HSET', inv, 'status', 'PENDING', 'waiting', '', 'updated_at', ARGV[3])
 mirror(wf, ARGV[4], 'PENDING', ARGV[3])
