@@ -430,15 +430,24 @@ class Engine:
             return True
         where = f"invocation {inv.invocation_id!r}"
         operations = [e for e in snap.entries if is_operation(e)]
+        can_run = True
         for seq in snap.invocation.waiting:
             if seq in snap.outcomes:
                 continue
             if seq >= len(operations):
                 return False
             entry = decode_entry(self.codec, seq, operations[seq], where)
-            if entry.kind != Kind.SLEEP or float(entry.value) > now:
-                return False
-        return True
+            if entry.kind == Kind.START_TASK:
+                # A child that finished but died before telling its parent: tell it now.
+                # Recording the outcome wakes the parent if it was the last one missing.
+                child_invocation, child_workflow = entry.value[0], entry.value[1]
+                child = self.store.get_invocation(child_workflow, child_invocation)
+                if child is not None and child.status.finished and child.outcome is not None:
+                    self._notify_parent(child, child.outcome)
+                can_run = False
+            elif entry.kind != Kind.SLEEP or float(entry.value) > now:
+                can_run = False
+        return can_run
 
     def fail(self, ref: InvocationRef, error: BaseException) -> bool:
         """Fail a not yet finished invocation for good from outside its run.

@@ -102,3 +102,32 @@ def test_duplicate_recovery_message_is_harmless() -> None:
     assert runner.engine.result(workflow_id) == 1
     assert runs == [1]
     assert [r.status for _, r in runner.results] == [RunStatus.COMPLETED, RunStatus.SKIPPED]
+
+
+def test_child_that_finished_without_telling_its_parent_is_repaired() -> None:
+    # Given a child whose process died after committing its finish, before recording its
+    # outcome in the parent, and a broker that lost every message
+    runner = LocalRunner()
+
+    @runner.task
+    def child() -> int:
+        return 5
+
+    @runner.task
+    def parent() -> int:
+        return int(parent.wf.execute_task(child).result)
+
+    workflow_id = runner.start(parent)
+    runner.step()  # the parent suspends on the child
+    child_ref = runner._queue[0]
+    notify = runner.engine._notify_parent
+    runner.engine._notify_parent = lambda inv, outcome: None  # type: ignore[method-assign]
+    runner.step()  # the child finishes; its notification is lost with the process
+    runner.engine._notify_parent = notify  # type: ignore[method-assign]
+    _drop_queued(runner)
+    assert runner.store.get_invocation(child_ref.workflow_id, child_ref.invocation_id) is not None
+    # When the sweep runs
+    runner.engine.recover(stale_after=0)
+    runner.run_until_idle()
+    # Then the outcome reached the parent, which finished
+    assert runner.engine.result(workflow_id) == 5

@@ -1,0 +1,18 @@
+"""Fixtures of the chaos suite: an isolated deployment on the throwaway test redis-server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.harness import ChaosDeployment, deployment_fixture
+
+
+@pytest.fixture
+def chaos(redis_url: str, tmp_path: Path) -> Iterator[ChaosDeployment]:
+    """A RedisBroker namespace, RedisStore prefix and bookkeeping prefix unique to this test,
+    with the client App; worker processes it starts are stopped and its keys deleted after."""
+    yield from deployment_fixture(redis_url, tmp_path, uuid.uuid4().hex[:12])

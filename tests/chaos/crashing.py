@@ -1,0 +1,356 @@
+"""Crash injection and cross-process bookkeeping for the worker processes of the chaos suite.
+
+Nothing here is library code: a worker module wraps the real ``RedisStore`` in a
+``CrashingStore`` (a proxy implementing ``StateStore`` by delegation) and adds a
+``CrashMiddleware`` to its broker. With ``WFCORE_CRASH_POINT=<name>`` set, the process dies with
+``os._exit(137)`` (no cleanup, no ack: a power cut) the first time it reaches that point, once
+per test run across every process (a Redis ``SET NX`` marker), so the restarted worker goes on.
+
+Both also count, in Redis, what the guarantees are about: which child outcomes were recorded
+(``record_outcome`` that returned ``recorded=True``), which invocations committed a finish,
+which child messages a parent run sent, which messages were processed, and which invocations
+the recovery sweep claimed. A count is written right after the store call returns and before
+any crash point, so the injected crash never hides one; with one worker thread nothing else is
+in flight when it fires, so the counts are exact. (Other threads, or a SIGKILL from outside,
+can die between a store write and its count, which is why the chaos test asserts ``<= 1``.)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from dramatiq.middleware import Middleware
+
+from wfcore import Codec, current_or_none
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.store import StateStore
+
+__all__ = [
+    "CRASH_ENV",
+    "CRASH_POINTS",
+    "Book",
+    "CrashMiddleware",
+    "CrashingStore",
+    "operation_kinds",
+]
+
+CRASH_ENV = "WFCORE_CRASH_POINT"
+
+CRASH_POINTS: dict[str, str] = {
+    "after-start-before-enqueue": (
+        "a client created a top-level workflow; its first message is not sent (tested with a "
+        "client process, not a worker)"
+    ),
+    "after-record-before-enqueue": (
+        "a parent committed start_task entries with the records of their plain children (one "
+        "commit holds the children started since the last one); no child message is sent"
+    ),
+    "after-child-workflow-created": (
+        "a force_new child workflow was created; the parent's start_task is not recorded yet"
+    ),
+    "after-record-before-enqueue-new-workflow": (
+        "a parent recorded start_task of a force_new child workflow and is sending the "
+        "messages of the children that commit recorded: this one (and any after it) is not sent"
+    ),
+    "after-child-finished-before-record": (
+        "a child committed its finish; its outcome is not recorded in the parent"
+    ),
+    "after-child-workflow-finished-before-record": (
+        "a force_new child workflow's root committed its finish; its outcome is not recorded "
+        "in the parent (in the other workflow)"
+    ),
+    "after-outcome-recorded-before-wake": (
+        "a child's outcome was recorded in the parent and it decided to wake it; the wake "
+        "message is not sent"
+    ),
+    "flush-before-apply": (
+        "a commit of buffered random/uuid/utc_now entries is about to reach the store"
+    ),
+    "flush-after-apply": (
+        "the store applied a commit of buffered random/uuid/utc_now entries; it has not "
+        "returned to the workflow"
+    ),
+    "during-completion": "a top-level workflow's finish was committed; the run has not returned",
+    "after-timer-suspend-before-wake": (
+        "an invocation suspended on a new durable timer; the wake message is not sent"
+    ),
+    "after-timer-suspend": (
+        "an invocation suspended on a durable timer and its delayed wake message was sent; "
+        "the worker dies before acking the message it was running"
+    ),
+}
+"""Every crash point the worker knows, and where exactly the process dies."""
+
+_BUFFERED = frozenset({"random", "uuid", "utc_now"})
+_CODEC = Codec()
+
+
+def operation_kinds(entries: Iterable[bytes]) -> list[str]:
+    """The kinds of the recorded operations among history entries (lifecycle events skipped)."""
+    kinds: list[str] = []
+    for data in entries:
+        if data[0] == 0x94:  # a lifecycle event (see wfcore._history.LIFECYCLE_MARK)
+            continue
+        raw = _CODEC.decode(data, what="history entry")
+        kinds.append(str(raw[0]))
+    return kinds
+
+
+class Book:
+    """Counters and one-shot markers in Redis, shared by the test and every worker process.
+
+    Every key lives under ``prefix`` (deleted by the test afterwards).
+    """
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.prefix = prefix
+        self.client: redis.Redis = redis.Redis.from_url(url.split("?", 1)[0])
+
+    def key(self, name: str) -> str:
+        """The Redis key of counter hash or marker ``name``."""
+        return f"{self.prefix}:{name}"
+
+    def count(self, name: str, field: str, by: int = 1) -> int:
+        """Add ``by`` to ``field`` of counter hash ``name``; the new value."""
+        return int(self.client.hincrby(self.key(name), field, by))
+
+    def counts(self, name: str) -> dict[str, int]:
+        """Every field of counter hash ``name``."""
+        raw: dict[bytes, bytes] = self.client.hgetall(self.key(name))  # type: ignore[assignment]
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def value(self, name: str, field: str) -> int:
+        """One field of counter hash ``name`` (0 when absent)."""
+        raw: bytes | None = self.client.hget(self.key(name), field)  # type: ignore[assignment]
+        return 0 if raw is None else int(raw)
+
+    def first(self, name: str, value: str = "1") -> bool:
+        """True exactly once per ``name`` across every process (``SET NX``)."""
+        return bool(self.client.set(self.key(name), value, nx=True))
+
+    def get(self, name: str) -> str | None:
+        """The value of marker ``name``, or None."""
+        raw: bytes | None = self.client.get(self.key(name))  # type: ignore[assignment]
+        return None if raw is None else raw.decode()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.client.close()
+
+
+def crash(book: Book, point: str | None, name: str, detail: str) -> None:
+    """Die now (``os._exit(137)``) if ``name`` is the armed point and nobody crashed there yet."""
+    if point != name or not book.first(f"crash:{name}", detail):
+        return
+    os._exit(137)
+
+
+@dataclass(frozen=True, slots=True)
+class _Role:
+    """Where an invocation sits: a child (has a parent invocation), the root of a top-level
+    workflow, the root of a child workflow (force_new)."""
+
+    child: bool = False
+    top: bool = False
+    child_workflow: bool = False
+
+
+def _member(*parts: object) -> str:
+    return " ".join(str(p) for p in parts)
+
+
+class CrashingStore:
+    """A ``StateStore`` that delegates every call, counts, and crashes at the armed point."""
+
+    def __init__(self, inner: StateStore, book: Book, point: str | None) -> None:
+        self.inner = inner
+        self.book = book
+        self.point = point
+        # (workflow id, invocation id) -> its place in the tree, learnt from loads.
+        self._roles: dict[tuple[str, str], _Role] = {}
+        self._lock = threading.Lock()
+
+    def _crash(self, name: str, detail: str) -> None:
+        crash(self.book, self.point, name, detail)
+
+    # -- crash points ----------------------------------------------------------------------
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        stored, created = self.inner.create_workflow(workflow, root)
+        if created and workflow.parent_workflow_id is not None:
+            self._crash("after-child-workflow-created", _member(workflow.workflow_id))
+        if created and workflow.parent_workflow_id is None:
+            self._crash("after-start-before-enqueue", _member(workflow.workflow_id))
+        return stored, created
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        snap = self.inner.load(workflow_id, invocation_id, claim=claim)
+        if snap is not None and claim:
+            inv, workflow = snap.invocation, snap.workflow
+            role = _Role(
+                child=inv.parent_invocation_id is not None,
+                top=inv.parent_invocation_id is None and workflow.parent_workflow_id is None,
+                child_workflow=workflow.parent_workflow_id is not None
+                and invocation_id == workflow.root_invocation_id,
+            )
+            with self._lock:
+                self._roles[(workflow_id, invocation_id)] = role
+        return snap
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        kinds = operation_kinds(batch.entries)
+        plain_flush = (
+            batch.finish is None
+            and batch.suspend is None
+            and not batch.children
+            and bool(_BUFFERED.intersection(kinds))
+        )
+        where = _member(workflow_id, invocation_id, batch.base_seq)
+        if plain_flush:
+            self._crash("flush-before-apply", where)
+        result = self.inner.commit(workflow_id, invocation_id, batch)
+        if not result.ok:
+            return result
+        if batch.finish is not None and batch.finish.status.finished:
+            self.book.count("finished", _member(workflow_id, invocation_id))
+        with self._lock:
+            role = self._roles.get((workflow_id, invocation_id), _Role())
+            if batch.finish is not None:
+                self._roles.pop((workflow_id, invocation_id), None)
+        if batch.children:
+            # The detail names the children whose messages the crash loses.
+            lost = ";".join(_member(c.workflow_id, c.invocation_id) for c in batch.children)
+            self._crash("after-record-before-enqueue", lost)
+        if plain_flush:
+            self._crash("flush-after-apply", where)
+        if batch.finish is not None and role.child:
+            self._crash("after-child-finished-before-record", where)
+        if batch.finish is not None and role.child_workflow:
+            self._crash("after-child-workflow-finished-before-record", where)
+        completed = batch.finish is not None and batch.finish.status is WorkflowStatus.COMPLETED
+        if completed and role.top:
+            self._crash("during-completion", where)
+        if batch.suspend is not None and not result.ready and "sleep" in kinds:
+            self._crash("after-timer-suspend-before-wake", where)
+        return result
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        result = self.inner.record_outcome(workflow_id, invocation_id, seq, outcome)
+        if result.recorded:
+            self.book.count("recorded", _member(workflow_id, invocation_id, seq))
+        if result.wake:
+            # The detail names the parent whose wake-up the crash loses.
+            self._crash("after-outcome-recorded-before-wake", _member(workflow_id, invocation_id))
+        return result
+
+    # -- plain delegation ------------------------------------------------------------------
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        return self.inner.get_workflow(workflow_id)
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        return self.inner.list_workflows(status=status, workflow_type=workflow_type, limit=limit)
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        return self.inner.child_workflows(workflow_id)
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        return self.inner.get_invocation(workflow_id, invocation_id)
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        return self.inner.list_invocations(workflow_id)
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        return self.inner.read_data(workflow_id, key)
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        return self.inner.request_cancel(workflow_id)
+
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        found = self.inner.recover_candidates(older_than=older_than, now=now, limit=limit)
+        for inv in found:
+            self.book.count("swept", _member(inv.workflow_id, inv.invocation_id))
+        return found
+
+    def purge_expired(self, now: float) -> int:
+        return self.inner.purge_expired(now)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class CrashMiddleware(Middleware):
+    """Counts child dispatches and processed messages; crashes around message sends."""
+
+    def __init__(self, book: Book, point: str | None) -> None:
+        self.book = book
+        self.point = point
+
+    def before_enqueue(self, broker: Any, message: Any, delay: int) -> None:
+        """A child message sent by a parent run: count it; maybe die before it leaves."""
+        target = _target(message)
+        ctx = current_or_none()
+        if target is None or ctx is None or target[1] == ctx.invocation_id:
+            return
+        self.book.count("dispatched", _member(*target))
+        if target[0] != ctx.workflow.workflow_id:
+            crash(
+                self.book, self.point, "after-record-before-enqueue-new-workflow", _member(*target)
+            )
+
+    def after_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        """A delayed wake-up left: maybe die before the running message is acked."""
+        target = _target(message)
+        if target is not None and delay:
+            crash(self.book, self.point, "after-timer-suspend", _member(*target, delay))
+
+    def after_process_message(
+        self,
+        broker: Any,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Count every processed wfcore message (duplicates included)."""
+        target = _target(message)
+        if target is not None:
+            self.book.count("processed", _member(*target))
+
+
+def _target(message: Any) -> tuple[str, str] | None:
+    data = message.options.get("wfcore")
+    if not isinstance(data, dict):
+        return None
+    wid, iid = data.get("workflow_id"), data.get("invocation_id")
+    if not isinstance(wid, str) or not isinstance(iid, str):
+        return None
+    return wid, iid
