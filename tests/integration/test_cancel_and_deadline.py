@@ -1,0 +1,70 @@
+"""Cancellation and deadlines through the embedded App (real Dramatiq worker threads)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from wfcore import WorkflowCancelled, WorkflowStatus
+from wfcore.errors import WorkflowCancelledError, WorkflowFailedError
+from wfcore_dramatiq import App
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_handle_cancel_wakes_a_sleeping_workflow_and_its_child_workflow(
+    make_app: Callable[..., App],
+) -> None:
+    # Given a workflow sleeping an hour while its child workflow sleeps too
+    app = make_app()
+
+    @app.task(force_new_workflow=True)
+    def child() -> str:
+        child.wf.sleep("1h")
+        return "child"
+
+    @app.task
+    def parent() -> str:
+        wf = parent.wf
+        handle = wf.start_task(child)
+        try:
+            wf.sleep("1h")
+            return str(handle.result())
+        except WorkflowCancelled:
+            wf.set_data("cleanup", "done")
+            raise
+
+    handle = parent.send_with_options()
+    _wait_for(lambda: handle.status() is WorkflowStatus.SUSPENDED and len(handle.children()) == 1)
+    [child_identity] = handle.children()
+    _wait_for(lambda: app.handle(child_identity.workflow_id).status() is WorkflowStatus.SUSPENDED)
+    # When it is cancelled
+    assert handle.cancel() is True
+    # Then both end CANCELLED without waiting the hour, and cleanup ran
+    with pytest.raises(WorkflowCancelledError):
+        handle.result(timeout=10)
+    _wait_for(lambda: app.handle(child_identity.workflow_id).status() is WorkflowStatus.CANCELLED)
+    kinds = [e.kind for e in handle.history()]
+    assert "cancelled" in kinds
+    assert "workflow_cancelled" in kinds
+    assert handle.cancel() is False
+
+
+def test_max_duration_fails_a_suspended_workflow(make_app: Callable[..., App]) -> None:
+    app = make_app()
+
+    @app.task(max_duration=0.5)
+    def slow() -> str:
+        slow.wf.sleep(30)
+        return "late"
+
+    handle = slow.send_with_options()
+    with pytest.raises(WorkflowFailedError, match="max_duration"):
+        handle.result(timeout=10)
