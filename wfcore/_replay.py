@@ -33,6 +33,7 @@ from wfcore.errors import (
     WorkflowNotFoundError,
 )
 from wfcore.store import StateStore
+from wfcore.store._delegating import DelegatingStore
 
 __all__ = ["Divergence", "ReplayResult", "Replayer"]
 
@@ -269,11 +270,8 @@ class _NoDispatch:
         raise ReplayWriteError(f"a strict replay tried to wake {ref}")
 
 
-class _ReadOnly:
+class _ReadOnly(DelegatingStore):
     """A store view that reads through and refuses every write."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._store = store
 
     def _refuse(self, what: str) -> ReplayWriteError:
         return ReplayWriteError(f"a strict replay tried to {what}; replays never write")
@@ -283,32 +281,8 @@ class _ReadOnly:
     ) -> tuple[WorkflowRecord, bool]:
         raise self._refuse("create a workflow")
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        return self._store.get_workflow(workflow_id)
-
-    def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | None = None,
-        workflow_type: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowRecord]:
-        return self._store.list_workflows(status=status, workflow_type=workflow_type, limit=limit)
-
-    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
-        return self._store.child_workflows(workflow_id)
-
-    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
-        return self._store.get_invocation(workflow_id, invocation_id)
-
-    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
-        return self._store.list_invocations(workflow_id)
-
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
-        return self._store.load(workflow_id, invocation_id, claim=False)
-
-    def read_data(self, workflow_id: str, key: str) -> bytes | None:
-        return self._store.read_data(workflow_id, key)
+        return self.inner.load(workflow_id, invocation_id, claim=False)
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         raise self._refuse("commit")
@@ -321,16 +295,13 @@ class _ReadOnly:
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
         raise self._refuse("cancel")
 
-    def purge_expired(self, now: float) -> int:
-        raise self._refuse("purge")
-
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100
     ) -> list[InvocationRecord]:
         raise self._refuse("claim recovery candidates")
 
-    def ping(self) -> None:
-        self._store.ping()
+    def purge_expired(self, now: float) -> int:
+        raise self._refuse("purge")
 
     def close(self) -> None:
         """The wrapped store belongs to the caller."""

@@ -37,6 +37,7 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.store import StateStore
+from wfcore.store._delegating import DelegatingStore
 
 __all__ = [
     "CRASH_ENV",
@@ -172,11 +173,11 @@ def _member(*parts: object) -> str:
     return " ".join(str(p) for p in parts)
 
 
-class CrashingStore:
+class CrashingStore(DelegatingStore):
     """A ``StateStore`` that delegates every call, counts, and crashes at the armed point."""
 
     def __init__(self, inner: StateStore, book: Book, point: str | None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.book = book
         self.point = point
         # (workflow id, invocation id) -> its place in the tree, learnt from loads.
@@ -260,35 +261,6 @@ class CrashingStore:
             self._crash("after-outcome-recorded-before-wake", _member(workflow_id, invocation_id))
         return result
 
-    # -- plain delegation ------------------------------------------------------------------
-
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        return self.inner.get_workflow(workflow_id)
-
-    def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | None = None,
-        workflow_type: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowRecord]:
-        return self.inner.list_workflows(status=status, workflow_type=workflow_type, limit=limit)
-
-    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
-        return self.inner.child_workflows(workflow_id)
-
-    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
-        return self.inner.get_invocation(workflow_id, invocation_id)
-
-    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
-        return self.inner.list_invocations(workflow_id)
-
-    def read_data(self, workflow_id: str, key: str) -> bytes | None:
-        return self.inner.read_data(workflow_id, key)
-
-    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
-        return self.inner.request_cancel(workflow_id)
-
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100
     ) -> list[InvocationRecord]:
@@ -296,15 +268,6 @@ class CrashingStore:
         for inv in found:
             self.book.count("swept", _member(inv.workflow_id, inv.invocation_id))
         return found
-
-    def purge_expired(self, now: float) -> int:
-        return self.inner.purge_expired(now)
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class CrashMiddleware(Middleware):

@@ -17,11 +17,19 @@ from wfcore._models import (
 from wfcore.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from wfcore.store._delegating import DelegatingStore
     from wfcore.store.memory import MemoryStore
     from wfcore.store.redis import RedisStore
     from wfcore.store.sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "StateStore", "open_store"]
+__all__ = [
+    "DelegatingStore",
+    "MemoryStore",
+    "RedisStore",
+    "SQLiteStore",
+    "StateStore",
+    "open_store",
+]
 
 
 @runtime_checkable
@@ -157,6 +165,10 @@ def open_store(url: str, *, retention: float | None = None) -> StateStore:
 
 def __getattr__(name: str) -> object:
     # Lazy re-exports keep `import wfcore` free of redis and sqlite imports it may not need.
+    if name == "DelegatingStore":
+        from wfcore.store._delegating import DelegatingStore
+
+        return DelegatingStore
     if name == "MemoryStore":
         from wfcore.store.memory import MemoryStore
 

@@ -1,0 +1,80 @@
+"""``DelegatingStore``: a store that passes every call to another; subclass to wrap one."""
+
+from __future__ import annotations
+
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.store import StateStore
+
+__all__ = ["DelegatingStore"]
+
+
+class DelegatingStore:
+    """Passes every ``StateStore`` call to ``inner``; override the calls to change."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        return self.inner.create_workflow(workflow, root)
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        return self.inner.get_workflow(workflow_id)
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | None = None,
+        workflow_type: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        return self.inner.list_workflows(status=status, workflow_type=workflow_type, limit=limit)
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        return self.inner.child_workflows(workflow_id)
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        return self.inner.get_invocation(workflow_id, invocation_id)
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        return self.inner.list_invocations(workflow_id)
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        return self.inner.load(workflow_id, invocation_id, claim=claim)
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        return self.inner.read_data(workflow_id, key)
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        return self.inner.commit(workflow_id, invocation_id, batch)
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        return self.inner.record_outcome(workflow_id, invocation_id, seq, outcome)
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        return self.inner.request_cancel(workflow_id)
+
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        return self.inner.recover_candidates(older_than=older_than, now=now, limit=limit)
+
+    def purge_expired(self, now: float) -> int:
+        return self.inner.purge_expired(now)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
