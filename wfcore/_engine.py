@@ -30,9 +30,11 @@ from wfcore._history import (
 from wfcore._identity import new_workflow_id, workflow_id_for_key
 from wfcore._models import (
     Batch,
+    CommitResult,
     Finish,
     InvocationRecord,
     InvocationRef,
+    ParentOutcome,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -265,9 +267,10 @@ class Engine:
             return self._fail(ctx, inv, exc, final=True)
         finish = Finish(WorkflowStatus.COMPLETED, outcome)
         ctx._lifecycle("task_completed", None)
-        if not ctx._commit(finish=finish).ok:
+        committed = ctx._commit(finish=finish, parent=_parent_outcome(inv))
+        if not committed.ok:
             return None
-        self._notify_parent(inv, outcome)
+        self._tell_parent(inv, outcome, committed)
         _log(ctx, logging.DEBUG, "invocation %s of %s completed", inv.invocation_id, inv.task_name)
         return RunResult(RunStatus.COMPLETED, value=value)
 
@@ -331,9 +334,10 @@ class Engine:
         outcome = encode_outcome(self.codec, status, exc, f"error of task {inv.task_name!r}")
         finish = Finish(status, outcome)
         ctx._lifecycle(f"task_{status.value.lower()}", _error_text(exc))
-        if not ctx._commit(finish=finish).ok:
+        committed = ctx._commit(finish=finish, parent=_parent_outcome(inv))
+        if not committed.ok:
             return None
-        self._notify_parent(inv, outcome)
+        self._tell_parent(inv, outcome, committed)
         level = logging.ERROR if status is WorkflowStatus.FAILED else logging.INFO
         _log(ctx, level, "invocation %s %s: %r", inv.invocation_id, status.value.lower(), exc)
         return RunResult(run_status, error=exc)
@@ -360,10 +364,12 @@ class Engine:
             self.codec, WorkflowStatus.CANCELLED, error, f"error of task {inv.task_name!r}"
         )
         event = encode_lifecycle(self.codec, "task_cancelled", "skipped", inv.attempts)
-        batch = Batch(0, [event], finish=Finish(WorkflowStatus.CANCELLED, outcome))
-        if not self.store.commit(inv.workflow_id, inv.invocation_id, batch).ok:
+        finish = Finish(WorkflowStatus.CANCELLED, outcome)
+        batch = Batch(0, [event], finish=finish, parent=_parent_outcome(inv))
+        committed = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
+        if not committed.ok:
             return None
-        self._notify_parent(inv, outcome)
+        self._tell_parent(inv, outcome, committed)
         return RunResult(RunStatus.CANCELLED, error=error)
 
     def cancel(self, workflow_id: str) -> bool:
@@ -465,11 +471,19 @@ class Engine:
             )
             event = encode_lifecycle(self.codec, "task_failed", _error_text(error), inv.attempts)
             finish = Finish(WorkflowStatus.FAILED, outcome)
-            batch = Batch(len(snap.entries), [event], finish=finish)
-            if self.store.commit(ref.workflow_id, ref.invocation_id, batch).ok:
-                self._notify_parent(inv, outcome)
+            batch = Batch(len(snap.entries), [event], finish=finish, parent=_parent_outcome(inv))
+            committed = self.store.commit(ref.workflow_id, ref.invocation_id, batch)
+            if committed.ok:
+                self._tell_parent(inv, outcome, committed)
                 return True
         return False
+
+    def _tell_parent(self, inv: InvocationRecord, outcome: bytes, committed: CommitResult) -> None:
+        """After a committed finish: wake the parent its commit told, or tell it now."""
+        if committed.parent is None:
+            self._notify_parent(inv, outcome)
+        elif committed.parent.wake and inv.parent_ref is not None:
+            self.dispatcher.enqueue(inv.parent_ref)
 
     def _notify_parent(self, inv: InvocationRecord, outcome: bytes) -> None:
         parent = inv.parent_ref
@@ -567,3 +581,13 @@ def _check_id(what: str, value: object, *, max_len: int = _MAX_ID) -> None:
             + (" without braces, spaces or control characters" if what == "workflow_id" else "")
             + f", got {value!r:.60}"
         )
+
+
+def _parent_outcome(inv: InvocationRecord) -> ParentOutcome | None:
+    """The parent a finishing commit records the outcome in: one in the same workflow (the
+    same store slot); a parent in another workflow is told by ``record_outcome`` after."""
+    if inv.parent_seq is None or inv.parent_invocation_id is None:
+        return None
+    if inv.parent_workflow_id != inv.workflow_id:
+        return None
+    return ParentOutcome(inv.parent_invocation_id, inv.parent_seq)

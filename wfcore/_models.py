@@ -15,6 +15,7 @@ __all__ = [
     "InvocationRecord",
     "InvocationRef",
     "OutcomeResult",
+    "ParentOutcome",
     "Snapshot",
     "WorkflowIdentity",
     "WorkflowRecord",
@@ -144,13 +145,22 @@ class Finish:
 
 
 @dataclass(frozen=True, slots=True)
+class ParentOutcome:
+    """The parent invocation, in the same workflow, that awaits a finishing one at ``seq``."""
+
+    invocation_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One atomic write of an invocation's progress.
 
     Written only if the invocation's history holds exactly ``base_seq`` entries (first writer
     wins); then ``entries`` are appended, ``data`` is written into the workflow's data,
     ``children`` are created if absent, and at most one of ``suspend`` (the seqs waited on) or
-    ``finish`` is applied.
+    ``finish`` is applied. With ``finish``, ``parent`` also records the outcome in that parent
+    exactly as ``record_outcome`` would, in the same atomic write (one round trip less).
     """
 
     base_seq: int
@@ -159,6 +169,7 @@ class Batch:
     children: Sequence[InvocationRecord] = ()
     suspend: Sequence[int] | None = None
     finish: Finish | None = None
+    parent: ParentOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +182,15 @@ class CommitResult:
         ready: a requested suspension was not applied because every awaited outcome is
             already recorded; the caller should replay at once.
         cancel_requested: the workflow's cancel flag as of this write.
+        parent: what recording the outcome in ``Batch.parent`` did; None when the batch
+            named no parent or was not written.
     """
 
     ok: bool
     ready: bool = False
     cancel_requested: bool = False
     winners: list[bytes] = field(default_factory=list)
+    parent: OutcomeResult | None = None
 
 
 @dataclass(frozen=True, slots=True)

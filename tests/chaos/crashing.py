@@ -66,15 +66,13 @@ CRASH_POINTS: dict[str, str] = {
         "a parent recorded start_task of a force_new child workflow and is sending the "
         "messages of the children that commit recorded: this one (and any after it) is not sent"
     ),
-    "after-child-finished-before-record": (
-        "a child committed its finish; its outcome is not recorded in the parent"
-    ),
     "after-child-workflow-finished-before-record": (
         "a force_new child workflow's root committed its finish; its outcome is not recorded "
         "in the parent (in the other workflow)"
     ),
     "after-outcome-recorded-before-wake": (
-        "a child's outcome was recorded in the parent and it decided to wake it; the wake "
+        "a child's outcome was recorded in the parent (by the child's finishing commit when "
+        "both share a workflow, else by record_outcome) and it decided to wake it; the wake "
         "message is not sent"
     ),
     "flush-before-apply": (
@@ -161,10 +159,9 @@ def crash(book: Book, point: str | None, name: str, detail: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Role:
-    """Where an invocation sits: a child (has a parent invocation), the root of a top-level
-    workflow, the root of a child workflow (force_new)."""
+    """Where an invocation sits: the root of a top-level workflow, the root of a child
+    workflow (force_new)."""
 
-    child: bool = False
     top: bool = False
     child_workflow: bool = False
 
@@ -204,7 +201,6 @@ class CrashingStore(DelegatingStore):
         if snap is not None and claim:
             inv, workflow = snap.invocation, snap.workflow
             role = _Role(
-                child=inv.parent_invocation_id is not None,
                 top=inv.parent_invocation_id is None and workflow.parent_workflow_id is None,
                 child_workflow=workflow.parent_workflow_id is not None
                 and invocation_id == workflow.root_invocation_id,
@@ -239,8 +235,6 @@ class CrashingStore(DelegatingStore):
             self._crash("after-record-before-enqueue", lost)
         if plain_flush:
             self._crash("flush-after-apply", where)
-        if batch.finish is not None and role.child:
-            self._crash("after-child-finished-before-record", where)
         if batch.finish is not None and role.child_workflow:
             self._crash("after-child-workflow-finished-before-record", where)
         completed = batch.finish is not None and batch.finish.status is WorkflowStatus.COMPLETED
@@ -248,18 +242,27 @@ class CrashingStore(DelegatingStore):
             self._crash("during-completion", where)
         if batch.suspend is not None and not result.ready and "sleep" in kinds:
             self._crash("after-timer-suspend-before-wake", where)
+        if batch.parent is not None and result.parent is not None:
+            self._told_parent(
+                workflow_id, batch.parent.invocation_id, batch.parent.seq, result.parent
+            )
         return result
 
     def record_outcome(
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
         result = self.inner.record_outcome(workflow_id, invocation_id, seq, outcome)
+        self._told_parent(workflow_id, invocation_id, seq, result)
+        return result
+
+    def _told_parent(
+        self, workflow_id: str, invocation_id: str, seq: int, result: OutcomeResult
+    ) -> None:
         if result.recorded:
             self.book.count("recorded", _member(workflow_id, invocation_id, seq))
         if result.wake:
             # The detail names the parent whose wake-up the crash loses.
             self._crash("after-outcome-recorded-before-wake", _member(workflow_id, invocation_id))
-        return result
 
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100

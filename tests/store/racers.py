@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from tests.store.records import workflow
-from wfcore._models import Batch
+from wfcore._models import Batch, Finish, ParentOutcome, WorkflowStatus
 from wfcore.store import StateStore, open_store
 
 T = TypeVar("T")
@@ -41,6 +41,21 @@ def record(url: str, start_at: float, workflow_id: str, invocation_id: str, seq:
     """Record an outcome at ``seq``; True if this caller must wake the parent."""
     out = f"out-{seq}".encode()
     return _at(url, start_at, lambda s: s.record_outcome(workflow_id, invocation_id, seq, out).wake)
+
+
+def finish_telling(
+    url: str, start_at: float, workflow_id: str, invocation_id: str, parent: str, seq: int
+) -> bool:
+    """Commit a child's finish that records its outcome at ``seq`` in ``parent``; True if
+    this caller must wake the parent."""
+    finish = Finish(WorkflowStatus.COMPLETED, f"out-{seq}".encode())
+    batch = Batch(0, finish=finish, parent=ParentOutcome(parent, seq))
+
+    def op(s: StateStore) -> bool:
+        told = s.commit(workflow_id, invocation_id, batch).parent
+        return told is not None and told.wake
+
+    return _at(url, start_at, op)
 
 
 def recover(url: str, start_at: float, older_than: float, now: float) -> list[tuple[str, str]]:

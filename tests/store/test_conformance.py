@@ -14,7 +14,7 @@ import pytest
 from tests.store import racers
 from tests.store.conftest import StoreUnderTest
 from tests.store.records import invocation, workflow
-from wfcore._models import Batch, Finish, InvocationRecord, WorkflowStatus
+from wfcore._models import Batch, Finish, InvocationRecord, ParentOutcome, WorkflowStatus
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import StateStore
 
@@ -313,6 +313,95 @@ def test_racing_outcomes_wake_exactly_once(backend: StoreUnderTest, store: State
     snap = store.load("wf-1", inv, claim=False)
     assert snap is not None
     assert len(snap.outcomes) == RACERS
+
+
+def _parent_with_children(store: StateStore, n: int) -> tuple[str, list[str]]:
+    """A root suspended on n plain children started at seqs 0..n-1, each loaded (running)."""
+    root = _started(store)
+    store.load("wf-1", root)
+    kids = [
+        invocation("wf-1", f"kid-{i}", parent_invocation_id=root, parent_seq=i) for i in range(n)
+    ]
+    store.commit("wf-1", root, Batch(0, children=kids, suspend=list(range(n))))
+    for kid in kids:
+        store.load("wf-1", kid.invocation_id)
+    return root, [kid.invocation_id for kid in kids]
+
+
+def _finish_telling(store: StateStore, kid: str, seq: int, value: bytes) -> Any:
+    finish = Finish(WorkflowStatus.COMPLETED, value)
+    return store.commit(
+        "wf-1", kid, Batch(0, finish=finish, parent=ParentOutcome("wf-1-root", seq))
+    )
+
+
+def test_a_finish_records_its_outcome_in_the_parent_in_the_same_write(store: StateStore) -> None:
+    # Given a parent suspended on two plain children of its workflow
+    root, kids = _parent_with_children(store, 2)
+    # When each child commits its finish naming the parent, the second one twice
+    first = _finish_telling(store, kids[0], 0, b"o0")
+    second = _finish_telling(store, kids[1], 1, b"o1")
+    again = store.record_outcome("wf-1", root, 1, b"late")
+    # Then each finish recorded its outcome, only the last one wakes, and a later record of
+    # the same position (a redelivered child) changes nothing
+    assert first.ok
+    assert first.parent is not None
+    assert (first.parent.recorded, first.parent.wake) == (True, False)
+    assert second.ok
+    assert second.parent is not None
+    assert (second.parent.recorded, second.parent.wake) == (True, True)
+    assert (again.recorded, again.wake) == (False, False)
+    parent = store.load("wf-1", root, claim=False)
+    assert parent is not None
+    assert parent.invocation.status is WorkflowStatus.PENDING
+    assert parent.outcomes == {0: b"o0", 1: b"o1"}
+    kid = store.get_invocation("wf-1", kids[1])
+    assert kid is not None
+    assert (kid.status, kid.outcome) == (WorkflowStatus.COMPLETED, b"o1")
+
+
+def test_a_finish_that_loses_its_race_tells_the_parent_nothing(store: StateStore) -> None:
+    # Given a parent suspended on one child, and another writer ahead of the child
+    root, (kid,) = _parent_with_children(store, 1)
+    assert store.commit("wf-1", kid, Batch(0, [b"winner"])).ok
+    # When the child commits a finish from a stale base
+    result = _finish_telling(store, kid, 0, b"o0")
+    # Then nothing was written: no outcome in the parent, which stays suspended
+    assert (result.ok, result.parent) == (False, None)
+    parent = store.load("wf-1", root, claim=False)
+    assert parent is not None
+    assert parent.outcomes == {}
+    assert parent.invocation.status is WorkflowStatus.SUSPENDED
+
+
+def test_finishes_and_records_racing_on_one_parent_wake_it_once(
+    backend: StoreUnderTest, store: StateStore
+) -> None:
+    # Given a parent suspended on RACERS children
+    root, kids = _parent_with_children(store, RACERS)
+    # When half record through their finishing commit and half through record_outcome
+    calls = [
+        (
+            racers.finish_telling if i % 2 else racers.record,
+            (("wf-1", kids[i], root, i) if i % 2 else ("wf-1", root, i)),
+            (
+                (lambda s, i=i: _wakes(_finish_telling(s, kids[i], i, f"out-{i}".encode())))
+                if i % 2
+                else (lambda s, i=i: s.record_outcome("wf-1", root, i, f"out-{i}".encode()).wake)
+            ),
+        )
+        for i in range(RACERS)
+    ]
+    wakes = _race(backend, store, calls)
+    # Then exactly one of them wakes it, and every outcome is there
+    assert wakes.count(True) == 1
+    snap = store.load("wf-1", root, claim=False)
+    assert snap is not None
+    assert snap.outcomes == {i: f"out-{i}".encode() for i in range(RACERS)}
+
+
+def _wakes(result: Any) -> bool:
+    return bool(result.parent is not None and result.parent.wake)
 
 
 def test_outcome_for_unknown_invocation_is_ignored(store: StateStore) -> None:

@@ -56,6 +56,31 @@ local function workflow_keys(base)
   return keys
 end
 
+-- Record an outcome awaited at seq by invocation iid (keys inv, o) and decide whether to
+-- wake it. Returns {recorded, wake}; exactly one recorder of the last missing outcome wakes.
+local function record(wf, inv, o, seq, outcome, now, iid)
+  if redis.call('EXISTS', inv) == 0 then return {0, 0} end
+  if redis.call('HSETNX', o, seq, outcome) == 0 then return {0, 0} end
+  touch(wf, o)
+  local state = redis.call('HMGET', inv, 'status', 'waiting', 'missing')
+  if state[1] ~= 'SUSPENDED' then return {1, 0} end
+  if not string.find(',' .. (state[2] or '') .. ',', ',' .. seq .. ',', 1, true) then
+    return {1, 0}
+  end
+  if state[3] then
+    -- O(1) per outcome: the suspension counted the missing ones (seqs are distinct).
+    if redis.call('HINCRBY', inv, 'missing', -1) > 0 then return {1, 0} end
+  else
+    -- Suspended by an older version without the count: check every awaited seq.
+    for s in string.gmatch(state[2] or '', '[^,]+') do
+      if redis.call('HEXISTS', o, s) == 0 then return {1, 0} end
+    end
+  end
+  redis.call('HSET', inv, 'status', 'PENDING', 'waiting', '', 'updated_at', now)
+  mirror(wf, iid, 'PENDING', now)
+  return {1, 1}
+end
+
 -- unpack() is bounded by the Lua C stack, so long argument lists go in slices.
 local function push_all(cmd, key, items, step)
   for i = 1, #items, step do
@@ -110,13 +135,14 @@ return cmsgpack.pack({w, redis.call('HGETALL', inv), redis.call('LRANGE', KEYS[3
 """
 )
 
-# KEYS: wf, invs, inv, h, o, data, <one inv key per child>.
+# KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o].
 # ARGV[1]: msgpack of [base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status,
 #   finish outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, entries,
-#   data as a flat key/value list, children as [id, flat field/value list]] (one argument
-#   packs far faster than dozens).
+#   data as a flat key/value list, children as [id, flat field/value list], parent invocation
+#   id or '' and the seq it awaits this one at] (one argument packs far faster than dozens).
 # Returns {} when the invocation is missing, else {ok, cancel_requested, winners, ready}; a
-# lost race adds {status, updated_at} of the invocation (to put back its active-index entry).
+# lost race adds {status, updated_at} of the invocation (to put back its active-index entry);
+# a finish with a parent adds {recorded, wake} of recording the outcome there.
 COMMIT = (
     _COMMON
     + """
@@ -153,6 +179,11 @@ if mode == 'finish' then
     -- Last on purpose: an expiry already in the past deletes the keys at once.
     for _, key in ipairs(workflow_keys(base)) do redis.call('PEXPIREAT', key, a[10]) end
   end
+  if a[14] ~= '' then
+    local pk = 6 + #children
+    local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[15], a[7], now, a[14])
+    return {1, cancel, {}, 0, false, told}
+  end
 elseif mode == 'suspend' then
   -- Count what is still missing once here, so each outcome is O(1) (see RECORD_OUTCOME).
   local missing = 0
@@ -172,27 +203,7 @@ return {1, cancel, {}, 0}
 RECORD_OUTCOME = (
     _COMMON
     + """
-local wf, inv, o = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('EXISTS', inv) == 0 then return {0, 0} end
-if redis.call('HSETNX', o, ARGV[1], ARGV[2]) == 0 then return {0, 0} end
-touch(wf, o)
-local state = redis.call('HMGET', inv, 'status', 'waiting', 'missing')
-if state[1] ~= 'SUSPENDED' then return {1, 0} end
-if not string.find(',' .. (state[2] or '') .. ',', ',' .. ARGV[1] .. ',', 1, true) then
-  return {1, 0}
-end
-if state[3] then
-  -- O(1) per outcome: the suspension counted the missing ones (seqs are distinct).
-  if redis.call('HINCRBY', inv, 'missing', -1) > 0 then return {1, 0} end
-else
-  -- Suspended by an older version without the count: check every awaited seq.
-  for seq in string.gmatch(state[2] or '', '[^,]+') do
-    if redis.call('HEXISTS', o, seq) == 0 then return {1, 0} end
-  end
-end
-redis.call('HSET', inv, 'status', 'PENDING', 'waiting', '', 'updated_at', ARGV[3])
-mirror(wf, ARGV[4], 'PENDING', ARGV[3])
-return {1, 1}
+return record(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """
 )
 

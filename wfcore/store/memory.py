@@ -187,6 +187,11 @@ class MemoryStore:
                     outcome=batch.finish.outcome,
                     waiting=(),
                 )
+                if batch.parent is not None:
+                    parent = self._record(
+                        entry, batch.parent.invocation_id, batch.parent.seq, batch.finish.outcome
+                    )
+                    return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
             elif batch.suspend is not None:
                 outcomes = entry.outcomes[invocation_id]
                 if all(seq in outcomes for seq in batch.suspend):
@@ -205,19 +210,26 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             entry = self._workflows.get(workflow_id)
-            if entry is None or invocation_id not in entry.invocations:
+            if entry is None:
                 return OutcomeResult(recorded=False, wake=False)
-            outcomes = entry.outcomes[invocation_id]
-            if seq in outcomes:
-                return OutcomeResult(recorded=False, wake=False)
-            outcomes[seq] = outcome
-            invocation = entry.invocations[invocation_id]
-            if invocation.status is WorkflowStatus.SUSPENDED and all(
-                s in outcomes for s in invocation.waiting
-            ):
-                self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
-                return OutcomeResult(recorded=True, wake=True)
-            return OutcomeResult(recorded=True, wake=False)
+            return self._record(entry, invocation_id, seq, outcome)
+
+    def _record(
+        self, entry: _Workflow, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        if invocation_id not in entry.invocations:
+            return OutcomeResult(recorded=False, wake=False)
+        outcomes = entry.outcomes[invocation_id]
+        if seq in outcomes:
+            return OutcomeResult(recorded=False, wake=False)
+        outcomes[seq] = outcome
+        invocation = entry.invocations[invocation_id]
+        if invocation.status is WorkflowStatus.SUSPENDED and all(
+            s in outcomes for s in invocation.waiting
+        ):
+            self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
+            return OutcomeResult(recorded=True, wake=True)
+        return OutcomeResult(recorded=True, wake=False)
 
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import msgpack
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
@@ -39,6 +40,7 @@ from wfcore.errors import (
     WorkflowNotFoundError,
 )
 from wfcore.store import _redis_scripts as layout
+from wfcore.store._redis_link import ThreadLinks
 
 __all__ = ["RedisStore"]
 
@@ -114,6 +116,7 @@ class RedisStore:
             raise ConfigurationError(
                 f"bad Redis store URL {_redact(url)!r}: {e}; use e.g. {_EXAMPLE}"
             ) from e
+        self._links = ThreadLinks(self._client.connection_pool)
         self._prefix = target.prefix
         self._idx_all = f"{target.prefix}:idx:all"
         self._idx_types = f"{target.prefix}:idx:types"
@@ -176,7 +179,7 @@ class RedisStore:
             # The workflow existed and this call indexed a root that is finished or not its
             # own: take that entry back (unless something rewrote it since).
             with self._calls():
-                self._drop(keys=[self._idx_active], args=[member, root_score])
+                self._script(self._drop, keys=[self._idx_active], args=[member, root_score])
         return stored, created
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
@@ -233,7 +236,9 @@ class RedisStore:
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
         """Set the workflow's persistent cancel flag; the updated record, or None."""
         with self._calls():
-            reply = self._cancel(keys=[self._base(workflow_id) + "wf"], args=[repr(time.time())])
+            reply = self._script(
+                self._cancel, keys=[self._base(workflow_id) + "wf"], args=[repr(time.time())]
+            )
         return layout.workflow_from(layout.pairs(reply)) if reply else None
 
     def purge_expired(self, now: float) -> int:
@@ -270,7 +275,7 @@ class RedisStore:
         """Every invocation of the workflow, oldest first."""
         base = self._base(workflow_id)
         with self._calls():
-            replies = self._invocations(keys=[base + "invs"], args=[base])
+            replies = self._script(self._invocations, keys=[base + "invs"], args=[base])
         # A stable sort over creation order breaks created_at ties the way MemoryStore does.
         return sorted(
             (layout.invocation_from(layout.pairs(r)) for r in replies), key=lambda r: r.created_at
@@ -286,7 +291,7 @@ class RedisStore:
         member = _member(workflow_id, invocation_id)
         with self._calls():
             if not claim:
-                reply = self._load(keys=keys, args=args)
+                reply = self._script(self._load, keys=keys, args=args)
             else:
                 # A claim sets updated_at to now: the index entry follows, after the script
                 # (were the script not to run, an older score is still a valid lower bound).
@@ -300,7 +305,7 @@ class RedisStore:
             # Nothing was claimed: take back the entry just written (rare: a duplicate
             # message of a finished or purged invocation).
             with self._calls():
-                self._drop(keys=[self._idx_active], args=[member, now])
+                self._script(self._drop, keys=[self._idx_active], args=[member, now])
         if invocation is None:
             return None
         workflow = layout.workflow_from(layout.pairs(fields))
@@ -342,9 +347,14 @@ class RedisStore:
         for child in batch.children:
             keys.append(base + "inv:" + child.invocation_id)
             children.append((child.invocation_id, layout.invocation_fields(child)))
+        parent_id = parent_seq = ""
+        if batch.finish is not None and batch.parent is not None:
+            parent_id, parent_seq = batch.parent.invocation_id, str(batch.parent.seq)
+            keys += [base + "inv:" + parent_id, base + "o:" + parent_id]
         data = [item for pair in batch.data.items() for item in pair]
         packed = [base, repr(now), invocation_id, str(batch.base_seq), mode, status, outcome]
         packed += [waiting, expires, expires_ms, list(batch.entries), data, children]
+        packed += [parent_id, parent_seq]
         # The scripts' cmsgpack predates msgpack's bin type: bytes go as raw strings.
         args = [msgpack.packb(packed, use_bin_type=False)]
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
@@ -375,14 +385,16 @@ class RedisStore:
             before.append(("ZADD", self._idx_active, "NX", repr(now), member))
         with self._calls():
             if not before and not after:
-                reply = self._commit(keys=keys, args=args)
+                reply = self._script(self._commit, keys=keys, args=args)
             else:
                 evalsha = ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
                 reply = self._pipeline([*before, evalsha, *after])[len(before)]
         if not reply:
             if index_expiry:  # no such invocation: take back the expiry candidate
                 with self._calls():
-                    self._drop(keys=[self._idx_expiry], args=[workflow_id, repr(expires_at)])
+                    self._script(
+                        self._drop, keys=[self._idx_expiry], args=[workflow_id, repr(expires_at)]
+                    )
             raise WorkflowNotFoundError(
                 f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; "
                 "it was never created or its retention has passed"
@@ -395,8 +407,16 @@ class RedisStore:
                 # invocation really is.
                 with self._calls():
                     self._call("ZADD", self._idx_active, updated_at, member)
+        told = None
+        if ok == 1 and len(state) == 2:
+            recorded, wake = state[1]
+            told = OutcomeResult(recorded=recorded == 1, wake=wake == 1)
         return CommitResult(
-            ok=ok == 1, ready=ready == 1, cancel_requested=cancel == 1, winners=list(winners)
+            ok=ok == 1,
+            ready=ready == 1,
+            cancel_requested=cancel == 1,
+            winners=list(winners),
+            parent=told,
         )
 
     def record_outcome(
@@ -406,8 +426,8 @@ class RedisStore:
         base = self._base(workflow_id)
         keys = [base + "wf", base + "inv:" + invocation_id, base + "o:" + invocation_id]
         with self._calls():
-            recorded, wake = self._record(
-                keys=keys, args=[int(seq), outcome, repr(time.time()), invocation_id]
+            recorded, wake = self._script(
+                self._record, keys=keys, args=[int(seq), outcome, repr(time.time()), invocation_id]
             )
         return OutcomeResult(recorded=recorded == 1, wake=wake == 1)
 
@@ -461,6 +481,7 @@ class RedisStore:
     def close(self) -> None:
         """Release connections; every later call raises ``StoreUnavailableError``."""
         self._closed = True
+        self._links.close()
         self._client.close()
 
     # -- helpers -------------------------------------------------------------------------
@@ -579,10 +600,10 @@ class RedisStore:
         return results
 
     def _send(self, commands: Sequence[Command]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        return pipe.execute(raise_on_error=False)
+        return self._links.roundtrip(commands)
+
+    def _script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self._pipeline([("EVALSHA", script.sha, len(keys), *keys, *args)])[0]
 
     @contextmanager
     def _calls(self) -> Iterator[None]:

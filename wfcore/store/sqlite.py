@@ -21,6 +21,7 @@ from wfcore._models import (
     CommitResult,
     InvocationRecord,
     OutcomeResult,
+    ParentOutcome,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -404,6 +405,9 @@ class SQLiteStore:
                 )
                 if is_root:
                     self._mirror(conn, workflow_id, status, now)
+                if batch.parent is not None:
+                    parent = self._record(conn, workflow_id, batch.parent, batch.finish.outcome)
+                    return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
             elif batch.suspend is not None:
                 waiting = _waiting(batch.suspend)
                 if not conn.execute(_ANY_MISSING, (waiting, *key)).fetchone()[0]:
@@ -418,23 +422,28 @@ class SQLiteStore:
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
         """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
-        key = (workflow_id, invocation_id)
         with self._transaction() as conn:
-            head = conn.execute(_HEAD, key).fetchone()
-            if head is None:
-                return OutcomeResult(recorded=False, wake=False)
-            if not conn.execute(
-                "INSERT OR IGNORE INTO outcomes (workflow_id, invocation_id, seq, data)"
-                " VALUES (?, ?, ?, ?)",
-                (*key, seq, outcome),
-            ).rowcount:
-                return OutcomeResult(recorded=False, wake=False)
-            if head[2] != "SUSPENDED" or conn.execute(_ANY_MISSING, (head[3], *key)).fetchone()[0]:
-                return OutcomeResult(recorded=True, wake=False)
-            now = time.time()
-            conn.execute(_SET_INV, ("PENDING", _NO_WAIT, now, *key))
-            if head[1] == invocation_id:
-                self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
+            return self._record(conn, workflow_id, ParentOutcome(invocation_id, seq), outcome)
+
+    def _record(
+        self, conn: sqlite3.Connection, workflow_id: str, to: ParentOutcome, outcome: bytes
+    ) -> OutcomeResult:
+        key = (workflow_id, to.invocation_id)
+        head = conn.execute(_HEAD, key).fetchone()
+        if head is None:
+            return OutcomeResult(recorded=False, wake=False)
+        if not conn.execute(
+            "INSERT OR IGNORE INTO outcomes (workflow_id, invocation_id, seq, data)"
+            " VALUES (?, ?, ?, ?)",
+            (*key, to.seq, outcome),
+        ).rowcount:
+            return OutcomeResult(recorded=False, wake=False)
+        if head[2] != "SUSPENDED" or conn.execute(_ANY_MISSING, (head[3], *key)).fetchone()[0]:
+            return OutcomeResult(recorded=True, wake=False)
+        now = time.time()
+        conn.execute(_SET_INV, ("PENDING", _NO_WAIT, now, *key))
+        if head[1] == to.invocation_id:
+            self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
         return OutcomeResult(recorded=True, wake=True)
 
     def recover_candidates(

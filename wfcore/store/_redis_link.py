@@ -1,0 +1,69 @@
+"""One Redis connection per thread, for the store's hot path.
+
+redis-py's client takes a connection from its pool, checks it, records metrics and releases
+it again for every command or pipeline. That bookkeeping costs more CPU than the round trip
+itself. Here each thread keeps one connection (built by the same pool settings: URL, TLS,
+auth, timeouts) and sends a batch of commands as one write, then reads one reply per command.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import ResponseError
+
+__all__ = ["ThreadLinks"]
+
+
+class ThreadLinks:
+    """Per-thread connections built from ``pool``'s settings; no retries, no pooling."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self._pool = pool
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        # redis-py's connection methods are untyped: Any keeps mypy --strict quiet here only.
+        self._open: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def roundtrip(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write; their replies, an error reply as its exception.
+
+        A connection or timeout error (or any interruption) drops the connection, so a reply
+        left unread can never be taken for the next command's, and propagates.
+        """
+        conn = self._connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as error:  # this command's own error: the rest stand
+                    replies.append(error)
+            return replies
+        except BaseException:
+            conn.disconnect()
+            raise
+
+    def close(self) -> None:
+        """Disconnect every thread's connection (a later roundtrip reconnects)."""
+        with self._lock:
+            connections = list(self._open)
+        for conn in connections:
+            conn.disconnect()
+
+    def _connection(self) -> Any:
+        conn: Any = getattr(self._local, "conn", None)
+        pid = os.getpid()
+        if conn is None or getattr(self._local, "pid", None) != pid:
+            # New thread, or a forked child: never share a parent's socket.
+            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            self._local.conn, self._local.pid = conn, pid
+            with self._lock:
+                self._open.add(conn)
+        return conn
