@@ -33,8 +33,9 @@ from benchmarks._redis import BenchRedis, redis_server, redis_server_version
 from wfcore import LocalRunner, RunStatus, StateStore, Task, WorkflowContext, current, open_store
 
 OPS = ("random", "uuid", "utc_now", "set_data", "get_data", "deterministic")
-BUFFERED = ("random", "uuid", "utc_now")  # recorded in memory, written at the next boundary
-ONE_ROUND_TRIP = ("deterministic", "set_data")  # each one is a commit of its own
+# Recorded in memory, written by the next commit (the boundary that ends the ops loop).
+BUFFERED = ("random", "uuid", "utc_now", "set_data")
+ONE_ROUND_TRIP = ("deterministic", "set_data")  # at most one round trip each (a step commits)
 
 REPLAY_TARGET_US = 5.0
 FIRST_BUFFERED_TARGET_US = 15.0

@@ -140,6 +140,7 @@ class WorkflowContext:
         self._seq = 0
         self._base = len(snapshot.entries)
         self._buffer: list[bytes] = []
+        self._data: dict[str, bytes] = {}  # set_data values for the next commit
         self._new_children: list[InvocationRecord] = []
         self._to_dispatch: list[InvocationRef] = []
         self._lifecycle("task_resumed" if raw else "task_started", None)
@@ -365,7 +366,11 @@ class WorkflowContext:
         what = f"set_data({key!r})"
         encoded = self._rt.codec.encode(value, what=what)
         self._append(encode_entry(self._rt.codec, Kind.SET_DATA, key, True, value, what))
-        self._flush(data={key: encoded})
+        # Written with the next commit, like the entry. Readers this code starts later (its
+        # children) run after that commit; an invocation already running beside it could
+        # have read the old value a moment earlier anyway. A crash before the commit loses
+        # nothing the replay does not write again.
+        self._data[key] = encoded
 
     def get_data(self, key: str, default: Any = None) -> Any:
         """The workflow data value under ``key``, or ``default``; what was read is recorded."""
@@ -375,7 +380,9 @@ class WorkflowContext:
             found, value = entry.value
             return value if found else default
         what = f"get_data({key!r})"
-        raw = self._rt.store.read_data(self.workflow.workflow_id, key)
+        raw = self._data.get(key)  # this run's own write, not committed yet
+        if raw is None:
+            raw = self._rt.store.read_data(self.workflow.workflow_id, key)
         value = None if raw is None else self._rt.codec.decode(raw, what=what)
         self._record(Kind.GET_DATA, key, [raw is not None, value])
         return value if raw is not None else default
@@ -608,10 +615,11 @@ class WorkflowContext:
     def _commit(self, **changes: Any) -> CommitResult:
         """Write buffered entries and new children (plus ``changes``) in one atomic commit,
         then send the children it recorded. Nothing is sent if another writer won."""
-        batch = Batch(self._base, self._buffer, children=self._new_children, **changes)
+        batch = Batch(self._base, self._buffer, self._data, children=self._new_children, **changes)
         result = self._rt.store.commit(self.workflow.workflow_id, self.invocation_id, batch)
         if not result.ok:
             return result
+        self._data = {}
         if result.cancel_requested and not (
             self._cancel_delivered or self._invocation.cancel_shielded
         ):

@@ -2,11 +2,12 @@
 
 Shapes (each returns what it recorded, so a test can compare results with histories):
 
-- ``leaf(tag)``: random, uuid, utc_now, then ``set_data`` (the boundary that flushes them).
+- ``leaf(tag)``: random, uuid, utc_now, then ``set_data``, all written by its finish.
 - ``sub(tag)``: a ``force_new_workflow`` child workflow: uuid, a short durable sleep, then a
   plain ``leaf`` child of its own.
-- ``parent(tag)``: random/uuid/utc_now + ``set_data``, then two plain ``leaf`` children and one
-  ``sub`` child workflow started together, one ``wait`` for all three, a short sleep, utc_now.
+- ``parent(tag)``: random/uuid/utc_now + ``set_data``, a ``wf.deterministic`` step (the
+  checkpoint that flushes them), then two plain ``leaf`` children and one ``sub`` child
+  workflow started together, one ``wait`` for all three, a short sleep, utc_now.
 - ``racer(tag)``: like ``leaf`` plus a cross-process rendezvous step (``wf.deterministic``),
   then a plain child; two deliveries of one message reach the rendezvous together and race to
   commit it.
@@ -77,6 +78,7 @@ class ChaosTasks:
             u = wf.uuid()
             t0 = wf.utc_now()
             wf.set_data("seed", {"random": r, "uuid": u})
+            mark = wf.deterministic("mark", str.upper, tag)
             h1 = wf.start_task(leaf, f"{tag}/a")
             h2 = wf.start_task(sub, f"{tag}/b")
             h3 = wf.start_task(leaf, f"{tag}/c")
@@ -89,6 +91,7 @@ class ChaosTasks:
                 "uuid": u,
                 "t0": t0,
                 "t1": t1,
+                "mark": mark,
                 "children": [a.result, b.result, c.result],
                 "sub_workflow": b.workflow.workflow_id,
             }

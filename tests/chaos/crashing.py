@@ -76,11 +76,12 @@ CRASH_POINTS: dict[str, str] = {
         "message is not sent"
     ),
     "flush-before-apply": (
-        "a commit of buffered random/uuid/utc_now entries is about to reach the store"
+        "a commit of buffered random/uuid/utc_now/set_data entries (a deterministic step's "
+        "checkpoint) is about to reach the store"
     ),
     "flush-after-apply": (
-        "the store applied a commit of buffered random/uuid/utc_now entries; it has not "
-        "returned to the workflow"
+        "the store applied a commit of buffered random/uuid/utc_now/set_data entries (a "
+        "deterministic step's checkpoint); it has not returned to the workflow"
     ),
     "during-completion": "a top-level workflow's finish was committed; the run has not returned",
     "after-timer-suspend-before-wake": (

@@ -2,8 +2,8 @@
 
 Each worker case arms one crash point (``tests.chaos.crashing.CRASH_POINTS``) in a real
 ``dramatiq`` worker process on Redis (RedisBroker + RedisStore), starts two ``parent``
-workflows (random, uuid, utc_now, set_data, two plain children and one force_new child
-workflow started together, one wait, durable sleeps), lets the worker die there
+workflows (random, uuid, utc_now, set_data, a deterministic step, two plain children and one
+force_new child workflow started together, one wait, durable sleeps), lets the worker die there
 (``os._exit(137)``: no ack, no cleanup), snapshots every recorded operation, and restarts a
 worker (armed again: it must not crash twice). In the ``redelivered`` variant the broker keeps
 the dead worker's unacked messages (RedisBroker requeues them after its heartbeat timeout); in
@@ -75,16 +75,15 @@ def check_parent_result(store: StateStore, workflow_id: str, result: dict[str, A
     """The parent's result (and its children's) equal the recorded values, position by position."""
     ops = ops_of(store, workflow_id, workflow_id)
     kinds = [k for k, _, _ in ops]
-    assert kinds == ["random", "uuid", "utc_now", "set_data"] + ["start_task"] * 3 + [
-        "sleep",
-        "utc_now",
-        "set_data",
-    ]
+    assert kinds == ["random", "uuid", "utc_now", "set_data", "deterministic"] + [
+        "start_task"
+    ] * 3 + ["sleep", "utc_now", "set_data"]
     values = [v for _, _, v in ops]
     assert (result["random"], result["uuid"], result["t0"]) == tuple(values[:3])
-    assert result["t1"] == values[8]
-    assert result["t1"].timestamp() >= values[7]  # after the sleep's fire time
-    (a_inv, a_wf, *_), (b_inv, b_wf, *_), (c_inv, c_wf, *_) = values[4:7]
+    assert result["mark"] == values[4]
+    assert result["t1"] == values[9]
+    assert result["t1"].timestamp() >= values[8]  # after the sleep's fire time
+    (a_inv, a_wf, *_), (b_inv, b_wf, *_), (c_inv, c_wf, *_) = values[5:8]
     assert a_wf == c_wf == workflow_id
     assert b_wf == result["sub_workflow"] != workflow_id
     check_leaf(store, a_wf, a_inv, result["children"][0])

@@ -12,12 +12,15 @@ import pytest
 import wfcore
 from wfcore import LocalRunner, RunStatus
 from wfcore._history import Kind, decode_entry, is_operation
+from wfcore._models import Batch, CommitResult
 from wfcore.errors import (
     ConfigurationError,
     EncodeError,
     NotInWorkflowError,
     WorkflowFailedError,
 )
+from wfcore.store import DelegatingStore
+from wfcore.store.memory import MemoryStore
 
 
 def _kinds(runner: LocalRunner, workflow_id: str, invocation_id: str | None = None) -> list[str]:
@@ -332,3 +335,56 @@ def test_corrupted_history_entry_raises_decode_error() -> None:
         runner.engine.result(workflow_id)
     assert info.value.error_type == "wfcore.errors.DecodeError"
     assert runner.results[-1][1].status is RunStatus.FAILED
+
+
+class _CountingStore(DelegatingStore):
+    """Counts commits and data reads that reach the store."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())
+        self.commits = 0
+        self.reads = 0
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        self.commits += 1
+        return super().commit(workflow_id, invocation_id, batch)
+
+    def read_data(self, workflow_id: str, key: str) -> bytes | None:
+        self.reads += 1
+        return super().read_data(workflow_id, key)
+
+
+def test_set_data_is_written_by_the_next_commit_and_read_back_before_it() -> None:
+    # Given a workflow that sets a value, reads it back, then starts a child that reads it
+    store = _CountingStore()
+    runner = LocalRunner(store)
+    first_run: list[Any] = []
+
+    @runner.task
+    def child() -> Any:
+        return child.wf.get_data("k")
+
+    @runner.task
+    def flow() -> Any:
+        wf = flow.wf
+        wf.set_data("k", ("v", 1))
+        mine = wf.get_data("k")
+        if not wf.is_replaying:
+            first_run.append(
+                (mine, store.inner.read_data(wf.workflow.workflow_id, "k"), store.reads)
+            )
+        return wf.execute_task(child).result
+
+    # When the workflow's first message runs
+    workflow_id = runner.start(flow)
+    runner.step()
+    # Then its own read saw the value without a store read while nothing was stored yet, and
+    # the value was written by the one commit that also recorded and suspended on the child
+    assert first_run == [(("v", 1), None, 0)]
+    assert store.commits == 1
+    stored = store.inner.read_data(workflow_id, "k")
+    assert stored is not None
+    assert runner.engine.codec.decode(stored, what="test") == ("v", 1)
+    # And the child, started after that commit, reads it
+    runner.run_until_idle()
+    assert runner.engine.result(workflow_id) == ("v", 1)

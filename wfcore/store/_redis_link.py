@@ -17,6 +17,12 @@ from typing import Any
 import redis
 from redis.exceptions import ResponseError
 
+_pack: Any
+try:  # hiredis comes with redis[hiredis]; without it redis-py's own packer is used
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - exercised only without hiredis
+    _pack = None
+
 __all__ = ["ThreadLinks"]
 
 
@@ -38,7 +44,11 @@ class ThreadLinks:
         """
         conn = self._connection()
         try:
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            if _pack is not None:  # every argument is already str, bytes, int or float
+                packed: Any = [b"".join([_pack(command) for command in commands])]
+            else:
+                packed = conn.pack_commands(commands)
+            conn.send_packed_command(packed, check_health=False)
             replies: list[Any] = []
             for _ in commands:
                 try:

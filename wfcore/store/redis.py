@@ -591,7 +591,9 @@ class RedisStore:
         if missing:
             # The server lost its script cache (restart, SCRIPT FLUSH): reload and re-send
             # only the refused calls, which did nothing, so no other command runs twice.
-            self._send([("SCRIPT LOAD", s.script) for s in self._scripts])
+            for loaded in self._send([("SCRIPT", "LOAD", s.script) for s in self._scripts]):
+                if isinstance(loaded, Exception):
+                    raise loaded
             for i, result in zip(missing, self._send([commands[i] for i in missing]), strict=True):
                 results[i] = result
         for result in results:
