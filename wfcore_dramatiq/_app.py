@@ -339,22 +339,26 @@ class App:
     def _final_attempt(self, name: str, options: dict[str, Any]) -> bool:
         retries = int(options.get("retries", 0))
         actor_options = self.broker.get_actor(name).options
-        default: int | None = 0
-        for middleware in self.broker.middleware:
-            if isinstance(middleware, Retries):
-                default = middleware.max_retries
         if self._retry_when(actor_options) is not None:
             return False  # decided after the run, from the error
+        retries_middleware = self._retries()
+        default = 0 if retries_middleware is None else retries_middleware.max_retries
         max_retries = options.get("max_retries", actor_options.get("max_retries", default))
         return max_retries is not None and retries >= max_retries
 
     def _retry_when(self, actor_options: dict[str, Any]) -> Any:
         """The predicate Dramatiq's ``Retries`` applies: the actor's, else the middleware's."""
-        default = None
+        retries_middleware = self._retries()
+        default = None if retries_middleware is None else retries_middleware.retry_when
+        return actor_options.get("retry_when", default)
+
+    def _retries(self) -> Retries | None:
+        """The broker's (last) ``Retries`` middleware, which decides how Dramatiq retries."""
+        found = None
         for middleware in self.broker.middleware:
             if isinstance(middleware, Retries):
-                default = middleware.retry_when
-        return actor_options.get("retry_when", default)
+                found = middleware
+        return found
 
     def _raise_for_dramatiq(self, ref: InvocationRef, retries: int, result: RunResult) -> None:
         """Tell Dramatiq what happened: return to ack, raise to retry or to fail for good."""

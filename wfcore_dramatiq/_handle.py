@@ -109,15 +109,26 @@ class FinishedSignal:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
+        self._waiters = 0
         self.version = 0
 
     def notify(self) -> None:
-        """Something finished: wake all waiters so they re-check."""
-        with self._cond:
-            self.version += 1
-            self._cond.notify_all()
+        """Something finished: wake all waiters so they re-check.
+
+        The version moves first; a waiter registers before it checks the version, so one
+        that is not registered yet will see the new version, and worker threads take the
+        lock only when somebody waits.
+        """
+        self.version += 1
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
 
     def wait(self, seen: int, timeout: float) -> None:
         """Sleep until a notification newer than ``seen`` or ``timeout`` seconds."""
         with self._cond:
-            self._cond.wait_for(lambda: self.version != seen, timeout)
+            self._waiters += 1
+            try:
+                self._cond.wait_for(lambda: self.version != seen, timeout)
+            finally:
+                self._waiters -= 1

@@ -16,7 +16,7 @@ from redis.crc import key_slot
 
 from tests.store.records import invocation, workflow
 from tests.support.redis_server import RedisServer, free_port, start_redis, stop_redis
-from wfcore._models import Batch, Finish, WorkflowStatus
+from wfcore._models import Batch, Finish, ParentOutcome, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
 from wfcore.store import open_store
 from wfcore.store.redis import RedisStore
@@ -138,11 +138,16 @@ def test_load_commit_and_record_outcome_are_one_command_each(
     store.load("wf-1", inv)
     store.commit("wf-1", inv, Batch(0, [b"warm"], suspend=[0]))
     store.record_outcome("wf-1", inv, 0, b"warm")
-    # (a claiming load also re-scores the invocation in the active index, in the same send)
+    child = invocation("wf-1", "c1", parent_invocation_id=inv, parent_seq=1)
+    store.commit("wf-1", inv, Batch(1, [b"start"], children=[child], suspend=[1]))
+    store.load("wf-1", "c1")
+    finish = Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"c"), parent=ParentOutcome(inv, 1))
+    # (a finish also drops the invocation from the active index, in the same send)
     operations: list[tuple[Callable[[], object], int]] = [
-        (lambda: store.load("wf-1", inv), 2),
-        (lambda: store.commit("wf-1", inv, Batch(1, [b"x" * 20])), 1),
-        (lambda: store.record_outcome("wf-1", inv, 1, b"out"), 1),
+        (lambda: store.load("wf-1", inv), 1),
+        (lambda: store.commit("wf-1", inv, Batch(2, [b"x" * 20])), 1),
+        (lambda: store.record_outcome("wf-1", inv, 5, b"out"), 1),
+        (lambda: store.commit("wf-1", "c1", finish), 2),
     ]
     for operation, replies in operations:
         before = _evalsha_calls(raw)
@@ -504,9 +509,9 @@ def test_active_index_follows_invocations_until_they_finish(
     claimed_at = _updated(store, "wf-1", inv)
     child = invocation("wf-1", "c1", parent_invocation_id=inv, parent_seq=0)
     store.commit("wf-1", inv, Batch(0, [b"start"], children=[child], suspend=[0]))
-    # Then the claim moved its entry exactly; the suspension (which may have been refused)
-    # left it as a lower bound; the child is indexed at its own updated_at
-    assert _active(raw, prefix) == {f"wf-1 {inv}": claimed_at, "wf-1 c1": child.updated_at}
+    # Then the claim and the suspension (which may have been refused) left its entry as a
+    # lower bound; the child is indexed at its own updated_at
+    assert _active(raw, prefix) == {f"wf-1 {inv}": root.updated_at, "wf-1 c1": child.updated_at}
     assert claimed_at <= _updated(store, "wf-1", inv)
     # When the child finishes and wakes the root, which then finishes too
     store.load("wf-1", "c1")
@@ -543,19 +548,19 @@ def test_a_lost_finish_keeps_the_invocation_indexed(
 def test_sweeps_rescore_entries_that_lag(
     make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
 ) -> None:
-    # Given a root claimed at c and suspended later, at s: its entry still says c
+    # Given a root created at c, then claimed and suspended later, at s: its entry still says c
     store = make()
     record, root = workflow("wf-1")
     store.create_workflow(record, root)
     inv = root.invocation_id
-    store.load("wf-1", inv)
-    claimed_at = _updated(store, "wf-1", inv)
+    created_at = _updated(store, "wf-1", inv)
     time.sleep(0.01)
+    store.load("wf-1", inv)
     store.commit("wf-1", inv, Batch(0, [b"s"], suspend=[0]))
     suspended_at = _updated(store, "wf-1", inv)
-    assert _active(raw, prefix) == {f"wf-1 {inv}": claimed_at}
+    assert _active(raw, prefix) == {f"wf-1 {inv}": created_at}
     # When a sweep's bound falls between c and s
-    found = store.recover_candidates(older_than=(claimed_at + suspended_at) / 2, now=time.time())
+    found = store.recover_candidates(older_than=(created_at + suspended_at) / 2, now=time.time())
     # Then nothing is claimed and the entry now holds the real time
     assert found == []
     assert _active(raw, prefix) == {f"wf-1 {inv}": suspended_at}

@@ -82,9 +82,9 @@ local function record(wf, inv, o, seq, outcome, now, iid)
 end
 
 -- unpack() is bounded by the Lua C stack, so long argument lists go in slices.
-local function push_all(cmd, key, items, step)
-  for i = 1, #items, step do
-    redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
+local function push_all(cmd, key, items, first, last, step)
+  for i = first, last, step do
+    redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, last)))
   end
 end
 """
@@ -115,8 +115,8 @@ return 1
 )
 
 # KEYS: wf, inv, h, o.  ARGV: claim ('1'/'0'), now, iid.
-# Returns false when missing, else one msgpack string: [workflow fields, invocation fields,
-# entries, outcome fields]. One string parses far faster in Python than nested RESP arrays.
+# Returns false when missing, else {workflow fields, invocation fields, entries, outcome
+# fields} (RESP arrays: hiredis parses them in C, cheaper than cmsgpack on both sides).
 LOAD = (
     _COMMON
     + """
@@ -130,16 +130,17 @@ if ARGV[1] == '1' and not FINISHED[status] then
   redis.call('HINCRBY', inv, 'attempts', 1)
   if mirror(wf, ARGV[3], 'RUNNING', ARGV[2]) then w = redis.call('HGETALL', wf) end
 end
-return cmsgpack.pack({w, redis.call('HGETALL', inv), redis.call('LRANGE', KEYS[3], 0, -1),
-                      redis.call('HGETALL', KEYS[4])})
+return {w, redis.call('HGETALL', inv), redis.call('LRANGE', KEYS[3], 0, -1),
+        redis.call('HGETALL', KEYS[4])}
 """
 )
 
 # KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o].
-# ARGV[1]: msgpack of [base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status,
-#   finish outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, entries,
-#   data as a flat key/value list, children as [id, flat field/value list], parent invocation
-#   id or '' and the seq it awaits this one at] (one argument packs far faster than dozens).
+# ARGV: base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status, finish
+#   outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, parent invocation
+#   id or '', the seq the parent awaits this one at, then the counts of entries, of data items
+#   (keys and values) and of children, then the entries, the data items, and per child its
+#   id, its field count and its fields. (Plain arguments: cmsgpack cost more than the rest.)
 # Returns {} when the invocation is missing, else {ok, cancel_requested, winners, ready}; a
 # lost race adds {status, updated_at} of the invocation (to put back its active-index entry);
 # a finish with a parent adds {recorded, wake} of recording the outcome there.
@@ -147,30 +148,34 @@ COMMIT = (
     _COMMON
     + """
 local wf, invs, inv, h, o, data = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local a = cmsgpack.unpack(ARGV[1])
+local a = ARGV
 local base, now, iid, base_seq, mode = a[1], a[2], a[3], tonumber(a[4]), a[5]
-local entries, pairs_, children = a[11], a[12], a[13]
+local n_entries, n_data, n_children = tonumber(a[13]), tonumber(a[14]), tonumber(a[15])
+local first_entry = 16
+local first_data = first_entry + n_entries
 if redis.call('EXISTS', inv) == 0 then return {} end
 local cancel = redis.call('HGET', wf, 'cancel') == '1' and 1 or 0
 if redis.call('LLEN', h) ~= base_seq then
   return {0, cancel, redis.call('LRANGE', h, base_seq, -1), 0,
           redis.call('HMGET', inv, 'status', 'updated_at')}
 end
-if #entries > 0 then
-  push_all('RPUSH', h, entries, 1000)
+if n_entries > 0 then
+  push_all('RPUSH', h, ARGV, first_entry, first_data - 1, 1000)
   touch(wf, h)
 end
-if #pairs_ > 0 then
-  push_all('HSET', data, pairs_, 1000)
+if n_data > 0 then
+  push_all('HSET', data, ARGV, first_data, first_data + n_data - 1, 1000)
   touch(wf, data)
 end
-for c, child in ipairs(children) do
-  local key = KEYS[6 + c]
+local at = first_data + n_data
+for c = 1, n_children do
+  local key, n_fields = KEYS[6 + c], tonumber(a[at + 1])
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, unpack(child[2]))
-    redis.call('RPUSH', invs, child[1])
+    redis.call('HSET', key, unpack(ARGV, at + 2, at + 1 + n_fields))
+    redis.call('RPUSH', invs, a[at])
     touch(wf, key, invs)
   end
+  at = at + 2 + n_fields
 end
 if mode == 'finish' then
   redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
@@ -179,9 +184,9 @@ if mode == 'finish' then
     -- Last on purpose: an expiry already in the past deletes the keys at once.
     for _, key in ipairs(workflow_keys(base)) do redis.call('PEXPIREAT', key, a[10]) end
   end
-  if a[14] ~= '' then
-    local pk = 6 + #children
-    local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[15], a[7], now, a[14])
+  if a[11] ~= '' then
+    local pk = 6 + n_children
+    local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[12], a[7], now, a[11])
     return {1, cancel, {}, 0, false, told}
   end
 elseif mode == 'suspend' then

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import msgpack
 import redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
@@ -286,26 +285,15 @@ class RedisStore:
         base = self._base(workflow_id)
         keys = [base + "wf", base + "inv:" + invocation_id]
         keys += [base + "h:" + invocation_id, base + "o:" + invocation_id]
-        now = repr(time.time())
-        args = ["1" if claim else "0", now, invocation_id]
-        member = _member(workflow_id, invocation_id)
+        # A claim moves updated_at to now but leaves the active-index score alone: an older
+        # score is still a lower bound, and a sweep re-scores the few entries that lag.
+        args = ["1" if claim else "0", repr(time.time()), invocation_id]
         with self._calls():
-            if not claim:
-                reply = self._script(self._load, keys=keys, args=args)
-            else:
-                # A claim sets updated_at to now: the index entry follows, after the script
-                # (were the script not to run, an older score is still a valid lower bound).
-                evalsha = ("EVALSHA", self._load.sha, len(keys), *keys, *args)
-                reply = self._pipeline([evalsha, ("ZADD", self._idx_active, now, member)])[0]
+            reply = self._script(self._load, keys=keys, args=args)
         invocation = None
         if reply is not None:
-            fields, inv_fields, entries, outcomes = msgpack.unpackb(reply, raw=True)
+            fields, inv_fields, entries, outcomes = reply
             invocation = layout.invocation_from(layout.pairs(inv_fields))
-        if claim and (invocation is None or invocation.status.finished):
-            # Nothing was claimed: take back the entry just written (rare: a duplicate
-            # message of a finished or purged invocation).
-            with self._calls():
-                self._script(self._drop, keys=[self._idx_active], args=[member, now])
         if invocation is None:
             return None
         workflow = layout.workflow_from(layout.pairs(fields))
@@ -343,20 +331,20 @@ class RedisStore:
             mode, waiting = "suspend", ",".join(str(int(seq)) for seq in batch.suspend)
         keys = [base + "wf", base + "invs", base + "inv:" + invocation_id]
         keys += [base + "h:" + invocation_id, base + "o:" + invocation_id, base + "data"]
-        children = []
+        children: list[str | bytes | int] = []
         for child in batch.children:
             keys.append(base + "inv:" + child.invocation_id)
-            children.append((child.invocation_id, layout.invocation_fields(child)))
+            fields = layout.invocation_fields(child)
+            children += [child.invocation_id, len(fields), *fields]
         parent_id = parent_seq = ""
         if batch.finish is not None and batch.parent is not None:
             parent_id, parent_seq = batch.parent.invocation_id, str(batch.parent.seq)
             keys += [base + "inv:" + parent_id, base + "o:" + parent_id]
         data = [item for pair in batch.data.items() for item in pair]
-        packed = [base, repr(now), invocation_id, str(batch.base_seq), mode, status, outcome]
-        packed += [waiting, expires, expires_ms, list(batch.entries), data, children]
-        packed += [parent_id, parent_seq]
-        # The scripts' cmsgpack predates msgpack's bin type: bytes go as raw strings.
-        args = [msgpack.packb(packed, use_bin_type=False)]
+        args: list[Any] = [base, repr(now), invocation_id, batch.base_seq, mode, status, outcome]
+        args += [waiting, expires, expires_ms, parent_id, parent_seq]
+        args += [len(batch.entries), len(data), len(batch.children), *batch.entries, *data]
+        args += children
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
         index_expiry = expires_at is not None
         index_expiry &= self._roots.get(workflow_id, invocation_id) == invocation_id
