@@ -426,10 +426,13 @@ class WorkflowContext:
                     "wf.wait takes handles returned by this invocation's start_task, "
                     f"got {handle!r}"
                 )
+        # A pending cancellation wins over results, even ones already there (children it
+        # cancelled end CANCELLED): the workflow sees WorkflowCancelled, as it would have
+        # had it suspended first.
+        self._cancel_point()
         # Distinct: a store counts each awaited position once.
         missing = list(dict.fromkeys(h.seq for h in handles if h.seq not in self._outcomes))
         if missing:
-            self._cancel_point()
             self._fatal = _Suspend(missing)
             raise self._fatal
         return [self._task_result(h) for h in handles]
@@ -620,14 +623,19 @@ class WorkflowContext:
         if not result.ok:
             return result
         self._data = {}
+        to_dispatch, self._to_dispatch = self._to_dispatch, []
         if result.cancel_requested and not (
             self._cancel_delivered or self._invocation.cancel_shielded
         ):
             self._cancel_pending = True
+            # A cancel that walked this workflow's children before these child workflows
+            # existed did not reach them; its flag, seen here, must.
+            for ref in to_dispatch:
+                if ref.workflow_id != self.workflow.workflow_id:
+                    self._rt.store.request_cancel(ref.workflow_id)
         self._base += len(self._buffer)
         self._buffer = []
         self._new_children = []
-        to_dispatch, self._to_dispatch = self._to_dispatch, []
         for ref in to_dispatch:
             self._rt.dispatcher.enqueue(ref)
         return result

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from wfcore import LocalRunner, RunStatus, WorkflowCancelled, WorkflowStatus
+from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore.errors import WorkflowCancelledError, WorkflowNotFoundError
+from wfcore.store import DelegatingStore
+from wfcore.store.memory import MemoryStore
 
 
 def test_cancel_wakes_a_sleeping_workflow_and_cleanup_runs_once() -> None:
@@ -129,3 +132,47 @@ def test_except_exception_does_not_swallow_cancellation() -> None:
 def test_cancel_unknown_workflow_is_a_clear_error() -> None:
     with pytest.raises(WorkflowNotFoundError, match="nope"):
         LocalRunner().engine.cancel("nope")
+
+
+class _CancelAfterChildCreated(DelegatingStore):
+    """Requests the parent's cancellation right after its child workflow is created: a
+    cancel whose walk of the parent's children came just before the child existed."""
+
+    def __init__(self, parent_id: list[str]) -> None:
+        super().__init__(MemoryStore())
+        self._parent_id = parent_id
+
+    def create_workflow(
+        self, record: WorkflowRecord, root: InvocationRecord
+    ) -> tuple[WorkflowRecord, bool]:
+        created = super().create_workflow(record, root)
+        if record.parent_workflow_id is not None:
+            self.request_cancel(self._parent_id[0])
+        return created
+
+
+def test_a_child_workflow_created_while_its_parent_is_cancelled_is_cancelled_too() -> None:
+    # Given a parent that starts a child workflow, and a cancellation of the parent landing
+    # after the child was created but before the parent recorded it
+    parent_id: list[str] = []
+    runner = LocalRunner(_CancelAfterChildCreated(parent_id))
+    ran: list[str] = []
+
+    @runner.task(force_new_workflow=True)
+    def sub() -> str:
+        ran.append("sub")
+        return "sub"
+
+    @runner.task
+    def flow() -> str:
+        handle = flow.wf.start_task(sub)
+        return str(flow.wf.wait(handle)[0].result)
+
+    parent_id.append(runner.start(flow))
+    # When everything runs
+    runner.run_until_idle()
+    # Then the child workflow was cancelled before it ran, and so was the parent
+    children = runner.store.child_workflows(parent_id[0])
+    assert [c.status for c in children] == [WorkflowStatus.CANCELLED]
+    assert ran == []
+    assert runner.engine.workflow(parent_id[0]).status is WorkflowStatus.CANCELLED
