@@ -277,6 +277,17 @@ def test_suspend_then_outcomes_wake_exactly_once(store: StateStore) -> None:
     assert woken.outcomes == {0: b"o0", 1: b"o1"}
 
 
+def test_outcomes_not_awaited_do_not_count_towards_a_wake(store: StateStore) -> None:
+    # Given an invocation that started children at seqs 0, 1 and 2 but waits only on 1 and 2
+    inv = _started(store)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, [b"a", b"b", b"c"], suspend=[1, 2]))
+    # When the outcome it does not wait for arrives, then the ones it waits for
+    wakes = [store.record_outcome("wf-1", inv, seq, b"o").wake for seq in (0, 2, 1)]
+    # Then only the last awaited one wakes it
+    assert wakes == [False, False, True]
+
+
 def test_suspend_is_refused_when_outcomes_are_already_there(store: StateStore) -> None:
     # Given a running invocation whose child finished while it ran
     inv = _started(store)

@@ -121,6 +121,44 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     assert "upgrade wfcore" in str(caught.value)
 
 
+def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
+    tmp_path: Path,
+) -> None:
+    # Given a file as version 2 left it: no invocations.missing column, and an invocation
+    # suspended on three outcomes, one of them already recorded
+    path = tmp_path / "v2.db"
+    store = SQLiteStore(path)
+    record, root = workflow("wf-1")
+    inv = root.invocation_id
+    store.create_workflow(record, root)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, suspend=[0, 1, 2]))
+    assert store.record_outcome("wf-1", inv, 0, b"o0").wake is False
+    store.close()
+    raw = sqlite3.connect(path)
+    raw.execute("ALTER TABLE invocations DROP COLUMN missing")
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    # When this version opens it and the last outcomes arrive
+    upgraded = SQLiteStore(path)
+    try:
+        wakes = [upgraded.record_outcome("wf-1", inv, seq, b"o").wake for seq in (1, 2)]
+        # Then the column was added, and the last outcome (and only it) wakes the invocation
+        raw = sqlite3.connect(path)
+        columns = {row[1] for row in raw.execute("PRAGMA table_info(invocations)")}
+        version = raw.execute("PRAGMA user_version").fetchone()[0]
+        raw.close()
+        assert "missing" in columns
+        assert version == 3
+        assert wakes == [False, True]
+        snap = upgraded.load("wf-1", inv, claim=False)
+        assert snap is not None
+        assert snap.invocation.status is WorkflowStatus.PENDING
+    finally:
+        upgraded.close()
+
+
 def test_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     # Given a file of text where the database should be
     path = tmp_path / "notes.txt"

@@ -28,6 +28,9 @@ class _Workflow:
     histories: dict[str, list[bytes]] = field(default_factory=dict)
     outcomes: dict[str, dict[int, bytes]] = field(default_factory=dict)
     data: dict[str, bytes] = field(default_factory=dict)
+    # Per suspended invocation, the awaited seqs whose outcome is still missing: each outcome
+    # is O(1), and the one that empties the set wakes the invocation.
+    missing: dict[str, set[int]] = field(default_factory=dict)
     expires_at: float | None = None
 
 
@@ -194,8 +197,10 @@ class MemoryStore:
                     return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
             elif batch.suspend is not None:
                 outcomes = entry.outcomes[invocation_id]
-                if all(seq in outcomes for seq in batch.suspend):
+                missing = {seq for seq in batch.suspend if seq not in outcomes}
+                if not missing:
                     return CommitResult(ok=True, ready=True, cancel_requested=cancel)
+                entry.missing[invocation_id] = missing
                 self._set_invocation(
                     entry,
                     invocation,
@@ -224,12 +229,15 @@ class MemoryStore:
             return OutcomeResult(recorded=False, wake=False)
         outcomes[seq] = outcome
         invocation = entry.invocations[invocation_id]
-        if invocation.status is WorkflowStatus.SUSPENDED and all(
-            s in outcomes for s in invocation.waiting
-        ):
-            self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
-            return OutcomeResult(recorded=True, wake=True)
-        return OutcomeResult(recorded=True, wake=False)
+        missing = entry.missing.get(invocation_id)
+        if invocation.status is not WorkflowStatus.SUSPENDED or missing is None:
+            return OutcomeResult(recorded=True, wake=False)
+        missing.discard(seq)
+        if missing:
+            return OutcomeResult(recorded=True, wake=False)
+        del entry.missing[invocation_id]
+        self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
+        return OutcomeResult(recorded=True, wake=True)
 
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100

@@ -31,8 +31,9 @@ from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNot
 __all__ = ["SQLiteStore"]
 
 # 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
-# schema is IF NOT EXISTS, so re-running the whole schema migrates).
-SCHEMA_VERSION = 2
+# schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
+# invocations.missing, added to older files by _MIGRATIONS.
+SCHEMA_VERSION = 3
 _URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?timeout=5'"
 
 _WF_FIELDS = (
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     args BLOB NOT NULL, parent_workflow_id TEXT, parent_invocation_id TEXT,
     parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
     attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0,
+    parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0, missing INTEGER,
     PRIMARY KEY (workflow_id, invocation_id));
 CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
 CREATE INDEX IF NOT EXISTS invocations_unfinished
@@ -80,6 +81,9 @@ CREATE TABLE IF NOT EXISTS data (
     workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
 """
+
+# Columns added after a table was first released: (table, column, definition).
+_MIGRATIONS = (("invocations", "missing", "INTEGER"),)
 
 _WRITE = "BEGIN IMMEDIATE"
 _NO_WAIT = "[]"
@@ -105,19 +109,24 @@ _W_ROOT, _W_STATUS, _W_UPDATED = (
     _N_INV + _WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
 )
 _HEAD = (
-    "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting,"
+    "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting, i.missing,"
     " (SELECT max(seq) FROM entries e"
     "  WHERE e.workflow_id = i.workflow_id AND e.invocation_id = i.invocation_id)"
     " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = ? AND i.invocation_id = ?"
 )
-# Whether some seq of a JSON list has no outcome yet; stops at the first one missing.
-_ANY_MISSING = (
-    "SELECT EXISTS (SELECT 1 FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM outcomes o"
-    " WHERE o.workflow_id = ? AND o.invocation_id = ? AND o.seq = j.value))"
+# Of a JSON list of seqs: whether some has no outcome yet (stops at the first one missing),
+# how many have none.
+_NOT_RECORDED = (
+    "FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM outcomes o"
+    " WHERE o.workflow_id = ? AND o.invocation_id = ? AND o.seq = j.value)"
 )
+_ANY_MISSING = f"SELECT EXISTS (SELECT 1 {_NOT_RECORDED})"
+_COUNT_MISSING = f"SELECT count(*) {_NOT_RECORDED}"
 _ENTRIES = f"SELECT data FROM entries WHERE {_KEY} AND seq >= ? ORDER BY seq"
-_SET_INV = f"UPDATE invocations SET status = ?, waiting = ?, updated_at = ? WHERE {_KEY}"
+_SET_INV = (
+    f"UPDATE invocations SET status = ?, waiting = ?, missing = ?, updated_at = ? WHERE {_KEY}"
+)
 # A NULL expiry keeps the stored one: only finishing the root starts retention.
 _SET_WF = (
     "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"
@@ -152,6 +161,11 @@ def _invocation_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
 
 def _waiting(seqs: Sequence[int]) -> str:
     return json.dumps(list(seqs), separators=(",", ":")) if seqs else _NO_WAIT
+
+
+def _awaits(waiting: str, seq: int) -> bool:
+    """Whether ``seq`` is in a list ``_waiting`` wrote (a substring search, not a parse)."""
+    return f",{seq}," in f",{waiting[1:-1]},"
 
 
 def _timeout(value: Any, source: str) -> float:
@@ -377,7 +391,7 @@ class SQLiteStore:
                     "store; it was never created or its retention has passed"
                 )
             cancel = bool(head[0])
-            if (0 if head[4] is None else head[4] + 1) != base:
+            if (0 if head[5] is None else head[5] + 1) != base:
                 winners = [w for (w,) in conn.execute(_ENTRIES, (*key, base)).fetchall()]
                 return CommitResult(ok=False, cancel_requested=cancel, winners=winners)
             if batch.entries:
@@ -410,10 +424,12 @@ class SQLiteStore:
                     return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
             elif batch.suspend is not None:
                 waiting = _waiting(batch.suspend)
-                if not conn.execute(_ANY_MISSING, (waiting, *key)).fetchone()[0]:
+                # Counted once here, so each outcome is O(1) (see _record).
+                missing = conn.execute(_COUNT_MISSING, (waiting, *key)).fetchone()[0]
+                if not missing:
                     return CommitResult(ok=True, ready=True, cancel_requested=cancel)
                 now = time.time()
-                conn.execute(_SET_INV, ("SUSPENDED", waiting, now, *key))
+                conn.execute(_SET_INV, ("SUSPENDED", waiting, missing, now, *key))
                 if is_root:
                     self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
         return CommitResult(ok=True, cancel_requested=cancel)
@@ -438,10 +454,16 @@ class SQLiteStore:
             (*key, to.seq, outcome),
         ).rowcount:
             return OutcomeResult(recorded=False, wake=False)
-        if head[2] != "SUSPENDED" or conn.execute(_ANY_MISSING, (head[3], *key)).fetchone()[0]:
+        if head[2] != "SUSPENDED" or not _awaits(head[3], to.seq):
+            return OutcomeResult(recorded=True, wake=False)
+        if head[4] is None:  # suspended by a version that did not count: check them all
+            if conn.execute(_ANY_MISSING, (head[3], *key)).fetchone()[0]:
+                return OutcomeResult(recorded=True, wake=False)
+        elif head[4] > 1:  # seqs are distinct, so each awaited outcome counts once
+            conn.execute(f"UPDATE invocations SET missing = ? WHERE {_KEY}", (head[4] - 1, *key))
             return OutcomeResult(recorded=True, wake=False)
         now = time.time()
-        conn.execute(_SET_INV, ("PENDING", _NO_WAIT, now, *key))
+        conn.execute(_SET_INV, ("PENDING", _NO_WAIT, None, now, *key))
         if head[1] == to.invocation_id:
             self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
         return OutcomeResult(recorded=True, wake=True)
@@ -551,6 +573,10 @@ class SQLiteStore:
                         # built under the write lock so that racing openers build it once.
                         for statement in filter(str.strip, _SCHEMA.split(";")):
                             tx.execute(statement)
+                        for table, column, definition in _MIGRATIONS:
+                            columns = {row[1] for row in tx.execute(f"PRAGMA table_info({table})")}
+                            if column not in columns:
+                                tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
                         tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as e:
             raise self._error(e) from e
