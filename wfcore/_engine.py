@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -115,6 +117,8 @@ class Engine:
         self._runtime = Runtime(store, self.codec, dispatcher, clock)
         self._max_sleep_hop = max_sleep_hop
         self._max_conflicts = max_conflicts
+        self._running: Counter[InvocationRef] = Counter()  # runs in progress in this process
+        self._running_lock = threading.Lock()
 
     def task(self, name: str) -> TaskSpec:
         """The task registered under ``name``.
@@ -205,10 +209,18 @@ class Engine:
             final_attempt: False while the queue will retry a failure; True makes any
                 exception a permanent failure.
         """
-        for _ in range(self._max_conflicts):
-            result = self._run_once(ref, final_attempt)
-            if result is not None:
-                return result
+        with self._running_lock:
+            self._running[ref] += 1
+        try:
+            for _ in range(self._max_conflicts):
+                result = self._run_once(ref, final_attempt)
+                if result is not None:
+                    return result
+        finally:
+            with self._running_lock:
+                self._running[ref] -= 1
+                if not self._running[ref]:
+                    del self._running[ref]
         return RunResult(
             RunStatus.RETRY,
             error=RuntimeError(
@@ -398,6 +410,18 @@ class Engine:
                     self.dispatcher.enqueue(inv.ref)
             pending.extend(self.store.child_workflows(current.workflow_id))
         return True
+
+    def heartbeat(self) -> int:
+        """Mark the invocations this process is running as alive (``updated_at`` = now).
+
+        Call it more often than ``stale_after`` (workers do, before each sweep), so a run
+        longer than ``stale_after`` is never taken for a lost one. How many were marked.
+        """
+        with self._running_lock:
+            refs = list(self._running)
+        if refs:
+            self.store.heartbeat(refs, self.clock())
+        return len(refs)
 
     def recover(self, *, stale_after: float = 60.0, limit: int = 500) -> list[InvocationRef]:
         """Re-enqueue invocations that should be running but have no live message.

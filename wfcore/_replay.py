@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,6 +299,9 @@ class _ReadOnly(DelegatingStore):
         self, *, older_than: float, now: float, limit: int = 100
     ) -> list[InvocationRecord]:
         raise self._refuse("claim recovery candidates")
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        raise self._refuse("heartbeat")
 
     def purge_expired(self, now: float) -> int:
         raise self._refuse("purge")

@@ -118,8 +118,13 @@ class App:
         retention: seconds finished workflows are kept (None: forever).
         worker_threads: threads of the embedded worker.
         recovery_interval: seconds between recovery sweeps in each worker (0 disables).
-        stale_after: how long an unfinished invocation may sit without progress before a
-            sweep re-enqueues it; keep it above your longest task run.
+            Before each sweep a worker also marks the invocations it is running as alive.
+        stale_after: how long an unfinished invocation may sit without progress (and, while
+            it runs, without its worker marking it alive) before a sweep re-enqueues it;
+            longer than ``recovery_interval``.
+
+    Raises:
+        ConfigurationError: ``stale_after`` is not longer than ``recovery_interval``.
     """
 
     def __init__(
@@ -145,9 +150,15 @@ class App:
                 f"actors {sorted(self.broker.actors)} were declared on this broker before the "
                 "App; create the App (it adds WorkflowMiddleware) before declaring any actor"
             )
+        if recovery_interval > 0 and not stale_after > recovery_interval:
+            raise ConfigurationError(
+                f"stale_after ({stale_after!r} s) must be longer than recovery_interval "
+                f"({recovery_interval!r} s): workers mark what they run as alive once per "
+                "interval, so a shorter stale_after would have running invocations re-sent"
+            )
         self.stale_after = stale_after
         self.middleware = WorkflowMiddleware(
-            RecoverySweeper(self.recover, recovery_interval), is_task=self._is_task
+            RecoverySweeper(self._sweep, recovery_interval), is_task=self._is_task
         )
         self.broker.add_middleware(self.middleware)
         if store is None:
@@ -265,6 +276,11 @@ class App:
         with what they wait for done) get a fresh message.
         """
         return self.engine.recover(stale_after=self.stale_after)
+
+    def _sweep(self) -> None:
+        """What each worker's recovery thread does every ``recovery_interval``."""
+        self.engine.heartbeat()
+        self.recover()
 
     def register_type(self, cls: type) -> None:
         """Allow values of a pydantic model or exception class to be decoded from storage."""

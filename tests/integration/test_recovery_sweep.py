@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from wfcore import WorkflowStatus
+from wfcore.errors import ConfigurationError
 from wfcore_dramatiq import App
 
 
@@ -47,3 +51,27 @@ def test_app_recover_runs_one_sweep(make_app: Callable[..., App]) -> None:
     handle = flow.send_with_options()
     assert handle.result(timeout=10) == "ok"
     assert app.recover() == []
+
+
+def test_a_task_running_longer_than_stale_after_runs_once(make_app: Callable[..., App]) -> None:
+    # Given a fast sweep that takes 0.5 s without progress for a lost run, and a task body
+    # that takes three times that
+    app = make_app(recovery_interval=0.2, stale_after=0.5, worker_threads=2)
+    runs: list[int] = []
+
+    @app.task
+    def slow() -> int:
+        runs.append(slow.wf.attempt)
+        time.sleep(1.5)
+        return len(runs)
+
+    # When it runs to the end
+    handle = slow.send_with_options()
+    # Then the worker's marks kept the sweep from sending it again: one body run, one attempt
+    assert handle.result(timeout=10) == 1
+    assert runs == [1]
+
+
+def test_stale_after_must_be_longer_than_the_sweep_interval(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="stale_after"):
+        App(store=f"sqlite:///{tmp_path / 'x.db'}", recovery_interval=30, stale_after=30)

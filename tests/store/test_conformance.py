@@ -14,7 +14,14 @@ import pytest
 from tests.store import racers
 from tests.store.conftest import StoreUnderTest
 from tests.store.records import invocation, workflow
-from wfcore._models import Batch, Finish, InvocationRecord, ParentOutcome, WorkflowStatus
+from wfcore._models import (
+    Batch,
+    Finish,
+    InvocationRecord,
+    InvocationRef,
+    ParentOutcome,
+    WorkflowStatus,
+)
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import StateStore
 
@@ -517,6 +524,45 @@ def test_workflow_records_round_trip_every_field(store: StateStore) -> None:
 
 def _ids(records: Sequence[InvocationRecord]) -> list[tuple[str, str]]:
     return [(r.workflow_id, r.invocation_id) for r in records]
+
+
+def test_heartbeat_refreshes_running_invocations_only(store: StateStore) -> None:
+    # Given a running root, a suspended one, a finished one, and a ref to nothing
+    running, suspended, finished = (_started(store, f"wf-{n}") for n in (1, 2, 3))
+    for wid, inv in (("wf-1", running), ("wf-2", suspended), ("wf-3", finished)):
+        store.load(wid, inv)
+    store.commit("wf-2", suspended, Batch(0, suspend=[0]))
+    store.commit("wf-3", finished, Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r")))
+    before = {
+        wid: _updated(store, wid, inv) for wid, inv in (("wf-2", suspended), ("wf-3", finished))
+    }
+    later = time.time() + 3600
+    refs = [
+        InvocationRef("wf-1", running, "order"),
+        InvocationRef("wf-2", suspended, "order"),
+        InvocationRef("wf-3", finished, "order"),
+        InvocationRef("missing", "missing", "order"),
+    ]
+    # When a worker marks them alive
+    store.heartbeat(refs, later)
+    # Then only the running one (and its workflow, whose root it is) moved; a sweep no longer
+    # takes it for stale
+    assert _updated(store, "wf-1", running) == later
+    workflow_record = store.get_workflow("wf-1")
+    assert workflow_record is not None
+    assert workflow_record.updated_at == later
+    assert {
+        wid: _updated(store, wid, inv) for wid, inv in (("wf-2", suspended), ("wf-3", finished))
+    } == before
+    claimed = store.recover_candidates(older_than=later - 1, now=later)
+    assert [(r.workflow_id, r.invocation_id) for r in claimed] == [("wf-2", suspended)]
+    assert store.get_invocation("missing", "missing") is None
+
+
+def _updated(store: StateStore, workflow_id: str, invocation_id: str) -> float:
+    record = store.get_invocation(workflow_id, invocation_id)
+    assert record is not None
+    return record.updated_at
 
 
 def test_recover_candidates_is_empty_when_nothing_is_stale(store: StateStore) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from wfcore import LocalRunner, RunStatus, WorkflowStatus
 
 
@@ -131,3 +133,36 @@ def test_child_that_finished_without_telling_its_parent_is_repaired() -> None:
     runner.run_until_idle()
     # Then the outcome reached the parent, which finished
     assert runner.engine.result(workflow_id) == 5
+
+
+def test_a_run_longer_than_stale_after_is_not_resent_while_its_worker_marks_it_alive() -> None:
+    # Given an invocation whose body is still running, an hour of (virtual) time later
+    runner = LocalRunner()
+    started, release = threading.Event(), threading.Event()
+
+    @runner.task
+    def long_step() -> str:
+        started.set()
+        release.wait(10)
+        return "done"
+
+    workflow_id = runner.start(long_step)
+    ref = runner._queue.popleft()
+    worker = threading.Thread(target=runner.engine.run, args=(ref,))
+    worker.start()
+    assert started.wait(10)
+    runner.advance(3600)
+    try:
+        # When its worker marks what it runs as alive, then a sweep runs
+        assert runner.engine.heartbeat() == 1
+        resent_while_alive = runner.engine.recover(stale_after=60)
+        # And when an hour passes without a mark (its worker died)
+        runner.advance(3600)
+        resent_when_silent = runner.engine.recover(stale_after=60)
+    finally:
+        release.set()
+        worker.join(10)
+    # Then only the silent one is taken for lost and re-sent
+    assert resent_while_alive == []
+    assert [r.invocation_id for r in resent_when_silent] == [workflow_id]
+    assert runner.engine.heartbeat() == 0  # nothing runs any more

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -9,6 +10,7 @@ from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
+    InvocationRef,
     OutcomeResult,
     Snapshot,
     WorkflowRecord,
@@ -111,6 +113,15 @@ class StateStore(Protocol):
         Unfinished = status PENDING, RUNNING or SUSPENDED. Oldest ``updated_at`` first. Each one
         returned has had its ``updated_at`` set to ``now`` atomically, so concurrent sweepers (many
         worker processes) never both get the same invocation for the same stale period.
+        """
+        ...
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING.
+
+        Workers call it for the invocations they are running, so a long run is never taken
+        for a stale one by ``recover_candidates``; finished, suspended or missing ones are
+        left alone.
         """
         ...
 

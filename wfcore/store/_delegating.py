@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
+    InvocationRef,
     OutcomeResult,
     Snapshot,
     WorkflowRecord,
@@ -69,6 +72,9 @@ class DelegatingStore:
         self, *, older_than: float, now: float, limit: int = 100
     ) -> list[InvocationRecord]:
         return self.inner.recover_candidates(older_than=older_than, now=now, limit=limit)
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        self.inner.heartbeat(refs, now)
 
     def purge_expired(self, now: float) -> int:
         return self.inner.purge_expired(now)

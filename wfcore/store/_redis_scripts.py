@@ -12,6 +12,7 @@ __all__ = [
     "COMMIT",
     "CREATE",
     "DROP_IF_SCORE",
+    "HEARTBEAT",
     "INVOCATIONS",
     "LOAD",
     "PURGE_ONE",
@@ -284,6 +285,17 @@ end
 return {'claimed', state[2], redis.call('HGETALL', inv)}
 """
 )
+
+# KEYS: wf, inv.  ARGV: now, iid.  A worker still runs the invocation: if it is RUNNING, its
+# updated_at (and its workflow's, when it is the root) becomes now. Returns 1 if touched.
+HEARTBEAT = """
+if redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 0 end
+redis.call('HSET', KEYS[2], 'updated_at', ARGV[1])
+if redis.call('HGET', KEYS[1], 'root_inv') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[1])
+end
+return 1
+"""
 
 # KEYS: an index zset (expiry or active).  ARGV: member, score.  Removes the member only if its
 # score is unchanged, so an entry rewritten meanwhile (by a finish, a claim...) survives.

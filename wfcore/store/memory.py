@@ -5,12 +5,14 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
+    InvocationRef,
     OutcomeResult,
     Snapshot,
     WorkflowRecord,
@@ -106,6 +108,19 @@ class MemoryStore:
                     update={"cancel_requested": True, "updated_at": time.time()}
                 )
             return entry.record
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING."""
+        with self._lock:
+            self._check_open()
+            for ref in refs:
+                entry = self._workflows.get(ref.workflow_id)
+                inv = None if entry is None else entry.invocations.get(ref.invocation_id)
+                if entry is None or inv is None or inv.status is not WorkflowStatus.RUNNING:
+                    continue
+                entry.invocations[ref.invocation_id] = inv.model_copy(update={"updated_at": now})
+                if ref.invocation_id == entry.record.root_invocation_id:
+                    entry.record = entry.record.model_copy(update={"updated_at": now})
 
     def purge_expired(self, now: float) -> int:
         with self._lock:

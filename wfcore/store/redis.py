@@ -27,6 +27,7 @@ from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
+    InvocationRef,
     OutcomeResult,
     Snapshot,
     WorkflowRecord,
@@ -130,11 +131,11 @@ class RedisStore:
         self._roots: dict[str, str] = {}
         sources = [layout.CREATE, layout.ADD_CHILD, layout.LOAD, layout.COMMIT]
         sources += [layout.RECORD_OUTCOME, layout.CANCEL, layout.INVOCATIONS, layout.PURGE_ONE]
-        sources += [layout.DROP_IF_SCORE, layout.RECLAIM]
+        sources += [layout.DROP_IF_SCORE, layout.RECLAIM, layout.HEARTBEAT]
         self._scripts = tuple(self._client.register_script(source) for source in sources)
         (self._create, self._add_child, self._load, self._commit, self._record) = self._scripts[:5]
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
-        self._reclaim = self._scripts[9]
+        self._reclaim, self._heartbeat = self._scripts[9:11]
 
     def __repr__(self) -> str:
         return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"
@@ -458,6 +459,19 @@ class RedisStore:
                 if bound is None or not changed:
                     break  # every entry in range was looked at, or (a race) none moved
         return found
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING.
+
+        One round trip for all of them; the active index keeps its (lower-bound) scores.
+        """
+        calls: list[Command] = []
+        for ref in refs:
+            base = self._base(ref.workflow_id)
+            keys = (base + "wf", base + "inv:" + ref.invocation_id)
+            calls.append(("EVALSHA", self._heartbeat.sha, 2, *keys, repr(now), ref.invocation_id))
+        with self._calls():
+            self._pipeline(calls)
 
     # -- lifecycle -----------------------------------------------------------------------
 

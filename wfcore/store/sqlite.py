@@ -20,6 +20,7 @@ from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
+    InvocationRef,
     OutcomeResult,
     ParentOutcome,
     Snapshot,
@@ -489,6 +490,24 @@ class SQLiteStore:
             sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
             conn.executemany(f"{sql} AND root_invocation_id = ?", keys)
         return [_invocation((*row[:_I_UPDATED], now, *row[_I_UPDATED + 1 :])) for row in rows]
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING."""
+        if not refs:
+            return
+        keys = [(ref.workflow_id, ref.invocation_id) for ref in refs]
+        with self._transaction() as conn:
+            # The workflow's updated_at follows its root's; the root is touched last here.
+            conn.executemany(
+                "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
+                " AND root_invocation_id = ? AND EXISTS (SELECT 1 FROM invocations"
+                f" WHERE {_KEY} AND status = 'RUNNING')",
+                [(now, wid, iid, wid, iid) for wid, iid in keys],
+            )
+            conn.executemany(
+                f"UPDATE invocations SET updated_at = ? WHERE {_KEY} AND status = 'RUNNING'",
+                [(now, *key) for key in keys],
+            )
 
     # -- lifecycle -----------------------------------------------------------------------
 
