@@ -423,6 +423,11 @@ class Engine:
             self.store.heartbeat(refs, self.clock())
         return len(refs)
 
+    def hold(self, ref: InvocationRef, *, until: float) -> None:
+        """Keep recovery sweeps off a running invocation until ``until`` (plus their
+        ``stale_after``): its queue will deliver its next attempt by then."""
+        self.store.heartbeat([ref], until)
+
     def recover(self, *, stale_after: float = 60.0, limit: int = 500) -> list[InvocationRef]:
         """Re-enqueue invocations that should be running but have no live message.
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
+from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
 from wfcore import (
     Codec,
@@ -346,11 +348,10 @@ class App:
         if left > 0:
             self.engine.dispatcher.wake(ref, left)  # a long delay's next hop: not yet
             return
-        retries = int(options.get("retries", 0))
         result = self.engine.run(ref, final_attempt=self._final_attempt(spec.name, options))
         if result.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED):
             self._finished.notify()
-        self._raise_for_dramatiq(ref, retries, result)
+        self._raise_for_dramatiq(ref, options, result)
 
     def _final_attempt(self, name: str, options: dict[str, Any]) -> bool:
         retries = int(options.get("retries", 0))
@@ -376,9 +377,12 @@ class App:
                 found = middleware
         return found
 
-    def _raise_for_dramatiq(self, ref: InvocationRef, retries: int, result: RunResult) -> None:
+    def _raise_for_dramatiq(
+        self, ref: InvocationRef, options: dict[str, Any], result: RunResult
+    ) -> None:
         """Tell Dramatiq what happened: return to ack, raise to retry or to fail for good."""
         workflow_id, name = ref.workflow_id, ref.task_name
+        retries = int(options.get("retries", 0))
         if result.status is RunStatus.FAILED:
             raise PermanentFailure(f"task {name!r} of workflow {workflow_id!r} failed") from (
                 result.error
@@ -398,7 +402,27 @@ class App:
                 result.error
             )
         if result.retry_delay is not None:
-            raise dramatiq.Retry(str(result.error), delay=int(result.retry_delay * 1000)) from (
-                result.error
-            )
+            delay_ms = int(result.retry_delay * 1000)
+        else:
+            delay_ms = self._longest_backoff(actor_options, options, retries)
+        # Dramatiq holds the retry that long at most: until then the invocation is waiting,
+        # not lost, and recovery sweeps must not send it early.
+        self.engine.hold(ref, until=time.time() + delay_ms / 1000)
+        if result.retry_delay is not None:
+            raise dramatiq.Retry(str(result.error), delay=delay_ms) from result.error
         raise result.error
+
+    def _longest_backoff(
+        self, actor_options: dict[str, Any], options: dict[str, Any], retries: int
+    ) -> int:
+        """The longest delay, in ms, Dramatiq's ``Retries`` may pick for this retry."""
+        middleware = self._retries()
+        if middleware is None:
+            return 0
+        min_backoff = options.get("min_backoff", actor_options.get("min_backoff"))
+        max_backoff = options.get("max_backoff", actor_options.get("max_backoff"))
+        min_backoff = middleware.min_backoff if min_backoff is None else min_backoff
+        max_backoff = middleware.max_backoff if max_backoff is None else max_backoff
+        # compute_backoff: factor * 2**attempts, jittered up to twice that, capped.
+        longest = int(min_backoff) << (min(retries, 32) + 1)
+        return min(longest, int(max_backoff), int(DEFAULT_MAX_BACKOFF))

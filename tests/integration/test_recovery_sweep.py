@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,3 +76,27 @@ def test_a_task_running_longer_than_stale_after_runs_once(make_app: Callable[...
 def test_stale_after_must_be_longer_than_the_sweep_interval(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="stale_after"):
         App(store=f"sqlite:///{tmp_path / 'x.db'}", recovery_interval=30, stale_after=30)
+
+
+def test_a_retry_backing_off_longer_than_stale_after_is_not_sent_early(
+    make_app: Callable[..., App],
+) -> None:
+    # Given a fast sweep, and a task that fails twice with Dramatiq backoffs of 0.4-0.8 s and
+    # then 0.8-1.6 s, longer than stale_after
+    app = make_app(recovery_interval=0.1, stale_after=0.3, worker_threads=2)
+    runs: list[float] = []
+
+    @app.task(min_backoff=400, max_backoff=5000, max_retries=5)
+    def flaky() -> int:
+        runs.append(time.monotonic())
+        if len(runs) < 3:
+            raise ConnectionError("upstream down")
+        return len(runs)
+
+    # When it runs to success
+    handle = flaky.send_with_options()
+    # Then the body ran once per Dramatiq attempt, each after its backoff: the sweep did not
+    # send the waiting invocation again in between
+    assert handle.result(timeout=15) == 3
+    assert len(runs) == 3
+    assert [round(b - a, 1) >= 0.4 for a, b in itertools.pairwise(runs)] == [True, True]
