@@ -140,6 +140,8 @@ class Replayer:
 
     def _replay_invocation(self, runtime: Runtime, snap: Snapshot) -> Divergence | None:
         inv = snap.invocation
+        if _skipped_by_cancel(self.codec, snap):
+            return None  # its code never ran (the engine's skip of a cancelled queued run)
         try:
             spec = self._lookup(inv.task_name)
         except (KeyError, ConfigurationError):
@@ -205,6 +207,19 @@ class Replayer:
             if (r_type, r_message) == (type_name, message):
                 return None
         return _divergence(inv, None, _describe(recorded), f"failed {type_name}: {message}", error)
+
+
+def _skipped_by_cancel(codec: Codec, snap: Snapshot) -> bool:
+    """Whether the engine cancelled this invocation before it ran: no operation recorded
+    (cancellation reaches running code only at an operation, which records it) and a
+    CANCELLED outcome in a workflow whose cancellation was requested."""
+    inv = snap.invocation
+    if inv.outcome is None or not snap.workflow.cancel_requested:
+        return False
+    if any(is_operation(e) for e in snap.entries):
+        return False
+    where = f"invocation {inv.invocation_id!r}"
+    return decode_outcome(codec, inv.outcome, where).status is WorkflowStatus.CANCELLED
 
 
 def _describe(outcome: Any) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from wfcore import LocalRunner, RunStatus, WorkflowCancelled, WorkflowStatus
 from wfcore._models import InvocationRecord, WorkflowRecord
+from wfcore._replay import Replayer
 from wfcore.errors import WorkflowCancelledError, WorkflowNotFoundError
 from wfcore.store import DelegatingStore
 from wfcore.store.memory import MemoryStore
@@ -176,3 +177,43 @@ def test_a_child_workflow_created_while_its_parent_is_cancelled_is_cancelled_too
     assert [c.status for c in children] == [WorkflowStatus.CANCELLED]
     assert ran == []
     assert runner.engine.workflow(parent_id[0]).status is WorkflowStatus.CANCELLED
+
+
+def test_a_wait_cancelled_before_its_children_finished_replays_the_same_way() -> None:
+    # Given a parent cancelled while it waits on a child, whose cleanup then waits on another
+    # child: the first child's (cancelled) outcome is there on every later replay
+    runner = LocalRunner()
+    seen: list[str] = []
+
+    @runner.task
+    def work() -> str:
+        return "work"
+
+    @runner.task
+    def release() -> str:
+        return "released"
+
+    @runner.task
+    def flow() -> str:
+        wf = flow.wf
+        try:
+            return str(wf.execute_task(work).result)
+        except WorkflowCancelled:
+            seen.append("cancelled")
+            wf.execute_task(release)
+            raise
+
+    workflow_id = runner.start(flow)
+    runner.step()  # the parent records the child and suspends on it
+    runner.engine.cancel(workflow_id)
+    # When everything runs: the parent's cleanup resumes after the first child's outcome
+    runner.run_until_idle()
+    # Then every run (first execution and replays) took the cancellation at the wait, and a
+    # strict replay of the whole history matches
+    assert runner.engine.workflow(workflow_id).status is WorkflowStatus.CANCELLED
+    assert len(seen) >= 2
+    assert set(seen) == {"cancelled"}
+    replay = Replayer(runner.engine.task, codec=runner.engine.codec).replay(
+        runner.store, workflow_id
+    )
+    assert replay.ok, replay.divergence
