@@ -6,20 +6,13 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.exceptions import (
-    AuthenticationError,
-    BusyLoadingError,
-    ClusterDownError,
     NoScriptError,
-    ReadOnlyError,
-    TryAgainError,
 )
 from redis.retry import Retry
 
@@ -35,34 +28,19 @@ from wfcore._models import (
 )
 from wfcore.errors import (
     ConfigurationError,
-    StoreError,
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
 from wfcore.store import _redis_scripts as layout
 from wfcore.store._redis_link import ThreadLinks
+from wfcore.store._redis_target import EXAMPLE, parse_url, positive_or_zero, redact, store_error
 
 __all__ = ["RedisStore"]
 
-_EXAMPLE = "redis://[user:password@]host:6379/0?prefix=wfcore&timeout=5"
-_DEFAULT_PREFIX = "wfcore"
-_DEFAULT_TIMEOUT = 5.0
 _CHUNK = 200
-# Errors that mean "the server cannot serve us right now" rather than "the request is wrong".
-_UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
-_UNAVAILABLE += (ReadOnlyError, ClusterDownError, TryAgainError)
 _ROOTS_KEPT = 10_000
 
 Command = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    url: str  # the URL for redis-py, without our own query parameters
-    where: str  # host:port/db or socket path: safe to show, never holds credentials
-    secrets: tuple[str, ...]  # the password as written and decoded, to scrub from messages
-    prefix: str
-    timeout: float
 
 
 class RedisStore:
@@ -92,8 +70,8 @@ class RedisStore:
         retention: float | None = None,
         timeout: float | None = None,
     ) -> None:
-        target = _parse_url(url, prefix, timeout)
-        if retention is not None and not _positive_or_zero(retention):
+        target = parse_url(url, prefix, timeout)
+        if retention is not None and not positive_or_zero(retention):
             raise ConfigurationError(
                 f"retention must be a number of seconds >= 0 or None, got {retention!r}"
             )
@@ -114,7 +92,7 @@ class RedisStore:
             pool.connection_class(**pool.connection_kwargs)
         except (TypeError, ValueError, redis.RedisError) as e:
             raise ConfigurationError(
-                f"bad Redis store URL {_redact(url)!r}: {e}; use e.g. {_EXAMPLE}"
+                f"bad Redis store URL {redact(url)!r}: {e}; use e.g. {EXAMPLE}"
             ) from e
         self._links = ThreadLinks(self._client.connection_pool)
         self._prefix = target.prefix
@@ -615,37 +593,8 @@ class RedisStore:
             raise StoreUnavailableError(f"{self!r} was closed; open a new store")
         try:
             yield
-        except _UNAVAILABLE as e:
-            raise self._unavailable(e) from e
         except redis.RedisError as e:
-            raise StoreError(
-                f"Redis at {self._target.where} refused a wfcore command: {self._scrub(e)}"
-            ) from e
-
-    def _unavailable(self, error: Exception) -> StoreUnavailableError:
-        where = self._target.where
-        hint = "check that redis-server runs there and that host, port and TLS are right"
-        if isinstance(error, AuthenticationError):
-            hint = "check the user name and password in the store URL"
-        elif isinstance(error, redis.TimeoutError):
-            hint = f"no answer within {self._target.timeout:g} s; check that it is up and not "
-            hint += "overloaded, or raise ?timeout= in the store URL"
-        elif isinstance(error, BusyLoadingError):
-            hint = "it is still loading its data set; retry shortly"
-        elif isinstance(error, ReadOnlyError):
-            hint = "it is a read-only replica; point the store URL at the primary"
-        return StoreUnavailableError(
-            f"Redis at {where} is unavailable ({self._scrub(error)}); {hint}"
-        )
-
-    def _scrub(self, error: Exception) -> str:
-        text = str(error) or type(error).__name__
-        for secret in self._target.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-# -- URL parsing -------------------------------------------------------------------------
+            raise store_error(self._target, e) from e
 
 
 def _member(workflow_id: str, invocation_id: str) -> str:
@@ -653,89 +602,3 @@ def _member(workflow_id: str, invocation_id: str) -> str:
     # space splits it; and as ' ' sorts below every character they may hold, entries of equal
     # score sort as (workflow_id, invocation_id) pairs do: the other stores' tie order.
     return f"{workflow_id} {invocation_id}"
-
-
-def _parse_url(url: str, prefix: str | None, timeout: float | None) -> _Target:
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"Redis store URL {url!r} is not a URL; use e.g. {_EXAMPLE}")
-    shown = _redact(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as e:
-        raise ConfigurationError(f"bad Redis store URL {shown!r}: {e}; use e.g. {_EXAMPLE}") from e
-    scheme = parts.scheme.lower()
-    if scheme == "unix":
-        if not parts.path:
-            raise ConfigurationError(
-                f"Redis store URL {shown!r} names no socket; use e.g. unix:///run/redis.sock"
-            )
-        where = parts.path
-    elif scheme in ("redis", "rediss"):
-        if not parts.hostname:
-            raise ConfigurationError(f"Redis store URL {shown!r} names no host; use {_EXAMPLE}")
-        db = parts.path.strip("/") or "0"
-        if not db.isdigit():
-            raise ConfigurationError(
-                f"Redis store URL {shown!r}: the path must be a database number, got {db!r}; "
-                f"use e.g. {_EXAMPLE}"
-            )
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        where = f"{host}:{port or 6379}/{db}"
-    else:
-        raise ConfigurationError(
-            f"Redis store URL {shown!r} has scheme {scheme!r}; use redis://, rediss:// or "
-            f"unix://, e.g. {_EXAMPLE}"
-        )
-    ours: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in ("prefix", "timeout"):
-            if name in ours:
-                raise ConfigurationError(f"Redis store URL {shown!r} sets {name}= twice")
-            ours[name] = value
-        elif name == "decode_responses":
-            raise ConfigurationError(
-                f"Redis store URL {shown!r}: decode_responses is not supported (the store "
-                "keeps bytes); remove it"
-            )
-        else:
-            rest.append((name, value))
-    if prefix is None:
-        prefix = ours.get("prefix", _DEFAULT_PREFIX)
-    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-        raise ConfigurationError(
-            f"Redis key prefix {prefix!r} is invalid: it must be non-empty and hold no '{{' or "
-            f"'}}' (those would bind every workflow to one cluster slot); use e.g. {_EXAMPLE}"
-        )
-    if timeout is None:
-        raw = ours.get("timeout")
-        try:
-            timeout = _DEFAULT_TIMEOUT if raw is None else float(raw)
-        except ValueError:
-            timeout = math.nan
-    if not _positive_or_zero(timeout) or timeout == 0:
-        raise ConfigurationError(
-            f"Redis store timeout must be a number of seconds > 0, got "
-            f"{ours.get('timeout', timeout)!r}; use e.g. {_EXAMPLE}"
-        )
-    cleaned = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
-    secrets = (parts.password, unquote(parts.password)) if parts.password else ()
-    return _Target(cleaned, where, secrets, prefix, float(timeout))
-
-
-def _positive_or_zero(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"

@@ -1,0 +1,154 @@
+"""Where a ``RedisStore`` connects: its URL parsed and checked, and how it is shown safely."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterDownError,
+    ReadOnlyError,
+    TryAgainError,
+)
+
+from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
+
+__all__ = ["EXAMPLE", "Target", "parse_url", "positive_or_zero", "redact", "store_error"]
+
+EXAMPLE = "redis://[user:password@]host:6379/0?prefix=wfcore&timeout=5"
+_DEFAULT_PREFIX = "wfcore"
+_DEFAULT_TIMEOUT = 5.0
+# Errors that mean "the server cannot serve us right now" rather than "the request is wrong".
+_UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+_UNAVAILABLE += (ReadOnlyError, ClusterDownError, TryAgainError)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed store URL."""
+
+    url: str  # the URL for redis-py, without our own query parameters
+    where: str  # host:port/db or socket path: safe to show, never holds credentials
+    secrets: tuple[str, ...]  # the password as written and decoded, to scrub from messages
+    prefix: str
+    timeout: float
+
+
+def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
+    """The target of a store URL, with ``prefix`` and ``timeout`` overriding its query."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"Redis store URL {url!r} is not a URL; use e.g. {EXAMPLE}")
+    shown = redact(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ConfigurationError(f"bad Redis store URL {shown!r}: {e}; use e.g. {EXAMPLE}") from e
+    scheme = parts.scheme.lower()
+    if scheme == "unix":
+        if not parts.path:
+            raise ConfigurationError(
+                f"Redis store URL {shown!r} names no socket; use e.g. unix:///run/redis.sock"
+            )
+        where = parts.path
+    elif scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ConfigurationError(f"Redis store URL {shown!r} names no host; use {EXAMPLE}")
+        db = parts.path.strip("/") or "0"
+        if not db.isdigit():
+            raise ConfigurationError(
+                f"Redis store URL {shown!r}: the path must be a database number, got {db!r}; "
+                f"use e.g. {EXAMPLE}"
+            )
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        where = f"{host}:{port or 6379}/{db}"
+    else:
+        raise ConfigurationError(
+            f"Redis store URL {shown!r} has scheme {scheme!r}; use redis://, rediss:// or "
+            f"unix://, e.g. {EXAMPLE}"
+        )
+    ours: dict[str, str] = {}
+    rest: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in ("prefix", "timeout"):
+            if name in ours:
+                raise ConfigurationError(f"Redis store URL {shown!r} sets {name}= twice")
+            ours[name] = value
+        elif name == "decode_responses":
+            raise ConfigurationError(
+                f"Redis store URL {shown!r}: decode_responses is not supported (the store "
+                "keeps bytes); remove it"
+            )
+        else:
+            rest.append((name, value))
+    if prefix is None:
+        prefix = ours.get("prefix", _DEFAULT_PREFIX)
+    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+        raise ConfigurationError(
+            f"Redis key prefix {prefix!r} is invalid: it must be non-empty and hold no '{{' or "
+            f"'}}' (those would bind every workflow to one cluster slot); use e.g. {EXAMPLE}"
+        )
+    if timeout is None:
+        raw = ours.get("timeout")
+        try:
+            timeout = _DEFAULT_TIMEOUT if raw is None else float(raw)
+        except ValueError:
+            timeout = math.nan
+    if not positive_or_zero(timeout) or timeout == 0:
+        raise ConfigurationError(
+            f"Redis store timeout must be a number of seconds > 0, got "
+            f"{ours.get('timeout', timeout)!r}; use e.g. {EXAMPLE}"
+        )
+    cleaned = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    secrets = (parts.password, unquote(parts.password)) if parts.password else ()
+    return Target(cleaned, where, secrets, prefix, float(timeout))
+
+
+def positive_or_zero(value: object) -> bool:
+    """Whether ``value`` is a finite real number >= 0 (bools excluded)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def store_error(target: Target, error: redis.RedisError) -> StoreError:
+    """A Redis error as wfcore's: ``StoreUnavailableError`` with a hint when the server
+    cannot serve now, else ``StoreError`` (it refused the command). Never shows the password.
+    """
+    shown = _scrub(target, error)
+    if not isinstance(error, _UNAVAILABLE):
+        return StoreError(f"Redis at {target.where} refused a wfcore command: {shown}")
+    hint = "check that redis-server runs there and that host, port and TLS are right"
+    if isinstance(error, AuthenticationError):
+        hint = "check the user name and password in the store URL"
+    elif isinstance(error, redis.TimeoutError):
+        hint = f"no answer within {target.timeout:g} s; check that it is up and not "
+        hint += "overloaded, or raise ?timeout= in the store URL"
+    elif isinstance(error, BusyLoadingError):
+        hint = "it is still loading its data set; retry shortly"
+    elif isinstance(error, ReadOnlyError):
+        hint = "it is a read-only replica; point the store URL at the primary"
+    return StoreUnavailableError(f"Redis at {target.where} is unavailable ({shown}); {hint}")
+
+
+def _scrub(target: Target, error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    for secret in target.secrets:
+        text = text.replace(secret, "***")
+    return text
