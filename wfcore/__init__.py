@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from wfcore._children import TaskHandle
 from wfcore._codec import Codec, RemoteError
-from wfcore._context import TaskHandle, WorkflowContext
+from wfcore._context import WorkflowContext
 from wfcore._current import current, current_or_none
 from wfcore._dispatch import Dispatcher
 from wfcore._engine import Engine, RunResult, RunStatus

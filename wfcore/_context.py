@@ -10,21 +10,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from wfcore._children import TaskHandle, child_records, child_result
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher
-from wfcore._durations import deadline_after, fire_time, to_seconds
+from wfcore._durations import fire_time, to_seconds
 from wfcore._history import (
     Entry,
     Kind,
     decode_entry,
-    decode_outcome,
     describe,
     encode_entry,
     encode_lifecycle,
-    error_info,
     is_operation,
 )
-from wfcore._identity import child_invocation_id, child_workflow_id, operation_seed
+from wfcore._identity import operation_seed
 from wfcore._models import (
     Batch,
     CommitResult,
@@ -39,12 +38,11 @@ from wfcore._tasks import TaskResult, TaskSpec, spec_of
 from wfcore.errors import (
     ConfigurationError,
     NonDeterminismError,
-    TaskFailedError,
     WorkflowCancelled,
 )
 from wfcore.store import StateStore
 
-__all__ = ["Runtime", "TaskHandle", "WorkflowContext"]
+__all__ = ["Runtime", "WorkflowContext"]
 
 T = TypeVar("T")
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -87,37 +85,6 @@ class _Deterministic:
 
     def _deterministic_operation(self, name: str, fn: Callable[..., T]) -> T:
         return self._ctx._step(name, fn, (), {})
-
-
-class TaskHandle:
-    """A child started with ``wf.start_task``; ``result()`` waits for it."""
-
-    __slots__ = ("_ctx", "invocation_id", "seq", "task_name", "workflow")
-
-    def __init__(
-        self,
-        ctx: WorkflowContext,
-        seq: int,
-        invocation_id: str,
-        task_name: str,
-        workflow: WorkflowIdentity,
-    ) -> None:
-        self._ctx = ctx
-        self.seq = seq
-        self.invocation_id = invocation_id
-        self.task_name = task_name
-        self.workflow = workflow
-
-    def result(self) -> Any:
-        """The child's return value; suspends the caller until it is there.
-
-        Raises:
-            TaskFailedError: the child failed permanently.
-        """
-        return self._ctx.wait(self)[0].result
-
-    def __repr__(self) -> str:
-        return f"TaskHandle({self.task_name!r}, invocation_id={self.invocation_id!r})"
 
 
 class WorkflowContext:
@@ -441,81 +408,42 @@ class WorkflowContext:
         self, seq: int, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> TaskHandle:
         rt = self._rt
-        parent = self._invocation
-        inv_id = child_invocation_id(parent.invocation_id, seq)
         encoded_args = rt.codec.encode(
             [list(args), kwargs], what=f"arguments of task {spec.name!r}"
         )
-        me = self.workflow
-        if spec.force_new_workflow:
-            identity = WorkflowIdentity(
-                child_workflow_id(inv_id), spec.name, me.workflow_id, me.root_workflow_id
-            )
-        else:
-            identity = me
-        now = self._rt.clock()
-        child = InvocationRecord(
-            invocation_id=inv_id,
-            workflow_id=identity.workflow_id,
-            task_name=spec.name,
-            args=encoded_args,
-            parent_workflow_id=me.workflow_id,
-            parent_invocation_id=parent.invocation_id,
-            parent_seq=seq,
-            parent_task_name=parent.task_name,
-            cancel_shielded=self._cancel_delivered or parent.cancel_shielded,
-            created_at=now,
-            updated_at=now,
+        shielded = self._cancel_delivered or self._invocation.cancel_shielded
+        child, workflow = child_records(
+            self._invocation,
+            self.workflow,
+            seq,
+            spec,
+            encoded_args,
+            now=rt.clock(),
+            shielded=shielded,
         )
-        value = [inv_id, *_identity_fields(identity)]
+        identity = self.workflow if workflow is None else workflow.identity
+        value = [child.invocation_id, *_identity_fields(identity)]
         self._append(
             encode_entry(
                 rt.codec, Kind.START_TASK, spec.name, True, value, f"start_task({spec.name!r})"
             )
         )
-        if spec.force_new_workflow:
+        if workflow is not None:
             # Created before the parent records the start: a crash in between leaves an
             # unreferenced PENDING workflow (recovered or harmless), never a dangling start.
-            rt.store.create_workflow(
-                WorkflowRecord(
-                    deadline=deadline_after(now, spec.max_duration),
-                    workflow_id=identity.workflow_id,
-                    workflow_type=spec.name,
-                    parent_workflow_id=me.workflow_id,
-                    root_workflow_id=me.root_workflow_id,
-                    root_invocation_id=inv_id,
-                    parent_invocation_id=parent.invocation_id,
-                    created_at=now,
-                    updated_at=now,
-                ),
-                child,
-            )
+            rt.store.create_workflow(workflow, child)
         else:
             self._new_children.append(child)
         # Sent after the next commit (a wait's suspension, a step, completion) records the
         # start: back-to-back starts and execute_task cost one write, and no message can run
         # a child its parent has not recorded.
-        self._to_dispatch.append(InvocationRef(identity.workflow_id, inv_id, spec.name))
-        return TaskHandle(self, seq, inv_id, spec.name, identity)
+        self._to_dispatch.append(
+            InvocationRef(identity.workflow_id, child.invocation_id, spec.name)
+        )
+        return TaskHandle(self, seq, child.invocation_id, spec.name, identity)
 
     def _task_result(self, handle: TaskHandle) -> TaskResult:
-        outcome = decode_outcome(
-            self._rt.codec, self._outcomes[handle.seq], f"child {handle.invocation_id!r}"
-        )
-        if outcome.status is WorkflowStatus.COMPLETED:
-            return TaskResult(
-                outcome.value, handle.workflow, handle.invocation_id, handle.task_name
-            )
-        error_type, message, traceback = error_info(outcome.value)
-        raise TaskFailedError(
-            f"child task {handle.task_name!r} (invocation {handle.invocation_id!r}) "
-            f"{outcome.status.value.lower()}: {error_type}: {message}",
-            task_name=handle.task_name,
-            invocation_id=handle.invocation_id,
-            error_type=error_type,
-            error_message=message,
-            traceback=traceback,
-        )
+        return child_result(self._rt.codec, self._outcomes[handle.seq], handle)
 
     # -- recording machinery -------------------------------------------------------------
 
