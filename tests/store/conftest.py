@@ -25,9 +25,13 @@ class StoreUnderTest:
     make: Callable[[], StateStore]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-resp2"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
-    """Each kind of store, fresh and isolated (a temp file, or a unique Redis key prefix)."""
+    """Each kind of store, fresh and isolated (a temp file, or a unique Redis key prefix).
+
+    Redis runs twice: with redis-py's default protocol (RESP3, where hashes come back as
+    maps) and with ``?protocol=2`` (flat lists).
+    """
     kind: str = request.param
     url: str | None
     if kind == "memory":
@@ -43,6 +47,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
         redis_url: str = request.getfixturevalue("redis_url")
         sep = "&" if "?" in redis_url else "?"
         redis_store_url = f"{redis_url}{sep}prefix=t-{uuid.uuid4().hex[:12]}"
+        if kind == "redis-resp2":
+            redis_store_url += "&protocol=2"
         url = redis_store_url
         make = lambda: open_store(redis_store_url, retention=60.0)  # noqa: E731
     return StoreUnderTest(kind, url, make)

@@ -164,7 +164,7 @@ class RedisStore:
         """The workflow, or None."""
         with self._calls():
             fields = self._call("HGETALL", self._base(workflow_id) + "wf")
-        return layout.workflow_from(fields) if fields else None
+        return layout.workflow_from(_hash(fields)) if fields else None
 
     def list_workflows(
         self,
@@ -188,7 +188,7 @@ class RedisStore:
                 for fields in records:
                     if not fields:
                         continue  # an index entry whose workflow is gone or not yet written
-                    record = layout.workflow_from(fields)
+                    record = layout.workflow_from(_hash(fields))
                     if (
                         record.workflow_id not in seen
                         and (status is None or record.status == status)
@@ -206,7 +206,7 @@ class RedisStore:
         with self._calls():
             ids = self._call("ZRANGE", self._base(workflow_id) + "children", 0, -1)
             replies = self._pipeline([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
-        records = [layout.workflow_from(fields) for fields in replies if fields]
+        records = [layout.workflow_from(_hash(fields)) for fields in replies if fields]
         children = [r for r in records if r.parent_workflow_id == workflow_id]
         children.sort(key=lambda r: r.created_at)
         return children
@@ -229,12 +229,7 @@ class RedisStore:
         seen: set[bytes] = set()
         with self._calls():
             while True:
-                batch = cast(
-                    list[tuple[bytes, float]],
-                    self._client.zrangebyscore(
-                        self._idx_expiry, "-inf", float(now), 0, _CHUNK, withscores=True
-                    ),
-                )
+                batch = self._scored(self._idx_expiry, now, _CHUNK)
                 fresh = [(m, s) for m, s in batch if m not in seen]
                 if not fresh:
                     return purged
@@ -247,7 +242,7 @@ class RedisStore:
         """The invocation, or None."""
         with self._calls():
             fields = self._call("HGETALL", self._base(workflow_id) + "inv:" + invocation_id)
-        return layout.invocation_from(fields) if fields else None
+        return layout.invocation_from(_hash(fields)) if fields else None
 
     def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
         """Every invocation of the workflow, oldest first."""
@@ -415,12 +410,7 @@ class RedisStore:
                 want = min(limit - len(found), _CHUNK)
                 # Entries claimed here stay in range only when now <= older_than: skip them.
                 count = want + 1 + (len(claimed) if now <= older_than else 0)
-                window = cast(
-                    list[tuple[bytes, float]],
-                    self._client.zrangebyscore(
-                        self._idx_active, "-inf", float(older_than), 0, count, withscores=True
-                    ),
-                )
+                window = self._scored(self._idx_active, older_than, count)
                 fresh = [(m, score) for m, score in window if m not in claimed]
                 # Look at up to `want` entries; the next one (if any may follow) is the bound.
                 bound: tuple[bytes, float] | None = None
@@ -466,8 +456,18 @@ class RedisStore:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _call(self, *command: Any, **options: Any) -> Any:
-        return self._client.execute_command(*command, **options)  # type: ignore[no-untyped-call]
+    def _call(self, *command: Any) -> Any:
+        """One command, its raw reply."""
+        return self._pipeline([command])[0]
+
+    def _scored(self, key: str, max_score: float, count: int) -> list[tuple[bytes, float]]:
+        """Up to ``count`` members of a sorted set scored at most ``max_score``, lowest
+        first, with their scores."""
+        top = repr(float(max_score))
+        reply = self._call("ZRANGEBYSCORE", key, "-inf", top, "WITHSCORES", "LIMIT", 0, count)
+        if reply and isinstance(reply[0], list):  # RESP3 (redis-py's default): pairs
+            return [(member, float(score)) for member, score in reply]
+        return [(m, float(s)) for m, s in zip(reply[::2], reply[1::2], strict=True)]
 
     def _remember_root(self, workflow: WorkflowRecord) -> None:
         if len(self._roots) >= _ROOTS_KEPT:
@@ -595,6 +595,12 @@ class RedisStore:
             yield
         except redis.RedisError as e:
             raise store_error(self._target, e) from e
+
+
+def _hash(reply: Any) -> dict[bytes, bytes]:
+    """An HGETALL reply as a dict: a map under RESP3 (redis-py's default), a flat list under
+    RESP2."""
+    return cast(dict[bytes, bytes], reply) if isinstance(reply, dict) else layout.pairs(reply)
 
 
 def _member(workflow_id: str, invocation_id: str) -> str:
