@@ -117,7 +117,9 @@ class Engine:
         self._runtime = Runtime(store, self.codec, dispatcher, clock)
         self._max_sleep_hop = max_sleep_hop
         self._max_conflicts = max_conflicts
-        self._running: Counter[InvocationRef] = Counter()  # runs in progress in this process
+        # Runs in progress in this process, by (workflow id, invocation id, task name): a
+        # tuple hashes in C, a frozen dataclass in Python, and this is done on every message.
+        self._running: Counter[tuple[str, str, str]] = Counter()
         self._running_lock = threading.Lock()
 
     def task(self, name: str) -> TaskSpec:
@@ -209,8 +211,9 @@ class Engine:
             final_attempt: False while the queue will retry a failure; True makes any
                 exception a permanent failure.
         """
+        key = (ref.workflow_id, ref.invocation_id, ref.task_name)
         with self._running_lock:
-            self._running[ref] += 1
+            self._running[key] += 1
         try:
             for _ in range(self._max_conflicts):
                 result = self._run_once(ref, final_attempt)
@@ -218,9 +221,11 @@ class Engine:
                     return result
         finally:
             with self._running_lock:
-                self._running[ref] -= 1
-                if not self._running[ref]:
-                    del self._running[ref]
+                left = self._running[key] - 1
+                if left:
+                    self._running[key] = left
+                else:
+                    del self._running[key]
         return RunResult(
             RunStatus.RETRY,
             error=RuntimeError(
@@ -418,7 +423,7 @@ class Engine:
         longer than ``stale_after`` is never taken for a lost one. How many were marked.
         """
         with self._running_lock:
-            refs = list(self._running)
+            refs = [InvocationRef(*key) for key in self._running]
         if refs:
             self.store.heartbeat(refs, self.clock())
         return len(refs)
