@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
@@ -11,7 +10,6 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -28,145 +26,11 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
+from wfcore.store import _sqlite_layout as layout
 
 __all__ = ["SQLiteStore"]
 
-# 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
-# schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
-# invocations.missing, added to older files by _MIGRATIONS.
-SCHEMA_VERSION = 3
 _URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?timeout=5'"
-
-_WF_FIELDS = (
-    "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
-    "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline",
-)  # fmt: skip
-_INV_FIELDS = (
-    "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
-    "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
-    "created_at", "updated_at", "parent_task_name", "cancel_shielded",
-)  # fmt: skip
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS workflows (
-    workflow_id TEXT PRIMARY KEY, workflow_type TEXT NOT NULL, parent_workflow_id TEXT,
-    root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
-    parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
-    updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
-    expires_at REAL, deadline REAL);
-CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_parent ON workflows (parent_workflow_id, created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_expiry ON workflows (expires_at)
-    WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS invocations (
-    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, task_name TEXT NOT NULL,
-    args BLOB NOT NULL, parent_workflow_id TEXT, parent_invocation_id TEXT,
-    parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
-    attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0, missing INTEGER,
-    PRIMARY KEY (workflow_id, invocation_id));
-CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
-CREATE INDEX IF NOT EXISTS invocations_unfinished
-    ON invocations (updated_at, workflow_id, invocation_id)
-    WHERE status IN ('PENDING', 'RUNNING', 'SUSPENDED');
-CREATE TABLE IF NOT EXISTS entries (
-    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outcomes (
-    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS data (
-    workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-    PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
-"""
-
-# Columns added after a table was first released: (table, column, definition).
-_MIGRATIONS = (("invocations", "missing", "INTEGER"),)
-
-_WRITE = "BEGIN IMMEDIATE"
-_NO_WAIT = "[]"
-_FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
-_KEY = "workflow_id = ? AND invocation_id = ?"
-_SELECT_WF = f"SELECT {', '.join(_WF_FIELDS)} FROM workflows"
-_SELECT_INV = f"SELECT {', '.join(_INV_FIELDS)} FROM invocations"
-_INSERT_WF, _INSERT_INV = (
-    f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-    for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
-)
-# One row: the invocation's columns, then its workflow's.
-_LOAD = (
-    f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
-    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
-    " WHERE i.workflow_id = ? AND i.invocation_id = ?"
-)
-_N_INV = len(_INV_FIELDS)
-_I_STATUS, _I_ATTEMPTS, _I_UPDATED = (
-    _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
-)
-_W_ROOT, _W_STATUS, _W_UPDATED = (
-    _N_INV + _WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
-)
-_HEAD = (
-    "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting, i.missing,"
-    " (SELECT max(seq) FROM entries e"
-    "  WHERE e.workflow_id = i.workflow_id AND e.invocation_id = i.invocation_id)"
-    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
-    " WHERE i.workflow_id = ? AND i.invocation_id = ?"
-)
-# Of a JSON list of seqs: whether some has no outcome yet (stops at the first one missing),
-# how many have none.
-_NOT_RECORDED = (
-    "FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM outcomes o"
-    " WHERE o.workflow_id = ? AND o.invocation_id = ? AND o.seq = j.value)"
-)
-_ANY_MISSING = f"SELECT EXISTS (SELECT 1 {_NOT_RECORDED})"
-_COUNT_MISSING = f"SELECT count(*) {_NOT_RECORDED}"
-_ENTRIES = f"SELECT data FROM entries WHERE {_KEY} AND seq >= ? ORDER BY seq"
-_SET_INV = (
-    f"UPDATE invocations SET status = ?, waiting = ?, missing = ?, updated_at = ? WHERE {_KEY}"
-)
-# A NULL expiry keeps the stored one: only finishing the root starts retention.
-_SET_WF = (
-    "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"
-    " WHERE workflow_id = ?"
-)
-# The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index;
-# its columns also give the order (oldest first, ties by id) without a sort.
-_UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
-_STALE = f"WHERE {_UNFINISHED} AND updated_at <= ?"
-_STALE_ROWS = f"{_SELECT_INV} {_STALE} ORDER BY updated_at, workflow_id, invocation_id LIMIT ?"
-_wf_values = attrgetter(*_WF_FIELDS)
-_inv_values = attrgetter(*_INV_FIELDS)
-
-
-def _workflow(row: Sequence[Any]) -> WorkflowRecord:
-    return WorkflowRecord.model_validate(dict(zip(_WF_FIELDS, row, strict=False)))
-
-
-def _invocation(row: Sequence[Any]) -> InvocationRecord:
-    values = dict(zip(_INV_FIELDS, row, strict=False))
-    waiting = values["waiting"]
-    values["waiting"] = () if waiting == _NO_WAIT else tuple(json.loads(waiting))
-    return InvocationRecord.model_validate(values)
-
-
-def _invocation_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
-    row = list(_inv_values(inv))
-    # Kept under the workflow that holds it, as MemoryStore keys it.
-    row[1], row[8] = workflow_id, _waiting(inv.waiting)
-    return row
-
-
-def _waiting(seqs: Sequence[int]) -> str:
-    return json.dumps(list(seqs), separators=(",", ":")) if seqs else _NO_WAIT
-
-
-def _awaits(waiting: str, seq: int) -> bool:
-    """Whether ``seq`` is in a list ``_waiting`` wrote (a substring search, not a parse)."""
-    return f",{seq}," in f",{waiting[1:-1]},"
 
 
 def _timeout(value: Any, source: str) -> float:
@@ -268,16 +132,18 @@ class SQLiteStore:
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists."""
         with self._transaction() as conn:
-            if not conn.execute(_INSERT_WF, _wf_values(workflow)).rowcount:
-                sql = f"{_SELECT_WF} WHERE workflow_id = ?"
-                return _workflow(conn.execute(sql, (workflow.workflow_id,)).fetchone()), False
-            conn.execute(_INSERT_INV, _invocation_row(workflow.workflow_id, root))
+            if not conn.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
+                sql = f"{layout.SELECT_WF} WHERE workflow_id = ?"
+                return layout.workflow_from_row(
+                    conn.execute(sql, (workflow.workflow_id,)).fetchone()
+                ), False
+            conn.execute(layout.INSERT_INV, layout.invocation_to_row(workflow.workflow_id, root))
         return workflow, True
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """The workflow, or None."""
-        rows = self._read(f"{_SELECT_WF} WHERE workflow_id = ?", (workflow_id,))
-        return _workflow(rows[0]) if rows else None
+        rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,))
+        return layout.workflow_from_row(rows[0]) if rows else None
 
     def list_workflows(
         self,
@@ -293,14 +159,17 @@ class SQLiteStore:
         clause = " AND ".join(f"{column} = ?" for column in filters)
         clause = f" WHERE {clause}" if clause else ""
         # rowid breaks ties in insertion order, as MemoryStore's stable sort does.
-        sql = f"{_SELECT_WF}{clause} ORDER BY created_at DESC, rowid LIMIT ?"
-        records = [_workflow(r) for r in self._read(sql, (*filters.values(), max(limit, -1)))]
+        sql = f"{layout.SELECT_WF}{clause} ORDER BY created_at DESC, rowid LIMIT ?"
+        records = [
+            layout.workflow_from_row(r)
+            for r in self._read(sql, (*filters.values(), max(limit, -1)))
+        ]
         return records[:limit] if limit < 0 else records
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""
-        sql = f"{_SELECT_WF} WHERE parent_workflow_id = ? ORDER BY created_at, rowid"
-        return [_workflow(r) for r in self._read(sql, (workflow_id,))]
+        sql = f"{layout.SELECT_WF} WHERE parent_workflow_id = ? ORDER BY created_at, rowid"
+        return [layout.workflow_from_row(r) for r in self._read(sql, (workflow_id,))]
 
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
         """Set the workflow's persistent cancel flag; the updated record, or None."""
@@ -310,8 +179,10 @@ class SQLiteStore:
                 " WHERE workflow_id = ? AND cancel_requested = 0",
                 (time.time(), workflow_id),
             )
-            row = conn.execute(f"{_SELECT_WF} WHERE workflow_id = ?", (workflow_id,)).fetchone()
-        return None if row is None else _workflow(row)
+            row = conn.execute(
+                f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,)
+            ).fetchone()
+        return None if row is None else layout.workflow_from_row(row)
 
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""
@@ -326,13 +197,13 @@ class SQLiteStore:
 
     def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
         """The invocation, or None."""
-        rows = self._read(f"{_SELECT_INV} WHERE {_KEY}", (workflow_id, invocation_id))
-        return _invocation(rows[0]) if rows else None
+        rows = self._read(f"{layout.SELECT_INV} WHERE {layout.KEY}", (workflow_id, invocation_id))
+        return layout.invocation_from_row(rows[0]) if rows else None
 
     def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
         """Every invocation of the workflow, oldest first."""
-        sql = f"{_SELECT_INV} WHERE workflow_id = ? ORDER BY created_at, rowid"
-        return [_invocation(r) for r in self._read(sql, (workflow_id,))]
+        sql = f"{layout.SELECT_INV} WHERE workflow_id = ? ORDER BY created_at, rowid"
+        return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
 
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
         """Workflow, invocation, history and child outcomes in one transaction.
@@ -340,34 +211,37 @@ class SQLiteStore:
         With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
         """
         key = (workflow_id, invocation_id)
-        with self._transaction(_WRITE if claim else "BEGIN") as conn:
-            row = conn.execute(_LOAD, key).fetchone()
+        with self._transaction(layout.WRITE if claim else "BEGIN") as conn:
+            row = conn.execute(layout.LOAD, key).fetchone()
             if row is None:
                 return None
-            if claim and row[_I_STATUS] not in _FINISHED:
+            if claim and row[layout.I_STATUS] not in layout.FINISHED:
                 # Patch the row rather than model_copy() the records: load is the hot path.
                 now = time.time()
                 row = list(row)
-                row[_I_ATTEMPTS] += 1
-                row[_I_STATUS], row[_I_UPDATED] = "RUNNING", now
+                row[layout.I_ATTEMPTS] += 1
+                row[layout.I_STATUS], row[layout.I_UPDATED] = "RUNNING", now
                 conn.execute(
                     "UPDATE invocations SET status = 'RUNNING', attempts = attempts + 1,"
-                    f" updated_at = ? WHERE {_KEY}",
+                    f" updated_at = ? WHERE {layout.KEY}",
                     (now, *key),
                 )
-                if invocation_id == row[_W_ROOT]:
+                if invocation_id == row[layout.W_ROOT]:
                     # Leaving an unchanged status alone spares the status index a rewrite.
-                    if row[_W_STATUS] == "RUNNING":
+                    if row[layout.W_STATUS] == "RUNNING":
                         sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
                         conn.execute(sql, (now, workflow_id))
                     else:
-                        conn.execute(_SET_WF, ("RUNNING", now, None, workflow_id))
-                    row[_W_STATUS], row[_W_UPDATED] = "RUNNING", now
-            entries = conn.execute(_ENTRIES, (*key, 0)).fetchall()
-            outcomes = conn.execute(f"SELECT seq, data FROM outcomes WHERE {_KEY}", key)
+                        conn.execute(layout.SET_WF, ("RUNNING", now, None, workflow_id))
+                    row[layout.W_STATUS], row[layout.W_UPDATED] = "RUNNING", now
+            entries = conn.execute(layout.ENTRIES, (*key, 0)).fetchall()
+            outcomes = conn.execute(f"SELECT seq, data FROM outcomes WHERE {layout.KEY}", key)
             outcome_map = dict(outcomes.fetchall())
         return Snapshot(
-            _workflow(row[_N_INV:]), _invocation(row), [e for (e,) in entries], outcome_map
+            layout.workflow_from_row(row[layout.N_INV :]),
+            layout.invocation_from_row(row),
+            [e for (e,) in entries],
+            outcome_map,
         )
 
     def read_data(self, workflow_id: str, key: str) -> bytes | None:
@@ -385,7 +259,7 @@ class SQLiteStore:
         key = (workflow_id, invocation_id)
         base = batch.base_seq
         with self._transaction() as conn:
-            head = conn.execute(_HEAD, key).fetchone()
+            head = conn.execute(layout.HEAD, key).fetchone()
             if head is None:
                 raise WorkflowNotFoundError(
                     f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the "
@@ -393,7 +267,7 @@ class SQLiteStore:
                 )
             cancel = bool(head[0])
             if (0 if head[5] is None else head[5] + 1) != base:
-                winners = [w for (w,) in conn.execute(_ENTRIES, (*key, base)).fetchall()]
+                winners = [w for (w,) in conn.execute(layout.ENTRIES, (*key, base)).fetchall()]
                 return CommitResult(ok=False, cancel_requested=cancel, winners=winners)
             if batch.entries:
                 conn.executemany(
@@ -407,16 +281,16 @@ class SQLiteStore:
                     [(workflow_id, k, v) for k, v in batch.data.items()],
                 )
             if batch.children:
-                rows = [_invocation_row(workflow_id, c) for c in batch.children]
-                conn.executemany(_INSERT_INV, rows)
+                rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
+                conn.executemany(layout.INSERT_INV, rows)
             is_root = head[1] == invocation_id
             if batch.finish is not None:
                 status = WorkflowStatus(batch.finish.status)
                 now = time.time()
                 conn.execute(
                     "UPDATE invocations SET status = ?, outcome = ?, waiting = ?, updated_at = ?"
-                    f" WHERE {_KEY}",
-                    (status.value, batch.finish.outcome, _NO_WAIT, now, *key),
+                    f" WHERE {layout.KEY}",
+                    (status.value, batch.finish.outcome, layout.NO_WAIT, now, *key),
                 )
                 if is_root:
                     self._mirror(conn, workflow_id, status, now)
@@ -424,13 +298,13 @@ class SQLiteStore:
                     parent = self._record(conn, workflow_id, batch.parent, batch.finish.outcome)
                     return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
             elif batch.suspend is not None:
-                waiting = _waiting(batch.suspend)
+                waiting = layout.waiting_text(batch.suspend)
                 # Counted once here, so each outcome is O(1) (see _record).
-                missing = conn.execute(_COUNT_MISSING, (waiting, *key)).fetchone()[0]
+                missing = conn.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]
                 if not missing:
                     return CommitResult(ok=True, ready=True, cancel_requested=cancel)
                 now = time.time()
-                conn.execute(_SET_INV, ("SUSPENDED", waiting, missing, now, *key))
+                conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
                 if is_root:
                     self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
         return CommitResult(ok=True, cancel_requested=cancel)
@@ -446,7 +320,7 @@ class SQLiteStore:
         self, conn: sqlite3.Connection, workflow_id: str, to: ParentOutcome, outcome: bytes
     ) -> OutcomeResult:
         key = (workflow_id, to.invocation_id)
-        head = conn.execute(_HEAD, key).fetchone()
+        head = conn.execute(layout.HEAD, key).fetchone()
         if head is None:
             return OutcomeResult(recorded=False, wake=False)
         if not conn.execute(
@@ -455,16 +329,18 @@ class SQLiteStore:
             (*key, to.seq, outcome),
         ).rowcount:
             return OutcomeResult(recorded=False, wake=False)
-        if head[2] != "SUSPENDED" or not _awaits(head[3], to.seq):
+        if head[2] != "SUSPENDED" or not layout.awaits(head[3], to.seq):
             return OutcomeResult(recorded=True, wake=False)
         if head[4] is None:  # suspended by a version that did not count: check them all
-            if conn.execute(_ANY_MISSING, (head[3], *key)).fetchone()[0]:
+            if conn.execute(layout.ANY_MISSING, (head[3], *key)).fetchone()[0]:
                 return OutcomeResult(recorded=True, wake=False)
         elif head[4] > 1:  # seqs are distinct, so each awaited outcome counts once
-            conn.execute(f"UPDATE invocations SET missing = ? WHERE {_KEY}", (head[4] - 1, *key))
+            conn.execute(
+                f"UPDATE invocations SET missing = ? WHERE {layout.KEY}", (head[4] - 1, *key)
+            )
             return OutcomeResult(recorded=True, wake=False)
         now = time.time()
-        conn.execute(_SET_INV, ("PENDING", _NO_WAIT, None, now, *key))
+        conn.execute(layout.SET_INV, ("PENDING", layout.NO_WAIT, None, now, *key))
         if head[1] == to.invocation_id:
             self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
         return OutcomeResult(recorded=True, wake=True)
@@ -478,18 +354,23 @@ class SQLiteStore:
         one now has ``updated_at == now``.
         """
         # A plain read first: when nothing is stale (nearly always) no write lock is taken.
-        probe = f"SELECT EXISTS (SELECT 1 FROM invocations {_STALE})"
+        probe = f"SELECT EXISTS (SELECT 1 FROM invocations {layout.STALE})"
         if not self._read(probe, (older_than,))[0][0] or limit <= 0:
             return []
         with self._transaction() as conn:
-            rows = conn.execute(_STALE_ROWS, (older_than, limit)).fetchall()
+            rows = conn.execute(layout.STALE_ROWS, (older_than, limit)).fetchall()
             keys = [(now, row[1], row[0]) for row in rows]
-            conn.executemany(f"UPDATE invocations SET updated_at = ? WHERE {_KEY}", keys)
+            conn.executemany(f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY}", keys)
             # The workflow's updated_at follows every write of its root invocation (as load
             # and _mirror keep it); a claimed root is such a write. Its status is unchanged.
             sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
             conn.executemany(f"{sql} AND root_invocation_id = ?", keys)
-        return [_invocation((*row[:_I_UPDATED], now, *row[_I_UPDATED + 1 :])) for row in rows]
+        return [
+            layout.invocation_from_row(
+                (*row[: layout.I_UPDATED], now, *row[layout.I_UPDATED + 1 :])
+            )
+            for row in rows
+        ]
 
     def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
         """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING."""
@@ -501,11 +382,11 @@ class SQLiteStore:
             conn.executemany(
                 "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
                 " AND root_invocation_id = ? AND EXISTS (SELECT 1 FROM invocations"
-                f" WHERE {_KEY} AND status = 'RUNNING')",
+                f" WHERE {layout.KEY} AND status = 'RUNNING')",
                 [(now, wid, iid, wid, iid) for wid, iid in keys],
             )
             conn.executemany(
-                f"UPDATE invocations SET updated_at = ? WHERE {_KEY} AND status = 'RUNNING'",
+                f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY} AND status = 'RUNNING'",
                 [(now, *key) for key in keys],
             )
 
@@ -532,7 +413,7 @@ class SQLiteStore:
         # The workflow's status follows its root invocation's.
         retention = self._retention
         expires = now + retention if status.finished and retention is not None else None
-        conn.execute(_SET_WF, (status.value, now, expires, workflow_id))
+        conn.execute(layout.SET_WF, (status.value, now, expires, workflow_id))
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
@@ -585,32 +466,33 @@ class SQLiteStore:
                     f"SQLite store {self._path!r} cannot use WAL journaling (is it on a "
                     "network file system?); put it on a local disk"
                 )
-            if self._version(conn) < SCHEMA_VERSION:
+            if self._version(conn) < layout.SCHEMA_VERSION:
                 with self._transaction() as tx:
-                    if self._version(tx) < SCHEMA_VERSION:
+                    if self._version(tx) < layout.SCHEMA_VERSION:
                         # Not executescript(): it would commit first, and the schema must be
                         # built under the write lock so that racing openers build it once.
-                        for statement in filter(str.strip, _SCHEMA.split(";")):
+                        for statement in filter(str.strip, layout.SCHEMA.split(";")):
                             tx.execute(statement)
-                        for table, column, definition in _MIGRATIONS:
+                        for table, column, definition in layout.MIGRATIONS:
                             columns = {row[1] for row in tx.execute(f"PRAGMA table_info({table})")}
                             if column not in columns:
                                 tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-                        tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        tx.execute(f"PRAGMA user_version = {layout.SCHEMA_VERSION}")
         except sqlite3.Error as e:
             raise self._error(e) from e
 
     def _version(self, conn: sqlite3.Connection) -> int:
         version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        if version > layout.SCHEMA_VERSION:
             raise ConfigurationError(
                 f"SQLite store {self._path!r} has schema version {version}, newer than the "
-                f"{SCHEMA_VERSION} this wfcore understands; upgrade wfcore or use another file"
+                f"{layout.SCHEMA_VERSION} this wfcore understands; upgrade wfcore or use "
+                "another file"
             )
         return version
 
     @contextmanager
-    def _transaction(self, begin: str = _WRITE) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str = layout.WRITE) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         try:
             conn.execute(begin)

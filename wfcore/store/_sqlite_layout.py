@@ -1,0 +1,180 @@
+"""``SQLiteStore``'s layout: its schema, migrations, SQL statements and row conversions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
+
+from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
+
+__all__ = [
+    "ANY_MISSING",
+    "COUNT_MISSING",
+    "ENTRIES",
+    "FINISHED",
+    "HEAD",
+    "INSERT_INV",
+    "INSERT_WF",
+    "I_ATTEMPTS",
+    "I_STATUS",
+    "I_UPDATED",
+    "KEY",
+    "LOAD",
+    "MIGRATIONS",
+    "NO_WAIT",
+    "N_INV",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SELECT_INV",
+    "SELECT_WF",
+    "SET_INV",
+    "SET_WF",
+    "STALE",
+    "STALE_ROWS",
+    "WRITE",
+    "W_ROOT",
+    "W_STATUS",
+    "W_UPDATED",
+    "awaits",
+    "invocation_from_row",
+    "invocation_to_row",
+    "waiting_text",
+    "wf_values",
+    "workflow_from_row",
+]
+
+# 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
+# schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
+# invocations.missing, added to older files by MIGRATIONS.
+SCHEMA_VERSION = 3
+
+_WF_FIELDS = (
+    "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
+    "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
+    "cancel_requested", "idempotency_key", "deadline",
+)  # fmt: skip
+_INV_FIELDS = (
+    "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
+    "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
+    "created_at", "updated_at", "parent_task_name", "cancel_shielded",
+)  # fmt: skip
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workflows (
+    workflow_id TEXT PRIMARY KEY, workflow_type TEXT NOT NULL, parent_workflow_id TEXT,
+    root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
+    parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
+    expires_at REAL, deadline REAL);
+CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_parent ON workflows (parent_workflow_id, created_at);
+CREATE INDEX IF NOT EXISTS workflows_by_expiry ON workflows (expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS invocations (
+    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, task_name TEXT NOT NULL,
+    args BLOB NOT NULL, parent_workflow_id TEXT, parent_invocation_id TEXT,
+    parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
+    attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0, missing INTEGER,
+    PRIMARY KEY (workflow_id, invocation_id));
+CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
+CREATE INDEX IF NOT EXISTS invocations_unfinished
+    ON invocations (updated_at, workflow_id, invocation_id)
+    WHERE status IN ('PENDING', 'RUNNING', 'SUSPENDED');
+CREATE TABLE IF NOT EXISTS entries (
+    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outcomes (
+    workflow_id TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (workflow_id, invocation_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS data (
+    workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
+"""
+
+# Columns added after a table was first released: (table, column, definition).
+MIGRATIONS = (("invocations", "missing", "INTEGER"),)
+
+WRITE = "BEGIN IMMEDIATE"
+NO_WAIT = "[]"
+FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
+KEY = "workflow_id = ? AND invocation_id = ?"
+SELECT_WF = f"SELECT {', '.join(_WF_FIELDS)} FROM workflows"
+SELECT_INV = f"SELECT {', '.join(_INV_FIELDS)} FROM invocations"
+INSERT_WF, INSERT_INV = (
+    f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
+    for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
+)
+# One row: the invocation's columns, then its workflow's.
+LOAD = (
+    f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
+    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    " WHERE i.workflow_id = ? AND i.invocation_id = ?"
+)
+N_INV = len(_INV_FIELDS)
+I_STATUS, I_ATTEMPTS, I_UPDATED = (
+    _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
+)
+W_ROOT, W_STATUS, W_UPDATED = (
+    N_INV + _WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
+)
+HEAD = (
+    "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting, i.missing,"
+    " (SELECT max(seq) FROM entries e"
+    "  WHERE e.workflow_id = i.workflow_id AND e.invocation_id = i.invocation_id)"
+    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    " WHERE i.workflow_id = ? AND i.invocation_id = ?"
+)
+# Of a JSON list of seqs: whether some has no outcome yet (stops at the first one missing),
+# how many have none.
+_NOT_RECORDED = (
+    "FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM outcomes o"
+    " WHERE o.workflow_id = ? AND o.invocation_id = ? AND o.seq = j.value)"
+)
+ANY_MISSING = f"SELECT EXISTS (SELECT 1 {_NOT_RECORDED})"
+COUNT_MISSING = f"SELECT count(*) {_NOT_RECORDED}"
+ENTRIES = f"SELECT data FROM entries WHERE {KEY} AND seq >= ? ORDER BY seq"
+SET_INV = f"UPDATE invocations SET status = ?, waiting = ?, missing = ?, updated_at = ? WHERE {KEY}"
+# A NULL expiry keeps the stored one: only finishing the root starts retention.
+SET_WF = (
+    "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"
+    " WHERE workflow_id = ?"
+)
+# The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index;
+# its columns also give the order (oldest first, ties by id) without a sort.
+_UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
+STALE = f"WHERE {_UNFINISHED} AND updated_at <= ?"
+STALE_ROWS = f"{SELECT_INV} {STALE} ORDER BY updated_at, workflow_id, invocation_id LIMIT ?"
+wf_values = attrgetter(*_WF_FIELDS)
+_inv_values = attrgetter(*_INV_FIELDS)
+
+
+def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
+    return WorkflowRecord.model_validate(dict(zip(_WF_FIELDS, row, strict=False)))
+
+
+def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
+    values = dict(zip(_INV_FIELDS, row, strict=False))
+    waiting = values["waiting"]
+    values["waiting"] = () if waiting == NO_WAIT else tuple(json.loads(waiting))
+    return InvocationRecord.model_validate(values)
+
+
+def invocation_to_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
+    row = list(_inv_values(inv))
+    # Kept under the workflow that holds it, as MemoryStore keys it.
+    row[1], row[8] = workflow_id, waiting_text(inv.waiting)
+    return row
+
+
+def waiting_text(seqs: Sequence[int]) -> str:
+    return json.dumps(list(seqs), separators=(",", ":")) if seqs else NO_WAIT
+
+
+def awaits(waiting: str, seq: int) -> bool:
+    """Whether ``seq`` is in a list ``waiting`` wrote (a substring search, not a parse)."""
+    return f",{seq}," in f",{waiting[1:-1]},"
