@@ -107,6 +107,7 @@ class WorkflowContext:
         self._seq = 0
         self._base = len(snapshot.entries)
         self._buffer: list[bytes] = []
+        self._decoded: Entry | None = None  # the last entry _entry_at decoded
         self._data: dict[str, bytes] = {}  # set_data values for the next commit
         self._new_children: list[InvocationRecord] = []
         self._to_dispatch: list[InvocationRef] = []
@@ -191,7 +192,7 @@ class WorkflowContext:
         self._check()
         seq = self._seq
         if seq < len(self._entries):
-            entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+            entry = self._entry_at(seq)
             applied = entry.kind == Kind.PATCHED and entry.name == change_id
             if applied:
                 self._seq = seq + 1
@@ -462,7 +463,7 @@ class WorkflowContext:
             if self._cancel_pending:
                 self._deliver_cancel(record=True)
             return None
-        entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+        entry = self._entry_at(seq)
         if entry.kind != kind or entry.name != name:
             if entry.kind == Kind.CANCELLED:
                 self._seq = seq + 1
@@ -471,11 +472,21 @@ class WorkflowContext:
         self._seq = seq + 1
         return entry
 
+    def _entry_at(self, seq: int) -> Entry:
+        """The recorded entry at ``seq``, decoded once: ``wait`` looks at the entry the next
+        operation then replays."""
+        cached = self._decoded
+        if cached is None or cached.seq != seq:
+            cached = self._decoded = decode_entry(
+                self._rt.codec, seq, self._entries[seq], self._where
+            )
+        return cached
+
     def _cancel_point(self) -> None:
         """Before suspending: deliver a cancellation recorded here, or one pending now."""
         seq = self._seq
         if seq < len(self._entries):
-            entry = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+            entry = self._entry_at(seq)
             if entry.kind == Kind.CANCELLED:
                 self._seq = seq + 1
                 self._deliver_cancel(record=False)
@@ -572,7 +583,7 @@ class WorkflowContext:
         """Recorded operations the code no longer reached (deleted or reordered away)."""
         if self._seq >= len(self._entries):
             return None
-        entry = decode_entry(self._rt.codec, self._seq, self._entries[self._seq], self._where)
+        entry = self._entry_at(self._seq)
         return NonDeterminismError(
             f"{self._where}: the code finished at seq {self._seq} but the history records "
             f"`{entry.describe()}` there ({len(self._entries)} operations in all); operations "
