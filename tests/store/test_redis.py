@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 import time
 import uuid
@@ -623,3 +624,30 @@ def test_each_outcome_of_a_big_join_costs_constant_work(
     # Then exactly the last one wakes it, and no outcome re-scanned the awaited list
     assert wakes == [False] * 299 + [True]
     assert hexists_calls() - before == 0
+
+
+def _read_in_child(store: RedisStore, workflow_id: str, out: Any) -> None:
+    inherited = store._links._local.conn  # the parent thread's connection, copied by fork
+    record = store.get_workflow(workflow_id)
+    fresh = store._links._local.conn is not inherited
+    out.put((None if record is None else record.workflow_id, fresh))
+
+
+def test_a_forked_child_opens_its_own_connection(make: Callable[..., RedisStore]) -> None:
+    # Given a store whose connection this process already uses
+    store = make()
+    store.create_workflow(*workflow("wf-fork"))
+    assert store.get_workflow("wf-fork") is not None
+    # When a forked child uses the same store object
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(store, "wf-fork", out))
+    child.start()
+    seen = out.get(timeout=10)
+    child.join(timeout=10)
+    # Then the child read through a connection of its own, and the parent's still works
+    assert (seen, child.exitcode) == (("wf-fork", True), 0)
+    for _ in range(3):
+        record = store.get_workflow("wf-fork")
+        assert record is not None
+        assert record.workflow_id == "wf-fork"

@@ -25,6 +25,18 @@ except ImportError:  # pragma: no cover - exercised only without hiredis
 
 __all__ = ["ThreadLinks"]
 
+# Bumped in a forked child, so that no thread there reuses a socket of its parent. Checking
+# it costs an attribute read per round trip where os.getpid() cost a system call.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class ThreadLinks:
     """Per-thread connections built from ``pool``'s settings; no retries, no pooling."""
@@ -69,11 +81,10 @@ class ThreadLinks:
 
     def _connection(self) -> Any:
         conn: Any = getattr(self._local, "conn", None)
-        pid = os.getpid()
-        if conn is None or getattr(self._local, "pid", None) != pid:
+        if conn is None or self._local.forks != _forks:
             # New thread, or a forked child: never share a parent's socket.
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
-            self._local.conn, self._local.pid = conn, pid
+            self._local.conn, self._local.forks = conn, _forks
             with self._lock:
                 self._open.add(conn)
         return conn
