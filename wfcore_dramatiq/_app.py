@@ -356,18 +356,12 @@ class App:
     def _final_attempt(self, name: str, options: dict[str, Any]) -> bool:
         retries = int(options.get("retries", 0))
         actor_options = self.broker.get_actor(name).options
-        if self._retry_when(actor_options) is not None:
-            return False  # decided after the run, from the error
         retries_middleware = self._retries()
+        if _retry_when(actor_options, retries_middleware) is not None:
+            return False  # decided after the run, from the error
         default = 0 if retries_middleware is None else retries_middleware.max_retries
         max_retries = options.get("max_retries", actor_options.get("max_retries", default))
         return max_retries is not None and retries >= max_retries
-
-    def _retry_when(self, actor_options: dict[str, Any]) -> Any:
-        """The predicate Dramatiq's ``Retries`` applies: the actor's, else the middleware's."""
-        retries_middleware = self._retries()
-        default = None if retries_middleware is None else retries_middleware.retry_when
-        return actor_options.get("retry_when", default)
 
     def _retries(self) -> Retries | None:
         """The broker's (last) ``Retries`` middleware, which decides how Dramatiq retries."""
@@ -390,7 +384,8 @@ class App:
         if result.status is not RunStatus.RETRY or result.error is None:
             return
         actor_options = self.broker.get_actor(name).options
-        retry_when = self._retry_when(actor_options)
+        retries_middleware = self._retries()
+        retry_when = _retry_when(actor_options, retries_middleware)
         if isinstance(result.error, actor_options.get("throws") or ()) or (
             retry_when is not None and not retry_when(retries, result.error)
         ):
@@ -404,7 +399,7 @@ class App:
         if result.retry_delay is not None:
             delay_ms = int(result.retry_delay * 1000)
         else:
-            delay_ms = self._longest_backoff(actor_options, options, retries)
+            delay_ms = _longest_backoff(retries_middleware, actor_options, options, retries)
         # Dramatiq holds the retry that long at most: until then the invocation is waiting,
         # not lost, and recovery sweeps must not send it early.
         self.engine.hold(ref, until=time.time() + delay_ms / 1000)
@@ -412,17 +407,26 @@ class App:
             raise dramatiq.Retry(str(result.error), delay=delay_ms) from result.error
         raise result.error
 
-    def _longest_backoff(
-        self, actor_options: dict[str, Any], options: dict[str, Any], retries: int
-    ) -> int:
-        """The longest delay, in ms, Dramatiq's ``Retries`` may pick for this retry."""
-        middleware = self._retries()
-        if middleware is None:
-            return 0
-        min_backoff = options.get("min_backoff", actor_options.get("min_backoff"))
-        max_backoff = options.get("max_backoff", actor_options.get("max_backoff"))
-        min_backoff = middleware.min_backoff if min_backoff is None else min_backoff
-        max_backoff = middleware.max_backoff if max_backoff is None else max_backoff
-        # compute_backoff: factor * 2**attempts, jittered up to twice that, capped.
-        longest = int(min_backoff) << (min(retries, 32) + 1)
-        return min(longest, int(max_backoff), int(DEFAULT_MAX_BACKOFF))
+
+def _retry_when(actor_options: dict[str, Any], middleware: Retries | None) -> Any:
+    """The predicate Dramatiq's ``Retries`` applies: the actor's, else the middleware's."""
+    default = None if middleware is None else middleware.retry_when
+    return actor_options.get("retry_when", default)
+
+
+def _longest_backoff(
+    middleware: Retries | None,
+    actor_options: dict[str, Any],
+    options: dict[str, Any],
+    retries: int,
+) -> int:
+    """The longest delay, in ms, Dramatiq's ``Retries`` may pick for this retry."""
+    if middleware is None:
+        return 0
+    min_backoff = options.get("min_backoff", actor_options.get("min_backoff"))
+    max_backoff = options.get("max_backoff", actor_options.get("max_backoff"))
+    min_backoff = middleware.min_backoff if min_backoff is None else min_backoff
+    max_backoff = middleware.max_backoff if max_backoff is None else max_backoff
+    # compute_backoff: factor * 2**attempts, jittered up to twice that, capped.
+    longest = int(min_backoff) << (min(retries, 32) + 1)
+    return min(longest, int(max_backoff), int(DEFAULT_MAX_BACKOFF))
