@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import pytest
 import redis
-from redis.connection import AbstractConnection
 from redis.crc import key_slot
 
 from tests.store.records import invocation, workflow
@@ -20,6 +19,7 @@ from tests.support.redis_server import RedisServer, free_port, start_redis, stop
 from wfcore._models import Batch, Finish, ParentOutcome, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
 from wfcore.store import open_store
+from wfcore.store._redis_link import _Link
 from wfcore.store.redis import RedisStore
 
 pytestmark = pytest.mark.redis
@@ -35,21 +35,21 @@ class Wire:
 
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
-    """Counts every send and reply of every redis-py connection in this process."""
+    """Counts every send and reply of every store connection in this process."""
     counts = Wire()
-    send = AbstractConnection.send_packed_command
-    read = AbstractConnection.read_response
+    send, read = _Link.send, _Link.read
 
-    def counting_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+    def counting_send(self: _Link, data: bytes) -> None:
         counts.sends += 1
-        send(self, command, check_health)  # type: ignore[no-untyped-call]
+        send(self, data)
 
-    def counting_read(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
-        counts.replies += 1
-        return read(self, *args, **kwargs)
+    def counting_read(self: _Link, count: int) -> list[Any]:
+        replies = read(self, count)
+        counts.replies += len(replies)
+        return replies
 
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
-    monkeypatch.setattr(AbstractConnection, "read_response", counting_read)
+    monkeypatch.setattr(_Link, "send", counting_send)
+    monkeypatch.setattr(_Link, "read", counting_read)
     return counts
 
 
@@ -128,7 +128,7 @@ def _finished(store: RedisStore, workflow_id: str = "wf-1") -> str:
 # -- round trips -------------------------------------------------------------------------
 
 
-def test_load_commit_and_record_outcome_are_one_command_each(
+def test_load_commit_and_record_outcome_are_one_send_and_one_script_each(
     make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
 ) -> None:
     # Given a store whose connection and scripts are warm
@@ -143,9 +143,10 @@ def test_load_commit_and_record_outcome_are_one_command_each(
     store.commit("wf-1", inv, Batch(1, [b"start"], children=[child], suspend=[1]))
     store.load("wf-1", "c1")
     finish = Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"c"), parent=ParentOutcome(inv, 1))
-    # (a finish also drops the invocation from the active index, in the same send)
+    # (a load is one transaction: MULTI, the claim, four reads, EXEC; a finish also drops the
+    # invocation from the active index, in the same send)
     operations: list[tuple[Callable[[], object], int]] = [
-        (lambda: store.load("wf-1", inv), 1),
+        (lambda: store.load("wf-1", inv), 7),
         (lambda: store.commit("wf-1", inv, Batch(2, [b"x" * 20])), 1),
         (lambda: store.record_outcome("wf-1", inv, 5, b"out"), 1),
         (lambda: store.commit("wf-1", "c1", finish), 2),
@@ -191,6 +192,23 @@ def test_scripts_survive_a_flushed_script_cache(
     assert snap.invocation.status is WorkflowStatus.COMPLETED
     assert snap.outcomes == {0: b"done"}
     assert store.purge_expired(time.time() + 120) == 2
+
+
+def test_a_claim_after_a_flushed_script_cache_runs_once(
+    make: Callable[..., RedisStore], raw: redis.Redis
+) -> None:
+    # Given a created workflow, and a server that then forgot the store's scripts
+    store = make()
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    raw.script_flush()
+    # When the first thing the store does is a claiming load (a script in a transaction)
+    snap = store.load("wf-1", root.invocation_id)
+    # Then it reloaded the script and claimed exactly once
+    assert snap is not None
+    assert snap.invocation.status is WorkflowStatus.RUNNING
+    assert snap.invocation.attempts == 1
+    assert raw.hget(f"{store._prefix}:{{wf-1}}:inv:{root.invocation_id}", "attempts") == b"1"
 
 
 # -- key layout --------------------------------------------------------------------------
@@ -627,9 +645,9 @@ def test_each_outcome_of_a_big_join_costs_constant_work(
 
 
 def _read_in_child(store: RedisStore, workflow_id: str, out: Any) -> None:
-    inherited = store._links._local.conn  # the parent thread's connection, copied by fork
+    inherited = store._links._local.link  # the parent thread's connection, copied by fork
     record = store.get_workflow(workflow_id)
-    fresh = store._links._local.conn is not inherited
+    fresh = store._links._local.link is not inherited
     out.put((None if record is None else record.workflow_id, fresh))
 
 

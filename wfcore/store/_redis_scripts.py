@@ -9,12 +9,12 @@ from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 __all__ = [
     "ADD_CHILD",
     "CANCEL",
+    "CLAIM",
     "COMMIT",
     "CREATE",
     "DROP_IF_SCORE",
     "HEARTBEAT",
     "INVOCATIONS",
-    "LOAD",
     "PURGE_ONE",
     "RECLAIM",
     "RECORD_OUTCOME",
@@ -115,24 +115,20 @@ return 1
 """
 )
 
-# KEYS: wf, inv, h, o.  ARGV: claim ('1'/'0'), now, iid.
-# Returns false when missing, else {workflow fields, invocation fields, entries, outcome
-# fields} (RESP arrays: hiredis parses them in C, cheaper than cmsgpack on both sides).
-LOAD = (
+# KEYS: wf, inv.  ARGV: now, iid.
+# Marks an unfinished invocation RUNNING and counts the attempt; 1 when it did. The store
+# reads the records right after it, in the same transaction, with plain commands: a hash
+# passed through a script costs several times a plain HGETALL (reply conversions).
+CLAIM = (
     _COMMON
     + """
-local wf, inv = KEYS[1], KEYS[2]
-local w = redis.call('HGETALL', wf)
-if #w == 0 then return false end
-local status = redis.call('HGET', inv, 'status')
-if not status then return false end
-if ARGV[1] == '1' and not FINISHED[status] then
-  redis.call('HSET', inv, 'status', 'RUNNING', 'updated_at', ARGV[2])
-  redis.call('HINCRBY', inv, 'attempts', 1)
-  if mirror(wf, ARGV[3], 'RUNNING', ARGV[2]) then w = redis.call('HGETALL', wf) end
-end
-return {w, redis.call('HGETALL', inv), redis.call('LRANGE', KEYS[3], 0, -1),
-        redis.call('HGETALL', KEYS[4])}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[2], 'status')
+if not status or FINISHED[status] then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'RUNNING', 'updated_at', ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'attempts', 1)
+mirror(KEYS[1], ARGV[2], 'RUNNING', ARGV[1])
+return 1
 """
 )
 

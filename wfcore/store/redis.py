@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
@@ -78,6 +77,7 @@ class RedisStore:
         self._target = target
         self._retention = retention
         self._closed = False
+        self._guard = _Calls(self)
         try:
             self._client = redis.Redis.from_url(
                 target.url,
@@ -107,11 +107,11 @@ class RedisStore:
         # Root invocation ids seen by load/create: lets commit skip the expiry-index write
         # when a non-root invocation finishes. Only an optimisation; unknown means "write".
         self._roots: dict[str, str] = {}
-        sources = [layout.CREATE, layout.ADD_CHILD, layout.LOAD, layout.COMMIT]
+        sources = [layout.CREATE, layout.ADD_CHILD, layout.CLAIM, layout.COMMIT]
         sources += [layout.RECORD_OUTCOME, layout.CANCEL, layout.INVOCATIONS, layout.PURGE_ONE]
         sources += [layout.DROP_IF_SCORE, layout.RECLAIM, layout.HEARTBEAT]
         self._scripts = tuple(self._client.register_script(source) for source in sources)
-        (self._create, self._add_child, self._load, self._commit, self._record) = self._scripts[:5]
+        (self._create, self._add_child, self._claim, self._commit, self._record) = self._scripts[:5]
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
         self._reclaim, self._heartbeat = self._scripts[9:11]
 
@@ -255,28 +255,33 @@ class RedisStore:
         )
 
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
-        """Workflow, invocation, history and child outcomes in one round trip."""
+        """Workflow, invocation, history and child outcomes in one round trip.
+
+        One transaction: the claim script (unless ``claim`` is false), then plain reads.
+        """
         base = self._base(workflow_id)
-        keys = [base + "wf", base + "inv:" + invocation_id]
-        keys += [base + "h:" + invocation_id, base + "o:" + invocation_id]
-        # A claim moves updated_at to now but leaves the active-index score alone: an older
-        # score is still a lower bound, and a sweep re-scores the few entries that lag.
-        args = ["1" if claim else "0", repr(time.time()), invocation_id]
+        inv_key = base + "inv:" + invocation_id
+        reads: list[Command] = [("HGETALL", base + "wf"), ("HGETALL", inv_key)]
+        reads += [("LRANGE", base + "h:" + invocation_id, 0, -1)]
+        reads += [("HGETALL", base + "o:" + invocation_id)]
+        if claim:
+            # A claim moves updated_at to now but leaves the active-index score alone: an
+            # older score is still a lower bound, and a sweep re-scores the few that lag.
+            now = repr(time.time())
+            claiming = ("EVALSHA", self._claim.sha, 2, base + "wf", inv_key, now, invocation_id)
+            reads.insert(0, claiming)
         with self._calls():
-            reply = self._script(self._load, keys=keys, args=args)
-        invocation = None
-        if reply is not None:
-            fields, inv_fields, entries, outcomes = reply
-            invocation = layout.invocation_from(layout.pairs(inv_fields))
-        if invocation is None:
+            replies = self._transaction(reads)
+        fields, inv_fields, entries, outcomes = replies[-4:]
+        if not fields or not inv_fields:
             return None
-        workflow = layout.workflow_from(layout.pairs(fields))
+        workflow = layout.workflow_from(_hash(fields))
         self._remember_root(workflow)
         return Snapshot(
             workflow=workflow,
-            invocation=invocation,
-            entries=list(entries),
-            outcomes={int(seq): value for seq, value in layout.pairs(outcomes).items()},
+            invocation=layout.invocation_from(_hash(inv_fields)),
+            entries=entries,
+            outcomes={int(seq): value for seq, value in _hash(outcomes).items()},
         )
 
     def read_data(self, workflow_id: str, key: str) -> bytes | None:
@@ -571,9 +576,7 @@ class RedisStore:
         if missing:
             # The server lost its script cache (restart, SCRIPT FLUSH): reload and re-send
             # only the refused calls, which did nothing, so no other command runs twice.
-            for loaded in self._send([("SCRIPT", "LOAD", s.script) for s in self._scripts]):
-                if isinstance(loaded, Exception):
-                    raise loaded
+            self._reload_scripts()
             for i, result in zip(missing, self._send([commands[i] for i in missing]), strict=True):
                 results[i] = result
         for result in results:
@@ -581,20 +584,58 @@ class RedisStore:
                 raise result
         return results
 
+    def _transaction(self, commands: Sequence[Command]) -> list[Any]:
+        """``commands`` in MULTI/EXEC, sent as one write: their replies."""
+        results = self._exec(commands)
+        if any(isinstance(r, NoScriptError) for r in results):
+            # A script refused for a lost script cache did nothing: reload, run it all again.
+            self._reload_scripts()
+            results = self._exec(commands)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _exec(self, commands: Sequence[Command]) -> list[Any]:
+        replies = self._send([("MULTI",), *commands, ("EXEC",)])
+        for reply in replies[:-1]:
+            if isinstance(reply, Exception):  # refused while queueing: EXEC ran nothing
+                raise reply
+        return list(replies[-1])
+
+    def _reload_scripts(self) -> None:
+        for loaded in self._send([("SCRIPT", "LOAD", s.script) for s in self._scripts]):
+            if isinstance(loaded, Exception):
+                raise loaded
+
     def _send(self, commands: Sequence[Command]) -> list[Any]:
         return self._links.roundtrip(commands)
 
     def _script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return self._pipeline([("EVALSHA", script.sha, len(keys), *keys, *args)])[0]
 
-    @contextmanager
-    def _calls(self) -> Iterator[None]:
-        if self._closed:
-            raise StoreUnavailableError(f"{self!r} was closed; open a new store")
-        try:
-            yield
-        except redis.RedisError as e:
-            raise store_error(self._target, e) from e
+    def _calls(self) -> _Calls:
+        return self._guard
+
+
+class _Calls:
+    """``with store._calls():`` refuses a closed store and turns redis-py errors into wfcore's.
+
+    One object per store, reused: cheaper than a generator context manager per round trip.
+    """
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        if self._store._closed:
+            raise StoreUnavailableError(f"{self._store!r} was closed; open a new store")
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        if isinstance(error, redis.RedisError):
+            raise store_error(self._store._target, error) from error
 
 
 def _hash(reply: Any) -> dict[bytes, bytes]:
