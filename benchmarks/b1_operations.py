@@ -27,10 +27,10 @@ if __package__ in (None, ""):  # run as a script: make the repo root (and `bench
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
-import redis.connection
 
 from benchmarks._redis import BenchRedis, redis_server, redis_server_version
 from wfcore import LocalRunner, RunStatus, StateStore, Task, WorkflowContext, current, open_store
+from wfcore.store._redis_link import _Link
 
 OPS = ("random", "uuid", "utc_now", "set_data", "get_data", "deterministic")
 # Recorded in memory, written by the next commit (the boundary that ends the ops loop).
@@ -101,7 +101,7 @@ _CURRENT_RUN: _Run | None = None
 
 
 def _body() -> None:
-    """N operations, then a child as the boundary (flushes the buffer, then suspends)."""
+    """N operations, a checkpoint as the boundary (flushes the buffer), then a child to wait for."""
     run = _CURRENT_RUN
     if run is None:
         raise RuntimeError("no benchmark run is configured")
@@ -116,10 +116,11 @@ def _body() -> None:
     if probe is not None:
         probe("loop")
     t2 = perf_counter()
-    handle = wf.start_task(run.child)  # first run: commits the buffered entries + the child
+    wf.deterministic("boundary", int)  # a checkpoint: first run commits the buffered entries
     t3 = perf_counter()
     if probe is not None:
         probe("boundary")
+    handle = wf.start_task(run.child)
     sample = (t1 - t0, (t1 - t0) + (t3 - t2))
     if replaying:
         run.replay = sample
@@ -183,8 +184,10 @@ class Bench:
         # Operations only (seq set): the history may also hold lifecycle events.
         events = runner.engine.history(workflow_id)
         recorded = sum(1 for e in events if e.seq is not None and e.invocation_id == workflow_id)
-        if recorded != len(keys) + 1:
-            raise RuntimeError(f"{kind}: {recorded} operations recorded, not {len(keys)} + 1 child")
+        if recorded != len(keys) + 2:
+            raise RuntimeError(
+                f"{kind}: {recorded} operations recorded, not {len(keys)} + the boundary + 1 child"
+            )
         return Sample(run.first[0], run.first[1], t1 - t0, run.replay[0], t3 - t2)
 
 
@@ -304,7 +307,7 @@ for _refs in RAW_REFERENCE.values():
 
 @dataclass(slots=True)
 class _ClientCounter:
-    """Round trips (socket writes) and replies read by redis-py, outside paused windows."""
+    """Round trips (socket writes) and replies read by the store, outside paused windows."""
 
     round_trips: int = 0
     replies: int = 0
@@ -313,32 +316,31 @@ class _ClientCounter:
 
 @contextmanager
 def count_redis_client(counter: _ClientCounter) -> Iterator[None]:
-    """Count every redis-py socket write and reply read in this process while active.
+    """Count every socket write and reply read of the store's connections while active.
 
     A pipeline is one write; each command in it one reply. So ``round_trips`` counts network
     round trips and ``replies`` counts the commands sent.
     """
-    cls = redis.connection.AbstractConnection
-    send = cls.__dict__["send_packed_command"]
-    read = cls.__dict__["read_response"]
+    send, read = _Link.send, _Link.read
 
-    def counted_send(conn: Any, *args: Any, **kwargs: Any) -> Any:
+    def counted_send(link: _Link, data: bytes) -> None:
         if not counter.paused:
             counter.round_trips += 1
-        return send(conn, *args, **kwargs)
+        send(link, data)
 
-    def counted_read(conn: Any, *args: Any, **kwargs: Any) -> Any:
+    def counted_read(link: _Link, count: int) -> list[Any]:
+        replies = read(link, count)
         if not counter.paused:
-            counter.replies += 1
-        return read(conn, *args, **kwargs)
+            counter.replies += len(replies)
+        return replies
 
-    setattr(cls, "send_packed_command", counted_send)  # noqa: B010
-    setattr(cls, "read_response", counted_read)  # noqa: B010
+    setattr(_Link, "send", counted_send)  # noqa: B010
+    setattr(_Link, "read", counted_read)  # noqa: B010
     try:
         yield
     finally:
-        setattr(cls, "send_packed_command", send)  # noqa: B010
-        setattr(cls, "read_response", read)  # noqa: B010
+        setattr(_Link, "send", send)  # noqa: B010
+        setattr(_Link, "read", read)  # noqa: B010
 
 
 @dataclass(slots=True)
@@ -404,7 +406,7 @@ def count_commands(bench: Bench, client: redis.Redis, kind: str, keys: list[str]
     rt1, rep1, _, _ = probe.marks["boundary"]
     return {
         **{k: v for k, v in ops.items() if k != "server_commandstats"},
-        # The one start_task boundary after the N ops (it flushes buffered entries): totals.
+        # The one checkpoint after the N ops (it flushes the buffered entries): totals.
         "boundary_total": {"round_trips": rt1 - rt0, "commands_sent": rep1 - rep0},
         "server_commandstats": ops["server_commandstats"],
     }

@@ -395,6 +395,24 @@ def test_unreachable_server_fails_fast() -> None:
         store.close()
 
 
+def test_a_connection_the_server_dropped_fails_one_call_then_reconnects(
+    make: Callable[..., RedisStore], raw: redis.Redis
+) -> None:
+    # Given a store whose connection is open
+    store = make()
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    # When the server drops every client connection but the observer's own
+    raw.client_kill_filter(_type="normal", skipme=True)
+    # Then the next call fails as unavailable (never hangs, never reads a stale reply)
+    with pytest.raises(StoreUnavailableError, match="connection"):
+        store.load("wf-1", root.invocation_id)
+    # And the call after it reconnects and sees the store as it is: the failed claim never ran
+    snap = store.load("wf-1", root.invocation_id, claim=False)
+    assert snap is not None
+    assert snap.invocation.attempts == 0
+
+
 def test_silent_server_times_out_and_explicit_timeout_wins(silent_port: int) -> None:
     # Given a server that accepts connections but never answers, and a URL asking for 30 s
     store = RedisStore(f"redis://127.0.0.1:{silent_port}/0?timeout=30", timeout=0.5)
