@@ -6,7 +6,6 @@ import logging
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -119,7 +118,7 @@ class Engine:
         self._max_conflicts = max_conflicts
         # Runs in progress in this process, by (workflow id, invocation id, task name): a
         # tuple hashes in C, a frozen dataclass in Python, and this is done on every message.
-        self._running: Counter[tuple[str, str, str]] = Counter()
+        self._running: dict[tuple[str, str, str], int] = {}
         self._running_lock = threading.Lock()
 
     def task(self, name: str) -> TaskSpec:
@@ -213,7 +212,7 @@ class Engine:
         """
         key = (ref.workflow_id, ref.invocation_id, ref.task_name)
         with self._running_lock:
-            self._running[key] += 1
+            self._running[key] = self._running.get(key, 0) + 1
         try:
             for _ in range(self._max_conflicts):
                 result = self._run_once(ref, final_attempt)

@@ -115,9 +115,15 @@ def decode_outcome(codec: Codec, data: bytes, where: str) -> Outcome:
     """Decode an outcome stored for ``where``."""
     what = f"outcome of {where}"
     raw = codec.decode(data, what=what)
-    if not isinstance(raw, list) or len(raw) != 2 or raw[0] not in WorkflowStatus.__members__:
+    status = None
+    if type(raw) is list and len(raw) == 2 and type(raw[0]) is str:
+        status = _STATUSES.get(raw[0])
+    if status is None:
         raise DecodeError(f"cannot decode {what}: not a [status, value] record; it is corrupt")
-    return Outcome(WorkflowStatus(raw[0]), raw[1])
+    return Outcome(status, raw[1])
+
+
+_STATUSES = {status.value: status for status in WorkflowStatus}
 
 
 def error_info(error: object) -> tuple[str, str, str]:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from tests.support.engines import single_task_engine
-from wfcore import LocalRunner, RetryableError, current
+from wfcore import LocalRunner, RetryableError, WorkflowStatus, current
+from wfcore._codec import Codec
+from wfcore._history import decode_outcome, encode_outcome
+from wfcore.errors import DecodeError
 
 
 def test_history_has_lifecycle_events_and_operations_in_order() -> None:
@@ -91,3 +96,31 @@ def test_sleeps_appear_scheduled_and_fired() -> None:
     assert fired.value == scheduled.value  # the fire time
     assert fired.timestamp >= scheduled.value
     assert fired.timestamp - scheduled.timestamp >= 7200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "COMPLETED",  # not a record
+        ["COMPLETED"],  # too short
+        ["COMPLETED", 1, 2],  # too long
+        ["DONE", 1],  # no such status
+        ["completed", 1],  # statuses are upper case
+        [["COMPLETED"], 1],  # not a string (and unhashable)
+        [None, 1],
+    ],
+)
+def test_a_corrupt_outcome_is_a_decode_error(raw: object) -> None:
+    # Given stored outcome bytes that are valid msgpack but not a [status, value] record
+    codec = Codec()
+    data = codec.encode(raw)
+    # When they are decoded, Then the error names the record and says it is corrupt
+    with pytest.raises(DecodeError, match=r"outcome of inv-1: not a \[status, value\] record"):
+        decode_outcome(codec, data, "inv-1")
+
+
+def test_an_outcome_decodes_to_its_status_and_value() -> None:
+    codec = Codec()
+    data = encode_outcome(codec, WorkflowStatus.FAILED, {"why": [1, 2]}, "result")
+    outcome = decode_outcome(codec, data, "inv-1")
+    assert (outcome.status, outcome.value) == (WorkflowStatus.FAILED, {"why": [1, 2]})

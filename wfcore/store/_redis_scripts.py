@@ -353,6 +353,13 @@ def _text(fields: dict[bytes, bytes], name: bytes) -> str | None:
     return None if value is None else value.decode()
 
 
+_STATUSES = {status.value.encode(): status for status in WorkflowStatus}
+
+
+def _status(raw: bytes) -> WorkflowStatus:
+    return _STATUSES.get(raw) or WorkflowStatus(raw.decode())  # the latter raises: corrupt
+
+
 def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
     """The workflow record stored in these hash fields."""
     return WorkflowRecord(
@@ -362,7 +369,7 @@ def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
         root_workflow_id=f[b"root"].decode(),
         root_invocation_id=f[b"root_inv"].decode(),
         parent_invocation_id=_text(f, b"parent_inv"),
-        status=WorkflowStatus(f[b"status"].decode()),
+        status=_status(f[b"status"]),
         created_at=float(f[b"created_at"]),
         updated_at=float(f[b"updated_at"]),
         cancel_requested=f.get(b"cancel") == b"1",
@@ -385,7 +392,7 @@ def invocation_from(f: dict[bytes, bytes]) -> InvocationRecord:
         parent_seq=None if pseq is None else int(pseq),
         parent_task_name=_text(f, b"ptask"),
         cancel_shielded=f.get(b"shield") == b"1",
-        status=WorkflowStatus(f[b"status"].decode()),
+        status=_status(f[b"status"]),
         waiting=tuple(int(seq) for seq in waiting.split(b",")) if waiting else (),
         outcome=f.get(b"outcome"),
         attempts=int(f[b"attempts"]),
