@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
+import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -411,6 +412,29 @@ def test_a_connection_the_server_dropped_fails_one_call_then_reconnects(
     snap = store.load("wf-1", root.invocation_id, claim=False)
     assert snap is not None
     assert snap.invocation.attempts == 0
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_connections_block_with_the_timeout_in_the_kernel(
+    redis_server: RedisServer, prefix: str, over: str
+) -> None:
+    # Given a store on TCP or on the server's Unix socket, with a 2.5 s timeout
+    where = redis_server.url(0) if over == "tcp" else f"unix://{redis_server.socket_path}"
+    store = RedisStore(f"{where}?timeout=2.5", prefix=prefix)
+    try:
+        # When it has run a round trip
+        record, root = workflow("wf-1")
+        store.create_workflow(record, root)
+        snap = store.load("wf-1", root.invocation_id)
+        assert snap is not None
+        assert snap.invocation.attempts == 1
+        # Then its socket is in blocking mode, with the timeout set in the kernel instead
+        sock = store._links._local.link.sock
+        assert sock.gettimeout() is None
+        timeval = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+        assert struct.unpack("ll", timeval) == (2, 500000)
+    finally:
+        store.close()
 
 
 def test_silent_server_times_out_and_explicit_timeout_wins(silent_port: int) -> None:

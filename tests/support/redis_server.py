@@ -27,6 +27,11 @@ class RedisServer:
     password: str | None
     workdir: str
 
+    @property
+    def socket_path(self) -> str:
+        """The Unix socket it also listens on."""
+        return str(Path(self.workdir) / "redis.sock")
+
     def url(self, db: int = 0) -> str:
         """A redis:// URL for this server, with the password when one is set."""
         auth = f":{self.password}@" if self.password else ""
@@ -52,6 +57,7 @@ def start_redis(*, password: str | None = None) -> RedisServer:
     port = free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
     args += ["no", "--dir", workdir, "--logfile", str(Path(workdir) / "redis.log")]
+    args += ["--unixsocket", str(Path(workdir) / "redis.sock"), "--unixsocketperm", "700"]
     if password:
         args += ["--requirepass", password]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

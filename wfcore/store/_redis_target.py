@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import redis
 from redis.exceptions import (
@@ -103,7 +103,10 @@ def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
             f"Redis store timeout must be a number of seconds > 0, got "
             f"{ours.get('timeout', timeout)!r}; use e.g. {EXAMPLE}"
         )
-    cleaned = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    # Rebuilt by hand: urlunsplit drops the "//" of a URL with no host (unix:///run/x.sock),
+    # and redis-py then refuses the scheme.
+    query = urlencode(rest)
+    cleaned = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
     secrets = (parts.password, unquote(parts.password)) if parts.password else ()
     return Target(cleaned, where, secrets, prefix, float(timeout))
 

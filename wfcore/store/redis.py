@@ -75,6 +75,7 @@ class RedisStore:
                 f"retention must be a number of seconds >= 0 or None, got {retention!r}"
             )
         self._target = target
+        self._prefix = target.prefix
         self._retention = retention
         self._closed = False
         self._guard = _Calls(self)
@@ -95,7 +96,6 @@ class RedisStore:
                 f"bad Redis store URL {redact(url)!r}: {e}; use e.g. {EXAMPLE}"
             ) from e
         self._links = ThreadLinks(self._client.connection_pool)
-        self._prefix = target.prefix
         self._idx_all = f"{target.prefix}:idx:all"
         self._idx_types = f"{target.prefix}:idx:types"
         self._idx_expiry = f"{target.prefix}:idx:expiry"
