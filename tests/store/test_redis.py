@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -91,6 +94,25 @@ def auth_server() -> Iterator[RedisServer]:
     server = start_redis(password="s3cret")
     try:
         yield server
+    finally:
+        stop_redis(server)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, str]]:
+    """A redis-server speaking TLS only, with a self-signed certificate for 127.0.0.1."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError("the TLS test needs the openssl command (apt-get install openssl)")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = str(where / "cert.pem"), str(where / "key.pem")
+    command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"]
+    command += ["-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(command, check=True, capture_output=True)
+    server = start_redis(tls=(cert, key))
+    try:
+        yield server, cert
     finally:
         stop_redis(server)
 
@@ -433,6 +455,43 @@ def test_connections_block_with_the_timeout_in_the_kernel(
         assert sock.gettimeout() is None
         timeval = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
         assert struct.unpack("ll", timeval) == (2, 500000)
+    finally:
+        store.close()
+
+
+def test_tls_urls_work_and_keep_python_timeouts(
+    tls_server: tuple[RedisServer, str], prefix: str
+) -> None:
+    # Given a store on a TLS-only server that trusts its certificate
+    server, cert = tls_server
+    store = RedisStore(f"{server.url(0)}?ssl_ca_certs={cert}&timeout=2.5", prefix=prefix)
+    try:
+        # When workflows are created, claimed, committed and read back
+        record, root = workflow("wf-1")
+        store.create_workflow(record, root)
+        assert store.load("wf-1", root.invocation_id) is not None
+        assert store.commit("wf-1", root.invocation_id, Batch(0, [b"e0"])).ok
+        snap = store.load("wf-1", root.invocation_id, claim=False)
+        # Then it all went over TLS, where the socket keeps Python's own timeout
+        assert snap is not None
+        assert snap.entries == [b"e0"]
+        sock = store._links._local.link.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        assert sock.gettimeout() == 2.5
+    finally:
+        store.close()
+
+
+def test_a_tls_server_refuses_a_store_that_does_not_trust_it(
+    tls_server: tuple[RedisServer, str], prefix: str
+) -> None:
+    # Given a store on the TLS server without its (self-signed) certificate
+    server, _ = tls_server
+    store = RedisStore(server.url(0), prefix=prefix)
+    try:
+        # When it is used, Then it is unavailable with a TLS hint, never a hang
+        with pytest.raises(StoreUnavailableError, match="certificate verify failed"):
+            store.get_workflow("wf-1")
     finally:
         store.close()
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -26,6 +27,7 @@ class RedisServer:
     pid: int
     password: str | None
     workdir: str
+    tls: bool = False
 
     @property
     def socket_path(self) -> str:
@@ -33,9 +35,10 @@ class RedisServer:
         return str(Path(self.workdir) / "redis.sock")
 
     def url(self, db: int = 0) -> str:
-        """A redis:// URL for this server, with the password when one is set."""
+        """A redis:// (rediss:// for TLS) URL for this server, with the password if set."""
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/{db}"
 
 
 def free_port() -> int:
@@ -48,14 +51,21 @@ def free_port() -> int:
             return port
 
 
-def start_redis(*, password: str | None = None) -> RedisServer:
-    """Start a redis-server on a free port in a temp dir and wait until it answers."""
+def start_redis(*, password: str | None = None, tls: tuple[str, str] | None = None) -> RedisServer:
+    """Start a redis-server on a free port in a temp dir and wait until it answers.
+
+    ``tls`` = (certificate file, key file): the port then speaks TLS only.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
     workdir = tempfile.mkdtemp(prefix="wfcore-redis-")
     port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    listen = ["--port", str(port)]
+    if tls is not None:
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"]
+        listen += ["--tls-cert-file", tls[0], "--tls-key-file", tls[1]]
+    args = [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly"]
     args += ["no", "--dir", workdir, "--logfile", str(Path(workdir) / "redis.log")]
     args += ["--unixsocket", str(Path(workdir) / "redis.sock"), "--unixsocketperm", "700"]
     if password:
@@ -67,14 +77,25 @@ def start_redis(*, password: str | None = None) -> RedisServer:
         if proc.poll() is not None:
             raise RuntimeError(f"redis-server exited with {proc.returncode}; see {workdir}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(64):
-                    return RedisServer(port, proc.pid, password, workdir)
+            if _answers(port, tls is not None):
+                return RedisServer(port, proc.pid, password, workdir, tls is not None)
         except OSError:
             time.sleep(0.05)
-    stop_redis(RedisServer(port, proc.pid, password, workdir))
+    stop_redis(RedisServer(port, proc.pid, password, workdir, tls is not None))
     raise RuntimeError(f"redis-server on port {port} did not answer within 10 s")
+
+
+def _answers(port: int, tls: bool) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as raw:
+        if not tls:
+            raw.sendall(b"PING\r\n")
+            return bool(raw.recv(64))
+        # The readiness probe only: it does not check the test certificate.
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(raw) as sock:
+            sock.sendall(b"PING\r\n")
+            return bool(sock.recv(64))
 
 
 def stop_redis(server: RedisServer) -> None:
