@@ -4,18 +4,44 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import struct
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from traceback import format_exception
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import msgpack
 from pydantic import BaseModel, ValidationError
 
+from wfcore._codec_ext import (
+    EXT_DATE,
+    EXT_DATETIME,
+    EXT_DECIMAL,
+    EXT_EXCEPTION,
+    EXT_FROZENSET,
+    EXT_MODEL,
+    EXT_NAMES,
+    EXT_SET,
+    EXT_TIME,
+    EXT_TIMEDELTA,
+    EXT_TUPLE,
+    EXT_UUID,
+    decode_date,
+    decode_datetime,
+    decode_decimal,
+    decode_time,
+    decode_timedelta,
+    decode_uuid,
+    encode_date,
+    encode_datetime,
+    encode_decimal,
+    encode_time,
+    encode_timedelta,
+    encode_uuid,
+    ext,
+)
 from wfcore.errors import ConfigurationError, DecodeError, EncodeError
 
 __all__ = ["DEFAULT_MAX_SIZE", "Codec", "RemoteError"]
@@ -23,63 +49,10 @@ __all__ = ["DEFAULT_MAX_SIZE", "Codec", "RemoteError"]
 DEFAULT_MAX_SIZE = 1 << 20
 """Default limit, in bytes, on the encoded size of one value (1 MiB)."""
 
-# Extension type codes. They are part of the storage format: never renumber or reuse one.
-#
-#   code  type                payload
-#   ----  ------------------  -----------------------------------------------------------------
-#      1  datetime.datetime   struct <HBBBBBIB: year month day hour minute second microsecond
-#                             fold (12 bytes, naive) + q: UTC offset in microseconds (20, aware)
-#      2  datetime.date       struct <HBB: year month day
-#      3  datetime.time       struct <BBBIB: hour minute second microsecond fold (8 bytes, naive)
-#                             + q: UTC offset in microseconds (16 bytes, aware)
-#      4  datetime.timedelta  struct <iiI: days seconds microseconds (normalized, exact)
-#      5  uuid.UUID           the 16 bytes of UUID.bytes
-#      6  decimal.Decimal     str(value) as ASCII (exact, incl. NaN, sNaN, Infinity, -0)
-#      7  tuple               msgpack array of the items
-#      8  set                 msgpack array of the items, each encoded then sorted by its bytes
-#      9  frozenset           as 8
-#     10  pydantic model      msgpack array [qualified class name, model_dump(mode="python")]
-#     11  exception           msgpack array [qualified type name, args, str(exc), traceback text]
-#
-# Code -1 is msgpack's own Timestamp type; wfcore never writes it.
-_EXT_DATETIME = 1
-_EXT_DATE = 2
-_EXT_TIME = 3
-_EXT_TIMEDELTA = 4
-_EXT_UUID = 5
-_EXT_DECIMAL = 6
-_EXT_TUPLE = 7
-_EXT_SET = 8
-_EXT_FROZENSET = 9
-_EXT_MODEL = 10
-_EXT_EXCEPTION = 11
-
-_EXT_NAMES = {
-    _EXT_DATETIME: "datetime",
-    _EXT_DATE: "date",
-    _EXT_TIME: "time",
-    _EXT_TIMEDELTA: "timedelta",
-    _EXT_UUID: "UUID",
-    _EXT_DECIMAL: "Decimal",
-    _EXT_TUPLE: "tuple",
-    _EXT_SET: "set",
-    _EXT_FROZENSET: "frozenset",
-    _EXT_MODEL: "pydantic model",
-    _EXT_EXCEPTION: "exception",
-}
-
 _SUPPORTED = (
     "None, bool, int, float, str, bytes, list, dict, tuple, set, datetime, date, time, "
     "timedelta, UUID, Decimal, Enum, pydantic models, exceptions"
 )
-
-_DATETIME_NAIVE = struct.Struct("<HBBBBBIB")
-_DATETIME_AWARE = struct.Struct("<HBBBBBIBq")
-_DATE = struct.Struct("<HBB")
-_TIME_NAIVE = struct.Struct("<BBBIB")
-_TIME_AWARE = struct.Struct("<BBBIBq")
-_TIMEDELTA = struct.Struct("<iiI")
-_ONE_MICROSECOND = timedelta(microseconds=1)
 
 # Types msgpack packs itself under strict_types; anything else goes through the default hook.
 _NATIVE: frozenset[type] = frozenset(
@@ -94,39 +67,13 @@ _BUILTIN_EXCEPTIONS: dict[str, type[Exception]] = {
     if isinstance(value, type) and issubclass(value, Exception)
 }
 
-# Aware values usually share a handful of offsets; building a timezone costs more than the rest
-# of decoding a datetime. Bounded so hostile data cannot grow it without limit.
-_TIMEZONES: dict[int, timezone] = {0: UTC}
-_TIMEZONE_CACHE_SIZE = 1024
-
 # Reused packers keep their buffer; one that packed a big value is dropped instead of pinning it.
 _POOL_SIZE = 16
 _POOL_BUFFER_LIMIT = 64 * 1024
 
-_ExtType = msgpack.ExtType
-_new_tuple = tuple.__new__
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-_UUID_SAFETY_UNKNOWN = SafeUUID.unknown
-
-
-def _ext(code: int, payload: bytes) -> Any:
-    # ExtType.__new__ re-validates code and payload in Python, which would double the cost of
-    # encoding a UUID or datetime; both are always valid here.
-    return _new_tuple(_ExtType, (code, payload))
-
 
 def _qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _timezone(offset_us: int) -> timezone:
-    tz = _TIMEZONES.get(offset_us)
-    if tz is None:
-        tz = timezone(timedelta(microseconds=offset_us))
-        if len(_TIMEZONES) < _TIMEZONE_CACHE_SIZE:
-            _TIMEZONES[offset_us] = tz
-    return tz
 
 
 def _array_header(length: int) -> bytes:
@@ -135,114 +82,6 @@ def _array_header(length: int) -> bytes:
     if length < 0x10000:
         return b"\xdc" + length.to_bytes(2, "big")
     return b"\xdd" + length.to_bytes(4, "big")
-
-
-def _encode_datetime(value: datetime) -> Any:
-    offset = value.utcoffset()
-    if offset is None:
-        return _ext(
-            _EXT_DATETIME,
-            _DATETIME_NAIVE.pack(
-                value.year,
-                value.month,
-                value.day,
-                value.hour,
-                value.minute,
-                value.second,
-                value.microsecond,
-                value.fold,
-            ),
-        )
-    return _ext(
-        _EXT_DATETIME,
-        _DATETIME_AWARE.pack(
-            value.year,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            value.fold,
-            offset // _ONE_MICROSECOND,
-        ),
-    )
-
-
-def _decode_datetime(payload: bytes) -> datetime:
-    if len(payload) == _DATETIME_NAIVE.size:
-        year, month, day, hour, minute, second, micro, fold = _DATETIME_NAIVE.unpack(payload)
-        return datetime(year, month, day, hour, minute, second, micro, fold=fold)
-    year, month, day, hour, minute, second, micro, fold, offset = _DATETIME_AWARE.unpack(payload)
-    return datetime(year, month, day, hour, minute, second, micro, _timezone(offset), fold=fold)
-
-
-def _encode_date(value: date) -> Any:
-    return _ext(_EXT_DATE, _DATE.pack(value.year, value.month, value.day))
-
-
-def _decode_date(payload: bytes) -> date:
-    return date(*_DATE.unpack(payload))
-
-
-def _encode_time(value: time) -> Any:
-    offset = value.utcoffset()
-    if offset is None:
-        return _ext(
-            _EXT_TIME,
-            _TIME_NAIVE.pack(value.hour, value.minute, value.second, value.microsecond, value.fold),
-        )
-    return _ext(
-        _EXT_TIME,
-        _TIME_AWARE.pack(
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            value.fold,
-            offset // _ONE_MICROSECOND,
-        ),
-    )
-
-
-def _decode_time(payload: bytes) -> time:
-    if len(payload) == _TIME_NAIVE.size:
-        hour, minute, second, micro, fold = _TIME_NAIVE.unpack(payload)
-        return time(hour, minute, second, micro, fold=fold)
-    hour, minute, second, micro, fold, offset = _TIME_AWARE.unpack(payload)
-    return time(hour, minute, second, micro, _timezone(offset), fold=fold)
-
-
-def _encode_timedelta(value: timedelta) -> Any:
-    return _ext(_EXT_TIMEDELTA, _TIMEDELTA.pack(value.days, value.seconds, value.microseconds))
-
-
-def _decode_timedelta(payload: bytes) -> timedelta:
-    days, seconds, micro = _TIMEDELTA.unpack(payload)
-    return timedelta(days, seconds, micro)
-
-
-def _encode_uuid(value: UUID) -> Any:
-    return _ext(_EXT_UUID, value.bytes)
-
-
-def _decode_uuid(payload: bytes) -> UUID:
-    if len(payload) != 16:
-        raise ValueError(f"expected 16 bytes, got {len(payload)}")
-    # Any 128-bit integer is a valid UUID, and UUID(bytes=...) spends 3x longer re-checking
-    # arguments; this is how uuid itself builds instances (its __init__ and __setstate__).
-    value: UUID = _new_object(UUID)
-    _set_attribute(value, "int", int.from_bytes(payload, "big"))
-    _set_attribute(value, "is_safe", _UUID_SAFETY_UNKNOWN)
-    return value
-
-
-def _encode_decimal(value: Decimal) -> Any:
-    return _ext(_EXT_DECIMAL, Decimal.__str__(value).encode("ascii"))
-
-
-def _decode_decimal(payload: bytes) -> Decimal:
-    return Decimal(payload.decode("ascii"))
 
 
 def _traceback_text(exc: BaseException) -> str:
@@ -339,28 +178,28 @@ class Codec:
         # hook re-enters packing for nested payloads (tuples, sets, models, exceptions).
         self._packers: list[Any] = []
         self._encoders: dict[type, Callable[[Any], Any]] = {
-            datetime: _encode_datetime,
-            date: _encode_date,
-            time: _encode_time,
-            timedelta: _encode_timedelta,
-            UUID: _encode_uuid,
-            Decimal: _encode_decimal,
+            datetime: encode_datetime,
+            date: encode_date,
+            time: encode_time,
+            timedelta: encode_timedelta,
+            UUID: encode_uuid,
+            Decimal: encode_decimal,
             tuple: self._encode_tuple,
             set: self._encode_set,
             frozenset: self._encode_set,
         }
         self._decoders: dict[int, Callable[[bytes], Any]] = {
-            _EXT_DATETIME: _decode_datetime,
-            _EXT_DATE: _decode_date,
-            _EXT_TIME: _decode_time,
-            _EXT_TIMEDELTA: _decode_timedelta,
-            _EXT_UUID: _decode_uuid,
-            _EXT_DECIMAL: _decode_decimal,
-            _EXT_TUPLE: self._decode_tuple,
-            _EXT_SET: self._decode_set,
-            _EXT_FROZENSET: self._decode_frozenset,
-            _EXT_MODEL: self._decode_model,
-            _EXT_EXCEPTION: self._decode_exception,
+            EXT_DATETIME: decode_datetime,
+            EXT_DATE: decode_date,
+            EXT_TIME: decode_time,
+            EXT_TIMEDELTA: decode_timedelta,
+            EXT_UUID: decode_uuid,
+            EXT_DECIMAL: decode_decimal,
+            EXT_TUPLE: self._decode_tuple,
+            EXT_SET: self._decode_set,
+            EXT_FROZENSET: self._decode_frozenset,
+            EXT_MODEL: self._decode_model,
+            EXT_EXCEPTION: self._decode_exception,
         }
         for cls in types:
             self.register(cls)
@@ -517,17 +356,17 @@ class Codec:
         if isinstance(value, (set, frozenset)):
             return self._encode_set(value)
         if isinstance(value, datetime):
-            return _encode_datetime(value)
+            return encode_datetime(value)
         if isinstance(value, date):
-            return _encode_date(value)
+            return encode_date(value)
         if isinstance(value, time):
-            return _encode_time(value)
+            return encode_time(value)
         if isinstance(value, timedelta):
-            return _encode_timedelta(value)
+            return encode_timedelta(value)
         if isinstance(value, UUID):
-            return _encode_uuid(value)
+            return encode_uuid(value)
         if isinstance(value, Decimal):
-            return _encode_decimal(value)
+            return encode_decimal(value)
         raise _UnsupportedTypeError(type(value))
 
     def _ext_hook(self, code: int, payload: bytes) -> Any:
@@ -540,47 +379,46 @@ class Codec:
             raise
         except Exception as e:
             raise _MalformedError(
-                f"malformed {_EXT_NAMES[code]} (extension type code {code}): "
-                f"{type(e).__name__}: {e}"
+                f"malformed {EXT_NAMES[code]} (extension type code {code}): {type(e).__name__}: {e}"
             ) from e
 
     def _unpack_list(self, payload: bytes, code: int) -> list[Any]:
         items = self._unpack(payload)
         if type(items) is not list:
             raise _MalformedError(
-                f"malformed {_EXT_NAMES[code]} (extension type code {code}): "
+                f"malformed {EXT_NAMES[code]} (extension type code {code}): "
                 f"expected an array, got {type(items).__qualname__!r}"
             )
         return items
 
     def _encode_tuple(self, value: tuple[Any, ...]) -> Any:
-        return _ext(_EXT_TUPLE, self._pack(list(value)))
+        return ext(EXT_TUPLE, self._pack(list(value)))
 
     def _decode_tuple(self, payload: bytes) -> tuple[Any, ...]:
-        return tuple(self._unpack_list(payload, _EXT_TUPLE))
+        return tuple(self._unpack_list(payload, EXT_TUPLE))
 
     def _encode_set(self, value: set[Any] | frozenset[Any]) -> Any:
         # Iteration order of a set of strs changes with the hash seed of each process; sorting
         # the encoded items makes equal sets encode to equal bytes everywhere.
         items = sorted(map(self._pack, value))
-        code = _EXT_FROZENSET if isinstance(value, frozenset) else _EXT_SET
-        return _ext(code, _array_header(len(items)) + b"".join(items))
+        code = EXT_FROZENSET if isinstance(value, frozenset) else EXT_SET
+        return ext(code, _array_header(len(items)) + b"".join(items))
 
     def _decode_set(self, payload: bytes) -> set[Any]:
-        return set(self._unpack_list(payload, _EXT_SET))
+        return set(self._unpack_list(payload, EXT_SET))
 
     def _decode_frozenset(self, payload: bytes) -> frozenset[Any]:
-        return frozenset(self._unpack_list(payload, _EXT_FROZENSET))
+        return frozenset(self._unpack_list(payload, EXT_FROZENSET))
 
     def _encode_model(self, value: BaseModel) -> Any:
         cls = type(value)
         name = _qualified_name(cls)
         if self._models.get(name) is not cls:
             self._models[name] = cls
-        return _ext(_EXT_MODEL, self._pack([name, value.model_dump(mode="python")]))
+        return ext(EXT_MODEL, self._pack([name, value.model_dump(mode="python")]))
 
     def _decode_model(self, payload: bytes) -> BaseModel:
-        items = self._unpack_list(payload, _EXT_MODEL)
+        items = self._unpack_list(payload, EXT_MODEL)
         if len(items) != 2 or type(items[0]) is not str:
             raise ValueError("expected [class name, data]")
         name, data = items
@@ -616,10 +454,10 @@ class Codec:
             # (an undecodable file name, say) in its text, which UTF-8 cannot carry.
             message, trace = _utf8_safe(message), _utf8_safe(trace)
             payload = self._pack([name, [message], message, trace])
-        return _ext(_EXT_EXCEPTION, payload)
+        return ext(EXT_EXCEPTION, payload)
 
     def _decode_exception(self, payload: bytes) -> Exception:
-        items = self._unpack_list(payload, _EXT_EXCEPTION)
+        items = self._unpack_list(payload, EXT_EXCEPTION)
         if (
             len(items) != 4
             or type(items[0]) is not str
