@@ -65,6 +65,7 @@ class WorkerSettings:
             Redis consumer; None keeps Dramatiq's 1000 ms (the command line defaults to 100).
         heartbeat_timeout_ms: RedisBroker ``heartbeat_timeout``.
         maintenance_chance: RedisBroker ``maintenance_chance`` (per million commands).
+        unix_socket: the broker and the store reach Redis over its Unix socket, not TCP.
     """
 
     processes: int = 2
@@ -73,6 +74,7 @@ class WorkerSettings:
     worker_timeout_ms: int | None = None
     heartbeat_timeout_ms: int = 60_000
     maintenance_chance: int = 1000
+    unix_socket: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The settings, with Dramatiq's defaults spelled out."""
@@ -103,6 +105,11 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, threads: int) -> No
     )
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds per side")
     parser.add_argument(
+        "--unix-socket",
+        action="store_true",
+        help="workers reach Redis (broker and store) over its Unix socket instead of TCP",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="cProfile wfcore messages in the workers"
     )
 
@@ -116,7 +123,13 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         worker_timeout_ms=args.worker_timeout,
         heartbeat_timeout_ms=args.heartbeat_timeout,
         maintenance_chance=args.maintenance_chance,
+        unix_socket=args.unix_socket,
     )
+
+
+def worker_url(server: RedisServer, settings: WorkerSettings) -> str:
+    """The Redis URL the workers' broker and store use: TCP, or the Unix socket."""
+    return f"unix://{server.socket_path}" if settings.unix_socket else server.url(0)
 
 
 def environment(

@@ -33,6 +33,7 @@ from benchmarks._workers import (
     start_phase,
     throwaway_redis,
     wait_until,
+    worker_url,
 )
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def main() -> None:
     profile_dir = tempfile.mkdtemp(prefix="wfcore-bench-prof-") if args.profile else None
     load_before = os.getloadavg()[0]
     with throwaway_redis() as (server, namespace):
-        env = environment(server.url(0), namespace, settings, profile_dir)
+        env = environment(worker_url(server, settings), namespace, settings, profile_dir)
         os.environ.update(env)  # the worker module reads them at import, here and in workers
         from benchmarks import _bench_app as bench
 
