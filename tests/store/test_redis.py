@@ -576,6 +576,30 @@ def test_server_side_errors_are_store_errors(
         assert "WRONGTYPE" in str(caught.value)
 
 
+def test_a_load_refused_while_queueing_runs_nothing(prefix: str) -> None:
+    # Given a workflow on a server of its own that then runs out of memory (writes refused)
+    server = start_redis()
+    store = RedisStore(server.url(0), prefix=prefix)
+    admin = redis.Redis.from_url(server.url(0))
+    try:
+        record, root = workflow("wf-1")
+        store.create_workflow(record, root)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        # When a claiming load is sent (its transaction is refused before EXEC)
+        with pytest.raises(StoreError, match="maxmemory"):
+            store.load("wf-1", root.invocation_id)
+        # Then nothing of it ran: once memory is back, the invocation was never claimed
+        admin.config_set("maxmemory", 0)
+        snap = store.load("wf-1", root.invocation_id, claim=False)
+        assert snap is not None
+        assert (snap.invocation.status, snap.invocation.attempts) == (WorkflowStatus.PENDING, 0)
+    finally:
+        admin.close()
+        store.close()
+        stop_redis(server)
+
+
 # -- the active index and recovery sweeps ------------------------------------------------
 
 

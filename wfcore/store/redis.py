@@ -598,7 +598,7 @@ class RedisStore:
 
     def _exec(self, commands: Sequence[Command]) -> list[Any]:
         replies = self._send([("MULTI",), *commands, ("EXEC",)])
-        for reply in replies[:-1]:
+        for reply in replies:
             if isinstance(reply, Exception):  # refused while queueing: EXEC ran nothing
                 raise reply
         return list(replies[-1])
