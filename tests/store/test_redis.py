@@ -23,7 +23,7 @@ from tests.support.redis_server import RedisServer, free_port, start_redis, stop
 from wfcore._models import Batch, Finish, ParentOutcome, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
 from wfcore.store import open_store
-from wfcore.store._redis_link import _Link
+from wfcore.store._redis_link import _Link, _plain
 from wfcore.store.redis import RedisStore
 
 pytestmark = pytest.mark.redis
@@ -457,6 +457,22 @@ def test_connections_block_with_the_timeout_in_the_kernel(
         assert struct.unpack("ll", timeval) == (2, 500000)
     finally:
         store.close()
+
+
+def test_only_standard_sockets_get_kernel_timeouts() -> None:
+    # Given the standard socket class and a subclass, as gevent and eventlet install
+    class Cooperative(socket.socket):
+        pass
+
+    plain, wrapped = socket.socket(), Cooperative()
+    try:
+        # Then only the standard one is put in blocking mode with a kernel timeout: a
+        # cooperative socket waits in its event loop and would never time out
+        assert _plain(plain)
+        assert not _plain(wrapped)
+    finally:
+        plain.close()
+        wrapped.close()
 
 
 def test_tls_urls_work_and_keep_python_timeouts(

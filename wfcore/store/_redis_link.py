@@ -9,7 +9,8 @@ write, packed by hiredis, and a hiredis reader parses the replies.
 
 On Linux a plain TCP or Unix socket is switched to blocking mode with the same timeout set in
 the kernel (``SO_RCVTIMEO``/``SO_SNDTIMEO``): a receive is then one system call that releases
-the GIL once, where Python's own timeout mode polls first (two calls, two GIL hand-offs).
+the GIL once, where Python's own timeout mode polls first (two calls, two GIL hand-offs). TLS
+sockets and cooperative ones (gevent, eventlet) keep Python's timeout mode.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ _READ_SIZE = 65536
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 
 
+def _plain(sock: object) -> bool:
+    """Whether ``sock`` is the standard library's own socket class: not TLS, and not a
+    cooperative one (gevent, eventlet), which waits in its event loop and would ignore a
+    kernel timeout once put in blocking mode."""
+    cls = type(sock)
+    return cls.__module__ == "socket" and cls.__qualname__ == "socket"
+
+
 class _Link:
     """One thread's connection: redis-py's connection object, its socket and our reader."""
 
@@ -68,7 +77,7 @@ class _Link:
         self.buffer: Any = bytearray(_READ_SIZE)
         self.forks = _forks
         self.closed = False
-        if _KERNEL_TIMEOUTS and type(self.sock) is socket.socket and self.timeout:
+        if _KERNEL_TIMEOUTS and _plain(self.sock) and self.timeout:
             seconds = int(self.timeout)
             timeval = struct.pack("ll", seconds, int((self.timeout - seconds) * 1e6))
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
