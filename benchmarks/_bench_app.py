@@ -14,6 +14,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from wfcore._models import Batch, InvocationRecord, WorkflowRecord
 from wfcore.store.redis import RedisStore
 from wfcore_dramatiq import App
 
@@ -223,6 +224,50 @@ def raw_chain(run: str, n: int, step: int, sent_at: float) -> None:
     """One hop of a 7-message chain; the last hop records its finish time."""
     if step + 1 < CHAIN_LENGTH:
         raw_chain.send(run, n, step + 1, sent_at)
+        return
+    redis_client.hset(key(run, "finished"), str(n), repr(time.time()))
+
+
+STORE_CHAIN_CHECKPOINT = 4  # the hop that is the root's third run, with its checkpoint
+# What a recorded random() looks like: [kind, name, ok, value, time].
+_STORE_CHAIN_ENTRY = app.engine.codec.encode(["random", "", True, 0.5, 1.7e9])
+
+
+def store_chain_records(run: str, n: int) -> tuple[WorkflowRecord, InvocationRecord]:
+    """The workflow record and root invocation a ``store_chain`` works on."""
+    wid, now = f"store-{run}-{n}", time.time()
+    workflow = WorkflowRecord(
+        workflow_id=wid,
+        workflow_type="store_chain",
+        root_workflow_id=wid,
+        root_invocation_id=wid,
+        created_at=now,
+        updated_at=now,
+    )
+    root = InvocationRecord(
+        invocation_id=wid,
+        workflow_id=wid,
+        task_name="store_chain",
+        args=b"\x90",
+        created_at=now,
+        updated_at=now,
+    )
+    return workflow, root
+
+
+@dramatiq.actor(broker=broker, actor_name="store_chain")
+def store_chain(run: str, n: int, step: int, sent_at: float) -> None:
+    """The raw chain plus B2's store round trips and nothing else of wfcore: each hop makes a
+    claiming load and a commit of one entry (two commits at the checkpoint hop)."""
+    wid = f"store-{run}-{n}"
+    snap = store.load(wid, wid)
+    if snap is None:
+        raise RuntimeError(f"store_chain: no workflow {wid!r}")
+    base = len(snap.entries)
+    for i in range(2 if step == STORE_CHAIN_CHECKPOINT else 1):
+        store.commit(wid, wid, Batch(base + i, [_STORE_CHAIN_ENTRY]))
+    if step + 1 < CHAIN_LENGTH:
+        store_chain.send(run, n, step + 1, sent_at)
         return
     redis_client.hset(key(run, "finished"), str(n), repr(time.time()))
 

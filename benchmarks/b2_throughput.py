@@ -72,6 +72,24 @@ def raw_burst(rig: Rig, n: int) -> dict[str, Any]:
     return _summary(rig, n, start, send_s, sent, [finished[i] for i in range(n)])
 
 
+def store_only_burst(rig: Rig, n: int) -> dict[str, Any]:
+    """Like ``raw_burst``, with B2's store round trips in each hop (``store_chain``); the
+    client creates the records first, as ``send`` does for a workflow."""
+    bench, client = rig.bench, rig.client
+    run = uuid.uuid4().hex[:8]
+    start = start_phase(rig)
+    sent: list[float] = []
+    for i in range(n):
+        sent.append(time.time())
+        bench.store.create_workflow(*bench.store_chain_records(run, i))
+        bench.store_chain.send(run, i, 0, sent[-1])
+    send_s = time.time() - start.at
+    finished_key = bench.key(run, "finished")
+    wait_until(f"{n} store chains", lambda: client.hlen(finished_key) >= n, 120)
+    finished = {int(k): float(v) for k, v in client.hgetall(finished_key).items()}
+    return _summary(rig, n, start, send_s, sent, [finished[i] for i in range(n)])
+
+
 def wfcore_burst(rig: Rig, n: int) -> dict[str, Any]:
     """Start n workflows at once; wait for every result; finish times from the store."""
     bench = rig.bench
@@ -164,6 +182,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_worker_arguments(parser, threads=8)
     parser.add_argument("--workflows", type=int, default=None, help="workflows per burst")
+    parser.add_argument(
+        "--store-only",
+        action="store_true",
+        help="also run, each round, the raw chain with B2's store round trips and no engine",
+    )
     args = parser.parse_args()
     settings = settings_from(args)
     n = args.workflows or (50 if args.quick else 500)
@@ -183,8 +206,11 @@ def main() -> None:
             log("warm-up")
             raw_burst(rig, 20)
             wfcore_burst(rig, 20)
+            if args.store_only:
+                store_only_burst(rig, 20)
             raw: list[dict[str, Any]] = []
             wfc: list[dict[str, Any]] = []
+            store_only: list[dict[str, Any]] = []
             for r in range(rounds):
                 log(f"round {r + 1}/{rounds}: raw Dramatiq, {n} chains of 7 messages")
                 raw.append(raw_burst(rig, n))
@@ -192,6 +218,10 @@ def main() -> None:
                 log(f"round {r + 1}/{rounds}: wfcore, {n} workflows")
                 wfc.append(wfcore_burst(rig, n))
                 log(f"  {wfc[-1]['messages_per_s']} msg/s, wall {wfc[-1]['wall_s']} s")
+                if args.store_only:
+                    log(f"round {r + 1}/{rounds}: raw chains with B2's store round trips")
+                    store_only.append(store_only_burst(rig, n))
+                    log(f"  {store_only[-1]['messages_per_s']} msg/s")
             log(f"sequential latency, {sequential_n} of each")
             raw_seq = raw_sequential(bench, client, sequential_n)
             wfc_seq = wfcore_sequential(bench, sequential_n)
@@ -236,6 +266,20 @@ def main() -> None:
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
     }
+    if store_only:
+        # Diagnostic, not a target: the raw chain plus the 15 store round trips of a B2
+        # workflow and no engine, to tell the round trips' share of the gap from the engine's.
+        by_rate = sorted(store_only, key=lambda r: r["workflows_per_s"])
+        median = by_rate[len(by_rate) // 2]
+        out["store_round_trips_only"] = {
+            "workflows_per_s": median["workflows_per_s"],
+            "messages_per_s": median["messages_per_s"],
+            "cpu_ms_per_workflow": median["cpu_ms_per_workflow"],
+            "ratio_to_raw_messages_per_s": round(
+                median["messages_per_s"] / raw_side["messages_per_s"], 3
+            ),
+            "rounds": [{k: v for k, v in r.items() if k != "latencies"} for r in store_only],
+        }
     if profile_dir is not None:
         out["profile_wfcore_tottime_top"] = profile_summary(profile_dir)
     print(json.dumps(out, indent=2))
