@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -457,6 +459,27 @@ def test_connections_block_with_the_timeout_in_the_kernel(
         assert struct.unpack("ll", timeval) == (2, 500000)
     finally:
         store.close()
+
+
+def test_a_thread_that_ends_closes_its_connection(make: Callable[..., RedisStore]) -> None:
+    # Given a thread that used the store, with the garbage collector off
+    store = make()
+    sockets: list[socket.socket] = []
+
+    def use() -> None:
+        store.get_workflow("wf-1")
+        sockets.append(store._links._local.link.sock)
+
+    gc.disable()
+    try:
+        thread = threading.Thread(target=use)
+        thread.start()
+        thread.join()
+        # Then its connection was closed when the thread ended, not left to the collector
+        # (redis-py's connection sits in a reference cycle; collected later, it warns)
+        assert sockets[0].fileno() == -1
+    finally:
+        gc.enable()
 
 
 def test_only_standard_sockets_get_kernel_timeouts() -> None:

@@ -15,6 +15,7 @@ sockets and cooperative ones (gevent, eventlet) keep Python's timeout mode.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -83,6 +84,12 @@ class _Link:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
             self.sock.settimeout(None)
+
+    def __del__(self) -> None:
+        # When its thread ends: close the socket now, not whenever the garbage collector gets
+        # to redis-py's connection (part of a reference cycle), which would warn about it.
+        with contextlib.suppress(Exception):  # nothing to report to during collection
+            self.conn.disconnect()
 
     def send(self, data: bytes) -> None:
         """Write one packed batch of commands."""
