@@ -129,8 +129,16 @@ class WorkflowContext:
         )
         self._cancel_delivered = False
         self._logger: _ReplayAwareLogger | None = None
-        self.deterministic = _Deterministic(self)
         self.workflow: WorkflowIdentity = snapshot.workflow.identity
+
+    @property
+    def deterministic(self) -> _Deterministic:
+        """``wf.deterministic(name, fn, *args, **kwargs)``: the inline, checkpointed step.
+
+        Built on each access, so the context holds no reference back to itself: contexts are
+        freed by reference counting when a run ends, not left to the garbage collector.
+        """
+        return _Deterministic(self)
 
     # -- identity ------------------------------------------------------------------------
 

@@ -257,6 +257,17 @@ class Engine:
             return self._skip_cancelled(snap.invocation)
         spec = self._tasks(inv.task_name)
         ctx = WorkflowContext(self._runtime, snap)
+        try:
+            return self._execute(spec, ctx, inv, final_attempt)
+        finally:
+            # A signal the run raised holds its traceback, whose frames hold the context:
+            # dropping it lets reference counting free the whole run now, instead of leaving
+            # a garbage cycle (the run's records, history and frames) to the collector.
+            ctx._fatal = None
+
+    def _execute(
+        self, spec: TaskSpec, ctx: WorkflowContext, inv: InvocationRecord, final_attempt: bool
+    ) -> RunResult | None:
         token = _current.set(ctx)
         try:
             args, kwargs = self.codec.decode(inv.args, what=f"arguments of {inv.invocation_id!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -281,3 +282,36 @@ def test_waiting_twice_on_one_handle_resumes() -> None:
         return int(first.result + second.result)
 
     assert runner.run(flow) == 6
+
+
+def test_runs_leave_no_garbage_cycles() -> None:
+    # Given workflows that suspend on children, draw values and run a checkpointed step
+    runner = LocalRunner()
+
+    @runner.task(name="child")
+    def child(x: int) -> int:
+        return x + 1
+
+    @runner.task(name="flow")
+    def flow(n: int) -> int:
+        wf = flow.wf
+        wf.random()
+        a = wf.execute_task(child, n).result
+        b = wf.deterministic("double", lambda: a * 2)
+        return int(wf.execute_task(child, b).result)
+
+    runner.run(flow, 0)  # warm-up: imports, caches
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        # When more of them run to completion
+        for n in range(5):
+            assert runner.run(flow, n) == 2 * (n + 1) + 1
+        gc.collect()
+        # Then reference counting freed every run: nothing was left for the collector (a
+        # context in a cycle keeps its records, history and frames until a collection)
+        left = [type(o).__name__ for o in gc.garbage]
+        assert left == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
