@@ -113,9 +113,7 @@ class WorkflowContext:
         self._to_dispatch: list[InvocationRef] = []
         self._lifecycle("task_resumed" if raw else "task_started", None)
         self._last_now: datetime | None = None
-        self._seed = operation_seed(
-            snapshot.workflow.workflow_id, snapshot.invocation.invocation_id
-        )
+        self._seed: bytes | None = None  # the PRNG key, made by the first draw that needs it
         self._fatal: BaseException | None = None
         self._where = (
             f"invocation {snapshot.invocation.invocation_id!r} "
@@ -605,8 +603,11 @@ class WorkflowContext:
         )
 
     def _draw(self, counter: int) -> bytes:
+        seed = self._seed
+        if seed is None:
+            seed = self._seed = operation_seed(self.workflow.workflow_id, self.invocation_id)
         position = self._seq.to_bytes(8, "big") + counter.to_bytes(4, "big")
-        return hashlib.blake2b(position, key=self._seed, digest_size=32).digest()
+        return hashlib.blake2b(position, key=seed, digest_size=32).digest()
 
     def _below(self, n: int) -> int:
         """An unbiased int in [0, n) from this position's PRNG stream (rejection sampling)."""
