@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 import time
 import uuid
@@ -18,6 +16,7 @@ from typing import Any, cast
 
 import pytest
 import redis
+import trustme
 from redis.crc import key_slot
 
 from tests.store.records import invocation, workflow
@@ -102,19 +101,18 @@ def auth_server() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, str]]:
-    """A redis-server speaking TLS only, with a self-signed certificate for 127.0.0.1."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise FileNotFoundError("the TLS test needs the openssl command (apt-get install openssl)")
+    """A redis-server speaking TLS only, with a certificate for 127.0.0.1 from a throwaway CA;
+    yields the server and the CA certificate's path (what a client must trust)."""
     where = tmp_path_factory.mktemp("tls")
-    cert, key = str(where / "cert.pem"), str(where / "key.pem")
-    command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    command += ["-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"]
-    command += ["-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run(command, check=True, capture_output=True)
-    server = start_redis(tls=(cert, key))
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    cert, key, ca_cert = where / "cert.pem", where / "key.pem", where / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_cert))
+    server = start_redis(tls=(str(cert), str(key)))
     try:
-        yield server, cert
+        yield server, str(ca_cert)
     finally:
         stop_redis(server)
 
@@ -501,9 +499,9 @@ def test_only_standard_sockets_get_kernel_timeouts() -> None:
 def test_tls_urls_work_and_keep_python_timeouts(
     tls_server: tuple[RedisServer, str], prefix: str
 ) -> None:
-    # Given a store on a TLS-only server that trusts its certificate
-    server, cert = tls_server
-    store = RedisStore(f"{server.url(0)}?ssl_ca_certs={cert}&timeout=2.5", prefix=prefix)
+    # Given a store on a TLS-only server, trusting the CA that issued its certificate
+    server, ca = tls_server
+    store = RedisStore(f"{server.url(0)}?ssl_ca_certs={ca}&timeout=2.5", prefix=prefix)
     try:
         # When workflows are created, claimed, committed and read back
         record, root = workflow("wf-1")
@@ -524,7 +522,7 @@ def test_tls_urls_work_and_keep_python_timeouts(
 def test_a_tls_server_refuses_a_store_that_does_not_trust_it(
     tls_server: tuple[RedisServer, str], prefix: str
 ) -> None:
-    # Given a store on the TLS server without its (self-signed) certificate
+    # Given a store on the TLS server that does not trust the (throwaway) CA
     server, _ = tls_server
     store = RedisStore(server.url(0), prefix=prefix)
     try:
