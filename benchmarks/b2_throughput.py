@@ -58,34 +58,36 @@ def _latency(values: list[float]) -> dict[str, float]:
 
 def raw_burst(rig: Rig, n: int) -> dict[str, Any]:
     """Send n 7-message chains at once; wait for all; times come from the workers."""
-    bench, client = rig.bench, rig.client
-    run = uuid.uuid4().hex[:8]
-    start = start_phase(rig)
-    sent: list[float] = []
-    for i in range(n):
-        sent.append(time.time())
-        bench.raw_chain.send(run, i, 0, sent[-1])
-    send_s = time.time() - start.at
-    finished_key = bench.key(run, "finished")
-    wait_until(f"{n} raw chains", lambda: client.hlen(finished_key) >= n, 120)
-    finished = {int(k): float(v) for k, v in client.hgetall(finished_key).items()}
-    return _summary(rig, n, start, send_s, sent, [finished[i] for i in range(n)])
+    chain = rig.bench.raw_chain
+    return _chain_burst(rig, n, "raw chains", lambda run, i, at: chain.send(run, i, 0, at))
 
 
 def store_only_burst(rig: Rig, n: int) -> dict[str, Any]:
     """Like ``raw_burst``, with B2's store round trips in each hop (``store_chain``); the
     client creates the records first, as ``send`` does for a workflow."""
+    bench = rig.bench
+
+    def send(run: str, i: int, at: float) -> None:
+        bench.store.create_workflow(*bench.store_chain_records(run, i))
+        bench.store_chain.send(run, i, 0, at)
+
+    return _chain_burst(rig, n, "store chains", send)
+
+
+def _chain_burst(
+    rig: Rig, n: int, what: str, send: Callable[[str, int, float], object]
+) -> dict[str, Any]:
+    """Start n chains with ``send(run, i, sent_at)``; their last hops write finish times."""
     bench, client = rig.bench, rig.client
     run = uuid.uuid4().hex[:8]
     start = start_phase(rig)
     sent: list[float] = []
     for i in range(n):
         sent.append(time.time())
-        bench.store.create_workflow(*bench.store_chain_records(run, i))
-        bench.store_chain.send(run, i, 0, sent[-1])
+        send(run, i, sent[-1])
     send_s = time.time() - start.at
     finished_key = bench.key(run, "finished")
-    wait_until(f"{n} store chains", lambda: client.hlen(finished_key) >= n, 120)
+    wait_until(f"{n} {what}", lambda: client.hlen(finished_key) >= n, 120)
     finished = {int(k): float(v) for k, v in client.hgetall(finished_key).items()}
     return _summary(rig, n, start, send_s, sent, [finished[i] for i in range(n)])
 
