@@ -29,8 +29,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root (and `bench
 import redis
 
 from benchmarks._redis import BenchRedis, redis_server, redis_server_version
+from tests.support.redis_traffic import Traffic, count_traffic
 from wfcore import LocalRunner, RunStatus, StateStore, Task, WorkflowContext, current, open_store
-from wfcore.store._redis_link import _Link
 
 OPS = ("random", "uuid", "utc_now", "set_data", "get_data", "deterministic")
 # Recorded in memory, written by the next commit (the boundary that ends the ops loop).
@@ -306,49 +306,11 @@ for _refs in RAW_REFERENCE.values():
 
 
 @dataclass(slots=True)
-class _ClientCounter:
-    """Round trips (socket writes) and replies read by the store, outside paused windows."""
-
-    round_trips: int = 0
-    replies: int = 0
-    paused: bool = False
-
-
-@contextmanager
-def count_redis_client(counter: _ClientCounter) -> Iterator[None]:
-    """Count every socket write and reply read of the store's connections while active.
-
-    A pipeline is one write; each command in it one reply. So ``round_trips`` counts network
-    round trips and ``replies`` counts the commands sent.
-    """
-    send, read = _Link.send, _Link.read
-
-    def counted_send(link: _Link, data: bytes) -> None:
-        if not counter.paused:
-            counter.round_trips += 1
-        send(link, data)
-
-    def counted_read(link: _Link, count: int) -> list[Any]:
-        replies = read(link, count)
-        if not counter.paused:
-            counter.replies += len(replies)
-        return replies
-
-    setattr(_Link, "send", counted_send)  # noqa: B010
-    setattr(_Link, "read", counted_read)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(_Link, "send", send)  # noqa: B010
-        setattr(_Link, "read", read)  # noqa: B010
-
-
-@dataclass(slots=True)
 class _Probe:
     """Snapshots of client counters and server stats at the body's probe points."""
 
     client: redis.Redis
-    counter: _ClientCounter
+    counter: Traffic
     marks: dict[str, tuple[int, int, int, dict[str, tuple[int, int]]]] = field(default_factory=dict)
 
     def server(self) -> tuple[int, dict[str, tuple[int, int]]]:
@@ -371,13 +333,13 @@ class _Probe:
 
 def count_commands(bench: Bench, client: redis.Redis, kind: str, keys: list[str]) -> dict[str, Any]:
     """Commands per operation on first execution, from the client's and the server's side."""
-    counter = _ClientCounter()
+    counter = Traffic()
     probe = _Probe(client, counter)
     # What one INFO adds to total_commands_processed (itself), measured, to subtract.
     a, _ = probe.server()
     b, _ = probe.server()
     info_overhead = b - a
-    with count_redis_client(counter):
+    with count_traffic(counter):
         bench.measure(kind, keys, probe)
     n = len(keys)
 

@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
@@ -21,41 +20,21 @@ from redis.crc import key_slot
 
 from tests.store.records import invocation, workflow
 from tests.support.redis_server import RedisServer, free_port, start_redis, stop_redis
+from tests.support.redis_traffic import Traffic, count_traffic
 from wfcore._models import Batch, Finish, ParentOutcome, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
 from wfcore.store import open_store
-from wfcore.store._redis_link import _Link, _plain
+from wfcore.store._redis_link import _plain
 from wfcore.store.redis import RedisStore
 
 pytestmark = pytest.mark.redis
 
 
-@dataclass
-class Wire:
-    """What crossed the client's sockets: packed sends (round trips) and replies read."""
-
-    sends: int = 0
-    replies: int = 0
-
-
 @pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
+def wire() -> Iterator[Traffic]:
     """Counts every send and reply of every store connection in this process."""
-    counts = Wire()
-    send, read = _Link.send, _Link.read
-
-    def counting_send(self: _Link, data: bytes) -> None:
-        counts.sends += 1
-        send(self, data)
-
-    def counting_read(self: _Link, count: int) -> list[Any]:
-        replies = read(self, count)
-        counts.replies += len(replies)
-        return replies
-
-    monkeypatch.setattr(_Link, "send", counting_send)
-    monkeypatch.setattr(_Link, "read", counting_read)
-    return counts
+    with count_traffic(Traffic()) as traffic:
+        yield traffic
 
 
 @pytest.fixture
@@ -152,7 +131,7 @@ def _finished(store: RedisStore, workflow_id: str = "wf-1") -> str:
 
 
 def test_load_commit_and_record_outcome_are_one_send_and_one_script_each(
-    make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
+    make: Callable[..., RedisStore], raw: redis.Redis, wire: Traffic
 ) -> None:
     # Given a store whose connection and scripts are warm
     store = make()
@@ -176,28 +155,28 @@ def test_load_commit_and_record_outcome_are_one_send_and_one_script_each(
     ]
     for operation, replies in operations:
         before = _evalsha_calls(raw)
-        wire.sends = wire.replies = 0
+        wire.round_trips = wire.replies = 0
         # When one operation runs
         operation()
         # Then one send crossed the wire and the server ran one script
-        assert (wire.sends, wire.replies) == (1, replies)
+        assert (wire.round_trips, wire.replies) == (1, replies)
         assert _evalsha_calls(raw) - before == 1
 
 
 def test_finishing_with_retention_is_one_round_trip(
-    make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
+    make: Callable[..., RedisStore], raw: redis.Redis, wire: Traffic
 ) -> None:
     # Given a loaded root invocation in a store with retention
     store = make(retention=60.0)
     record, root = workflow("wf-1")
     store.create_workflow(record, root)
     store.load("wf-1", root.invocation_id)
-    wire.sends = wire.replies = 0
+    wire.round_trips = wire.replies = 0
     # When the root finishes
     done = Batch(0, finish=Finish(WorkflowStatus.COMPLETED, b"r"))
     assert store.commit("wf-1", root.invocation_id, done).ok
     # Then the script and the expiry- and active-index updates went in one send
-    assert (wire.sends, wire.replies) == (1, 3)
+    assert (wire.round_trips, wire.replies) == (1, 3)
 
 
 def test_scripts_survive_a_flushed_script_cache(
@@ -655,7 +634,7 @@ def _updated(store: RedisStore, workflow_id: str, invocation_id: str) -> float:
 
 
 def test_recover_candidates_with_nothing_stale_is_one_round_trip(
-    make: Callable[..., RedisStore], raw: redis.Redis, wire: Wire
+    make: Callable[..., RedisStore], raw: redis.Redis, wire: Traffic
 ) -> None:
     # Given fresh pending, running and suspended invocations, on a warm connection
     store = make()
@@ -667,12 +646,12 @@ def test_recover_candidates_with_nothing_stale_is_one_round_trip(
     store.commit("wf-3", "wf-3-root", Batch(0, [b"s"], suspend=[0]))
     store.ping()
     before = _evalsha_calls(raw)
-    wire.sends = wire.replies = 0
+    wire.round_trips = wire.replies = 0
     # When sweeping for invocations idle for a minute
     found = store.recover_candidates(older_than=time.time() - 60, now=time.time())
     # Then nothing was found with one command and no script
     assert found == []
-    assert (wire.sends, wire.replies) == (1, 1)
+    assert (wire.round_trips, wire.replies) == (1, 1)
     assert _evalsha_calls(raw) == before
 
 
