@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from wfcore._children import TaskHandle, child_records, child_result
 from wfcore._codec import Codec
-from wfcore._dispatch import Dispatcher
+from wfcore._dispatch import Dispatcher, Outbox
 from wfcore._durations import fire_time, to_seconds
 from wfcore._history import (
     Entry,
@@ -29,6 +29,7 @@ from wfcore._models import (
     CommitResult,
     InvocationRecord,
     InvocationRef,
+    QueuePush,
     Snapshot,
     WorkflowIdentity,
     WorkflowRecord,
@@ -70,6 +71,7 @@ class Runtime:
     codec: Codec
     dispatcher: Dispatcher
     clock: Callable[[], float] = time.time
+    outbox: Outbox | None = None
 
 
 class _Deterministic:
@@ -563,7 +565,18 @@ class WorkflowContext:
     def _commit(self, **changes: Any) -> CommitResult:
         """Write buffered entries and new children (plus ``changes``) in one atomic commit,
         then send the children it recorded. Nothing is sent if another writer won."""
-        batch = Batch(self._base, self._buffer, self._data, children=self._new_children, **changes)
+        outbox = self._rt.outbox
+        pushes: tuple[QueuePush, ...] = ()
+        if outbox is not None and self._to_dispatch:
+            pushes = tuple(outbox.prepare(ref) for ref in self._to_dispatch)
+        batch = Batch(
+            self._base,
+            self._buffer,
+            self._data,
+            children=self._new_children,
+            pushes=pushes,
+            **changes,
+        )
         result = self._rt.store.commit(self.workflow.workflow_id, self.invocation_id, batch)
         if not result.ok:
             return result
@@ -581,8 +594,12 @@ class WorkflowContext:
         self._base += len(self._buffer)
         self._buffer = []
         self._new_children = []
-        for ref in to_dispatch:
-            self._rt.dispatcher.enqueue(ref)
+        if result.pushed and outbox is not None:
+            for push in pushes:
+                outbox.pushed(push)
+        else:
+            for ref in to_dispatch:
+                self._rt.dispatcher.enqueue(ref)
         return result
 
     def _leftover(self) -> NonDeterminismError | None:

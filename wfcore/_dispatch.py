@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from wfcore._models import InvocationRef
+from wfcore._models import InvocationRef, QueuePush
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "Outbox"]
 
 
 @runtime_checkable
@@ -19,4 +19,24 @@ class Dispatcher(Protocol):
 
     def wake(self, ref: InvocationRef, delay: float) -> None:
         """Resume this invocation after ``delay`` seconds."""
+        ...
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """Sends invocations inside the store's commits (``Batch.pushes``), instead of after them.
+
+    An engine given one (with a store that ``writes_pushes``) puts the messages a commit
+    makes necessary (its new children's, and the parent wake-up a finish decides) into that
+    commit: one round trip less per message, and no moment where the state is stored but
+    its message not yet sent. Messages the commit did not write go through the
+    :class:`Dispatcher` as before.
+    """
+
+    def prepare(self, ref: InvocationRef) -> QueuePush:
+        """The message that runs (or resumes) ``ref`` now, ready for a commit to write."""
+        ...
+
+    def pushed(self, push: QueuePush) -> None:
+        """A commit wrote ``push`` (after-send bookkeeping, e.g. broker hooks)."""
         ...

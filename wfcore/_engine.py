@@ -14,7 +14,7 @@ from typing import Any
 from wfcore._codec import Codec
 from wfcore._context import Runtime, WorkflowContext, _Conflict, _Suspend
 from wfcore._current import _current
-from wfcore._dispatch import Dispatcher
+from wfcore._dispatch import Dispatcher, Outbox
 from wfcore._durations import deadline_after
 from wfcore._history import (
     HistoryEvent,
@@ -36,6 +36,7 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     ParentOutcome,
+    QueuePush,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -107,13 +108,20 @@ class Engine:
         max_conflicts: int = 20,
         clock: Callable[[], float] = time.time,
         max_sleep_hop: float = 900.0,
+        outbox: Outbox | None = None,
     ) -> None:
+        if outbox is not None and not getattr(store, "writes_pushes", False):
+            raise ConfigurationError(
+                f"{store!r} cannot write queue messages in its commits, so it cannot be "
+                "given an outbox; pass outbox=None"
+            )
         self.store = store
         self.codec = codec or Codec()
         self.dispatcher = dispatcher
         self._tasks = tasks
         self.clock = clock
-        self._runtime = Runtime(store, self.codec, dispatcher, clock)
+        self._outbox = outbox
+        self._runtime = Runtime(store, self.codec, dispatcher, clock, outbox)
         self._max_sleep_hop = max_sleep_hop
         self._max_conflicts = max_conflicts
         # Runs in progress in this process, by (workflow id, invocation id, task name): a
@@ -294,10 +302,11 @@ class Engine:
             return self._fail(ctx, inv, exc, final=True)
         finish = Finish(WorkflowStatus.COMPLETED, outcome)
         ctx._lifecycle("task_completed", None)
-        committed = ctx._commit(finish=finish, parent=_parent_outcome(inv))
+        parent, push = self._parent_link(inv)
+        committed = ctx._commit(finish=finish, parent=parent, parent_push=push)
         if not committed.ok:
             return None
-        self._tell_parent(inv, outcome, committed)
+        self._tell_parent(inv, outcome, committed, push)
         _log(ctx, logging.DEBUG, "invocation %s of %s completed", inv.invocation_id, inv.task_name)
         return RunResult(RunStatus.COMPLETED, value=value)
 
@@ -361,10 +370,11 @@ class Engine:
         outcome = encode_outcome(self.codec, status, exc, f"error of task {inv.task_name!r}")
         finish = Finish(status, outcome)
         ctx._lifecycle(f"task_{status.value.lower()}", _error_text(exc))
-        committed = ctx._commit(finish=finish, parent=_parent_outcome(inv))
+        parent, push = self._parent_link(inv)
+        committed = ctx._commit(finish=finish, parent=parent, parent_push=push)
         if not committed.ok:
             return None
-        self._tell_parent(inv, outcome, committed)
+        self._tell_parent(inv, outcome, committed, push)
         level = logging.ERROR if status is WorkflowStatus.FAILED else logging.INFO
         _log(ctx, level, "invocation %s %s: %r", inv.invocation_id, status.value.lower(), exc)
         return RunResult(run_status, error=exc)
@@ -392,11 +402,12 @@ class Engine:
         )
         event = encode_lifecycle(self.codec, "task_cancelled", "skipped", inv.attempts)
         finish = Finish(WorkflowStatus.CANCELLED, outcome)
-        batch = Batch(0, [event], finish=finish, parent=_parent_outcome(inv))
+        parent, push = self._parent_link(inv)
+        batch = Batch(0, [event], finish=finish, parent=parent, parent_push=push)
         committed = self.store.commit(inv.workflow_id, inv.invocation_id, batch)
         if not committed.ok:
             return None
-        self._tell_parent(inv, outcome, committed)
+        self._tell_parent(inv, outcome, committed, push)
         return RunResult(RunStatus.CANCELLED, error=error)
 
     def cancel(self, workflow_id: str) -> bool:
@@ -515,19 +526,39 @@ class Engine:
             )
             event = encode_lifecycle(self.codec, "task_failed", _error_text(error), inv.attempts)
             finish = Finish(WorkflowStatus.FAILED, outcome)
-            batch = Batch(len(snap.entries), [event], finish=finish, parent=_parent_outcome(inv))
+            parent, push = self._parent_link(inv)
+            batch = Batch(
+                len(snap.entries), [event], finish=finish, parent=parent, parent_push=push
+            )
             committed = self.store.commit(ref.workflow_id, ref.invocation_id, batch)
             if committed.ok:
-                self._tell_parent(inv, outcome, committed)
+                self._tell_parent(inv, outcome, committed, push)
                 return True
         return False
 
-    def _tell_parent(self, inv: InvocationRecord, outcome: bytes, committed: CommitResult) -> None:
+    def _parent_link(self, inv: InvocationRecord) -> tuple[ParentOutcome | None, QueuePush | None]:
+        """What a finishing commit of ``inv`` tells a parent in its workflow: the outcome's
+        place, and (with an outbox) the wake-up message the commit writes if it wakes it."""
+        parent = _parent_outcome(inv)
+        if parent is None or self._outbox is None or inv.parent_ref is None:
+            return parent, None
+        return parent, self._outbox.prepare(inv.parent_ref)
+
+    def _tell_parent(
+        self,
+        inv: InvocationRecord,
+        outcome: bytes,
+        committed: CommitResult,
+        push: QueuePush | None,
+    ) -> None:
         """After a committed finish: wake the parent its commit told, or tell it now."""
         if committed.parent is None:
             self._notify_parent(inv, outcome)
         elif committed.parent.wake and inv.parent_ref is not None:
-            self.dispatcher.enqueue(inv.parent_ref)
+            if push is not None and self._outbox is not None:
+                self._outbox.pushed(push)  # the commit wrote the wake-up
+            else:
+                self.dispatcher.enqueue(inv.parent_ref)
 
     def _notify_parent(self, inv: InvocationRecord, outcome: bytes) -> None:
         parent = inv.parent_ref

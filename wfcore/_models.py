@@ -16,6 +16,7 @@ __all__ = [
     "InvocationRef",
     "OutcomeResult",
     "ParentOutcome",
+    "QueuePush",
     "Snapshot",
     "WorkflowIdentity",
     "WorkflowRecord",
@@ -153,6 +154,23 @@ class ParentOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuePush:
+    """A broker message a commit writes with its batch, on the store's own server.
+
+    Written as ``HSET messages message_id data`` then ``RPUSH queue message_id`` (the layout
+    of Dramatiq's Redis broker), in the same atomic write as the batch: the message leaves
+    exactly when the state it acts on is stored. ``handle`` is the sender's own, for its
+    after-send bookkeeping; stores ignore it.
+    """
+
+    queue: str
+    messages: str
+    message_id: str
+    data: bytes
+    handle: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One atomic write of an invocation's progress.
 
@@ -161,6 +179,11 @@ class Batch:
     ``children`` are created if absent, and at most one of ``suspend`` (the seqs waited on) or
     ``finish`` is applied. With ``finish``, ``parent`` also records the outcome in that parent
     exactly as ``record_outcome`` would, in the same atomic write (one round trip less).
+
+    Only a store that ``writes_pushes`` accepts ``pushes`` (the messages that run the new
+    children) and ``parent_push`` (the message that wakes ``parent``): ``pushes`` are written
+    with the batch unless the workflow's cancel flag is set, ``parent_push`` only when the
+    recorded outcome wakes the parent (see :class:`CommitResult`).
     """
 
     base_seq: int
@@ -170,6 +193,8 @@ class Batch:
     suspend: Sequence[int] | None = None
     finish: Finish | None = None
     parent: ParentOutcome | None = None
+    pushes: Sequence[QueuePush] = ()
+    parent_push: QueuePush | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +208,11 @@ class CommitResult:
             already recorded; the caller should replay at once.
         cancel_requested: the workflow's cancel flag as of this write.
         parent: what recording the outcome in ``Batch.parent`` did; None when the batch
-            named no parent or was not written.
+            named no parent or was not written. ``Batch.parent_push`` was written exactly
+            when ``parent.wake`` is true.
+        pushed: ``Batch.pushes`` were written. False when the batch was not written or the
+            cancel flag was set: the caller sends those messages itself, after passing the
+            cancellation on.
     """
 
     ok: bool
@@ -191,6 +220,7 @@ class CommitResult:
     cancel_requested: bool = False
     winners: list[bytes] = field(default_factory=list)
     parent: OutcomeResult | None = None
+    pushed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from wfcore import InvocationRef
 from wfcore.errors import ConfigurationError
 from wfcore_dramatiq._middleware import OPTION
 
-__all__ = ["DramatiqDispatcher", "ref_from_options", "remaining_delay"]
+__all__ = ["DramatiqDispatcher", "invocation_message", "ref_from_options", "remaining_delay"]
 
 _MAX_DELAY_MS = 15 * 60 * 1000
 _NOT_BEFORE = "not_before"
@@ -38,21 +38,25 @@ class DramatiqDispatcher:
         self._send(ref, min(_MAX_DELAY_MS, delay_ms), not_before)
 
     def _send(self, ref: InvocationRef, delay: int | None, not_before: float | None = None) -> None:
-        try:
-            actor = self._broker.get_actor(ref.task_name)
-        except dramatiq.errors.ActorNotFound as exc:
-            raise ConfigurationError(
-                f"no actor named {ref.task_name!r} on this broker; every process that sends or "
-                "runs workflows must import the module declaring the task"
-            ) from exc
-        target: dict[str, Any] = {
-            "workflow_id": ref.workflow_id,
-            "invocation_id": ref.invocation_id,
-        }
-        if not_before is not None:
-            target[_NOT_BEFORE] = not_before
-        options: dict[str, Any] = {OPTION: target}
-        actor.send_with_options(args=(), kwargs={}, delay=delay, **options)
+        self._broker.enqueue(invocation_message(self._broker, ref, not_before), delay=delay)
+
+
+def invocation_message(
+    broker: dramatiq.Broker, ref: InvocationRef, not_before: float | None = None
+) -> dramatiq.Message[Any]:
+    """The message that runs (or resumes) ``ref``: no arguments, only ids in its option."""
+    try:
+        actor = broker.get_actor(ref.task_name)
+    except dramatiq.errors.ActorNotFound as exc:
+        raise ConfigurationError(
+            f"no actor named {ref.task_name!r} on this broker; every process that sends or "
+            "runs workflows must import the module declaring the task"
+        ) from exc
+    target: dict[str, Any] = {"workflow_id": ref.workflow_id, "invocation_id": ref.invocation_id}
+    if not_before is not None:
+        target[_NOT_BEFORE] = not_before
+    options: dict[str, Any] = {OPTION: target}
+    return actor.message_with_options(args=(), kwargs={}, **options)
 
 
 def ref_from_options(options: dict[str, object], task_name: str) -> InvocationRef | None:

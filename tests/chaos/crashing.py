@@ -282,20 +282,22 @@ class CrashMiddleware(Middleware):
         self.point = point
 
     def before_enqueue(self, broker: Any, message: Any, delay: int) -> None:
-        """A child message sent by a parent run: count it; maybe die before it leaves."""
-        target = _target(message)
-        ctx = current_or_none()
+        """A child workflow's message about to be sent by a parent run: maybe die first."""
+        target, ctx = _target(message), current_or_none()
         if target is None or ctx is None or target[1] == ctx.invocation_id:
             return
-        self.book.count("dispatched", _member(*target))
         if target[0] != ctx.workflow.workflow_id:
             crash(
                 self.book, self.point, "after-record-before-enqueue-new-workflow", _member(*target)
             )
 
     def after_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
-        """A delayed wake-up left: maybe die before the running message is acked."""
-        target = _target(message)
+        """A message left. A child's, sent by a parent run: count it (here, not before: a
+        message a commit was to write had ``before_enqueue`` even if the commit lost). A
+        delayed wake-up: maybe die before the running message is acked."""
+        target, ctx = _target(message), current_or_none()
+        if target is not None and ctx is not None and target[1] != ctx.invocation_id:
+            self.book.count("dispatched", _member(*target))
         if target is not None and delay:
             crash(self.book, self.point, "after-timer-suspend", _member(*target, delay))
 

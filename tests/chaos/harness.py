@@ -59,7 +59,8 @@ def build_app(env: Mapping[str, str], *, armed: bool) -> tuple[App, ChaosTasks]:
     """The App and its tasks, as the test process and the worker processes build them.
 
     The store is the real ``RedisStore`` behind a ``CrashingStore`` (bookkeeping; crash
-    injection only when ``armed`` and ``WFCORE_CRASH_POINT`` is set).
+    injection only when ``armed`` and ``WFCORE_CRASH_POINT`` is set). Without a crash
+    point the store's commits write the messages (``RedisOutbox``), as in production.
     """
     url = env["WFCORE_CHAOS_REDIS_URL"]
     book = Book(url, env["WFCORE_CHAOS_BOOK"])
@@ -77,6 +78,9 @@ def build_app(env: Mapping[str, str], *, armed: bool) -> tuple[App, ChaosTasks]:
         store=store,
         recovery_interval=RECOVERY_INTERVAL,
         stale_after=STALE_AFTER,
+        # Crash points sit between a commit and its sends; unarmed runs (the SIGKILL chaos
+        # tests) use the default, where commits write the messages.
+        enqueue_in_commit=point is None,
     )
     return app, ChaosTasks(app, book)
 

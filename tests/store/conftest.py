@@ -6,10 +6,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
 from wfcore.store import StateStore, open_store
+from wfcore.store.redis import RedisStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +65,37 @@ def store(backend: StoreUnderTest) -> Iterator[StateStore]:
         yield instance
     finally:
         instance.close()
+
+
+# -- Redis-only tests: a raw client, a unique prefix and stores under it --------------------
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client on the test server, to look at what the store wrote."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisStore]]:
+    """Builds stores on the test server under this test's prefix; closes them afterwards."""
+    stores: list[RedisStore] = []
+
+    def build(**options: Any) -> RedisStore:
+        options.setdefault("prefix", prefix)
+        store = RedisStore(redis_url, **options)
+        stores.append(store)
+        return store
+
+    yield build
+    for store in stores:
+        store.close()

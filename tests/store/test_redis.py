@@ -37,37 +37,6 @@ def wire() -> Iterator[Traffic]:
         yield traffic
 
 
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client on the test server, to look at what the store wrote."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def make(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisStore]]:
-    """Builds stores on the test server under this test's prefix; closes them afterwards."""
-    stores: list[RedisStore] = []
-
-    def build(**options: Any) -> RedisStore:
-        options.setdefault("prefix", prefix)
-        store = RedisStore(redis_url, **options)
-        stores.append(store)
-        return store
-
-    yield build
-    for store in stores:
-        store.close()
-
-
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[RedisServer]:
     """A second redis-server that wants the password ``s3cret``."""

@@ -25,6 +25,16 @@ class DelegatingStore:
     def __init__(self, inner: StateStore) -> None:
         self.inner = inner
 
+    @property
+    def writes_pushes(self) -> bool:
+        """Whether ``inner`` writes ``Batch.pushes`` (see ``RedisStore``)."""
+        return bool(getattr(self.inner, "writes_pushes", False))
+
+    def shares_server(self, client: object) -> bool:
+        """``inner.shares_server(client)``; False for a store without one."""
+        shares = getattr(self.inner, "shares_server", None)
+        return bool(shares(client)) if shares is not None else False
+
     def create_workflow(
         self, workflow: WorkflowRecord, root: InvocationRecord
     ) -> tuple[WorkflowRecord, bool]:

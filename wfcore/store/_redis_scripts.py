@@ -148,7 +148,8 @@ local wf, invs, inv, h, o, data = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], K
 local a = ARGV
 local base, now, iid, base_seq, mode = a[1], a[2], a[3], tonumber(a[4]), a[5]
 local n_entries, n_data, n_children = tonumber(a[13]), tonumber(a[14]), tonumber(a[15])
-local first_entry = 16
+local n_pushes, parent_push = tonumber(a[16]), a[17] == '1'
+local first_entry = 18
 local first_data = first_entry + n_entries
 if redis.call('EXISTS', inv) == 0 then return {} end
 local cancel = redis.call('HGET', wf, 'cancel') == '1' and 1 or 0
@@ -174,6 +175,17 @@ for c = 1, n_children do
   end
   at = at + 2 + n_fields
 end
+-- Queue pushes (QueuePush): keys after the children's and the parent's, args after children.
+local pushed, pk = 0, 6 + n_children
+local qk = pk + (a[11] ~= '' and 2 or 0)
+if n_pushes > 0 and cancel == 0 then
+  for p = 1, n_pushes do
+    local q = qk + 2 * p - 1
+    redis.call('HSET', KEYS[q + 1], a[at + 2 * p - 2], a[at + 2 * p - 1])
+    redis.call('RPUSH', KEYS[q], a[at + 2 * p - 2])
+  end
+  pushed = 1
+end
 if mode == 'finish' then
   redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
   if mirror(wf, iid, a[6], now) and a[9] ~= '' then
@@ -182,9 +194,13 @@ if mode == 'finish' then
     for _, key in ipairs(workflow_keys(base)) do redis.call('PEXPIREAT', key, a[10]) end
   end
   if a[11] ~= '' then
-    local pk = 6 + n_children
     local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[12], a[7], now, a[11])
-    return {1, cancel, {}, 0, false, told}
+    if told[2] == 1 and parent_push then
+      local q, at_p = qk + 2 * n_pushes + 1, at + 2 * n_pushes
+      redis.call('HSET', KEYS[q + 1], a[at_p], a[at_p + 1])
+      redis.call('RPUSH', KEYS[q], a[at_p])
+    end
+    return {1, cancel, {}, 0, false, told, pushed}
   end
 elseif mode == 'suspend' then
   -- Count what is still missing once here, so each outcome is O(1) (see RECORD_OUTCOME).
@@ -192,12 +208,12 @@ elseif mode == 'suspend' then
   for seq in string.gmatch(a[8], '[^,]+') do
     if redis.call('HEXISTS', o, seq) == 0 then missing = missing + 1 end
   end
-  if missing == 0 then return {1, cancel, {}, 1} end
+  if missing == 0 then return {1, cancel, {}, 1, false, false, pushed} end
   redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'missing', missing,
              'updated_at', now)
   mirror(wf, iid, 'SUSPENDED', now)
 end
-return {1, cancel, {}, 0}
+return {1, cancel, {}, 0, false, false, pushed}
 """
 )
 

@@ -115,8 +115,16 @@ class RedisStore:
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
         self._reclaim, self._heartbeat = self._scripts[9:11]
 
+    writes_pushes = True
+    """Commits write ``Batch.pushes`` (queue messages) on this store's server."""
+
     def __repr__(self) -> str:
         return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"
+
+    def shares_server(self, client: redis.Redis) -> bool:
+        """True when ``client`` reaches this store's server and database (same address or
+        Unix socket, same db), so keys it uses can be written by this store's commits."""
+        return _server_of(client) == _server_of(self._client)
 
     # -- workflows -----------------------------------------------------------------------
 
@@ -319,11 +327,19 @@ class RedisStore:
         if batch.finish is not None and batch.parent is not None:
             parent_id, parent_seq = batch.parent.invocation_id, str(batch.parent.seq)
             keys += [base + "inv:" + parent_id, base + "o:" + parent_id]
+        pushes = list(batch.pushes)
+        if parent_id and batch.parent_push is not None:
+            pushes.append(batch.parent_push)
+        messages: list[str | bytes] = []
+        for push in pushes:
+            keys += [push.queue, push.messages]
+            messages += [push.message_id, push.data]
         data = [item for pair in batch.data.items() for item in pair]
         args: list[Any] = [base, repr(now), invocation_id, batch.base_seq, mode, status, outcome]
         args += [waiting, expires, expires_ms, parent_id, parent_seq]
-        args += [len(batch.entries), len(data), len(batch.children), *batch.entries, *data]
-        args += children
+        args += [len(batch.entries), len(data), len(batch.children), len(batch.pushes)]
+        args += ["1" if len(pushes) > len(batch.pushes) else "", *batch.entries, *data]
+        args += [*children, *messages]
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
         index_expiry = expires_at is not None
         index_expiry &= self._roots.get(workflow_id, invocation_id) == invocation_id
@@ -374,16 +390,18 @@ class RedisStore:
                 # invocation really is.
                 with self._calls():
                     self._call("ZADD", self._idx_active, updated_at, member)
+        if ok != 1:
+            return CommitResult(ok=False, cancel_requested=cancel == 1, winners=list(winners))
         told = None
-        if ok == 1 and len(state) == 2:
+        if state[1] is not None:
             recorded, wake = state[1]
             told = OutcomeResult(recorded=recorded == 1, wake=wake == 1)
         return CommitResult(
-            ok=ok == 1,
+            ok=True,
             ready=ready == 1,
             cancel_requested=cancel == 1,
-            winners=list(winners),
             parent=told,
+            pushed=state[2] == 1,
         )
 
     def record_outcome(
@@ -649,3 +667,9 @@ def _member(workflow_id: str, invocation_id: str) -> str:
     # space splits it; and as ' ' sorts below every character they may hold, entries of equal
     # score sort as (workflow_id, invocation_id) pairs do: the other stores' tie order.
     return f"{workflow_id} {invocation_id}"
+
+
+def _server_of(client: redis.Redis) -> tuple[object, ...]:
+    kwargs = client.connection_pool.connection_kwargs
+    where = kwargs.get("path") or (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)))
+    return where, int(kwargs.get("db") or 0)

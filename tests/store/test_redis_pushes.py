@@ -1,0 +1,134 @@
+"""``Batch.pushes`` on ``RedisStore``: queue messages written by the commit that needs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from tests.store.records import invocation, workflow
+from wfcore._models import Batch, Finish, ParentOutcome, QueuePush, WorkflowStatus
+from wfcore.store.redis import RedisStore
+
+pytestmark = pytest.mark.redis
+
+
+def _push(prefix: str, message_id: str) -> QueuePush:
+    queue = f"{prefix}-dramatiq:default"
+    return QueuePush(queue, queue + ".msgs", message_id, f"body of {message_id}".encode())
+
+
+def _queued(raw: redis.Redis, prefix: str) -> list[tuple[str, bytes | None]]:
+    """(message id, stored body) of every message in the queue, in order."""
+    queue = f"{prefix}-dramatiq:default"
+    ids: list[bytes] = raw.lrange(queue, 0, -1)  # type: ignore[assignment]
+    return [(i.decode(), raw.hget(queue + ".msgs", i.decode())) for i in ids]  # type: ignore[misc]
+
+
+def _root(store: RedisStore, workflow_id: str = "wf-1") -> str:
+    record, root = workflow(workflow_id)
+    store.create_workflow(record, root)
+    store.load(workflow_id, root.invocation_id)
+    return root.invocation_id
+
+
+def test_a_written_batch_writes_its_pushes_in_order(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a running root
+    store = make()
+    inv = _root(store)
+    children = [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in (0, 1)]
+    pushes = [_push(prefix, "m0"), _push(prefix, "m1")]
+    # When a commit records two children with their messages
+    result = store.commit("wf-1", inv, Batch(0, [b"e0", b"e1"], children=children, pushes=pushes))
+    # Then both messages are queued, ids in order and bodies stored, and the result says so
+    assert result.ok
+    assert result.pushed
+    assert _queued(raw, prefix) == [("m0", b"body of m0"), ("m1", b"body of m1")]
+
+
+def test_a_batch_that_lost_writes_no_push(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a root whose history another writer already extended
+    store = make()
+    inv = _root(store)
+    assert store.commit("wf-1", inv, Batch(0, [b"winner"])).ok
+    # When a stale writer commits a child with its message
+    child = invocation("wf-1", "c0", parent_invocation_id=inv, parent_seq=0)
+    result = store.commit(
+        "wf-1", inv, Batch(0, [b"e0"], children=[child], pushes=[_push(prefix, "m0")])
+    )
+    # Then nothing was written, the message included
+    assert not result.ok
+    assert not result.pushed
+    assert result.winners == [b"winner"]
+    assert _queued(raw, prefix) == []
+
+
+def test_a_cancel_flag_holds_the_pushes_back_for_the_caller(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a running root whose workflow has a cancel request
+    store = make()
+    inv = _root(store)
+    store.request_cancel("wf-1")
+    # When it commits a child with its message
+    child = invocation("wf-1", "c0", parent_invocation_id=inv, parent_seq=0)
+    result = store.commit(
+        "wf-1", inv, Batch(0, [b"e0"], children=[child], pushes=[_push(prefix, "m0")])
+    )
+    # Then the batch is written but the message is not: the caller must pass the cancel on
+    # and send it itself
+    assert result.ok
+    assert result.cancel_requested
+    assert not result.pushed
+    assert store.load("wf-1", "c0", claim=False) is not None
+    assert _queued(raw, prefix) == []
+
+
+def test_a_parent_push_is_written_only_by_the_finish_that_wakes_the_parent(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a root suspended on two children
+    store = make()
+    inv = _root(store)
+    kids = [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in (0, 1)]
+    assert store.commit("wf-1", inv, Batch(0, [b"s0", b"s1"], children=kids, suspend=[0, 1])).ok
+    for i in (0, 1):
+        # When each child finishes, naming the parent's wake-up message
+        store.load("wf-1", f"c{i}")
+        done = Finish(WorkflowStatus.COMPLETED, f"r{i}".encode())
+        batch = Batch(
+            0, finish=done, parent=ParentOutcome(inv, i), parent_push=_push(prefix, f"w{i}")
+        )
+        result = store.commit("wf-1", f"c{i}", batch)
+        # Then only the last one, which wakes the parent, wrote its message
+        assert result.ok
+        assert result.parent is not None
+        assert result.parent.wake is (i == 1)
+    assert _queued(raw, prefix) == [("w1", b"body of w1")]
+    snap = store.load("wf-1", inv, claim=False)
+    assert snap is not None
+    assert snap.invocation.status is WorkflowStatus.PENDING
+
+
+def test_shares_server_compares_address_and_database(
+    make: Callable[..., RedisStore], redis_url: str
+) -> None:
+    # Given a store on the test server's database 0
+    store = make()
+    # Then a client of that database shares its server; one of another database or port
+    # does not
+    same = redis.Redis.from_url(redis_url)
+    where = same.connection_pool.connection_kwargs
+    host, port = where.get("host", "localhost"), int(where.get("port", 6379))
+    others = [redis.Redis(host=host, port=port, db=3), redis.Redis(host=host, port=port + 1)]
+    try:
+        assert store.shares_server(same)
+        assert [store.shares_server(other) for other in others] == [False, False]
+    finally:
+        for client in (same, *others):
+            client.close()
