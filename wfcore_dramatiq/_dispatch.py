@@ -42,9 +42,13 @@ class DramatiqDispatcher:
 
 
 def invocation_message(
-    broker: dramatiq.Broker, ref: InvocationRef, not_before: float | None = None
+    broker: dramatiq.Broker,
+    ref: InvocationRef,
+    not_before: float | None = None,
+    **options: Any,
 ) -> dramatiq.Message[Any]:
-    """The message that runs (or resumes) ``ref``: no arguments, only ids in its option."""
+    """The message that runs (or resumes) ``ref``: no arguments, only ids in its option
+    (plus ``options``, for the broker)."""
     try:
         actor = broker.get_actor(ref.task_name)
     except dramatiq.errors.ActorNotFound as exc:
@@ -55,7 +59,7 @@ def invocation_message(
     target: dict[str, Any] = {"workflow_id": ref.workflow_id, "invocation_id": ref.invocation_id}
     if not_before is not None:
         target[_NOT_BEFORE] = not_before
-    options: dict[str, Any] = {OPTION: target}
+    options[OPTION] = target
     return actor.message_with_options(args=(), kwargs={}, **options)
 
 

@@ -35,11 +35,10 @@ class RedisOutbox:
     def prepare(self, ref: InvocationRef) -> QueuePush:
         """The message that runs ``ref`` now, for the next commit to write."""
         broker = self._broker
-        message = invocation_message(broker, ref)
-        message = message.copy(options={"redis_message_id": str(uuid4())})
+        message_id = str(uuid4())
+        message = invocation_message(broker, ref, redis_message_id=message_id)
         broker.emit_before("enqueue", message, None)
         queue = f"{broker.namespace}:{message.queue_name}"
-        message_id: str = message.options["redis_message_id"]
         return QueuePush(queue, queue + ".msgs", message_id, message.encode(), message)
 
     def pushed(self, push: QueuePush) -> None:
