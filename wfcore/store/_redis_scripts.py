@@ -132,15 +132,18 @@ return 1
 """
 )
 
-# KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o].
+# KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o], then per
+#   queue push (Batch.pushes, then Batch.parent_push) its queue list and its messages hash.
 # ARGV: base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status, finish
 #   outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, parent invocation
 #   id or '', the seq the parent awaits this one at, then the counts of entries, of data items
-#   (keys and values) and of children, then the entries, the data items, and per child its
-#   id, its field count and its fields. (Plain arguments: cmsgpack cost more than the rest.)
-# Returns {} when the invocation is missing, else {ok, cancel_requested, winners, ready}; a
-# lost race adds {status, updated_at} of the invocation (to put back its active-index entry);
-# a finish with a parent adds {recorded, wake} of recording the outcome there.
+#   (keys and values), of children and of pushes, '1' if a parent push follows them, then the
+#   entries, the data items, per child its id, its field count and its fields, and per push
+#   its message id and body. (Plain arguments: cmsgpack cost more than the rest.)
+# Pushes are written unless the cancel flag is set; the parent push only if the outcome wakes
+# the parent. Returns {} when the invocation is missing; a lost race returns {0, cancel,
+# winners, 0, {status, updated_at}} (to put back the invocation's active-index entry); else
+# {1, cancel, {}, ready, false, {recorded, wake} of a finish with a parent or false, pushed}.
 COMMIT = (
     _COMMON
     + """
