@@ -526,6 +526,23 @@ def _ids(records: Sequence[InvocationRecord]) -> list[tuple[str, str]]:
     return [(r.workflow_id, r.invocation_id) for r in records]
 
 
+def test_heartbeat_never_moves_updated_at_back(store: StateStore) -> None:
+    # Given a running invocation held until an hour from now (a queue's retry backoff)
+    inv = _started(store, "wf-1")
+    store.load("wf-1", inv)
+    ref = InvocationRef("wf-1", inv, "order")
+    held = time.time() + 3600
+    store.heartbeat([ref], held)
+    # When a worker's heartbeat with an earlier time comes after it
+    store.heartbeat([ref], time.time())
+    # Then the hold stands, for the invocation and its workflow: no sweep takes it for stale
+    assert _updated(store, "wf-1", inv) == held
+    workflow_record = store.get_workflow("wf-1")
+    assert workflow_record is not None
+    assert workflow_record.updated_at == held
+    assert store.recover_candidates(older_than=held - 1, now=time.time()) == []
+
+
 def test_heartbeat_refreshes_running_invocations_only(store: StateStore) -> None:
     # Given a running root, a suspended one, a finished one, and a ref to nothing
     running, suspended, finished = (_started(store, f"wf-{n}") for n in (1, 2, 3))

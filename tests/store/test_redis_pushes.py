@@ -120,15 +120,16 @@ def test_shares_server_compares_address_and_database(
 ) -> None:
     # Given a store on the test server's database 0
     store = make()
-    # Then a client of that database shares its server; one of another database or port
-    # does not
+    # Then a client of that database shares its server; one of another database or port,
+    # or logged in as another user, does not
     same = redis.Redis.from_url(redis_url)
     where = same.connection_pool.connection_kwargs
     host, port = where.get("host", "localhost"), int(where.get("port", 6379))
     others = [redis.Redis(host=host, port=port, db=3), redis.Redis(host=host, port=port + 1)]
+    others.append(redis.Redis(host=host, port=port, username="someone-else"))
     try:
         assert store.shares_server(same)
-        assert [store.shares_server(other) for other in others] == [False, False]
+        assert [store.shares_server(other) for other in others] == [False, False, False]
     finally:
         for client in (same, *others):
             client.close()

@@ -117,11 +117,13 @@ class StateStore(Protocol):
         ...
 
     def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING.
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
+        unless it is already later.
 
         Workers call it for the invocations they are running, so a long run is never taken
         for a stale one by ``recover_candidates``; finished, suspended or missing ones are
-        left alone.
+        left alone. Never moving ``updated_at`` back keeps a hold (``now`` in the future, for
+        a queue's retry backoff) from being undone by a worker's concurrent heartbeat.
         """
         ...
 

@@ -304,7 +304,9 @@ return {'claimed', state[2], redis.call('HGETALL', inv)}
 # KEYS: wf, inv.  ARGV: now, iid.  A worker still runs the invocation: if it is RUNNING, its
 # updated_at (and its workflow's, when it is the root) becomes now. Returns 1 if touched.
 HEARTBEAT = """
-if redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 0 end
+local state = redis.call('HMGET', KEYS[2], 'status', 'updated_at')
+if state[1] ~= 'RUNNING' then return 0 end
+if state[2] and tonumber(state[2]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[1])
 if redis.call('HGET', KEYS[1], 'root_inv') == ARGV[2] then
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[1])

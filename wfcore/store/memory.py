@@ -110,13 +110,16 @@ class MemoryStore:
             return entry.record
 
     def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING."""
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
+        unless it is already later."""
         with self._lock:
             self._check_open()
             for ref in refs:
                 entry = self._workflows.get(ref.workflow_id)
                 inv = None if entry is None else entry.invocations.get(ref.invocation_id)
                 if entry is None or inv is None or inv.status is not WorkflowStatus.RUNNING:
+                    continue
+                if inv.updated_at >= now:
                     continue
                 entry.invocations[ref.invocation_id] = inv.model_copy(update={"updated_at": now})
                 if ref.invocation_id == entry.record.root_invocation_id:

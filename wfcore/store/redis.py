@@ -123,7 +123,8 @@ class RedisStore:
 
     def shares_server(self, client: redis.Redis) -> bool:
         """True when ``client`` reaches this store's server and database (same address or
-        Unix socket, same db), so keys it uses can be written by this store's commits."""
+        Unix socket, same db) as the same user, so this store's commits may write the keys
+        it uses (a different ACL user might not be allowed to)."""
         return _server_of(client) == _server_of(self._client)
 
     # -- workflows -----------------------------------------------------------------------
@@ -452,7 +453,8 @@ class RedisStore:
         return found
 
     def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING.
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
+        unless it is already later.
 
         One round trip for all of them; the active index keeps its (lower-bound) scores.
         """
@@ -672,4 +674,4 @@ def _member(workflow_id: str, invocation_id: str) -> str:
 def _server_of(client: redis.Redis) -> tuple[object, ...]:
     kwargs = client.connection_pool.connection_kwargs
     where = kwargs.get("path") or (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)))
-    return where, int(kwargs.get("db") or 0)
+    return where, int(kwargs.get("db") or 0), kwargs.get("username")

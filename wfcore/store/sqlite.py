@@ -373,7 +373,8 @@ class SQLiteStore:
         ]
 
     def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING."""
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
+        unless it is already later."""
         if not refs:
             return
         keys = [(ref.workflow_id, ref.invocation_id) for ref in refs]
@@ -382,12 +383,13 @@ class SQLiteStore:
             conn.executemany(
                 "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
                 " AND root_invocation_id = ? AND EXISTS (SELECT 1 FROM invocations"
-                f" WHERE {layout.KEY} AND status = 'RUNNING')",
-                [(now, wid, iid, wid, iid) for wid, iid in keys],
+                f" WHERE {layout.KEY} AND status = 'RUNNING' AND updated_at < ?)",
+                [(now, wid, iid, wid, iid, now) for wid, iid in keys],
             )
             conn.executemany(
-                f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY} AND status = 'RUNNING'",
-                [(now, *key) for key in keys],
+                f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY} AND status = 'RUNNING'"
+                " AND updated_at < ?",
+                [(now, *key, now) for key in keys],
             )
 
     # -- lifecycle -----------------------------------------------------------------------
