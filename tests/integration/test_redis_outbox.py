@@ -17,7 +17,6 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from tests.integration.harness import RESULT_TIMEOUT, start
-from wfcore.errors import ConfigurationError
 from wfcore.store import MemoryStore, RedisStore
 from wfcore_dramatiq import App
 from wfcore_dramatiq._outbox import RedisOutbox, outbox_for
@@ -76,18 +75,6 @@ def test_only_a_redis_broker_on_the_stores_database_gets_an_outbox(
         assert outbox_for(_broker(redis_url, namespace), MemoryStore()) is None
     finally:
         store.close()
-
-
-def test_an_outbox_needs_a_store_that_writes_pushes() -> None:
-    # Given an App on a memory store (it cannot write queue messages in its commits)
-    app = App(broker=StubBroker(), store="memory://", recovery_interval=0)
-    # When an engine is built over it with an outbox
-    outbox = RedisOutbox(_broker("redis://127.0.0.1:1", "unused"))
-    # Then it is refused, naming the store
-    with pytest.raises(ConfigurationError, match=r"MemoryStore.*cannot write queue messages"):
-        type(app.engine)(
-            store=app.store, dispatcher=app.engine.dispatcher, tasks=app._spec, outbox=outbox
-        )
 
 
 @pytest.mark.parametrize("in_commit", [True, False])

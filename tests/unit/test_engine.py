@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.engines import single_task_engine
-from wfcore import InvocationRef, LocalRunner, RunStatus, TaskSpec, WorkflowStatus
+from tests.support.engines import RecordingQueue, single_task_engine
+from wfcore import Engine, InvocationRef, LocalRunner, RunStatus, TaskSpec, WorkflowStatus
+from wfcore._models import QueuePush
 from wfcore.errors import (
     ConfigurationError,
     FatalError,
@@ -16,6 +17,7 @@ from wfcore.errors import (
     TaskFailedError,
     WorkflowFailedError,
 )
+from wfcore.store.memory import MemoryStore
 
 
 def test_engine_reports_completed_failed_and_suspended() -> None:
@@ -315,3 +317,22 @@ def test_runs_leave_no_garbage_cycles() -> None:
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
+
+
+class _Outbox:
+    """An outbox that is never used: the engine must refuse it before."""
+
+    def prepare(self, ref: InvocationRef) -> QueuePush:
+        raise AssertionError("not reached")
+
+    def pushed(self, push: QueuePush) -> None:
+        raise AssertionError("not reached")
+
+
+def test_an_outbox_needs_a_store_that_writes_pushes() -> None:
+    # Given a memory store, which cannot write queue messages in its commits
+    store, spec = MemoryStore(), TaskSpec("flow", lambda: None)
+    # When an engine is built over it with an outbox
+    # Then it is refused, naming the store and the way out
+    with pytest.raises(ConfigurationError, match=r"MemoryStore.*cannot write queue.*outbox=None"):
+        Engine(store=store, dispatcher=RecordingQueue(), tasks=lambda _: spec, outbox=_Outbox())
