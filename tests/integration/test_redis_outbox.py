@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dramatiq
@@ -17,6 +17,9 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from tests.integration.harness import RESULT_TIMEOUT, start
+from wfcore import WorkflowStatus
+from wfcore._models import InvocationRecord
+from wfcore.errors import WorkflowCancelledError
 from wfcore.store import MemoryStore, RedisStore
 from wfcore_dramatiq import App
 from wfcore_dramatiq._outbox import RedisOutbox, outbox_for
@@ -77,29 +80,62 @@ def test_only_a_redis_broker_on_the_stores_database_gets_an_outbox(
         store.close()
 
 
+class Deployment:
+    """An App on a RedisBroker and a RedisStore sharing one database, an in-process worker,
+    a log of the broker's enqueue hooks and of the invocations ``broker.enqueue`` sent."""
+
+    def __init__(self, redis_url: str, namespace: str, *, in_commit: bool) -> None:
+        self.broker = broker = _broker(redis_url, namespace)
+        self.log = EnqueueLog()
+        broker.add_middleware(self.log)
+        self.app = App(
+            broker=broker,
+            store=RedisStore(redis_url, prefix=namespace),
+            recovery_interval=0,
+            enqueue_in_commit=in_commit,
+        )
+        self.sent_by_broker: list[str] = []
+        enqueue = broker.enqueue
+
+        def counting_enqueue(message: Any, *, delay: int | None = None) -> Any:
+            self.sent_by_broker.append(message.options["wfcore"]["invocation_id"])
+            return enqueue(message, delay=delay)
+
+        broker.enqueue = counting_enqueue  # type: ignore[method-assign]
+        self.worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+
+    def invocations(self, workflow_id: str) -> tuple[str, list[InvocationRecord]]:
+        """The root invocation's id, and the other invocations of the workflow."""
+        record = self.app.store.get_workflow(workflow_id)
+        assert record is not None
+        root = record.root_invocation_id
+        others = self.app.store.list_invocations(workflow_id)
+        return root, [inv for inv in others if inv.invocation_id != root]
+
+
+@pytest.fixture
+def deploy(redis_url: str, namespace: str) -> Iterator[Callable[..., Deployment]]:
+    """Builds one Deployment; stops its worker and closes its App afterwards."""
+    made: list[Deployment] = []
+
+    def build(*, in_commit: bool = True) -> Deployment:
+        made.append(Deployment(redis_url, namespace, in_commit=in_commit))
+        made[-1].worker.start()
+        return made[-1]
+
+    yield build
+    for deployment in made:
+        deployment.worker.stop()
+        deployment.app.close()
+
+
 @pytest.mark.parametrize("in_commit", [True, False])
 def test_workers_run_what_the_commits_wrote(
-    redis_url: str, namespace: str, in_commit: bool
+    deploy: Callable[..., Deployment], in_commit: bool
 ) -> None:
-    # Given an App on a RedisBroker and a RedisStore sharing one database, with a log of
-    # the broker's enqueue hooks and of its enqueue calls
-    broker = _broker(redis_url, namespace)
-    log = EnqueueLog()
-    broker.add_middleware(log)
-    app = App(
-        broker=broker,
-        store=RedisStore(redis_url, prefix=namespace),
-        recovery_interval=0,
-        enqueue_in_commit=in_commit,
-    )
-    sent_by_broker: list[str] = []
-    enqueue = broker.enqueue
-
-    def counting_enqueue(message: Any, *, delay: int | None = None) -> Any:
-        sent_by_broker.append(message.options["wfcore"]["invocation_id"])
-        return enqueue(message, delay=delay)
-
-    broker.enqueue = counting_enqueue  # type: ignore[method-assign]
+    # Given an App on a RedisBroker and a RedisStore sharing one database
+    d = deploy(in_commit=in_commit)
+    app, log = d.app, d.log
 
     @app.task
     def step(x: int) -> int:
@@ -111,20 +147,11 @@ def test_workers_run_what_the_commits_wrote(
         both = flow.wf.wait(flow.wf.start_task(step, first), flow.wf.start_task(step, 10))
         return [first, *[h.result for h in both]]
 
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
-    worker.start()
-    try:
-        # When a workflow with three children runs
-        handle = start(flow, 1)
-        assert handle.result(timeout=RESULT_TIMEOUT) == [2, 3, 11]
-        record = app.store.get_workflow(handle.workflow_id)
-        assert record is not None
-        root = record.root_invocation_id
-        invocations = app.store.list_invocations(handle.workflow_id)
-    finally:
-        worker.stop()
-        app.close()
-    children = [inv.invocation_id for inv in invocations if inv.invocation_id != root]
+    # When a workflow with three children runs
+    handle = start(flow, 1)
+    assert handle.result(timeout=RESULT_TIMEOUT) == [2, 3, 11]
+    root, invocations = d.invocations(handle.workflow_id)
+    children = [inv.invocation_id for inv in invocations]
     # Then after_enqueue ran once per message sent, and every message sent was processed:
     # each child once, the root once plus once per wake-up (none when a child finished
     # before the root suspended on it)
@@ -137,5 +164,49 @@ def test_workers_run_what_the_commits_wrote(
     assert log.before[root] == (1 + 3 if in_commit else log.processed[root])
     assert [log.before[child] for child in children] == [1, 1, 1]
     # And with the outbox only the client's root message went through broker.enqueue
-    assert Counter(sent_by_broker) == (Counter({root: 1}) if in_commit else log.processed)
+    assert Counter(d.sent_by_broker) == (Counter({root: 1}) if in_commit else log.processed)
     assert isinstance(app.engine._outbox, RedisOutbox) is in_commit
+
+
+def test_children_recorded_after_a_cancel_request_are_sent_after_the_cancel(
+    deploy: Callable[..., Deployment],
+) -> None:
+    # Given a root that has loaded (before any cancel) and waits to start its children
+    d = deploy()
+    app = d.app
+    go, started = threading.Event(), threading.Event()
+
+    @app.task
+    def step(x: int) -> int:
+        return x + 1
+
+    @app.task(force_new_workflow=True)
+    def sub(x: int) -> int:
+        return x * 2
+
+    @app.task
+    def flow() -> list[int]:
+        started.set()
+        assert go.wait(RESULT_TIMEOUT)
+        handles = flow.wf.wait(flow.wf.start_task(step, 1), flow.wf.start_task(sub, 2))
+        return [h.result for h in handles]
+
+    handle = start(flow)
+    assert started.wait(RESULT_TIMEOUT)
+    # When the workflow is cancelled, and the root then records a child and a child workflow
+    assert handle.cancel()
+    go.set()
+    # Then the commit that recorded them, seeing the cancel flag, wrote no message: the child
+    # workflow was cancelled first, then both were sent by broker.enqueue, and nothing ran
+    with pytest.raises(WorkflowCancelledError):
+        handle.result(timeout=RESULT_TIMEOUT)
+    _, children = d.invocations(handle.workflow_id)
+    [child] = children
+    [child_workflow] = app.store.child_workflows(handle.workflow_id)
+    assert child.status is WorkflowStatus.CANCELLED
+    assert child_workflow.status is WorkflowStatus.CANCELLED
+    assert child_workflow.cancel_requested
+    sent = Counter(d.sent_by_broker)
+    assert sent[child.invocation_id] == 1
+    assert sent[child_workflow.root_invocation_id] == 1
+    assert d.log.after[child.invocation_id] == 1
