@@ -195,7 +195,10 @@ class Engine:
             created_at=now + (delay or 0.0),
             updated_at=now + (delay or 0.0),
         )
-        stored, created = self.store.create_workflow(record, root)
+        # With an outbox, the store writes the first message with the records (delayed starts
+        # go through the dispatcher): no moment where the workflow exists without it.
+        push = self._outbox.prepare(root.ref) if self._outbox is not None and not delay else None
+        stored, created = self.store.create_workflow(record, root, push=push)
         if not created and stored.workflow_type != spec.name:
             raise ConfigurationError(
                 f"workflow {wid!r} already exists as a {stored.workflow_type!r} workflow; "
@@ -204,6 +207,8 @@ class Engine:
         if created:
             if delay:
                 self.dispatcher.wake(root.ref, delay)
+            elif push is not None and self._outbox is not None:
+                self._outbox.pushed(push)
             else:
                 self.dispatcher.enqueue(root.ref)
         return stored, created

@@ -20,6 +20,7 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     OutcomeResult,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -292,7 +293,7 @@ class _ReadOnly(DelegatingStore):
         return ReplayWriteError(f"a strict replay tried to {what}; replays never write")
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
         raise self._refuse("create a workflow")
 

@@ -32,6 +32,7 @@ from wfcore._models import (
     CommitResult,
     InvocationRecord,
     OutcomeResult,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -188,9 +189,9 @@ class CrashingStore(DelegatingStore):
     # -- crash points ----------------------------------------------------------------------
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
-        stored, created = self.inner.create_workflow(workflow, root)
+        stored, created = self.inner.create_workflow(workflow, root, push=push)
         if created and workflow.parent_workflow_id is not None:
             self._crash("after-child-workflow-created", _member(workflow.workflow_id))
         if created and workflow.parent_workflow_id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -20,9 +21,10 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     ParentOutcome,
+    QueuePush,
     WorkflowStatus,
 )
-from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
+from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import StateStore
 
 T = TypeVar("T")
@@ -728,3 +730,31 @@ def test_racing_sweepers_claim_each_invocation_once(
     claimed = [pair for result in results for pair in result]
     assert sorted(claimed) == expected
     assert store.recover_candidates(older_than=older_than, now=now) == []
+
+
+# -- queue pushes ------------------------------------------------------------------------
+
+
+def test_queue_pushes_are_written_or_refused_never_dropped(store: StateStore) -> None:
+    # Given a message to write with a creation and one with a commit
+    queue = f"test-queue-{uuid.uuid4().hex}"  # on Redis: keys of this test alone
+    push = QueuePush(queue, queue + ".msgs", "m1", b"body")
+    record, root = workflow("wf-1")
+    if getattr(store, "writes_pushes", False):
+        # Then a store that writes pushes takes both
+        assert store.create_workflow(record, root, push=push)[1]
+        store.load("wf-1", root.invocation_id)
+        assert store.commit("wf-1", root.invocation_id, Batch(0, [b"e"], pushes=[push])).pushed
+        return
+    # Else both are refused with a clear error, and nothing is written
+    with pytest.raises(ConfigurationError, match="cannot write queue messages"):
+        store.create_workflow(record, root, push=push)
+    assert store.get_workflow("wf-1") is None
+    store.create_workflow(record, root)
+    store.load("wf-1", root.invocation_id)
+    for batch in (Batch(0, [b"e"], pushes=[push]), Batch(0, [b"e"], parent_push=push)):
+        with pytest.raises(ConfigurationError, match="cannot write queue messages"):
+            store.commit("wf-1", root.invocation_id, batch)
+    snap = store.load("wf-1", root.invocation_id, claim=False)
+    assert snap is not None
+    assert snap.entries == []

@@ -115,6 +115,22 @@ def test_a_parent_push_is_written_only_by_the_finish_that_wakes_the_parent(
     assert snap.invocation.status is WorkflowStatus.PENDING
 
 
+def test_a_creation_writes_its_push_only_when_it_creates_the_workflow(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a store
+    store = make()
+    record, root = workflow("wf-1")
+    # When the workflow is created with its first message, then created again (an
+    # idempotent start) with another
+    first = store.create_workflow(record, root, push=_push(prefix, "m0"))
+    again = store.create_workflow(record, root, push=_push(prefix, "m1"))
+    # Then only the creating call wrote its message, with the records
+    assert (first[1], again[1]) == (True, False)
+    assert _queued(raw, prefix) == [("m0", b"body of m0")]
+    assert store.load("wf-1", root.invocation_id, claim=False) is not None
+
+
 def test_shares_server_compares_address_and_database(
     make: Callable[..., RedisStore], redis_url: str
 ) -> None:

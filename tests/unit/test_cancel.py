@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wfcore import LocalRunner, RunStatus, WorkflowCancelled, WorkflowStatus
-from wfcore._models import InvocationRecord, WorkflowRecord
+from wfcore._models import InvocationRecord, QueuePush, WorkflowRecord
 from wfcore._replay import Replayer
 from wfcore.errors import WorkflowCancelledError, WorkflowNotFoundError
 from wfcore.store import DelegatingStore
@@ -144,9 +144,9 @@ class _CancelAfterChildCreated(DelegatingStore):
         self._parent_id = parent_id
 
     def create_workflow(
-        self, record: WorkflowRecord, root: InvocationRecord
+        self, record: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
-        created = super().create_workflow(record, root)
+        created = super().create_workflow(record, root, push=push)
         if record.parent_workflow_id is not None:
             self.request_cancel(self._parent_id[0])
         return created

@@ -12,6 +12,7 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     OutcomeResult,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -42,11 +43,13 @@ class StateStore(Protocol):
     """
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists.
 
-        Returns the stored workflow and whether this call created it.
+        ``push`` (the message that runs the root; only for a store that ``writes_pushes``)
+        is written with them, and only if this call creates them. Returns the stored
+        workflow and whether this call created it.
         """
         ...
 
@@ -138,6 +141,15 @@ class StateStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def refuse_pushes(store: object, *pushes: QueuePush | None) -> None:
+    """For stores that cannot write queue messages: fail loudly rather than drop them."""
+    if any(push is not None for push in pushes):
+        raise ConfigurationError(
+            f"{store!r} cannot write queue messages in its writes (Batch.pushes, push=); "
+            "only a store with writes_pushes (RedisStore) can; send the messages instead"
+        )
 
 
 def open_store(url: str, *, retention: float | None = None) -> StateStore:

@@ -10,6 +10,7 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     OutcomeResult,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -36,9 +37,9 @@ class DelegatingStore:
         return bool(shares(client)) if shares is not None else False
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
-        return self.inner.create_workflow(workflow, root)
+        return self.inner.create_workflow(workflow, root, push=push)
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         return self.inner.get_workflow(workflow_id)

@@ -90,7 +90,9 @@ local function push_all(cmd, key, items, first, last, step)
 end
 """
 
-# KEYS: wf, invs, root inv.  ARGV: n, <n workflow fields/values>, root id, <root fields/values>.
+# KEYS: wf, invs, root inv[, queue, messages (a QueuePush that runs the root)].
+# ARGV: n, push message id or '', push body or '', <n workflow fields/values>, root id,
+#   <root fields/values>. The push is written only by the call that creates the workflow.
 CREATE = (
     _COMMON
     + """
@@ -98,9 +100,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGETALL', KEYS[1])}
 end
 local n = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2, n + 1))
-redis.call('HSET', KEYS[3], unpack(ARGV, n + 3, #ARGV))
-redis.call('RPUSH', KEYS[2], ARGV[n + 2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4, n + 3))
+redis.call('HSET', KEYS[3], unpack(ARGV, n + 5, #ARGV))
+redis.call('RPUSH', KEYS[2], ARGV[n + 4])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
+  redis.call('RPUSH', KEYS[4], ARGV[2])
+end
 return {1}
 """
 )

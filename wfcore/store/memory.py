@@ -14,11 +14,13 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     OutcomeResult,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
 )
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
+from wfcore.store import refuse_pushes
 
 __all__ = ["MemoryStore"]
 
@@ -48,8 +50,9 @@ class MemoryStore:
     # -- workflows -----------------------------------------------------------------------
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
+        refuse_pushes(self, push)
         with self._lock:
             self._check_open()
             existing = self._workflows.get(workflow.workflow_id)
@@ -183,6 +186,7 @@ class MemoryStore:
             return None if entry is None else entry.data.get(key)
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        refuse_pushes(self, *batch.pushes, batch.parent_push)
         with self._lock:
             self._check_open()
             entry = self._entry_with(workflow_id, invocation_id)

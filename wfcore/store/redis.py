@@ -21,6 +21,7 @@ from wfcore._models import (
     InvocationRecord,
     InvocationRef,
     OutcomeResult,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -130,9 +131,10 @@ class RedisStore:
     # -- workflows -----------------------------------------------------------------------
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
-        """Create a workflow and its root invocation unless ``workflow_id`` exists."""
+        """Create a workflow and its root invocation unless ``workflow_id`` exists; with
+        ``push``, write that message too, in the same script, only if this call creates it."""
         wid = workflow.workflow_id
         base = self._base(wid)
         score = float(workflow.created_at)
@@ -150,9 +152,14 @@ class RedisStore:
         member, root_score = _member(wid, root.invocation_id), repr(float(root.updated_at))
         commands.append(("ZADD", self._idx_active, "NX", root_score, member))
         wf_fields = layout.workflow_fields(workflow)
-        keys = (base + "wf", base + "invs", base + "inv:" + root.invocation_id)
-        args = (len(wf_fields), *wf_fields, root.invocation_id, *layout.invocation_fields(root))
-        commands.append(("EVALSHA", self._create.sha, 3, *keys, *args))
+        keys = [base + "wf", base + "invs", base + "inv:" + root.invocation_id]
+        message: tuple[str, bytes] = ("", b"")
+        if push is not None:
+            keys += [push.queue, push.messages]
+            message = (push.message_id, push.data)
+        args = (len(wf_fields), *message, *wf_fields)
+        args += (root.invocation_id, *layout.invocation_fields(root))
+        commands.append(("EVALSHA", self._create.sha, len(keys), *keys, *args))
         with self._calls():
             *_, indexed, reply = self._pipeline(commands)
         created = reply[0] == 1

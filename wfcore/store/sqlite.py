@@ -21,12 +21,14 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     ParentOutcome,
+    QueuePush,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
 )
 from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import _sqlite_layout as layout
+from wfcore.store import refuse_pushes
 
 __all__ = ["SQLiteStore"]
 
@@ -128,9 +130,10 @@ class SQLiteStore:
     # -- workflows -----------------------------------------------------------------------
 
     def create_workflow(
-        self, workflow: WorkflowRecord, root: InvocationRecord
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists."""
+        refuse_pushes(self, push)
         with self._transaction() as conn:
             if not conn.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = ?"
@@ -256,6 +259,7 @@ class SQLiteStore:
         Raises:
             WorkflowNotFoundError: the invocation does not exist.
         """
+        refuse_pushes(self, *batch.pushes, batch.parent_push)
         key = (workflow_id, invocation_id)
         base = batch.base_seq
         with self._transaction() as conn:
