@@ -62,6 +62,10 @@ class RedisStore:
         ConfigurationError: the URL or an option is malformed.
     """
 
+    writes_pushes = True
+    """Commits and creations write queue messages (``Batch.pushes``, ``push=``) on this
+    store's server, in the same script as the records."""
+
     def __init__(
         self,
         url: str,
@@ -115,9 +119,6 @@ class RedisStore:
         (self._create, self._add_child, self._claim, self._commit, self._record) = self._scripts[:5]
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
         self._reclaim, self._heartbeat = self._scripts[9:11]
-
-    writes_pushes = True
-    """Commits write ``Batch.pushes`` (queue messages) on this store's server."""
 
     def __repr__(self) -> str:
         return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"
