@@ -24,17 +24,18 @@ class Dispatcher(Protocol):
 
 @runtime_checkable
 class Outbox(Protocol):
-    """Sends invocations inside the store's commits (``Batch.pushes``), instead of after them.
+    """Sends invocations inside the store's writes (``Batch.pushes``), instead of after them.
 
-    An engine given one (with a store that ``writes_pushes``) puts the messages a commit
-    makes necessary (its new children's, and the parent wake-up a finish decides) into that
-    commit: one round trip less per message, and no moment where the state is stored but
-    its message not yet sent. Messages the commit did not write go through the
-    :class:`Dispatcher` as before.
+    An engine given one (with a store that ``writes_pushes``) puts the messages a write
+    makes necessary (a new workflow's first, new children's, the parent wake-up a finish
+    decides, a suspension's timer wake-up) into that write: one round trip less per
+    message, and no moment where the state is stored but its message not yet sent.
+    Messages a write did not carry go through the :class:`Dispatcher` as before.
     """
 
-    def prepare(self, ref: InvocationRef) -> QueuePush:
-        """The message that runs (or resumes) ``ref`` now, ready for a commit to write."""
+    def prepare(self, ref: InvocationRef, delay: float | None = None) -> QueuePush:
+        """The message that runs (or resumes) ``ref`` now, or after ``delay`` seconds (a
+        timer's wake-up, as ``Dispatcher.wake`` sends it), ready for a write to carry."""
         ...
 
     def pushed(self, push: QueuePush) -> None:

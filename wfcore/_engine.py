@@ -335,16 +335,22 @@ class Engine:
         if leftover is not None:
             return self._fail(ctx, inv, leftover, final=final)
         ctx._lifecycle("task_suspended", list(signal.seqs))
-        result = ctx._commit(suspend=signal.seqs)
-        if not result.ok or result.ready:
-            return None  # replay now: another writer won, or what we wait for is there
         wake_at = signal.wake_at
         deadline = ctx._workflow_record.deadline
         if deadline is not None and (wake_at is None or deadline < wake_at):
             wake_at = deadline  # wake at the deadline to fail it, even if nothing else would
+        delay = push = None
         if wake_at is not None:
             # Long waits go in hops, so no message waits in a broker for hours.
             delay = min(max(0.0, wake_at - self.clock()), self._max_sleep_hop)
+            if self._outbox is not None:
+                push = self._outbox.prepare(inv.ref, delay)
+        result = ctx._commit(suspend=signal.seqs, suspend_push=push)
+        if not result.ok or result.ready:
+            return None  # replay now: another writer won, or what we wait for is there
+        if push is not None and self._outbox is not None:
+            self._outbox.pushed(push)  # the suspension wrote the wake-up
+        elif delay is not None:
             self.dispatcher.wake(inv.ref, delay)
         _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)
         return RunResult(RunStatus.SUSPENDED)

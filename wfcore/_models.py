@@ -181,9 +181,11 @@ class Batch:
     exactly as ``record_outcome`` would, in the same atomic write (one round trip less).
 
     Only a store that ``writes_pushes`` accepts ``pushes`` (the messages that run the new
-    children) and ``parent_push`` (the message that wakes ``parent``): ``pushes`` are written
-    with the batch unless the workflow's cancel flag is set, ``parent_push`` only when the
-    recorded outcome wakes the parent (see :class:`CommitResult`).
+    children), ``parent_push`` (the message that wakes ``parent``) and ``suspend_push`` (a
+    timer's delayed wake-up): ``pushes`` are written with the batch unless the workflow's
+    cancel flag is set, ``parent_push`` only when the recorded outcome wakes the parent,
+    ``suspend_push`` only when the suspension is applied (not ``ready``; see
+    :class:`CommitResult`).
     """
 
     base_seq: int
@@ -195,6 +197,7 @@ class Batch:
     parent: ParentOutcome | None = None
     pushes: Sequence[QueuePush] = ()
     parent_push: QueuePush | None = None
+    suspend_push: QueuePush | None = None
 
 
 @dataclass(frozen=True, slots=True)

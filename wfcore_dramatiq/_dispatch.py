@@ -11,7 +11,13 @@ from wfcore import InvocationRef
 from wfcore.errors import ConfigurationError
 from wfcore_dramatiq._middleware import OPTION
 
-__all__ = ["DramatiqDispatcher", "invocation_message", "ref_from_options", "remaining_delay"]
+__all__ = [
+    "DramatiqDispatcher",
+    "hop",
+    "invocation_message",
+    "ref_from_options",
+    "remaining_delay",
+]
 
 _MAX_DELAY_MS = 15 * 60 * 1000
 _NOT_BEFORE = "not_before"
@@ -33,12 +39,18 @@ class DramatiqDispatcher:
         A broker holds it for at most 15 minutes (one hop); a longer delay is carried as a
         ``not_before`` time that the receiving worker honours by re-delaying the message.
         """
-        delay_ms = max(0, int(delay * 1000))
-        not_before = time.time() + delay if delay_ms > _MAX_DELAY_MS else None
-        self._send(ref, min(_MAX_DELAY_MS, delay_ms), not_before)
+        self._send(ref, *hop(delay))
 
     def _send(self, ref: InvocationRef, delay: int | None, not_before: float | None = None) -> None:
         self._broker.enqueue(invocation_message(self._broker, ref, not_before), delay=delay)
+
+
+def hop(delay: float) -> tuple[int, float | None]:
+    """A wake-up's broker delay in ms, at most one 15-minute hop, and for a longer ``delay``
+    the ``not_before`` time the receiving worker honours by re-delaying the message."""
+    delay_ms = max(0, int(delay * 1000))
+    not_before = time.time() + delay if delay_ms > _MAX_DELAY_MS else None
+    return min(_MAX_DELAY_MS, delay_ms), not_before
 
 
 def invocation_message(

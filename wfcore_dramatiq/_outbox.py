@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name
 
 from wfcore import InvocationRef
 from wfcore._dispatch import Outbox
 from wfcore._models import QueuePush
 from wfcore.store import StateStore
-from wfcore_dramatiq._dispatch import invocation_message
+from wfcore_dramatiq._dispatch import hop, invocation_message
 
 __all__ = ["RedisOutbox", "outbox_for"]
 
@@ -32,18 +33,24 @@ class RedisOutbox:
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
 
-    def prepare(self, ref: InvocationRef) -> QueuePush:
-        """The message that runs ``ref`` now, for the next commit to write."""
+    def prepare(self, ref: InvocationRef, delay: float | None = None) -> QueuePush:
+        """The message that runs ``ref`` now, or after ``delay`` seconds (on the queue's
+        delay queue, as ``RedisBroker.enqueue(delay=)`` stores it), for a write to carry."""
         broker = self._broker
         message_id = str(uuid4())
-        message = invocation_message(broker, ref, redis_message_id=message_id)
-        broker.emit_before("enqueue", message, None)
+        delay_ms, not_before = (None, None) if delay is None else hop(delay)
+        message = invocation_message(broker, ref, not_before, redis_message_id=message_id)
+        if delay_ms is not None:
+            eta = current_millis() + delay_ms
+            message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": eta})
+        broker.emit_before("enqueue", message, delay_ms)
         queue = f"{broker.namespace}:{message.queue_name}"
-        return QueuePush(queue, queue + ".msgs", message_id, message.encode(), message)
+        return QueuePush(queue, queue + ".msgs", message_id, message.encode(), (message, delay_ms))
 
     def pushed(self, push: QueuePush) -> None:
-        """Run the broker's ``after_enqueue`` hooks for a message a commit wrote."""
-        self._broker.emit_after("enqueue", push.handle, None)
+        """Run the broker's ``after_enqueue`` hooks for a message a write carried."""
+        message, delay_ms = cast("tuple[dramatiq.Message[Any], int | None]", push.handle)
+        self._broker.emit_after("enqueue", message, delay_ms)
 
 
 def outbox_for(broker: dramatiq.Broker, store: StateStore) -> Outbox | None:

@@ -82,7 +82,8 @@ def test_only_a_redis_broker_on_the_stores_database_gets_an_outbox(
 
 class Deployment:
     """An App on a RedisBroker and a RedisStore sharing one database, an in-process worker,
-    a log of the broker's enqueue hooks and of the invocations ``broker.enqueue`` sent."""
+    a log of the broker's enqueue hooks and of the invocations ``broker.enqueue`` sent (all,
+    and those sent with a delay)."""
 
     def __init__(self, redis_url: str, namespace: str, *, in_commit: bool) -> None:
         self.broker = broker = _broker(redis_url, namespace)
@@ -95,10 +96,14 @@ class Deployment:
             enqueue_in_commit=in_commit,
         )
         self.sent_by_broker: list[str] = []
+        self.delayed_by_broker: list[str] = []
         enqueue = broker.enqueue
 
         def counting_enqueue(message: Any, *, delay: int | None = None) -> Any:
-            self.sent_by_broker.append(message.options["wfcore"]["invocation_id"])
+            target = message.options["wfcore"]["invocation_id"]
+            self.sent_by_broker.append(target)
+            if delay is not None:
+                self.delayed_by_broker.append(target)
             return enqueue(message, delay=delay)
 
         broker.enqueue = counting_enqueue  # type: ignore[method-assign]
@@ -211,3 +216,28 @@ def test_children_recorded_after_a_cancel_request_are_sent_after_the_cancel(
     assert sent[child.invocation_id] == 1
     assert sent[child_workflow.root_invocation_id] == 1
     assert d.log.after[child.invocation_id] == 1
+
+
+@pytest.mark.parametrize("in_commit", [True, False])
+def test_a_timer_wake_up_is_written_by_the_suspension(
+    deploy: Callable[..., Deployment], in_commit: bool
+) -> None:
+    # Given a workflow that sleeps
+    d = deploy(in_commit=in_commit)
+
+    @d.app.task
+    def napper() -> str:
+        napper.wf.sleep(0.3)
+        return "rested"
+
+    # When it runs to the end
+    handle = start(napper)
+    assert handle.result(timeout=RESULT_TIMEOUT) == "rested"
+    root, _ = d.invocations(handle.workflow_id)
+    # Then its timer woke it once: two runs; three sends seen by the hooks (the start, the
+    # delayed wake-up, and the worker moving it from the delay queue when due)
+    assert d.log.processed[root] == 2
+    assert d.log.after[root] == 3
+    # And with the outbox the suspension wrote the delayed wake-up: broker.enqueue sent no
+    # delayed message (it only moved the due one out of the delay queue)
+    assert d.delayed_by_broker == ([] if in_commit else [root])

@@ -752,7 +752,9 @@ def test_queue_pushes_are_written_or_refused_never_dropped(store: StateStore) ->
     assert store.get_workflow("wf-1") is None
     store.create_workflow(record, root)
     store.load("wf-1", root.invocation_id)
-    for batch in (Batch(0, [b"e"], pushes=[push]), Batch(0, [b"e"], parent_push=push)):
+    batches = [Batch(0, [b"e"], pushes=[push]), Batch(0, [b"e"], parent_push=push)]
+    batches.append(Batch(0, [b"e"], suspend=[0], suspend_push=push))
+    for batch in batches:
         with pytest.raises(ConfigurationError, match="cannot write queue messages"):
             store.commit("wf-1", root.invocation_id, batch)
     snap = store.load("wf-1", root.invocation_id, claim=False)

@@ -115,6 +115,32 @@ def test_a_parent_push_is_written_only_by_the_finish_that_wakes_the_parent(
     assert snap.invocation.status is WorkflowStatus.PENDING
 
 
+def test_a_suspend_push_is_written_only_by_a_suspension_that_applies(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a root with one child whose outcome is recorded and one whose outcome is not
+    store = make()
+    inv = _root(store)
+    kids = [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in (0, 1)]
+    assert store.commit("wf-1", inv, Batch(0, [b"s0", b"s1"], children=kids)).ok
+    store.record_outcome("wf-1", inv, 0, b"done")
+    # When it suspends on the finished one with a timer's wake-up message
+    ready = store.commit("wf-1", inv, Batch(2, suspend=[0], suspend_push=_push(prefix, "t0")))
+    # Then the suspension is not applied (replay at once) and the message is not written
+    assert ready.ok
+    assert ready.ready
+    assert _queued(raw, prefix) == []
+    # When it suspends on the other one with such a message
+    applied = store.commit("wf-1", inv, Batch(2, suspend=[1], suspend_push=_push(prefix, "t1")))
+    # Then the suspension is applied and the message written with it
+    assert applied.ok
+    assert not applied.ready
+    assert _queued(raw, prefix) == [("t1", b"body of t1")]
+    snap = store.load("wf-1", inv, claim=False)
+    assert snap is not None
+    assert snap.invocation.status is WorkflowStatus.SUSPENDED
+
+
 def test_a_creation_writes_its_push_only_when_it_creates_the_workflow(
     make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
 ) -> None:

@@ -322,7 +322,7 @@ def test_runs_leave_no_garbage_cycles() -> None:
 class _Outbox:
     """An outbox that is never used: the engine must refuse it before."""
 
-    def prepare(self, ref: InvocationRef) -> QueuePush:
+    def prepare(self, ref: InvocationRef, delay: float | None = None) -> QueuePush:
         raise AssertionError("not reached")
 
     def pushed(self, push: QueuePush) -> None:

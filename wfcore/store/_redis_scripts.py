@@ -139,17 +139,20 @@ return 1
 )
 
 # KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o], then per
-#   queue push (Batch.pushes, then Batch.parent_push) its queue list and its messages hash.
+#   queue push (Batch.pushes, then Batch.parent_push or suspend_push) its queue list and its
+#   messages hash.
 # ARGV: base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status, finish
 #   outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, parent invocation
 #   id or '', the seq the parent awaits this one at, then the counts of entries, of data items
-#   (keys and values), of children and of pushes, '1' if a parent push follows them, then the
+#   (keys and values), of children and of pushes, '1' if the extra push (parent_push with a
+#   finish, suspend_push with a suspension) follows them, then the
 #   entries, the data items, per child its id, its field count and its fields, and per push
 #   its message id and body. (Plain arguments: cmsgpack cost more than the rest.)
 # Pushes are written unless the cancel flag is set; the parent push only if the outcome wakes
-# the parent. Returns {} when the invocation is missing; a lost race returns {0, cancel,
-# winners, 0, {status, updated_at}} (to put back the invocation's active-index entry); else
-# {1, cancel, {}, ready, false, {recorded, wake} of a finish with a parent or false, pushed}.
+# the parent; the suspend push only if the suspension is applied. Returns {} when the
+# invocation is missing; a lost race returns {0, cancel, winners, 0, {status, updated_at}}
+# (to put back the invocation's active-index entry); else {1, cancel, {}, ready, false,
+# {recorded, wake} of a finish with a parent or false, pushed}.
 COMMIT = (
     _COMMON
     + """
@@ -157,7 +160,8 @@ local wf, invs, inv, h, o, data = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], K
 local a = ARGV
 local base, now, iid, base_seq, mode = a[1], a[2], a[3], tonumber(a[4]), a[5]
 local n_entries, n_data, n_children = tonumber(a[13]), tonumber(a[14]), tonumber(a[15])
-local n_pushes, parent_push = tonumber(a[16]), a[17] == '1'
+-- The extra push is conditional: a finish's parent wake-up, or a suspension's timer wake-up.
+local n_pushes, extra_push = tonumber(a[16]), a[17] == '1'
 local first_entry = 18
 local first_data = first_entry + n_entries
 if redis.call('EXISTS', inv) == 0 then return {} end
@@ -195,6 +199,11 @@ if n_pushes > 0 and cancel == 0 then
   end
   pushed = 1
 end
+local function push_extra()
+  local q, at_p = qk + 2 * n_pushes + 1, at + 2 * n_pushes
+  redis.call('HSET', KEYS[q + 1], a[at_p], a[at_p + 1])
+  redis.call('RPUSH', KEYS[q], a[at_p])
+end
 if mode == 'finish' then
   redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
   if mirror(wf, iid, a[6], now) and a[9] ~= '' then
@@ -204,11 +213,7 @@ if mode == 'finish' then
   end
   if a[11] ~= '' then
     local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[12], a[7], now, a[11])
-    if told[2] == 1 and parent_push then
-      local q, at_p = qk + 2 * n_pushes + 1, at + 2 * n_pushes
-      redis.call('HSET', KEYS[q + 1], a[at_p], a[at_p + 1])
-      redis.call('RPUSH', KEYS[q], a[at_p])
-    end
+    if told[2] == 1 and extra_push then push_extra() end
     return {1, cancel, {}, 0, false, told, pushed}
   end
 elseif mode == 'suspend' then
@@ -221,6 +226,7 @@ elseif mode == 'suspend' then
   redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'missing', missing,
              'updated_at', now)
   mirror(wf, iid, 'SUSPENDED', now)
+  if extra_push then push_extra() end
 end
 return {1, cancel, {}, 0, false, false, pushed}
 """

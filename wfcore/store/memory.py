@@ -186,7 +186,7 @@ class MemoryStore:
             return None if entry is None else entry.data.get(key)
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
-        refuse_pushes(self, *batch.pushes, batch.parent_push)
+        refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
         with self._lock:
             self._check_open()
             entry = self._entry_with(workflow_id, invocation_id)

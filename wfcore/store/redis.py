@@ -337,8 +337,11 @@ class RedisStore:
             parent_id, parent_seq = batch.parent.invocation_id, str(batch.parent.seq)
             keys += [base + "inv:" + parent_id, base + "o:" + parent_id]
         pushes = list(batch.pushes)
-        if parent_id and batch.parent_push is not None:
-            pushes.append(batch.parent_push)
+        extra = batch.parent_push if parent_id else None
+        if mode == "suspend":
+            extra = batch.suspend_push
+        if extra is not None:
+            pushes.append(extra)
         messages: list[str | bytes] = []
         for push in pushes:
             keys += [push.queue, push.messages]
@@ -347,7 +350,7 @@ class RedisStore:
         args: list[Any] = [base, repr(now), invocation_id, batch.base_seq, mode, status, outcome]
         args += [waiting, expires, expires_ms, parent_id, parent_seq]
         args += [len(batch.entries), len(data), len(batch.children), len(batch.pushes)]
-        args += ["1" if len(pushes) > len(batch.pushes) else "", *batch.entries, *data]
+        args += ["1" if extra is not None else "", *batch.entries, *data]
         args += [*children, *messages]
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
         index_expiry = expires_at is not None

@@ -259,7 +259,7 @@ class SQLiteStore:
         Raises:
             WorkflowNotFoundError: the invocation does not exist.
         """
-        refuse_pushes(self, *batch.pushes, batch.parent_push)
+        refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
         key = (workflow_id, invocation_id)
         base = batch.base_seq
         with self._transaction() as conn:
