@@ -207,9 +207,7 @@ class Engine:
         if created:
             if delay:
                 self.dispatcher.wake(root.ref, delay)
-            elif push is not None and self._outbox is not None:
-                self._outbox.pushed(push)
-            else:
+            elif not self._written(push):
                 self.dispatcher.enqueue(root.ref)
         return stored, created
 
@@ -348,9 +346,7 @@ class Engine:
         result = ctx._commit(suspend=signal.seqs, suspend_push=push)
         if not result.ok or result.ready:
             return None  # replay now: another writer won, or what we wait for is there
-        if push is not None and self._outbox is not None:
-            self._outbox.pushed(push)  # the suspension wrote the wake-up
-        elif delay is not None:
+        if not self._written(push) and delay is not None:
             self.dispatcher.wake(inv.ref, delay)
         _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)
         return RunResult(RunStatus.SUSPENDED)
@@ -565,11 +561,16 @@ class Engine:
         """After a committed finish: wake the parent its commit told, or tell it now."""
         if committed.parent is None:
             self._notify_parent(inv, outcome)
-        elif committed.parent.wake and inv.parent_ref is not None:
-            if push is not None and self._outbox is not None:
-                self._outbox.pushed(push)  # the commit wrote the wake-up
-            else:
-                self.dispatcher.enqueue(inv.parent_ref)
+        elif committed.parent.wake and inv.parent_ref is not None and not self._written(push):
+            self.dispatcher.enqueue(inv.parent_ref)  # the commit did not write the wake-up
+
+    def _written(self, push: QueuePush | None) -> bool:
+        """After a write that carried ``push`` (and wrote it): its after-send bookkeeping.
+        False when there was no push, so the caller sends the message itself."""
+        if push is None or self._outbox is None:
+            return False
+        self._outbox.pushed(push)
+        return True
 
     def _notify_parent(self, inv: InvocationRecord, outcome: bytes) -> None:
         parent = inv.parent_ref

@@ -125,11 +125,12 @@ class App:
         stale_after: how long an unfinished invocation may sit without progress (and, while
             it runs, without its worker marking it alive) before a sweep re-enqueues it;
             longer than ``recovery_interval``.
-        enqueue_in_commit: with a ``RedisBroker`` on the same Redis server and database as
-            a ``RedisStore``, the messages that run new children and wake parents are
-            written by the store's commit that records them (one round trip less per
-            message, and never a recorded child without its message). False sends every
-            message with ``broker.enqueue`` after the commit. Ignored for other pairs.
+        enqueue_in_commit: with a ``RedisBroker`` on the same Redis server, database and
+            user as a ``RedisStore``, the messages that start workflows, run new children,
+            wake parents and wake sleeping invocations are written by the store's write
+            that records them (one round trip less per message, and never recorded state
+            without its message). False sends every message with ``broker.enqueue`` after
+            the write. Ignored for other pairs.
 
     Raises:
         ConfigurationError: ``stale_after`` is not longer than ``recovery_interval``.

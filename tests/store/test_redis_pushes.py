@@ -8,7 +8,15 @@ import pytest
 import redis
 
 from tests.store.records import invocation, workflow
-from wfcore._models import Batch, Finish, ParentOutcome, QueuePush, WorkflowStatus
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    Finish,
+    InvocationRecord,
+    ParentOutcome,
+    QueuePush,
+    WorkflowStatus,
+)
 from wfcore.store.redis import RedisStore
 
 pytestmark = pytest.mark.redis
@@ -26,6 +34,23 @@ def _queued(raw: redis.Redis, prefix: str) -> list[tuple[str, bytes | None]]:
     return [(i.decode(), raw.hget(queue + ".msgs", i.decode())) for i in ids]  # type: ignore[misc]
 
 
+def _children(inv: str, *seqs: int) -> list[InvocationRecord]:
+    """Children of ``inv`` in wf-1, ``c<seq>``, awaited at those seqs."""
+    return [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in seqs]
+
+
+def _status(store: RedisStore, invocation_id: str) -> WorkflowStatus:
+    snap = store.load("wf-1", invocation_id, claim=False)
+    assert snap is not None
+    return snap.invocation.status
+
+
+def _commit_child(store: RedisStore, inv: str, prefix: str) -> CommitResult:
+    """Commit child c0 of ``inv`` at base 0 with its message m0."""
+    batch = Batch(0, [b"e0"], children=_children(inv, 0), pushes=[_push(prefix, "m0")])
+    return store.commit("wf-1", inv, batch)
+
+
 def _root(store: RedisStore, workflow_id: str = "wf-1") -> str:
     record, root = workflow(workflow_id)
     store.create_workflow(record, root)
@@ -39,7 +64,7 @@ def test_a_written_batch_writes_its_pushes_in_order(
     # Given a running root
     store = make()
     inv = _root(store)
-    children = [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in (0, 1)]
+    children = _children(inv, 0, 1)
     pushes = [_push(prefix, "m0"), _push(prefix, "m1")]
     # When a commit records two children with their messages
     result = store.commit("wf-1", inv, Batch(0, [b"e0", b"e1"], children=children, pushes=pushes))
@@ -57,10 +82,7 @@ def test_a_batch_that_lost_writes_no_push(
     inv = _root(store)
     assert store.commit("wf-1", inv, Batch(0, [b"winner"])).ok
     # When a stale writer commits a child with its message
-    child = invocation("wf-1", "c0", parent_invocation_id=inv, parent_seq=0)
-    result = store.commit(
-        "wf-1", inv, Batch(0, [b"e0"], children=[child], pushes=[_push(prefix, "m0")])
-    )
+    result = _commit_child(store, inv, prefix)
     # Then nothing was written, the message included
     assert not result.ok
     assert not result.pushed
@@ -76,10 +98,7 @@ def test_a_cancel_flag_holds_the_pushes_back_for_the_caller(
     inv = _root(store)
     store.request_cancel("wf-1")
     # When it commits a child with its message
-    child = invocation("wf-1", "c0", parent_invocation_id=inv, parent_seq=0)
-    result = store.commit(
-        "wf-1", inv, Batch(0, [b"e0"], children=[child], pushes=[_push(prefix, "m0")])
-    )
+    result = _commit_child(store, inv, prefix)
     # Then the batch is written but the message is not: the caller must pass the cancel on
     # and send it itself
     assert result.ok
@@ -95,7 +114,7 @@ def test_a_parent_push_is_written_only_by_the_finish_that_wakes_the_parent(
     # Given a root suspended on two children
     store = make()
     inv = _root(store)
-    kids = [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in (0, 1)]
+    kids = _children(inv, 0, 1)
     assert store.commit("wf-1", inv, Batch(0, [b"s0", b"s1"], children=kids, suspend=[0, 1])).ok
     for i in (0, 1):
         # When each child finishes, naming the parent's wake-up message
@@ -110,9 +129,7 @@ def test_a_parent_push_is_written_only_by_the_finish_that_wakes_the_parent(
         assert result.parent is not None
         assert result.parent.wake is (i == 1)
     assert _queued(raw, prefix) == [("w1", b"body of w1")]
-    snap = store.load("wf-1", inv, claim=False)
-    assert snap is not None
-    assert snap.invocation.status is WorkflowStatus.PENDING
+    assert _status(store, inv) is WorkflowStatus.PENDING
 
 
 def test_a_suspend_push_is_written_only_by_a_suspension_that_applies(
@@ -121,7 +138,7 @@ def test_a_suspend_push_is_written_only_by_a_suspension_that_applies(
     # Given a root with one child whose outcome is recorded and one whose outcome is not
     store = make()
     inv = _root(store)
-    kids = [invocation("wf-1", f"c{i}", parent_invocation_id=inv, parent_seq=i) for i in (0, 1)]
+    kids = _children(inv, 0, 1)
     assert store.commit("wf-1", inv, Batch(0, [b"s0", b"s1"], children=kids)).ok
     store.record_outcome("wf-1", inv, 0, b"done")
     # When it suspends on the finished one with a timer's wake-up message
@@ -136,9 +153,7 @@ def test_a_suspend_push_is_written_only_by_a_suspension_that_applies(
     assert applied.ok
     assert not applied.ready
     assert _queued(raw, prefix) == [("t1", b"body of t1")]
-    snap = store.load("wf-1", inv, claim=False)
-    assert snap is not None
-    assert snap.invocation.status is WorkflowStatus.SUSPENDED
+    assert _status(store, inv) is WorkflowStatus.SUSPENDED
 
 
 def test_a_creation_writes_its_push_only_when_it_creates_the_workflow(
