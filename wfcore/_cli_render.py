@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wfcore._engine import outcome_value
 from wfcore._history import HistoryEvent, Outcome
 from wfcore._models import WorkflowRecord
 from wfcore._replay import ReplayResult
+from wfcore.engine import outcome_value
 from wfcore.errors import WfError
 from wfcore.store import StateStore
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from wfcore import _cli_render as render
-from wfcore._engine import Engine
 from wfcore._export import export_history
 from wfcore._models import WorkflowStatus
 from wfcore._replay import Replayer, ReplayResult
+from wfcore.engine import Engine
 from wfcore.errors import ConfigurationError, WfError, WorkflowNotFoundError
 from wfcore.store import StateStore, open_store
 
