@@ -24,6 +24,7 @@ from wfcore.engine.base import log
 from wfcore.engine.cancel import Cancelling
 from wfcore.engine.outcomes import error_text
 from wfcore.errors import (
+    ConfigurationError,
     DeadlineExceededError,
     EncodeError,
     FatalError,
@@ -36,6 +37,7 @@ __all__ = ["RunResult", "RunStatus", "Running"]
 
 # Interpreter exits are not task failures; anything else (time limits, too) is one.
 _NOT_FAILURES = (KeyboardInterrupt, SystemExit, GeneratorExit)
+_NEVER_RETRIED = (FatalError, ConfigurationError)
 
 
 class RunStatus(StrEnum):
@@ -181,7 +183,9 @@ class Running(Cancelling):
             return self._finish(ctx, inv, WorkflowStatus.CANCELLED, exc, RunStatus.CANCELLED)
         if isinstance(exc, _NOT_FAILURES):
             raise exc
-        return self._fail(ctx, inv, exc, final=final or isinstance(exc, FatalError))
+        # A ConfigurationError is misuse (a wf operation given a plain actor, a bad argument):
+        # every retry would replay into it again, so it fails the invocation at once.
+        return self._fail(ctx, inv, exc, final=final or isinstance(exc, _NEVER_RETRIED))
 
     def _suspend(
         self, ctx: WorkflowContext, inv: InvocationRecord, signal: _Suspend, final: bool
