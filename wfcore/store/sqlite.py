@@ -135,6 +135,12 @@ class SQLiteStore:
         """Create a workflow and its root invocation unless ``workflow_id`` exists."""
         refuse_pushes(self, push)
         with self._transaction() as conn:
+            if workflow.parent_workflow_id is not None and not root.cancel_shielded:
+                # Born cancelled under a cancelled parent: the cancel's walk may be over.
+                sql = "SELECT cancel_requested FROM workflows WHERE workflow_id = ?"
+                flag = conn.execute(sql, (workflow.parent_workflow_id,)).fetchone()
+                if flag is not None and flag[0]:
+                    workflow = workflow.model_copy(update={"cancel_requested": True})
             if not conn.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = ?"
                 return layout.workflow_from_row(
@@ -305,12 +311,16 @@ class SQLiteStore:
                 waiting = layout.waiting_text(batch.suspend)
                 # Counted once here, so each outcome is O(1) (see _record).
                 missing = conn.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]
-                if not missing:
-                    return CommitResult(ok=True, ready=True, cancel_requested=cancel)
-                now = time.time()
-                conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
-                if is_root:
-                    self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
+                if missing:
+                    now = time.time()
+                    conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
+                    if is_root:
+                        self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
+                    return CommitResult(ok=True, cancel_requested=cancel)
+                self._touch(conn, key, is_root)
+                return CommitResult(ok=True, ready=True, cancel_requested=cancel)
+            else:
+                self._touch(conn, key, is_root)
         return CommitResult(ok=True, cancel_requested=cancel)
 
     def record_outcome(
@@ -412,6 +422,12 @@ class SQLiteStore:
                 conn.close()
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _touch(self, conn: sqlite3.Connection, key: tuple[str, str], is_root: bool) -> None:
+        now = time.time()
+        conn.execute(layout.TOUCH_INV, (now, *key))
+        if is_root:
+            conn.execute(layout.TOUCH_WF, (now, key[0]))
 
     def _mirror(
         self, conn: sqlite3.Connection, workflow_id: str, status: WorkflowStatus, now: float
