@@ -183,6 +183,7 @@ class App:
             tasks=self._spec,
             codec=codec,
             outbox=outbox_for(self.broker, self.store) if enqueue_in_commit else None,
+            heartbeat_interval=stale_after / 4,  # runs marked alive well within stale_after
         )
         self._finished = FinishedSignal()
         self._worker = EmbeddedWorker(self.broker, worker_threads) if self.embedded else None

@@ -22,6 +22,7 @@ from wfcore.context import WorkflowContext
 from wfcore.context.runtime import _Conflict, _Suspend
 from wfcore.engine.base import log
 from wfcore.engine.cancel import Cancelling
+from wfcore.engine.heartbeats import Heartbeating
 from wfcore.engine.outcomes import error_text
 from wfcore.errors import (
     ConfigurationError,
@@ -69,7 +70,7 @@ class RunResult:
     retry_delay: float | None = None
 
 
-class Running(Cancelling):
+class Running(Cancelling, Heartbeating):
     """Executes an invocation's task function under its context and commits the outcome."""
 
     def run(self, ref: InvocationRef, *, final_attempt: bool = True) -> RunResult:
@@ -81,6 +82,8 @@ class Running(Cancelling):
                 exception a permanent failure.
         """
         key = (ref.workflow_id, ref.invocation_id, ref.task_name)
+        if self._heartbeat_thread is None:
+            self._keep_alive()
         with self._running_lock:
             self._running[key] = self._running.get(key, 0) + 1
         try:
