@@ -79,6 +79,7 @@ class WorkflowHandle(Generic[R]):
         Returns:
             False if the workflow had already finished (nothing was changed), else True.
         """
+        self._app._ensure_worker()  # embedded: this process runs the wake-ups it sends
         return self._app.engine.cancel(self.workflow_id)
 
     def history(self) -> list[HistoryEvent]:
