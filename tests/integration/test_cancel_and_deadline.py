@@ -130,3 +130,61 @@ def test_cancelling_a_sleeping_workflow_from_a_new_process_wakes_it_at_once(
     word, seconds, status = done.stdout.split()
     assert (word, status) == ("cancelled", "CANCELLED")
     assert float(seconds) < 5
+
+
+def _tree(app: App, workflow_id: str) -> list[WorkflowStatus]:
+    """Statuses of the workflow's descendants (not itself), at every depth."""
+    found, pending = [], [workflow_id]
+    while pending:
+        for child in app.store.child_workflows(pending.pop()):
+            found.append(child.status)
+            pending.append(child.workflow_id)
+    return found
+
+
+def test_cancel_reaches_every_descendant_of_a_workflow_starting_children_meanwhile(
+    make_app: Callable[..., App],
+) -> None:
+    # Given a workflow that keeps starting child workflows, each starting a grandchild
+    # workflow and then sleeping an hour or (every other one) finishing without waiting
+    app = make_app(worker_threads=8)
+
+    @app.task(force_new_workflow=True)
+    def grandchild() -> str:
+        grandchild.wf.sleep("1h")
+        return "late"
+
+    @app.task(force_new_workflow=True)
+    def child(i: int) -> str:
+        child.wf.start_task(grandchild)
+        if i % 2:
+            return "left its grandchild running"
+        child.wf.sleep("1h")
+        return "late"
+
+    @app.task
+    def spawner() -> str:
+        wf = spawner.wf
+        for i in range(400):
+            wf.start_task(child, i)
+            wf.deterministic("tick", time.sleep, 0.005)  # records (and sends) the start
+        return "spawned everything"
+
+    handle = spawner.send_with_options()
+    _wait_for(lambda: len(_tree(app, handle.workflow_id)) >= 20)
+    # When it is cancelled while it (and its children) keep starting workflows
+    assert handle.cancel() is True
+    # Then it ends CANCELLED, and every descendant ends too: the children that finished
+    # before the cancel reached them COMPLETED, every other one (all sleep an hour) CANCELLED
+    with pytest.raises(WorkflowCancelledError):
+        handle.result(timeout=30)
+    _wait_for(lambda: all(s.finished for s in _tree(app, handle.workflow_id)), timeout=30)
+    statuses = _tree(app, handle.workflow_id)
+    assert len(statuses) < 800  # the cancel stopped the loop
+    assert set(statuses) <= {WorkflowStatus.CANCELLED, WorkflowStatus.COMPLETED}
+    grandchildren = [
+        g.status
+        for c in app.store.child_workflows(handle.workflow_id)
+        for g in app.store.child_workflows(c.workflow_id)
+    ]
+    assert set(grandchildren) == {WorkflowStatus.CANCELLED}
