@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from wfcore._codec import Codec
-from wfcore._context import Runtime, WorkflowContext, _Suspend
 from wfcore._current import _current
 from wfcore._export import import_history
 from wfcore._history import decode_outcome, error_info, is_operation
@@ -26,6 +25,8 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore._tasks import TaskSpec
+from wfcore.context import Runtime, WorkflowContext
+from wfcore.context.runtime import _Suspend
 from wfcore.errors import (
     ConfigurationError,
     NonDeterminismError,

@@ -14,10 +14,10 @@ from typing import Any
 
 from wfcore import _cli_render as render
 from wfcore._codec import Codec
-from wfcore._engine import Engine, outcome_value
 from wfcore._export import export_history
 from wfcore._models import WorkflowRecord, WorkflowStatus
 from wfcore._replay import Replayer, ReplayResult
+from wfcore.engine import Engine, outcome_value
 from wfcore.errors import ConfigurationError, WfError, WorkflowNotFoundError
 from wfcore.store import StateStore, open_store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus, export_history
-from wfcore._engine import outcome_value
+from wfcore.engine import outcome_value
 
 if TYPE_CHECKING:
     from wfcore_dramatiq._app import App
