@@ -47,6 +47,8 @@ def test_bad_urls_are_configuration_errors(url: object, message: str) -> None:
         ("memory://?retention=5", "must be exactly 'memory://'"),
         ("sqlite://user:s3cret@host/x.db", "is not an SQLite store URL"),
         ("sqlite://[::1/x.db", "is malformed"),
+        ("redis://host:99999/0?password=s3cret", "Port out of range"),
+        ("redis://host/0?password=s3cret&bogus=1", "bad Redis store URL"),
     ],
 )
 def test_malformed_urls_say_so_without_the_password(url: str, message: str) -> None:
