@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from wfcore._durations import deadline_after
-from wfcore._identity import new_workflow_id, workflow_id_for_key
+from wfcore._identity import new_workflow_id, new_workflow_seed, workflow_id_for_key
 from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore._tasks import TaskSpec
 from wfcore.engine.base import EngineBase
@@ -66,6 +66,7 @@ class Starting(EngineBase):
             deadline=deadline_after(now, limit, (delay or 0.0)),
             created_at=now,
             updated_at=now,
+            seed=new_workflow_seed(),
         )
         root = InvocationRecord(
             invocation_id=wid,

@@ -51,13 +51,14 @@ __all__ = [
 
 # 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
 # schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
-# invocations.missing, added to older files by MIGRATIONS.
-SCHEMA_VERSION = 3
+# invocations.missing, 4 workflows.seed (NULL in older rows: their values keep the old
+# derivation), both added to older files by MIGRATIONS.
+SCHEMA_VERSION = 4
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
     "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline",
+    "cancel_requested", "idempotency_key", "deadline", "seed",
 )  # fmt: skip
 _INV_FIELDS = (
     "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
@@ -71,7 +72,7 @@ CREATE TABLE IF NOT EXISTS workflows (
     root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
     parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
-    expires_at REAL, deadline REAL);
+    expires_at REAL, deadline REAL, seed BLOB);
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
@@ -101,7 +102,7 @@ CREATE TABLE IF NOT EXISTS data (
 """
 
 # Columns added after a table was first released: (table, column, definition).
-MIGRATIONS = (("invocations", "missing", "INTEGER"),)
+MIGRATIONS = (("invocations", "missing", "INTEGER"), ("workflows", "seed", "BLOB"))
 
 WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"
