@@ -12,7 +12,7 @@ import pytest
 
 from tests.store.records import invocation, workflow
 from wfcore import LocalRunner, Task
-from wfcore._models import Batch, Finish, InvocationRef, WorkflowStatus
+from wfcore._models import Batch, Finish, InvocationRef, Snapshot, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreUnavailableError
 from wfcore.store import StateStore, open_store
 from wfcore.store.sqlite import SQLiteStore
@@ -171,6 +171,43 @@ def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
         assert snap.invocation.status is WorkflowStatus.PENDING
     finally:
         upgraded.close()
+
+
+def test_an_older_file_opened_read_only_reads_as_the_current_schema_and_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # Given a file as version 2 left it (no invocations.missing, no workflows.seed), with a
+    # suspended invocation and one recorded outcome
+    path = tmp_path / "v2.db"
+    store = SQLiteStore(path)
+    record, root = workflow("wf-1")
+    inv = root.invocation_id
+    store.create_workflow(record, root)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, suspend=[0, 1]))
+    store.record_outcome("wf-1", inv, 0, b"o0")
+    store.close()
+    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"))
+    # When it is opened read-only (as `wfcore list`/`show` do) and read, from two threads
+    reader = SQLiteStore(path, read_only=True)
+    try:
+        listed = reader.list_workflows()
+        snaps: list[Snapshot | None] = []
+        thread = threading.Thread(
+            target=lambda: snaps.append(reader.load("wf-1", inv, claim=False))
+        )
+        thread.start()
+        thread.join()
+    finally:
+        reader.close()
+    # Then every record reads, old workflows without a seed, and the file was not upgraded
+    assert [w.workflow_id for w in listed] == ["wf-1"]
+    assert listed[0].seed is None
+    [snap] = snaps
+    assert snap is not None
+    assert snap.invocation.waiting == (0, 1)
+    assert snap.outcomes == {0: b"o0"}
+    assert _layout(path) == (2, False, False)
 
 
 def _drawing_runner(store: StateStore) -> tuple[LocalRunner, Task[[], tuple[str, str]]]:

@@ -103,6 +103,23 @@ def connect(
     )
 
 
+def shadow_missing_columns(conn: sqlite3.Connection) -> None:
+    """Let a read-only connection read a file of an older schema version as the current one.
+
+    A read-only file cannot be upgraded, so each table that lacks columns added since (see
+    ``MIGRATIONS``) is shadowed by a TEMP view (temp objects take precedence over the
+    file's) adding them as NULL, which is what an upgrade would have stored in old rows.
+    """
+    missing: dict[str, list[str]] = {}
+    for table, column, _ in layout.MIGRATIONS:
+        columns = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
+        if columns and column not in columns:
+            missing.setdefault(table, []).append(column)
+    for table, columns in missing.items():
+        added = ", ".join(f"NULL AS {column}" for column in columns)
+        conn.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {added} FROM main.{table}")
+
+
 def needs_immutable(path: str, timeout: float) -> bool:
     """Whether a read-only connection to ``path`` must say ``immutable=1`` to read at all.
 

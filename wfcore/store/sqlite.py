@@ -443,7 +443,9 @@ class SQLiteStore:
             try:
                 # NORMAL in WAL mode loses no commit when a process crashes, only on power
                 # loss or OS crash; process crashes are what the engine must survive.
-                if not self._read_only:
+                if self._read_only:
+                    opening.shadow_missing_columns(conn)
+                else:
                     conn.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.Error as e:
                 conn.close()
