@@ -112,11 +112,11 @@ def shadow_missing_columns(conn: sqlite3.Connection) -> None:
     """
     missing: dict[str, list[str]] = {}
     for table, column, _ in layout.MIGRATIONS:
-        columns = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
-        if columns and column not in columns:
+        present = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
+        if present and column not in present:
             missing.setdefault(table, []).append(column)
-    for table, columns in missing.items():
-        added = ", ".join(f"NULL AS {column}" for column in columns)
+    for table, absent in missing.items():
+        added = ", ".join(f"NULL AS {column}" for column in absent)
         conn.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {added} FROM main.{table}")
 
 
