@@ -168,6 +168,7 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
                     "invocations": r.invocations,
                     "events": r.events,
                     "settled": r.settled,
+                    "skipped": r.skipped,
                     "divergence": None if r.divergence is None else r.divergence.message,
                     "source": None if r.divergence is None else r.divergence.source,
                 }

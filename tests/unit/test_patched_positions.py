@@ -8,9 +8,13 @@ and their final history verifies too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from wfcore import LocalRunner, Replayer, RunStatus
+import pytest
+
+from wfcore import LocalRunner, Replayer, RunStatus, StateStore, open_store
 from wfcore._history import read_history
 
 
@@ -95,8 +99,8 @@ def test_change_in_the_middle_of_a_finished_workflow() -> None:
 # -- suspended workflows -----------------------------------------------------------------------
 
 
-def _child_runner() -> tuple[LocalRunner, Any]:
-    runner = LocalRunner()
+def _child_runner(store: StateStore | None = None) -> tuple[LocalRunner, Any]:
+    runner = LocalRunner(store)
 
     @runner.task
     def child() -> int:
@@ -129,10 +133,19 @@ def test_change_in_the_middle_of_a_suspended_workflow() -> None:
     _verify(runner, workflow_id)
 
 
-def test_change_between_the_last_operation_and_the_suspending_wait() -> None:
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """Where the suspension point is read from: the lifecycle events each store keeps."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'wf.sqlite3'}"
+    opened = open_store(url)
+    yield opened
+    opened.close()
+
+
+def test_change_between_the_last_operation_and_the_suspending_wait(store: StateStore) -> None:
     # Given a workflow suspended on a child, the change placed after the child's start (its
     # last operation) and before the wait it suspended at: the old code ran there
-    runner, child = _child_runner()
+    runner, child = _child_runner(store)
     code = {"new": False}
 
     @runner.task
