@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from wfcore import LocalRunner, Replayer, RunStatus, StateStore, open_store
+from wfcore import LocalRunner, Replayer, RunStatus, StateStore, Task, open_store
 from wfcore._history import read_history
+
+BONUS = "deterministic:bonus"
 
 
 def _verify(runner: LocalRunner, workflow_id: str) -> None:
@@ -40,11 +42,40 @@ def _suspend(runner: LocalRunner, workflow_id: str) -> None:
     assert runner.engine.workflow(workflow_id).status.value == "SUSPENDED"
 
 
+def _deploy_over_finished(runner: LocalRunner, code: dict[str, bool], flow: Task[..., Any]) -> str:
+    """Finish a workflow on the old code, deploy the new one: the history must verify."""
+    workflow_id = runner.start(flow)
+    runner.run_until_idle()
+    code["new"] = True
+    _verify(runner, workflow_id)
+    return workflow_id
+
+
+def _deploy_over_suspended(runner: LocalRunner, code: dict[str, bool], flow: Task[..., Any]) -> str:
+    """Suspend a workflow on the old code, deploy the new one: the history must verify; then
+    resume it to completion on the new code: its final history must verify too."""
+    workflow_id = runner.start(flow)
+    _suspend(runner, workflow_id)
+    code["new"] = True
+    _verify(runner, workflow_id)
+    runner.run_until_idle()
+    _verify(runner, workflow_id)
+    return workflow_id
+
+
+def _new_workflow(runner: LocalRunner, flow: Task[..., Any]) -> str:
+    """A workflow run on the new code from the start: it takes the branch, and verifies."""
+    workflow_id = runner.start(flow)
+    runner.run_until_idle()
+    assert BONUS in _operations(runner, workflow_id)
+    _verify(runner, workflow_id)
+    return workflow_id
+
+
 # -- finished workflows ------------------------------------------------------------------------
 
 
 def test_change_after_the_last_operation_of_a_finished_workflow() -> None:
-    # Given a finished workflow recorded by the old code
     runner = LocalRunner()
     code = {"new": False}
 
@@ -56,22 +87,10 @@ def test_change_after_the_last_operation_of_a_finished_workflow() -> None:
             total += wf.deterministic("bonus", lambda: 1)
         return total
 
-    old_id = runner.start(flow)
-    runner.run_until_idle()
-    # When the change is deployed, guarded, after its last operation
-    code["new"] = True
-    # Then the old history verifies (the old code did not take the branch)
-    _verify(runner, old_id)
-    # And a new workflow takes the branch, and its history verifies
-    new_id = runner.start(flow)
-    runner.run_until_idle()
+    old_id = _deploy_over_finished(runner, code, flow)
+    new_id = _new_workflow(runner, flow)
     assert (runner.engine.result(old_id), runner.engine.result(new_id)) == (10, 11)
-    assert _operations(runner, new_id) == [
-        "deterministic:base",
-        "patched:bonus",
-        "deterministic:bonus",
-    ]
-    _verify(runner, new_id)
+    assert _operations(runner, new_id) == ["deterministic:base", "patched:bonus", BONUS]
 
 
 def test_change_in_the_middle_of_a_finished_workflow() -> None:
@@ -86,17 +105,21 @@ def test_change_in_the_middle_of_a_finished_workflow() -> None:
             total += wf.deterministic("bonus", lambda: 1)
         return total + wf.deterministic("tail", lambda: 100)
 
-    old_id = runner.start(flow)
-    runner.run_until_idle()
-    code["new"] = True
-    _verify(runner, old_id)
-    new_id = runner.start(flow)
-    runner.run_until_idle()
+    old_id = _deploy_over_finished(runner, code, flow)
+    new_id = _new_workflow(runner, flow)
     assert (runner.engine.result(old_id), runner.engine.result(new_id)) == (110, 111)
-    _verify(runner, new_id)
 
 
 # -- suspended workflows -----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """Where the suspension point is read from: the lifecycle events each store keeps."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'wf.sqlite3'}"
+    opened = open_store(url)
+    yield opened
+    opened.close()
 
 
 def _child_runner(store: StateStore | None = None) -> tuple[LocalRunner, Any]:
@@ -122,24 +145,10 @@ def test_change_in_the_middle_of_a_suspended_workflow() -> None:
             total += wf.deterministic("bonus", lambda: 1)
         return total + int(wf.execute_task(child).result)
 
-    workflow_id = runner.start(flow)
-    _suspend(runner, workflow_id)
-    code["new"] = True
-    # Then it verifies, resumes on the old branch, completes, and verifies again
-    _verify(runner, workflow_id)
-    runner.run_until_idle()
+    # Then it resumes on the old branch
+    workflow_id = _deploy_over_suspended(runner, code, flow)
     assert runner.engine.result(workflow_id) == 15
-    assert "patched:bonus" not in _operations(runner, workflow_id)
-    _verify(runner, workflow_id)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    """Where the suspension point is read from: the lifecycle events each store keeps."""
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'wf.sqlite3'}"
-    opened = open_store(url)
-    yield opened
-    opened.close()
+    assert BONUS not in _operations(runner, workflow_id)
 
 
 def test_change_between_the_last_operation_and_the_suspending_wait(store: StateStore) -> None:
@@ -157,19 +166,13 @@ def test_change_between_the_last_operation_and_the_suspending_wait(store: StateS
             total += wf.deterministic("bonus", lambda: 1)
         return total + int(handle.result())
 
-    workflow_id = runner.start(flow)
-    _suspend(runner, workflow_id)
-    code["new"] = True
-    _verify(runner, workflow_id)
-    # When it resumes on the new code
-    runner.run_until_idle()
-    # Then it kept the old branch (nothing recorded for the change) and verifies
+    # Then it resumes on the old branch, recording nothing for the change
+    workflow_id = _deploy_over_suspended(runner, code, flow)
     assert runner.engine.result(workflow_id) == 15
     assert _operations(runner, workflow_id) == [
         "deterministic:base",
         "start_task:" + child.spec.name,
     ]
-    _verify(runner, workflow_id)
 
 
 def test_change_after_the_suspending_wait_is_taken_on_resume() -> None:
@@ -186,15 +189,10 @@ def test_change_after_the_suspending_wait_is_taken_on_resume() -> None:
             total += wf.deterministic("bonus", lambda: 1)
         return total
 
-    workflow_id = runner.start(flow)
-    _suspend(runner, workflow_id)
-    code["new"] = True
-    _verify(runner, workflow_id)
-    # When it resumes on the new code, it takes the new branch, and its history verifies
-    runner.run_until_idle()
+    # Then the resume takes the new branch
+    workflow_id = _deploy_over_suspended(runner, code, flow)
     assert runner.engine.result(workflow_id) == 16
-    assert "patched:bonus" in _operations(runner, workflow_id)
-    _verify(runner, workflow_id)
+    assert BONUS in _operations(runner, workflow_id)
 
 
 def test_change_after_a_timer_the_workflow_slept_on_is_taken_on_resume() -> None:
@@ -210,13 +208,8 @@ def test_change_after_a_timer_the_workflow_slept_on_is_taken_on_resume() -> None
             total += wf.deterministic("bonus", lambda: 1)
         return total
 
-    workflow_id = runner.start(flow)
-    _suspend(runner, workflow_id)
-    code["new"] = True
-    _verify(runner, workflow_id)
-    runner.run_until_idle()
+    workflow_id = _deploy_over_suspended(runner, code, flow)
     assert runner.engine.result(workflow_id) == 11
-    _verify(runner, workflow_id)
 
 
 def test_the_suspending_wait_is_the_one_on_the_missing_child() -> None:
@@ -252,5 +245,5 @@ def test_the_suspending_wait_is_the_one_on_the_missing_child() -> None:
     _verify(runner, workflow_id)
     runner.run_until_idle()
     assert runner.engine.result(workflow_id) == 3
-    assert "patched:bonus" not in _operations(runner, workflow_id)
+    assert BONUS not in _operations(runner, workflow_id)
     _verify(runner, workflow_id)
