@@ -214,6 +214,8 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
                     "ok": r.ok,
                     "invocations": r.invocations,
                     "events": r.events,
+                    "settled": r.settled,
+                    "skipped": r.skipped,
                     "divergence": None if r.divergence is None else r.divergence.message,
                     "source": None if r.divergence is None else r.divergence.source,
                 }
@@ -225,7 +227,8 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
     for path, r in results:
         if r.ok:
             console.print(
-                f"replay ok: {path} ({r.invocations} invocations, {r.events} operations)",
+                f"replay ok: {path} ({r.invocations} invocations, {r.events} operations; "
+                f"{len(r.settled)} without operations not re-run)",
                 highlight=False,
             )
         else:

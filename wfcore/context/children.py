@@ -174,6 +174,7 @@ class Children(Replaying):
         if missing:
             self._fatal = _Suspend(missing)
             raise self._fatal
+        self._waited([h.seq for h in handles])
         return [self._task_result(h) for h in handles]
 
     def _start_child(
