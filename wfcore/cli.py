@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", help="MODULE:TASK")
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
+    worker = commands.add_parser(
+        "worker", help="run an embedded App's worker in the foreground until SIGINT/SIGTERM"
+    )
+    worker.add_argument("--app", required=True, help="MODULE:ATTRIBUTE of the App")
     return parser
 
 
@@ -123,6 +127,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _replay(args.app, args.files, as_json=args.json)
     if command == "run":
         return _run(args.target, args.args, args.timeout, as_json=args.json)
+    if command == "worker":
+        return _worker(args.app)
     if command == "cancel" and args.app:
         return _cancel(_app_engine(args.app), args.workflow_id, as_json=args.json)
     app = _app_engine(args.app) if getattr(args, "app", None) else None
@@ -258,6 +264,13 @@ def _run(target: str, raw_args: list[str], timeout: float | None, *, as_json: bo
     )
     task.app.close()
     return 0
+
+
+def _worker(target: str) -> int:
+    # The plugin is imported here only: `import wfcore` must never import dramatiq.
+    from wfcore_dramatiq._foreground import serve
+
+    return serve(_load_attribute(target, "--app"), target)
 
 
 def _parse_arg(raw: str) -> Any:
