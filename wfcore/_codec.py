@@ -162,16 +162,26 @@ class Codec:
     Args:
         max_size: Largest encoded size accepted by :meth:`encode`, in bytes.
         types: Pydantic model and exception classes to :meth:`register` at once.
+        unregistered_model: decodes a stored model whose class is not registered, from its
+            qualified class name and decoded fields, instead of raising ``DecodeError`` (for
+            tools that only show values, such as the CLI; never for running workflows).
 
     Raises:
         ConfigurationError: ``max_size`` is not a positive integer, or a class in ``types``
             cannot be registered.
     """
 
-    def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE, types: Iterable[type] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+        types: Iterable[type] = (),
+        unregistered_model: Callable[[str, Any], Any] | None = None,
+    ) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
             raise ConfigurationError(f"max_size must be a positive int, got {max_size!r}")
         self._max_size = max_size
+        self._unregistered_model = unregistered_model
         self._models: dict[str, type[BaseModel]] = {}
         self._exceptions: dict[str, type[Exception]] = {}
         # A pool rather than one packer: a msgpack Packer is not thread-safe, and the default
@@ -228,6 +238,10 @@ class Codec:
                 f"cannot register {shown}: only pydantic BaseModel subclasses and Exception "
                 "subclasses can be registered with the codec"
             )
+
+    def registered_types(self) -> list[type]:
+        """The model and exception classes this codec can decode (registered or encoded)."""
+        return [*self._models.values(), *self._exceptions.values()]
 
     def encode(self, value: object, *, what: str = "value") -> bytes:
         """Encode ``value`` to bytes.
@@ -417,12 +431,14 @@ class Codec:
             self._models[name] = cls
         return ext(EXT_MODEL, self._pack([name, value.model_dump(mode="python")]))
 
-    def _decode_model(self, payload: bytes) -> BaseModel:
+    def _decode_model(self, payload: bytes) -> Any:
         items = self._unpack_list(payload, EXT_MODEL)
         if len(items) != 2 or type(items[0]) is not str:
             raise ValueError("expected [class name, data]")
         name, data = items
         cls = self._models.get(name)
+        if cls is None and self._unregistered_model is not None:
+            return self._unregistered_model(name, data)
         if cls is None:
             raise _MalformedError(
                 f"pydantic model {name!r} is not registered with this codec; register the "

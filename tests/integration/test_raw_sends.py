@@ -54,4 +54,5 @@ def test_a_plain_actor_passed_to_execute_task_fails_the_workflow_at_once(
     assert "is not a wfcore task" in failed.value.error_message
     assert handle.status() is WorkflowStatus.FAILED
     root = app.store.get_invocation(handle.workflow_id, handle.workflow_id)
-    assert root is not None and root.attempts == 1
+    assert root is not None
+    assert root.attempts == 1

@@ -65,10 +65,9 @@ def test_the_same_key_and_arguments_return_the_first_workflow(store: StateStore)
         False,
     )
 
+
 @pytest.mark.parametrize("via", ["idempotency_key", "workflow_id"])
-def test_a_second_start_with_other_arguments_is_a_clear_error(
-    store: StateStore, via: str
-) -> None:
+def test_a_second_start_with_other_arguments_is_a_clear_error(store: StateStore, via: str) -> None:
     engine = _engine(store)
     name = "order-7"
     wid, _ = _start(engine, "book", **{via: name})
@@ -76,7 +75,8 @@ def test_a_second_start_with_other_arguments_is_a_clear_error(
     with pytest.raises(ConfigurationError, match="other arguments") as refused:
         _start(engine, "pen", **{via: name})
     # Then the error names the key and the workflow, and the first start is untouched
-    assert name in str(refused.value) and wid in str(refused.value)
+    assert name in str(refused.value)
+    assert wid in str(refused.value)
     assert engine.workflow(wid).workflow_type == "order"
     root = store.get_invocation(wid, wid)
     assert root is not None

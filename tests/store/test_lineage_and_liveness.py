@@ -24,7 +24,8 @@ def test_a_child_workflow_created_after_its_parent_was_cancelled_is_cancelled(
     assert created
     assert stored.cancel_requested is True
     reread = store.get_workflow("child")
-    assert reread is not None and reread.cancel_requested is True
+    assert reread is not None
+    assert reread.cancel_requested is True
     assert [w.cancel_requested for w in store.child_workflows("parent")] == [True]
 
 
@@ -40,7 +41,8 @@ def test_a_shielded_child_workflow_does_not_inherit_the_cancellation(store: Stat
     # Then it is not cancelled: cleanup runs to its end
     assert stored.cancel_requested is False
     reread = store.get_workflow("cleanup")
-    assert reread is not None and reread.cancel_requested is False
+    assert reread is not None
+    assert reread.cancel_requested is False
 
 
 def test_a_child_workflow_of_a_live_parent_is_not_cancelled(store: StateStore) -> None:
@@ -50,7 +52,8 @@ def test_a_child_workflow_of_a_live_parent_is_not_cancelled(store: StateStore) -
     stored, _ = store.create_workflow(child, child_root)
     assert stored.cancel_requested is False
     reread = store.get_workflow("child")
-    assert reread is not None and reread.cancel_requested is False
+    assert reread is not None
+    assert reread.cancel_requested is False
 
 
 def test_every_commit_marks_the_invocation_alive(store: StateStore) -> None:
@@ -69,9 +72,11 @@ def test_every_commit_marks_the_invocation_alive(store: StateStore) -> None:
     # Then its updated_at (and its workflow's, it is the root) moved to the commit's time:
     # a recovery sweep does not take a run that keeps committing for a lost one
     after = store.get_invocation("wf-1", root.invocation_id)
-    assert after is not None and after.status is WorkflowStatus.RUNNING
+    assert after is not None
+    assert after.status is WorkflowStatus.RUNNING
     assert after.updated_at >= start > before.updated_at
     wf = store.get_workflow("wf-1")
-    assert wf is not None and wf.updated_at >= start
+    assert wf is not None
+    assert wf.updated_at >= start
     stale = store.recover_candidates(older_than=start - 0.001, now=time.time())
     assert root.invocation_id not in [c.invocation_id for c in stale]

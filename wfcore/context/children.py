@@ -8,7 +8,7 @@ from typing import Any
 from wfcore._codec import Codec
 from wfcore._durations import deadline_after
 from wfcore._history import Kind, decode_outcome, encode_entry, error_info
-from wfcore._identity import child_invocation_id, child_workflow_id
+from wfcore._identity import child_invocation_id, child_workflow_id, new_workflow_seed
 from wfcore._models import (
     InvocationRecord,
     InvocationRef,
@@ -96,6 +96,10 @@ def child_records(
         parent_invocation_id=parent.invocation_id,
         created_at=now,
         updated_at=now,
+        # Its own secret, not one derived from the parent's: two racing parents build two
+        # records and only the first is stored; every run of the child reads its seed from
+        # the stored record, so whichever won is the one all its values come from.
+        seed=new_workflow_seed(),
     )
     return child, workflow
 
@@ -170,6 +174,7 @@ class Children(Replaying):
         if missing:
             self._fatal = _Suspend(missing)
             raise self._fatal
+        self._waited([h.seq for h in handles])
         return [self._task_result(h) for h in handles]
 
     def _start_child(

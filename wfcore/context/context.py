@@ -27,8 +27,8 @@ class WorkflowContext(Values, Timers, Steps, Data, Children):
         """A logger for workflow code that stays quiet while the code replays.
 
         Records carry ``workflow_id``, ``invocation_id``, ``task``, ``seq`` and ``attempt`` in
-        ``extra``. Lines before the last recorded operation were logged by the first
-        execution and are not repeated.
+        ``extra``. Lines the code logs while ``is_replaying`` is True (before the point an
+        earlier execution reached, and throughout verification) are not repeated.
         """
         if self._logger is None:
             self._logger = ReplayAwareLogger(self)

@@ -46,6 +46,7 @@ class Timers(Replaying):
             fired = self._rt.codec.encode([WorkflowStatus.COMPLETED.value, self._rt.clock()])
             self._rt.store.record_outcome(self.workflow.workflow_id, self.invocation_id, seq, fired)
             self._outcomes[seq] = fired
+        self._waited((seq,))
         fired_at = datetime.fromtimestamp(fire_at, UTC)
         if self._last_now is None or self._last_now < fired_at:
             self._last_now = fired_at  # utc_now() after the sleep is later than its fire time

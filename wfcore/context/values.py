@@ -21,7 +21,8 @@ _TWO_POW_53 = float(1 << 53)
 
 class Values(Replaying):
     """Values recorded on first execution and returned from the history on replay; random
-    ones come from a keyed PRNG stream per position."""
+    ones come from a keyed PRNG stream per position, keyed by the workflow's secret seed and
+    the invocation (:func:`~wfcore._identity.operation_seed`)."""
 
     def random(self) -> float:
         """A float in [0, 1), recorded."""
@@ -81,7 +82,9 @@ class Values(Replaying):
     def _draw(self, counter: int) -> bytes:
         seed = self._seed
         if seed is None:
-            seed = self._seed = operation_seed(self.workflow.workflow_id, self.invocation_id)
+            seed = self._seed = operation_seed(
+                self.workflow.workflow_id, self.invocation_id, self._workflow_record.seed
+            )
         position = self._seq.to_bytes(8, "big") + counter.to_bytes(4, "big")
         return hashlib.blake2b(position, key=seed, digest_size=32).digest()
 

@@ -6,7 +6,12 @@ import re
 from typing import Any
 
 from wfcore._durations import deadline_after
-from wfcore._identity import is_derived_workflow_id, new_workflow_id, workflow_id_for_key
+from wfcore._identity import (
+    is_derived_workflow_id,
+    new_workflow_id,
+    new_workflow_seed,
+    workflow_id_for_key,
+)
 from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore._tasks import TaskSpec
 from wfcore.engine.base import EngineBase
@@ -67,6 +72,7 @@ class Starting(EngineBase):
             deadline=deadline_after(now, limit, (delay or 0.0)),
             created_at=now,
             updated_at=now,
+            seed=new_workflow_seed(),
         )
         root = InvocationRecord(
             invocation_id=wid,
@@ -90,7 +96,6 @@ class Starting(EngineBase):
             elif not self._written(push):
                 self.dispatcher.enqueue(root.ref)
         return stored, created
-
 
     def _check_same_start(
         self, stored: WorkflowRecord, spec: TaskSpec, args: bytes, key: str | None

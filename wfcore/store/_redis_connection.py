@@ -16,8 +16,9 @@ from redis.retry import Retry
 from wfcore._models import WorkflowRecord
 from wfcore.errors import ConfigurationError, StoreUnavailableError
 from wfcore.store import _redis_scripts as layout
+from wfcore.store import mask_url
 from wfcore.store._redis_link import ThreadLinks
-from wfcore.store._redis_target import EXAMPLE, parse_url, positive_or_zero, redact, store_error
+from wfcore.store._redis_target import EXAMPLE, parse_url, positive_or_zero, store_error
 
 __all__ = ["CHUNK", "Command", "RedisConnection", "active_member", "hash_fields"]
 
@@ -62,8 +63,8 @@ class RedisConnection:
             pool.connection_class(**pool.connection_kwargs)
         except (TypeError, ValueError, redis.RedisError) as e:
             raise ConfigurationError(
-                f"bad Redis store URL {redact(url)!r}: {e}; use e.g. {EXAMPLE}"
-            ) from e
+                f"bad Redis store URL {mask_url(url)!r}: {e}; use e.g. {EXAMPLE}"
+            ) from None
         self._links = ThreadLinks(self._client.connection_pool)
         self._idx_all = f"{target.prefix}:idx:all"
         self._idx_types = f"{target.prefix}:idx:types"
