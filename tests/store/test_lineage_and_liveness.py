@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.store.records import invocation, workflow
 from wfcore._models import Batch, WorkflowStatus
 from wfcore.store import StateStore
@@ -29,27 +31,25 @@ def test_a_child_workflow_created_after_its_parent_was_cancelled_is_cancelled(
     assert [w.cancel_requested for w in store.child_workflows("parent")] == [True]
 
 
-def test_a_shielded_child_workflow_does_not_inherit_the_cancellation(store: StateStore) -> None:
-    # Given a cancelled parent whose cleanup code starts a (shielded) child workflow
+@pytest.mark.parametrize(
+    ("parent_cancelled", "shielded"),
+    [(True, True), (False, False)],
+    ids=["cleanup-child-of-a-cancelled-parent", "child-of-a-live-parent"],
+)
+def test_other_child_workflows_are_created_not_cancelled(
+    store: StateStore, parent_cancelled: bool, shielded: bool
+) -> None:
+    # Given a parent, cancelled or not, and a child workflow that its cleanup code (after a
+    # cancellation: shielded) or its normal code starts
     parent, root = workflow("parent")
     store.create_workflow(parent, root)
-    store.request_cancel("parent")
-    child, child_root = workflow("cleanup", parent="parent", root="parent")
-    child_root = child_root.model_copy(update={"cancel_shielded": True})
+    if parent_cancelled:
+        store.request_cancel("parent")
+    child, child_root = workflow("child", parent="parent", root="parent")
+    child_root = child_root.model_copy(update={"cancel_shielded": shielded})
     # When it is created
     stored, _ = store.create_workflow(child, child_root)
-    # Then it is not cancelled: cleanup runs to its end
-    assert stored.cancel_requested is False
-    reread = store.get_workflow("cleanup")
-    assert reread is not None
-    assert reread.cancel_requested is False
-
-
-def test_a_child_workflow_of_a_live_parent_is_not_cancelled(store: StateStore) -> None:
-    parent, root = workflow("parent")
-    store.create_workflow(parent, root)
-    child, child_root = workflow("child", parent="parent", root="parent")
-    stored, _ = store.create_workflow(child, child_root)
+    # Then it is not cancelled (cleanup runs to its end)
     assert stored.cancel_requested is False
     reread = store.get_workflow("child")
     assert reread is not None
