@@ -35,7 +35,14 @@ from wfcore._codec_ext import (
     encode_uuid,
     ext,
 )
-from wfcore._codec_limits import MAX_DEPTH, TOO_DEEP, TooDeepError, shallow, within_depth
+from wfcore._codec_limits import (
+    MAX_DEPTH,
+    TOO_DEEP,
+    TooDeepError,
+    shallow,
+    value_within,
+    within_depth,
+)
 from wfcore.errors import ConfigurationError, DecodeError, EncodeError
 
 __all__ = ["DEFAULT_MAX_SIZE", "MAX_DEPTH", "Codec", "RemoteError"]
@@ -88,8 +95,14 @@ def _nests_like(value: Any) -> Any:
     if isinstance(value, RemoteError):
         return [value.message]
     if isinstance(value, BaseException):
-        return list(value.args)
+        args = list(value.args)
+        return args if _args_fit(args) else [message_of(value)]
     return None
+
+
+def _args_fit(args: list[Any]) -> bool:
+    """Whether an exception (the list) and its arguments nest at most _ARGS_DEPTH deep."""
+    return value_within(args, _ARGS_DEPTH, exceptions=True)
 
 
 class _UnsupportedTypeError(Exception):
@@ -112,6 +125,10 @@ class Codec(Decoding):
 
     Decoding only ever builds these types, the builtin exception classes and the classes given
     to :meth:`register`; it never imports a module named in the data.
+
+    A value may nest at most ``MAX_DEPTH`` (32) containers -- lists, dicts, tuples, sets,
+    models and exceptions counted together -- both ways; an exception's arguments deeper than
+    16 levels are stored as its message. Decoding never recurses on the C stack per level.
 
     Instances are thread-safe.
 
@@ -356,6 +373,8 @@ class Codec(Decoding):
 
     def _encode_model(self, value: BaseModel) -> Any:
         next(self._containers)
+        if not value_within(value, MAX_DEPTH):
+            raise TooDeepError  # before model_dump, which would recurse all the way down
         cls = type(value)
         name = qualified_name(cls)
         if self._models.get(name) is not cls:
@@ -374,11 +393,9 @@ class Codec(Decoding):
             trace = traceback_text(exc)
             args = list(exc.args)
         try:
+            if not _args_fit(args):
+                raise TooDeepError
             payload = self._pack([name, args, message, trace])
-            if not shallow(payload, _ARGS_DEPTH + 1):  # + 1: the payload's own array
-                nesting = msgpack.packb(args, default=_nests_like, strict_types=True)
-                if not within_depth(nesting, _ARGS_DEPTH):
-                    raise TooDeepError
         except (
             _UnsupportedTypeError,
             TooDeepError,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 import msgpack
+from pydantic import BaseModel
 
 __all__ = [
     "MAX_DEPTH",
@@ -11,13 +15,17 @@ __all__ = [
     "TooDeepError",
     "may_hold_timestamp",
     "shallow",
+    "value_within",
     "within_depth",
 ]
 
-MAX_DEPTH = 64
+MAX_DEPTH = 32
 """Most containers (list, dict, tuple, set, frozenset, pydantic model, exception) one stored
 value may nest, counted together along any path. A model's fields and an exception's
-arguments sit one level below it."""
+arguments sit one level below it.
+
+Not higher: pydantic validates (and dumps) nested models recursively on the C stack, about
+4 KiB a level, and a 256 KiB thread stack crashed at 58 levels of nested models."""
 
 TOO_DEEP = (
     f"it nests more than {MAX_DEPTH} levels of containers (lists, dicts, tuples, sets, "
@@ -106,3 +114,40 @@ def may_hold_timestamp(data: bytes | bytearray) -> bool:
             return True
         at = find(0xFF, at + 1)
     return b"\xd6\xff" in data or b"\xd7\xff" in data or b"\xc7\x0c\xff" in data
+
+
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def value_within(value: Any, budget: int, *, exceptions: bool = False) -> bool:
+    """True when the Python ``value`` nests at most ``budget`` containers.
+
+    A Python walk with its own stack (no recursion), for checks before ``model_dump`` (which
+    recurses on the C stack) and of an exception's arguments. A model counts its fields one
+    level down; an exception is a scalar (``model_dump`` leaves them to the codec, which
+    bounds their arguments on its own) unless ``exceptions``, then its arguments count.
+    """
+    stack = [(value, 0)]
+    while stack:
+        item, enclosing = stack.pop()
+        members: Any
+        if type(item) in _SCALARS:
+            continue
+        if isinstance(item, _SEQUENCES):
+            members = item
+        elif isinstance(item, dict):
+            members = [*item, *item.values()]
+        elif isinstance(item, BaseModel):
+            members = [*item.__dict__.values(), *(item.__pydantic_extra__ or {}).values()]
+        elif exceptions and isinstance(item, BaseException):
+            members = item.args
+        elif isinstance(item, Enum):
+            stack.append((item.value, enclosing))
+            continue
+        else:
+            continue
+        if enclosing >= budget:
+            return False
+        stack.extend((member, enclosing + 1) for member in members)
+    return True
