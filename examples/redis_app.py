@@ -1,6 +1,5 @@
 # examples/redis_app.py
 import os
-import uuid
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -8,11 +7,13 @@ from dramatiq.brokers.redis import RedisBroker
 from wfcore_dramatiq import App
 
 redis_url = os.environ.get("WFCORE_EXAMPLE_REDIS_URL", "redis://localhost:6379/0")
-namespace = os.environ.get("WFCORE_EXAMPLE_NAMESPACE", f"example-{uuid.uuid4().hex[:8]}")
+# Workers and clients must use the same namespace: a fixed one (set it to isolate a deployment).
+namespace = os.environ.get("WFCORE_EXAMPLE_NAMESPACE", "wfcore-example")
 
-# Workers run `dramatiq examples.redis_app:broker`.
+# The App makes this broker Dramatiq's global one: workers run `dramatiq examples.redis_app`
+# (or `dramatiq examples.redis_app:broker`).
 broker = RedisBroker(url=redis_url, namespace=namespace)  # type: ignore[no-untyped-call]
-app = App(broker=broker, store=f"{redis_url}?prefix={namespace}")  # before declaring any actor
+app = App(broker=broker, store=f"{redis_url}?prefix={namespace}")
 
 
 @app.task(max_retries=5, min_backoff=100, time_limit=60_000)  # Dramatiq options pass through
@@ -27,7 +28,8 @@ def process_order(order_id: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    # What `dramatiq examples.redis_app:broker` does in a worker process, here in-process.
+    # What `dramatiq examples.redis_app` does in a worker process, here in-process.
+    broker.emit_after("process_boot")  # as the CLI does: middlewares start their helpers
     worker = dramatiq.Worker(broker, worker_threads=2)
     worker.start()
     try:

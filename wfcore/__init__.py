@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from wfcore._children import TaskHandle
 from wfcore._codec import Codec, RemoteError
-from wfcore._context import WorkflowContext
 from wfcore._current import current, current_or_none
 from wfcore._dispatch import Dispatcher
-from wfcore._engine import Engine, RunResult, RunStatus
 from wfcore._export import export_history, import_history
 from wfcore._history import Entry, HistoryEvent, Outcome
 from wfcore._local import LocalRunner
 from wfcore._models import InvocationRef, WorkflowIdentity, WorkflowRecord, WorkflowStatus
 from wfcore._replay import Divergence, Replayer, ReplayResult
 from wfcore._tasks import Task, TaskResult, TaskSpec
+from wfcore.context import WorkflowContext
+from wfcore.context.children import TaskHandle
+from wfcore.engine import Engine, RunResult, RunStatus
 from wfcore.errors import (
     ConfigurationError,
     DecodeError,

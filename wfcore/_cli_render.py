@@ -9,28 +9,76 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wfcore._engine import outcome_value
-from wfcore._history import HistoryEvent, Outcome
+from pydantic import BaseModel
+
+from wfcore._history import HistoryEvent
 from wfcore._models import WorkflowRecord
 from wfcore._replay import ReplayResult
-from wfcore.errors import WfError
 from wfcore.store import StateStore
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["history", "message", "replays", "result", "show", "tree", "workflows"]
+__all__ = [
+    "UnregisteredModel",
+    "history",
+    "message",
+    "replays",
+    "result",
+    "show",
+    "tree",
+    "workflows",
+]
+
+
+class UnregisteredModel:
+    """A stored pydantic model whose class the CLI does not know (no ``--app`` registers it):
+    its class name and fields, shown as they are."""
+
+    __slots__ = ("fields", "type_name")
+
+    def __init__(self, type_name: str, fields: Any) -> None:
+        self.type_name = type_name
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return f"<unregistered model {self.type_name}: {self.fields!r}>"
+
+    __str__ = __repr__
 
 
 def _console() -> Console:
     from rich.console import Console
 
     # Wide enough for ids and timestamps when stdout is a pipe (rich would assume 80).
-    return Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    # rich would exit(1) on a closed pipe; the CLI's main() exits quietly with its own code.
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+    return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 def _json(value: Any) -> None:
-    print(json.dumps(value, default=str, indent=2))
+    print(json.dumps(value, default=_plain, indent=2))
+
+
+def _plain(value: Any) -> Any:
+    # What JSON cannot hold, as JSON: models as their fields, sets as lists, the rest as text.
+    if isinstance(value, UnregisteredModel):
+        return {"unregistered_model": value.type_name, "fields": value.fields}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    # Models by repr (class and fields); str() of a pydantic model drops its class name.
+    return repr(value) if isinstance(value, BaseModel) else str(value)
 
 
 def _when(timestamp: float) -> str:
@@ -38,7 +86,7 @@ def _when(timestamp: float) -> str:
 
 
 def _short(value: Any, limit: int = 48) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else _text(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -68,22 +116,21 @@ def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
     _console().print(table)
 
 
-def show(record: WorkflowRecord, outcome: Outcome | None, *, as_json: bool) -> None:
-    """One workflow with its result or error."""
-    data: dict[str, Any] = record.model_dump(mode="json")
-    if outcome is not None:
-        try:
-            data["result"] = outcome_value(record.workflow_id, outcome)
-        except WfError as exc:
-            data["error"] = str(exc)
+def show(record: WorkflowRecord, values: dict[str, Any], *, as_json: bool) -> None:
+    """One workflow with its arguments and result or error (``values``), and what of them
+    could not be read (``values["unreadable"]``: part -> why)."""
+    data: dict[str, Any] = {**record.model_dump(mode="json"), **values}
     if as_json:
         _json(data)
         return
     from rich.table import Table
 
     table = Table(title=f"Workflow {record.workflow_id}", show_header=False)
+    unreadable = data.pop("unreadable", {})
     for key, value in data.items():
-        table.add_row(key, _when(value) if key.endswith("_at") else str(value))
+        table.add_row(key, _when(value) if key.endswith("_at") else _text(value))
+    for key, why in unreadable.items():
+        table.add_row(key, f"<unreadable: {why}>")
     _console().print(table)
 
 
@@ -94,7 +141,7 @@ def result(workflow_id: str, value: Any) -> None:
     table = Table(title=f"Workflow {workflow_id}: result", show_header=False)
     items = value.items() if isinstance(value, dict) else [("result", value)]
     for key, item in items:
-        table.add_row(str(key), str(item))
+        table.add_row(str(key), _text(item))
     _console().print(table)
 
 
@@ -167,6 +214,8 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
                     "ok": r.ok,
                     "invocations": r.invocations,
                     "events": r.events,
+                    "settled": r.settled,
+                    "skipped": r.skipped,
                     "divergence": None if r.divergence is None else r.divergence.message,
                     "source": None if r.divergence is None else r.divergence.source,
                 }
@@ -178,7 +227,8 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
     for path, r in results:
         if r.ok:
             console.print(
-                f"replay ok: {path} ({r.invocations} invocations, {r.events} operations)",
+                f"replay ok: {path} ({r.invocations} invocations, {r.events} operations; "
+                f"{len(r.settled)} without operations not re-run)",
                 highlight=False,
             )
         else:

@@ -135,16 +135,25 @@ class Codec(Decoding):
     Args:
         max_size: Largest encoded size accepted by :meth:`encode`, in bytes.
         types: Pydantic model and exception classes to :meth:`register` at once.
+        unregistered_model: decodes a stored model whose class is not registered, from its
+            qualified class name and decoded fields, instead of raising ``DecodeError`` (for
+            tools that only show values, such as the CLI; never for running workflows).
 
     Raises:
         ConfigurationError: ``max_size`` is not a positive integer, or a class in ``types``
             cannot be registered.
     """
 
-    def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE, types: Iterable[type] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+        types: Iterable[type] = (),
+        unregistered_model: Callable[[str, Any], Any] | None = None,
+    ) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
             raise ConfigurationError(f"max_size must be a positive int, got {max_size!r}")
-        super().__init__()
+        super().__init__(unregistered_model)
         self._max_size = max_size
         # A pool rather than one packer: a msgpack Packer is not thread-safe, and the default
         # hook re-enters packing for nested payloads (tuples, sets, models, exceptions).
@@ -191,6 +200,10 @@ class Codec(Decoding):
                 f"cannot register {shown}: only pydantic BaseModel subclasses and Exception "
                 "subclasses can be registered with the codec"
             )
+
+    def registered_types(self) -> list[type]:
+        """The model and exception classes this codec can decode (registered or encoded)."""
+        return [*self._models.values(), *self._exceptions.values()]
 
     def encode(self, value: object, *, what: str = "value") -> bytes:
         """Encode ``value`` to bytes.

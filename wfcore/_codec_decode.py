@@ -96,7 +96,8 @@ class Decoding:
     fixed stack, and ``within_depth`` checks them at C speed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unregistered_model: Callable[[str, Any], Any] | None = None) -> None:
+        self._unregistered_model = unregistered_model
         self._models: dict[str, type[BaseModel]] = {}
         self._exceptions: dict[str, type[Exception]] = {}
         self._leaves: dict[int, Callable[[bytes], Any]] = {
@@ -237,11 +238,13 @@ class Decoding:
         except Exception as e:
             raise malformed(code, e) from e
 
-    def _decode_model(self, items: list[Any]) -> BaseModel:
+    def _decode_model(self, items: list[Any]) -> Any:
         if len(items) != 2 or type(items[0]) is not str:
             raise ValueError("expected [class name, data]")
         name, data = items
         cls = self._models.get(name)
+        if cls is None and self._unregistered_model is not None:
+            return self._unregistered_model(name, data)
         if cls is None:
             raise MalformedError(
                 f"pydantic model {name!r} is not registered with this codec; register the "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from wfcore.errors import NotInWorkflowError
 
 if TYPE_CHECKING:
-    from wfcore._context import WorkflowContext
+    from wfcore.context import WorkflowContext
 
 __all__ = ["current", "current_or_none"]
 

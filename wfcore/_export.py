@@ -6,6 +6,7 @@ from typing import Any
 
 import msgpack
 
+from wfcore._identity import new_workflow_seed
 from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore.errors import DecodeError, WorkflowNotFoundError
 from wfcore.store import StateStore
@@ -19,6 +20,10 @@ VERSION = 1
 
 def export_history(store: StateStore, workflow_id: str) -> bytes:
     """The workflow, its child workflows, every invocation, history and child outcome.
+
+    Never the workflows' secret seeds (``model_dump`` leaves them out): replaying a history
+    returns its recorded values and draws none. ``seeded`` says a workflow had one, so that
+    an import gives it a fresh secret rather than the old id-derived values.
 
     Raises:
         WorkflowNotFoundError: there is no such workflow.
@@ -42,7 +47,13 @@ def export_history(store: StateStore, workflow_id: str) -> bytes:
                     "outcomes": snap.outcomes,
                 }
             )
-        workflows.append({"record": record.model_dump(mode="python"), "invocations": invocations})
+        workflows.append(
+            {
+                "record": record.model_dump(mode="python"),
+                "seeded": record.seed is not None,
+                "invocations": invocations,
+            }
+        )
         pending.extend(store.child_workflows(record.workflow_id))
     document = {"format": FORMAT, "version": VERSION, "root": workflow_id, "workflows": workflows}
     return bytes(msgpack.packb(document, use_bin_type=True))
@@ -77,6 +88,8 @@ def import_history(data: bytes, *, source: str = "history") -> tuple[MemoryStore
             where = f"workflow {w}"
             record = WorkflowRecord.model_validate(_field(workflow, "record", dict))
             where = f"workflow {record.workflow_id!r}"
+            if workflow.get("seeded") is True:
+                record = record.model_copy(update={"seed": new_workflow_seed()})
             invocations = []
             for i, invocation in enumerate(_field(workflow, "invocations", list)):
                 where = f"invocation {i} of workflow {record.workflow_id!r}"

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 
 __all__ = [
     "child_invocation_id",
     "child_workflow_id",
     "new_workflow_id",
+    "new_workflow_seed",
     "operation_seed",
     "workflow_id_for_key",
 ]
 
 _MAX_PATH_ID = 160
+_SEED_BYTES = 32
 
 
 def new_workflow_id() -> str:
@@ -43,9 +46,24 @@ def child_workflow_id(child_invocation_id: str) -> str:
     return "wf" + hashlib.blake2b(child_invocation_id.encode(), digest_size=15).hexdigest()
 
 
-def operation_seed(workflow_id: str, invocation_id: str) -> bytes:
-    """The 256-bit key of an invocation's PRNG: its workflow and its place in the tree.
+def new_workflow_seed() -> bytes:
+    """A workflow's secret PRNG seed (256 bits from :mod:`secrets`), recorded at creation."""
+    return secrets.token_bytes(_SEED_BYTES)
+
+
+def operation_seed(workflow_id: str, invocation_id: str, workflow_seed: bytes | None) -> bytes:
+    """The 256-bit key of an invocation's PRNG: its workflow's secret seed and its place in
+    the tree.
+
+    Version 2 (``workflow_seed`` set, every workflow created since seeds exist): a keyed hash
+    of the invocation id under the workflow's secret seed, so values cannot be predicted from
+    ids or idempotency keys. Version 1 (``workflow_seed`` None: a workflow recorded before
+    seeds existed): a hash of the ids alone, kept so those workflows draw exactly the values
+    they drew before (a re-run after a crash repeats values its side effects may have used).
 
     A parent and its plain child have different invocation ids, so they never share values.
     """
+    if workflow_seed is not None:
+        # The seed keys nothing else, so no personalisation: this runs on a first draw.
+        return hashlib.blake2b(invocation_id.encode(), key=workflow_seed, digest_size=32).digest()
     return hashlib.sha256(f"{workflow_id}\x00{invocation_id}".encode()).digest()

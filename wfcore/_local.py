@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
 
 from wfcore._codec import Codec
-from wfcore._engine import Engine, RunResult
 from wfcore._models import InvocationRef
 from wfcore._tasks import Task, TaskSpec
+from wfcore.engine import Engine, RunResult
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Batch",
@@ -66,7 +66,13 @@ _RECORD = ConfigDict(frozen=True, extra="forbid")
 
 
 class WorkflowRecord(BaseModel):
-    """One workflow as stored. ``status`` mirrors the status of its root invocation."""
+    """One workflow as stored. ``status`` mirrors the status of its root invocation.
+
+    ``seed`` is the workflow's secret PRNG seed, drawn from :mod:`secrets` at creation: its
+    ``wf.random``/``wf.uuid`` values derive from it. None marks a workflow recorded before
+    seeds existed (its values use the old, id-derived scheme). A secret: left out of
+    ``repr`` and of ``model_dump`` (so of the CLI's output and of exported histories).
+    """
 
     model_config = _RECORD
 
@@ -82,6 +88,8 @@ class WorkflowRecord(BaseModel):
     cancel_requested: bool = False
     idempotency_key: str | None = None
     deadline: float | None = None
+    # 16 bytes (128 bits) at least; 64 at most, the longest key blake2b takes.
+    seed: bytes | None = Field(default=None, min_length=16, max_length=64, exclude=True, repr=False)
 
     @property
     def identity(self) -> WorkflowIdentity:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from wfcore._codec import Codec
-from wfcore._context import Runtime, WorkflowContext, _Suspend
 from wfcore._current import _current
 from wfcore._export import import_history
 from wfcore._history import decode_outcome, error_info, is_operation
@@ -26,6 +25,8 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore._tasks import TaskSpec
+from wfcore.context import Runtime, WorkflowContext
+from wfcore.context.runtime import _Suspend
 from wfcore.errors import (
     ConfigurationError,
     NonDeterminismError,
@@ -68,13 +69,26 @@ class Divergence:
 
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
-    """The outcome of replaying one recorded workflow tree."""
+    """The outcome of replaying one recorded workflow tree.
+
+    Attributes:
+        workflow_id: the replayed workflow.
+        invocations: how many invocations were re-executed and checked: the finished or
+            suspended ones that recorded at least one ``wf`` operation.
+        events: how many recorded operations they replayed.
+        divergence: the first divergence, or None.
+        skipped: invocations still pending or running: nothing settled to check.
+        settled: finished invocations that recorded no ``wf`` operation (leaf tasks, runs a
+            cancellation skipped). Never re-executed, so their side effects are not repeated;
+            their recorded outcomes stand, as their parents' replays read them.
+    """
 
     workflow_id: str
     invocations: int = 0
     events: int = 0
     divergence: Divergence | None = None
     skipped: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -89,10 +103,14 @@ class ReplayWriteError(WfError):
 class Replayer:
     """Replays recorded workflows against the current code, strictly and without writes.
 
-    Every invocation of a finished or suspended workflow (and of its child workflows) runs
-    again with its recorded history: each operation must match kind and name at its
-    position, the code may not go past the history except to suspend where it suspended, and
-    the outcome must equal the recorded one.
+    Every finished or suspended invocation of a workflow (and of its child workflows) that
+    recorded ``wf`` operations runs again from the top with its recorded history: each
+    operation must match kind and name at its position and returns its recorded value (step
+    functions are not called, children are not run, timers do not wait), the code may not go
+    past the history except to suspend where it suspended, and the outcome must equal the
+    recorded one. The code between operations runs again; ``wf.is_replaying`` is True
+    throughout. An invocation that recorded no operation is never re-executed: its recorded
+    outcome stands (``ReplayResult.settled``).
 
     Args:
         tasks: the tasks by name (a mapping or a lookup function; an App's ``engine`` tasks).
@@ -115,6 +133,7 @@ class Replayer:
         runtime = Runtime(_ReadOnly(store), self.codec, _NoDispatch())
         counts = [0, 0]
         skipped: list[str] = []
+        settled: list[str] = []
         pending = [workflow_id]
         while pending:
             current = pending.pop(0)
@@ -126,13 +145,21 @@ class Replayer:
                 if not (status.finished or status is WorkflowStatus.SUSPENDED):
                     skipped.append(inv.invocation_id)  # still running: nothing settled to check
                     continue
+                operations = sum(1 for e in snap.entries if is_operation(e))
+                if not operations:
+                    # Nothing to check it against, and running it again would repeat its side
+                    # effects (an e-mail sent twice, or to an address edited into the file).
+                    settled.append(inv.invocation_id)
+                    continue
                 divergence = self._replay_invocation(runtime, snap)
                 counts[0] += 1
-                counts[1] += sum(1 for e in snap.entries if is_operation(e))
+                counts[1] += operations
                 if divergence is not None:
-                    return ReplayResult(workflow_id, counts[0], counts[1], divergence, skipped)
+                    return ReplayResult(
+                        workflow_id, counts[0], counts[1], divergence, skipped, settled
+                    )
             pending.extend(w.workflow_id for w in store.child_workflows(current))
-        return ReplayResult(workflow_id, counts[0], counts[1], None, skipped)
+        return ReplayResult(workflow_id, counts[0], counts[1], None, skipped, settled)
 
     def replay_file(self, path: str | os.PathLike[str]) -> ReplayResult:
         """Replay an exported history file."""
@@ -141,8 +168,6 @@ class Replayer:
 
     def _replay_invocation(self, runtime: Runtime, snap: Snapshot) -> Divergence | None:
         inv = snap.invocation
-        if _skipped_by_cancel(self.codec, snap):
-            return None  # its code never ran (the engine's skip of a cancelled queued run)
         try:
             spec = self._lookup(inv.task_name)
         except (KeyError, ConfigurationError):
@@ -208,19 +233,6 @@ class Replayer:
             if (r_type, r_message) == (type_name, message):
                 return None
         return _divergence(inv, None, _describe(recorded), f"failed {type_name}: {message}", error)
-
-
-def _skipped_by_cancel(codec: Codec, snap: Snapshot) -> bool:
-    """Whether the engine cancelled this invocation before it ran: no operation recorded
-    (cancellation reaches running code only at an operation, which records it) and a
-    CANCELLED outcome in a workflow whose cancellation was requested."""
-    inv = snap.invocation
-    if inv.outcome is None or not snap.workflow.cancel_requested:
-        return False
-    if any(is_operation(e) for e in snap.entries):
-        return False
-    where = f"invocation {inv.invocation_id!r}"
-    return decode_outcome(codec, inv.outcome, where).status is WorkflowStatus.CANCELLED
 
 
 def _describe(outcome: Any) -> str:

@@ -11,7 +11,7 @@ from wfcore._models import WorkflowIdentity
 from wfcore.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from wfcore._context import WorkflowContext
+    from wfcore.context import WorkflowContext
 
 __all__ = ["HasTaskSpec", "Task", "TaskResult", "TaskSpec", "spec_of"]
 

@@ -7,75 +7,116 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from wfcore import _cli_render as render
-from wfcore._engine import Engine
+from wfcore._codec import Codec
 from wfcore._export import export_history
-from wfcore._models import WorkflowStatus
+from wfcore._models import WorkflowRecord, WorkflowStatus
 from wfcore._replay import Replayer, ReplayResult
+from wfcore.engine import Engine, outcome_value
 from wfcore.errors import ConfigurationError, WfError, WorkflowNotFoundError
 from wfcore.store import StateStore, open_store
 
 __all__ = ["main"]
 
 DEFAULT_STORE = "sqlite:///wfcore.sqlite3"
+# Commands that only read the store: they open an SQLite file read-only.
+READ_ONLY = frozenset({"list", "show", "history", "tree", "export"})
+# Exit status of a command whose output pipe was closed early (128 + SIGPIPE), as for `yes`.
+BROKEN_PIPE = 141
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Callable[[Any], Any]) -> None:
+    # On the main parser and on every command: `wfcore --json list` and `wfcore list --json`.
+    parser.add_argument(
+        "--store",
+        default=default(None),
+        help=f"state store URL (default: $WFCORE_STORE_URL or {DEFAULT_STORE})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable output"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wfcore", description="Durable, deterministic-replay workflows for Dramatiq."
     )
-    parser.add_argument(
-        "--store",
-        default=None,
-        help=f"state store URL (default: $WFCORE_STORE_URL or {DEFAULT_STORE})",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    _global_options(parser, lambda value: value)
+    # After the command, an option left out must not reset one given before it: SUPPRESS.
+    shared = argparse.ArgumentParser(add_help=False)
+    _global_options(shared, lambda _: argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("demo", help="run the order-processing example on the embedded default")
-    listing = commands.add_parser("list", help="list workflows, newest first")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, parents=[shared])
+
+    command("demo", "run the order-processing example on the embedded default")
+    listing = command("list", "list workflows, newest first")
     listing.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     listing.add_argument("--type", dest="workflow_type")
     listing.add_argument("--limit", type=int, default=50)
     for name, text in (
-        ("show", "one workflow: identity, status, result or error"),
+        ("show", "one workflow: identity, status, arguments, result or error"),
         ("history", "a workflow's lifecycle events and recorded operations"),
         ("tree", "a workflow and its child workflows, with statuses"),
     ):
-        commands.add_parser(name, help=text).add_argument("workflow_id")
-    cancel = commands.add_parser("cancel", help="cancel a workflow and its descendants")
+        inspect = command(name, text)
+        inspect.add_argument("workflow_id")
+        if name != "tree":
+            inspect.add_argument(
+                "--app",
+                help="MODULE:ATTRIBUTE of the App (or runner) whose registered types decode "
+                "the values; its store is used unless --store or $WFCORE_STORE_URL is set",
+            )
+    cancel = command("cancel", "cancel a workflow and its descendants")
     cancel.add_argument("workflow_id")
     cancel.add_argument(
         "--app",
         help="MODULE:ATTRIBUTE of the App, to wake suspended invocations at once (else they "
         "see the cancellation when they next wake)",
     )
-    export = commands.add_parser("export", help="write a workflow tree's history file")
+    export = command("export", "write a workflow tree's history file")
     export.add_argument("workflow_id")
     export.add_argument("-o", "--output", help="file to write (default: <workflow_id>.wfh)")
-    replay = commands.add_parser(
-        "replay", help="replay history files against the current code; non-zero on divergence"
+    replay = command(
+        "replay", "replay history files against the current code; non-zero on divergence"
     )
     replay.add_argument("--app", required=True, help="MODULE:ATTRIBUTE of the App (or runner)")
     replay.add_argument("files", nargs="+", type=Path)
-    run = commands.add_parser("run", help="start MODULE:TASK with JSON arguments, print result")
+    run = command("run", "start MODULE:TASK with JSON arguments, print result")
     run.add_argument("target", help="MODULE:TASK")
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
+    worker = commands.add_parser(
+        "worker", help="run an embedded App's worker in the foreground until SIGINT/SIGTERM"
+    )
+    worker.add_argument("--app", required=True, help="MODULE:ATTRIBUTE of the App")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 error or divergence, 2 usage)."""
-    args = _parser().parse_args(argv)
+    """Run the CLI; returns the exit code (0 ok, 1 error or divergence, 2 usage, 141 when
+    the reader of the output went away, as in ``wfcore history ID | head``)."""
     try:
-        return _dispatch(args)
-    except (WfError, TimeoutError) as exc:
-        print(f"wfcore: error: {exc}", file=sys.stderr)
-        return 1
+        args = _parser().parse_args(argv)
+        try:
+            code = _dispatch(args)
+        except (WfError, TimeoutError) as exc:
+            print(f"wfcore: error: {exc}", file=sys.stderr)
+            code = 1
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is seen below
+        return code
+    except BrokenPipeError:
+        # Whatever is still buffered can never be written: point stdout at /dev/null so the
+        # interpreter's final flush does not print a second traceback.
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -86,9 +127,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _replay(args.app, args.files, as_json=args.json)
     if command == "run":
         return _run(args.target, args.args, args.timeout, as_json=args.json)
+    if command == "worker":
+        return _worker(args.app)
     if command == "cancel" and args.app:
         return _cancel(_app_engine(args.app), args.workflow_id, as_json=args.json)
-    store = _open(args.store)
+    app = _app_engine(args.app) if getattr(args, "app", None) else None
+    url = args.store or os.environ.get("WFCORE_STORE_URL")
+    store = app.store if app is not None and not url else _open(url, command in READ_ONLY)
     try:
         if command == "list":
             status = None if args.status is None else WorkflowStatus(args.status)
@@ -97,10 +142,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
             render.workflows(found, as_json=args.json)
             return 0
-        engine = Engine(store=store, dispatcher=_NoQueue(), tasks=_no_tasks)
+        # Values of models nobody registered are shown as such rather than failing the command.
+        codec = Codec(
+            types=app.codec.registered_types() if app is not None else (),
+            unregistered_model=render.UnregisteredModel,
+        )
+        engine = Engine(store=store, dispatcher=_NoQueue(), tasks=_no_tasks, codec=codec)
         record = engine.workflow(args.workflow_id)
         if command == "show":
-            render.show(record, engine.outcome(record.workflow_id), as_json=args.json)
+            render.show(record, _values(engine, record), as_json=args.json)
         elif command == "history":
             render.history(engine.history(record.workflow_id), as_json=args.json)
         elif command == "tree":
@@ -113,13 +163,43 @@ def _dispatch(args: argparse.Namespace) -> int:
             render.message(f"wrote {path}", {"file": str(path)}, as_json=args.json)
         return 0
     finally:
-        store.close()
+        if app is None or store is not app.store:
+            store.close()
 
 
-def _open(url: str | None) -> StateStore:
-    store = open_store(url or os.environ.get("WFCORE_STORE_URL") or DEFAULT_STORE)
+def _open(url: str | None, read_only: bool) -> StateStore:
+    store = open_store(url or DEFAULT_STORE, read_only=read_only)
     store.ping()
     return store
+
+
+def _values(engine: Engine, record: WorkflowRecord) -> dict[str, Any]:
+    """The root's arguments and the outcome, each shown even if another cannot be read."""
+    values: dict[str, Any] = {}
+    unreadable: dict[str, str] = {}
+    workflow_id = record.workflow_id
+    try:
+        root = engine.store.get_invocation(workflow_id, record.root_invocation_id)
+        if root is not None:
+            args, kwargs = engine.codec.decode(root.args, what=f"arguments of {workflow_id!r}")
+            values["args"] = args
+            if kwargs:
+                values["kwargs"] = kwargs
+    except (WfError, TypeError, ValueError) as exc:
+        unreadable["args"] = str(exc)
+    try:
+        outcome = engine.outcome(workflow_id)
+    except WfError as exc:
+        unreadable["result"] = str(exc)
+    else:
+        if outcome is not None:
+            try:
+                values["result"] = outcome_value(workflow_id, outcome)
+            except WfError as exc:
+                values["error"] = str(exc)
+    if unreadable:
+        values["unreadable"] = unreadable
+    return values
 
 
 def _load_attribute(target: str, what: str) -> Any:
@@ -184,6 +264,13 @@ def _run(target: str, raw_args: list[str], timeout: float | None, *, as_json: bo
     )
     task.app.close()
     return 0
+
+
+def _worker(target: str) -> int:
+    # The plugin is imported here only: `import wfcore` must never import dramatiq.
+    from wfcore_dramatiq._foreground import serve
+
+    return serve(_load_attribute(target, "--app"), target)
 
 
 def _parse_arg(raw: str) -> Any:

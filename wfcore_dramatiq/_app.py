@@ -29,8 +29,10 @@ from wfcore import (
 )
 from wfcore._durations import deadline_after
 from wfcore.errors import ConfigurationError, FatalError
+from wfcore_dramatiq._compat import check_dramatiq_version
 from wfcore_dramatiq._dispatch import DramatiqDispatcher, ref_from_options, remaining_delay
 from wfcore_dramatiq._embedded import EmbeddedWorker
+from wfcore_dramatiq._global_broker import adopt_as_global
 from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
 from wfcore_dramatiq._middleware import WorkflowMiddleware
 from wfcore_dramatiq._outbox import outbox_for
@@ -102,7 +104,7 @@ class DramatiqTask(Task[P, R]):
             delay=delay,
             max_duration=max_duration,
         )
-        self.app._ensure_worker()
+        self.app.start_worker()
         return WorkflowHandle(self.app, record.workflow_id)
 
 
@@ -110,8 +112,12 @@ class App:
     """Durable workflows on one Dramatiq broker and one state store.
 
     ``App()`` alone is the embedded default: an in-process ``StubBroker`` with worker threads
-    started on first use, and a SQLite store (``./wfcore.sqlite3`` or ``WFCORE_STORE_URL``).
-    Pass ``broker=`` and ``store=`` to run on Redis/RabbitMQ with ``dramatiq`` workers.
+    started on first use (anything that sends, waits for or recovers work starts them, with
+    the recovery sweep), and a SQLite store (``./wfcore.sqlite3`` or ``WFCORE_STORE_URL``).
+    Pass ``broker=`` and ``store=`` to run on Redis/RabbitMQ with ``dramatiq`` workers: that
+    broker becomes Dramatiq's global broker unless another one is already (then a warning is
+    logged naming both), so ``dramatiq myapp`` and ``dramatiq myapp:broker`` both run the App.
+    Actors declared on the broker before the App are fine.
 
     Args:
         broker: the Dramatiq broker; None for the embedded StubBroker with worker threads.
@@ -133,7 +139,9 @@ class App:
             the write. Ignored for other pairs.
 
     Raises:
-        ConfigurationError: ``stale_after`` is not longer than ``recovery_interval``.
+        ConfigurationError: ``stale_after`` is not longer than ``recovery_interval``; the
+            broker already serves another App; the installed Dramatiq is not a supported
+            version, or (with ``enqueue_in_commit``) its RedisBroker stores messages otherwise.
     """
 
     def __init__(
@@ -148,6 +156,7 @@ class App:
         stale_after: float = 60.0,
         enqueue_in_commit: bool = True,
     ) -> None:
+        check_dramatiq_version()
         self.embedded = broker is None
         self.broker: dramatiq.Broker = StubBroker() if broker is None else broker
         if any(isinstance(m, WorkflowMiddleware) for m in self.broker.middleware):
@@ -155,37 +164,40 @@ class App:
                 "this broker already has a WorkflowMiddleware (another App uses it); "
                 "give each App its own broker"
             )
-        if self.broker.actors:
-            raise ConfigurationError(
-                f"actors {sorted(self.broker.actors)} were declared on this broker before the "
-                "App; create the App (it adds WorkflowMiddleware) before declaring any actor"
-            )
         if recovery_interval > 0 and not stale_after > recovery_interval:
             raise ConfigurationError(
                 f"stale_after ({stale_after!r} s) must be longer than recovery_interval "
                 f"({recovery_interval!r} s): workers mark what they run as alive once per "
                 "interval, so a shorter stale_after would have running invocations re-sent"
             )
-        self.stale_after = stale_after
-        self.middleware = WorkflowMiddleware(
-            RecoverySweeper(self._sweep, recovery_interval), is_task=self._is_task
-        )
-        self.broker.add_middleware(self.middleware)
         if store is None:
             store = os.environ.get("WFCORE_STORE_URL") or DEFAULT_STORE_URL
         self.store: StateStore = (
             open_store(store, retention=retention) if isinstance(store, str) else store
         )
+        try:
+            outbox = outbox_for(self.broker, self.store) if enqueue_in_commit else None
+        except ConfigurationError:
+            if isinstance(store, str):
+                self.store.close()  # opened here: nothing of a refused App stays open
+            raise
+        self.stale_after = stale_after
+        self.middleware = WorkflowMiddleware(
+            RecoverySweeper(self._sweep, recovery_interval), is_task=self._is_task
+        )
+        self.broker.add_middleware(self.middleware)
         self._specs: dict[str, TaskSpec] = {}
         self.engine = Engine(
             store=self.store,
             dispatcher=DramatiqDispatcher(self.broker),
             tasks=self._spec,
             codec=codec,
-            outbox=outbox_for(self.broker, self.store) if enqueue_in_commit else None,
+            outbox=outbox,
         )
         self._finished = FinishedSignal()
         self._worker = EmbeddedWorker(self.broker, worker_threads) if self.embedded else None
+        if not self.embedded:
+            adopt_as_global(self.broker)  # last: a failed construction changes nothing global
 
     # -- declaring -------------------------------------------------------------------------
 
@@ -282,16 +294,18 @@ class App:
     def recover(self) -> list[InvocationRef]:
         """Run the recovery sweep once: re-enqueue invocations with no live message.
 
-        Workers run it every ``recovery_interval`` seconds on their own; invocations idle
-        for ``stale_after`` seconds that can make progress (pending, running, or suspended
-        with what they wait for done) get a fresh message.
+        Workers run it when they boot and every ``recovery_interval`` seconds on their own;
+        invocations idle for ``stale_after`` seconds that can make progress (pending,
+        running, or suspended with what they wait for done) get a fresh message. The
+        embedded App starts its worker first, so the messages are read.
         """
+        self.start_worker()
         return self.engine.recover(stale_after=self.stale_after)
 
     def _sweep(self) -> None:
-        """What each worker's recovery thread does every ``recovery_interval``."""
+        """What each worker's recovery thread does at boot and every ``recovery_interval``."""
         self.engine.heartbeat()
-        self.recover()
+        self.engine.recover(stale_after=self.stale_after)
 
     def register_type(self, cls: type) -> None:
         """Allow values of a pydantic model or exception class to be decoded from storage."""
@@ -327,7 +341,15 @@ class App:
 
     # -- worker side -----------------------------------------------------------------------
 
-    def _ensure_worker(self) -> None:
+    def start_worker(self) -> None:
+        """Start the embedded worker threads and this process's recovery sweep, if not yet.
+
+        Sending, ``handle.result()``, ``handle.cancel()``, ``recover()`` and ``run()`` call
+        it; reading (``handle.status()``, ``history()``, ``children()``, ``export_history()``)
+        does not, so inspecting never runs task code. A no-op for an App on a broker (its
+        workers are ``dramatiq`` processes). ``wfcore worker --app MODULE:APP`` runs it in
+        the foreground.
+        """
         if self._worker is not None:
             self._worker.start()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus, export_history
-from wfcore._engine import outcome_value
+from wfcore.engine import outcome_value
 
 if TYPE_CHECKING:
     from wfcore_dramatiq._app import App
@@ -35,14 +35,16 @@ class WorkflowHandle(Generic[R]):
         return self._app.engine.workflow(self.workflow_id).identity
 
     def status(self) -> WorkflowStatus:
-        """The workflow's current status."""
+        """The workflow's current status (a read: it starts no embedded worker)."""
         return self._app.engine.workflow(self.workflow_id).status
 
     def result(self, timeout: float | None = None) -> R:
         """Block the caller (never a worker) until the workflow finishes; its result.
 
         Waiting is a notification from in-process workers, or a poll whose interval grows
-        from 5 ms to 0.5 s for workers elsewhere: no busy loop.
+        from 5 ms to 0.5 s for workers elsewhere: no busy loop. On the embedded App it starts
+        this process's worker and recovery sweep first, so work left by a process that died
+        (its in-memory messages lost) resumes while the caller waits.
 
         Raises:
             WorkflowFailedError: the workflow failed.
@@ -52,6 +54,7 @@ class WorkflowHandle(Generic[R]):
         """
         engine = self._app.engine
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._app.start_worker()
         pause = _FIRST_POLL
         while True:
             version = self._app._finished.version
@@ -76,9 +79,12 @@ class WorkflowHandle(Generic[R]):
         operation, so ``finally``/``except WorkflowCancelled`` cleanup runs; the final status
         is CANCELLED and ``result()`` raises ``WorkflowCancelledError``.
 
+        On the embedded App it starts this process's worker, which runs the cleanup.
+
         Returns:
             False if the workflow had already finished (nothing was changed), else True.
         """
+        self._app.start_worker()
         return self._app.engine.cancel(self.workflow_id)
 
     def history(self) -> list[HistoryEvent]:

@@ -13,6 +13,7 @@ from wfcore import InvocationRef
 from wfcore._dispatch import Outbox
 from wfcore._models import QueuePush
 from wfcore.store import StateStore
+from wfcore_dramatiq._compat import check_redis_layout
 from wfcore_dramatiq._dispatch import hop, invocation_message
 
 __all__ = ["RedisOutbox", "outbox_for"]
@@ -28,9 +29,14 @@ class RedisOutbox:
     ``after_enqueue`` hooks run once it has. A prepared message whose commit was not
     written (another writer won, or the workflow is being cancelled and the message goes
     the usual way) had its ``before_enqueue`` hooks run without ``after_enqueue``.
+
+    Raises:
+        ConfigurationError: the installed RedisBroker stores messages otherwise
+            (``check_redis_layout``).
     """
 
     def __init__(self, broker: RedisBroker) -> None:
+        check_redis_layout(broker)  # the keys and format written here must be the broker's
         self._broker = broker
 
     def prepare(self, ref: InvocationRef, delay: float | None = None) -> QueuePush:

@@ -13,7 +13,7 @@ log = logging.getLogger("wfcore.recovery")
 
 
 class RecoverySweeper:
-    """Calls ``sweep`` every ``interval`` seconds (with jitter) until stopped.
+    """Calls ``sweep`` when started, then every ``interval`` seconds (with jitter), until stopped.
 
     Safe with many worker processes: the store hands each stale invocation to one sweeper
     per stale period, and a duplicate message would only cause a harmless replay.
@@ -41,9 +41,13 @@ class RecoverySweeper:
             thread.join(timeout=10)
 
     def _run(self) -> None:
-        # Jitter spreads the sweeps of many workers started at once.
-        while not self._stop.wait(self._interval * random.uniform(0.5, 1.0)):
+        # The first sweep at once: a process started after a crash (or an embedded App in a
+        # new process, whose in-memory broker lost every message) resumes what is due now.
+        # Jitter spreads the later sweeps of many workers started at once.
+        while True:
             try:
                 self._sweep()
             except Exception:  # a sweep must never kill the thread; the next one retries
                 log.exception("recovery sweep failed; retrying in %.0f s", self._interval)
+            if self._stop.wait(self._interval * random.uniform(0.5, 1.0)):
+                return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from wfcore import LocalRunner, StateStore, Task
+from pydantic import BaseModel
+
+from wfcore import Codec, LocalRunner, StateStore, Task
 from wfcore_dramatiq import App
 
 VERSION = {"v": 1}
@@ -34,3 +36,32 @@ app = App(store="memory://", worker_threads=2)
 @app.task
 def triple(x: int) -> int:
     return 3 * x
+
+
+class Order(BaseModel):
+    """A model the CLI knows only through ``--app tests.cli.apps:model_runner``."""
+
+    sku: str
+    quantity: int
+
+
+class Receipt(BaseModel):
+    order: Order
+    total: float
+
+
+def build_model_runner(
+    store: StateStore | None = None,
+) -> tuple[LocalRunner, Task[[Order], Receipt]]:
+    """A runner whose workflow takes and returns pydantic models, registered on its codec."""
+    runner = LocalRunner(store, codec=Codec(types=[Order, Receipt]))
+
+    @runner.task(name="cli.checkout")
+    def checkout(order: Order) -> Receipt:
+        checkout.wf.random()
+        return Receipt(order=order, total=2.5 * order.quantity)
+
+    return runner, checkout
+
+
+model_runner, model_checkout = build_model_runner()

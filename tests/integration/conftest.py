@@ -6,12 +6,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dramatiq.broker
 import pytest
 
 from tests.integration.harness import deployment, redis_deployment
 from wfcore_dramatiq import App
 
-__all__ = ["deployment", "make_app", "redis_deployment"]
+__all__ = ["deployment", "make_app", "no_global_broker", "redis_deployment"]
+
+
+@pytest.fixture
+def no_global_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process whose Dramatiq global broker is not set yet; the test's Apps may set it (an
+    App on a broker becomes the global broker) and the previous one is restored afterwards."""
+    monkeypatch.setattr(dramatiq.broker, "global_broker", None)
 
 
 @pytest.fixture

@@ -93,22 +93,37 @@ def data_value(history: list[HistoryEvent], key: str) -> Any:
 class WorkerProcess:
     """``dramatiq tests.integration.apps.worker:broker`` in its own session, logging to a file.
 
-    Stopped the way Dramatiq expects (SIGTERM, then wait); killed (its own process group,
-    by id) only when it does not stop in time.
+    ``target`` names another module (``pkg.mod`` or ``pkg.mod:broker``); ``command`` replaces
+    the whole argument list after ``dramatiq`` (e.g. one copied from the docs), with
+    ``processes`` worker processes to wait for. Stopped the way Dramatiq expects (SIGTERM,
+    then wait); killed (its own process group, by id) only when it does not stop in time.
     """
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, *, threads: int = 4) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        threads: int = 4,
+        target: str = "tests.integration.apps.worker:broker",
+        command: list[str] | None = None,
+        processes: int = 1,
+    ) -> None:
         self.env = dict(env)
         self.log_path = log_path
         self.threads = threads
+        self.target = target
+        self.command = command
+        self.processes = processes
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout: float = 30.0) -> None:
-        """Start the CLI with one worker process and wait until it consumes."""
+        """Start the CLI and wait until each of its worker processes consumes."""
         exe = Path(sys.executable).parent / "dramatiq"
-        args = [str(exe), "tests.integration.apps.worker:broker", "--processes", "1"]
-        args += ["--threads", str(self.threads), "--path", str(ROOT)]
-        args += ["--worker-shutdown-timeout", "5000"]
+        args = [str(exe), self.target, "--processes", "1", "--threads", str(self.threads)]
+        args += ["--path", str(ROOT), "--worker-shutdown-timeout", "5000"]
+        if self.command is not None:
+            args = [str(exe), *self.command]
         env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
@@ -116,7 +131,7 @@ class WorkerProcess:
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + ready_timeout
-        while _READY not in self.log():
+        while self.log().count(_READY) < self.processes:
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"dramatiq worker did not start:\n{self.log()[-3000:]}")

@@ -424,20 +424,37 @@ def test_a_start_delay_longer_than_one_broker_hop_is_honoured(
 # -- configuration -------------------------------------------------------------------------
 
 
-def test_an_app_refuses_a_broker_with_actors_or_another_app(make_app: MakeApp) -> None:
-    # Given a broker on which an actor was declared before any App
+def test_an_app_joins_a_broker_with_plain_actors_but_not_another_app(make_app: MakeApp) -> None:
+    # Given a broker on which a plain actor was declared before any App
     broker = StubBroker()
+    seen: list[str] = []
 
     @dramatiq.actor(broker=broker)
-    def early() -> None:
-        """Declared too early."""
+    def early(text: str) -> None:
+        seen.append(text)
 
-    # When an App is created on it
-    # Then it is a configuration error naming the actor and the fix
-    with pytest.raises(ConfigurationError, match="early"):
-        make_app(broker=broker)
+    # When an App is created on it and a workflow sends the plain actor
+    app = make_app(broker=broker)
 
-    # And a second App on a broker that already has one is refused too
+    @app.task
+    def notify(text: str) -> str:
+        early.send(text)
+        return text.upper()
+
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+    worker.start()
+    try:
+        result = start(notify, "hello").result(timeout=RESULT_TIMEOUT)
+        broker.join("default")
+    finally:
+        worker.stop()
+
+    # Then both run: the workflow completes and the plain actor got its message
+    assert result == "HELLO"
+    assert seen == ["hello"]
+
+    # And a second App on a broker that already has one is refused
     shared = StubBroker()
     make_app(broker=shared)
     with pytest.raises(ConfigurationError, match="another App"):

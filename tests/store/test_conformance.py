@@ -15,6 +15,7 @@ import pytest
 from tests.store import racers
 from tests.store.conftest import StoreUnderTest
 from tests.store.records import invocation, workflow
+from wfcore import LocalRunner
 from wfcore._models import (
     Batch,
     Finish,
@@ -26,6 +27,7 @@ from wfcore._models import (
 )
 from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import StateStore
+from wfcore.store.memory import MemoryStore
 
 T = TypeVar("T")
 RACERS = 8
@@ -512,13 +514,69 @@ def test_invocation_records_round_trip_every_field(store: StateStore) -> None:
 def test_workflow_records_round_trip_every_field(store: StateStore) -> None:
     record, root = workflow("wf-full", parent="p", root="p")
     record = record.model_copy(
-        update={"idempotency_key": "key-1", "deadline": 1234.5, "parent_invocation_id": "p.3"}
+        update={
+            "idempotency_key": "key-1",
+            "deadline": 1234.5,
+            "parent_invocation_id": "p.3",
+            "seed": bytes(range(256))[-32:],  # every byte value a store could mangle: 0xe0..
+        }
     )
     store.create_workflow(record, root)
     assert store.get_workflow("wf-full") == record
     snap = store.load("wf-full", root.invocation_id, claim=False)
     assert snap is not None
     assert snap.workflow == record
+
+
+def test_workflow_seeds_round_trip_and_differ_across_workflows(store: StateStore) -> None:
+    # Given two workflows of one task started by the engine, and one stored without a seed
+    # (as the versions before seeds stored it)
+    runner = LocalRunner(store)
+
+    @runner.task
+    def flow() -> str:
+        return flow.wf.uuid()
+
+    first, second = runner.start(flow), runner.start(flow)
+    legacy, legacy_root = workflow("wf-legacy")
+    store.create_workflow(legacy, legacy_root)
+    # Then every read returns each workflow's own secret seed
+    seeds = []
+    for workflow_id in (first, second):
+        record = store.get_workflow(workflow_id)
+        assert record is not None
+        assert record.seed is not None
+        assert len(record.seed) == 32
+        snap = store.load(workflow_id, workflow_id, claim=False)
+        assert snap is not None
+        assert snap.workflow.seed == record.seed
+        assert [w.seed for w in store.list_workflows() if w.workflow_id == workflow_id] == [
+            record.seed
+        ]
+        seeds.append(record.seed)
+    assert seeds[0] != seeds[1]
+    stored_legacy = store.get_workflow("wf-legacy")
+    assert stored_legacy is not None
+    assert stored_legacy.seed is None
+
+
+def test_the_same_key_on_two_stores_draws_different_values(store: StateStore) -> None:
+    # Given one workflow started with the same idempotency key on this store and on another
+    def run(on: StateStore) -> tuple[str, str]:
+        runner = LocalRunner(on)
+
+        @runner.task
+        def pay() -> str:
+            return f"PAY-{pay.wf.uuid()}"
+
+        record, _ = runner.engine.start(pay.spec, idempotency_key="order-42")
+        runner.run_until_idle()
+        return record.workflow_id, runner.engine.result(record.workflow_id)
+
+    here, elsewhere = run(store), run(MemoryStore())
+    # Then they are one workflow id (the key's) but their "random" payment ids differ
+    assert here[0] == elsewhere[0]
+    assert here[1] != elsewhere[1]
 
 
 # -- recovery candidates -----------------------------------------------------------------

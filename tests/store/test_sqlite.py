@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.store.records import invocation, workflow
-from wfcore._models import Batch, Finish, WorkflowStatus
+from wfcore import LocalRunner, Task
+from wfcore._models import Batch, Finish, InvocationRef, Snapshot, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreUnavailableError
 from wfcore.store import StateStore, open_store
 from wfcore.store.sqlite import SQLiteStore
@@ -121,6 +122,28 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     assert "upgrade wfcore" in str(caught.value)
 
 
+def _downgrade(path: Path, version: int, *columns: tuple[str, str]) -> None:
+    """Make the store file at ``path`` look as ``version`` left it: without ``columns``."""
+    raw = sqlite3.connect(path)
+    for table, column in columns:
+        raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    raw.execute(f"PRAGMA user_version = {version}")
+    raw.commit()
+    raw.close()
+
+
+def _layout(path: Path) -> tuple[int, bool, bool]:
+    """The file's schema version, and whether it has invocations.missing and workflows.seed."""
+    raw = sqlite3.connect(path)
+    try:
+        version = raw.execute("PRAGMA user_version").fetchone()[0]
+        invocations = {row[1] for row in raw.execute("PRAGMA table_info(invocations)")}
+        workflows = {row[1] for row in raw.execute("PRAGMA table_info(workflows)")}
+    finally:
+        raw.close()
+    return version, "missing" in invocations, "seed" in workflows
+
+
 def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
     tmp_path: Path,
 ) -> None:
@@ -135,28 +158,115 @@ def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
     store.commit("wf-1", inv, Batch(0, suspend=[0, 1, 2]))
     assert store.record_outcome("wf-1", inv, 0, b"o0").wake is False
     store.close()
-    raw = sqlite3.connect(path)
-    raw.execute("ALTER TABLE invocations DROP COLUMN missing")
-    raw.execute("PRAGMA user_version = 2")
-    raw.commit()
-    raw.close()
+    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"))
     # When this version opens it and the last outcomes arrive
     upgraded = SQLiteStore(path)
     try:
         wakes = [upgraded.record_outcome("wf-1", inv, seq, b"o").wake for seq in (1, 2)]
         # Then the column was added, and the last outcome (and only it) wakes the invocation
-        raw = sqlite3.connect(path)
-        columns = {row[1] for row in raw.execute("PRAGMA table_info(invocations)")}
-        version = raw.execute("PRAGMA user_version").fetchone()[0]
-        raw.close()
-        assert "missing" in columns
-        assert version == 3
+        assert _layout(path) == (4, True, True)
         assert wakes == [False, True]
         snap = upgraded.load("wf-1", inv, claim=False)
         assert snap is not None
         assert snap.invocation.status is WorkflowStatus.PENDING
     finally:
         upgraded.close()
+
+
+def test_an_older_file_opened_read_only_reads_as_the_current_schema_and_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # Given a file as version 2 left it (no invocations.missing, no workflows.seed), with a
+    # suspended invocation and one recorded outcome
+    path = tmp_path / "v2.db"
+    store = SQLiteStore(path)
+    record, root = workflow("wf-1")
+    inv = root.invocation_id
+    store.create_workflow(record, root)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, suspend=[0, 1]))
+    store.record_outcome("wf-1", inv, 0, b"o0")
+    store.close()
+    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"))
+    # When it is opened read-only (as `wfcore list`/`show` do) and read, from two threads
+    reader = SQLiteStore(path, read_only=True)
+    try:
+        listed = reader.list_workflows()
+        snaps: list[Snapshot | None] = []
+        thread = threading.Thread(
+            target=lambda: snaps.append(reader.load("wf-1", inv, claim=False))
+        )
+        thread.start()
+        thread.join()
+    finally:
+        reader.close()
+    # Then every record reads, old workflows without a seed, and the file was not upgraded
+    assert [w.workflow_id for w in listed] == ["wf-1"]
+    assert listed[0].seed is None
+    [snap] = snaps
+    assert snap is not None
+    assert snap.invocation.waiting == (0, 1)
+    assert snap.outcomes == {0: b"o0"}
+    assert _layout(path) == (2, False, False)
+
+
+def _drawing_runner(store: StateStore) -> tuple[LocalRunner, Task[[], tuple[str, str]]]:
+    """A runner whose workflow draws a uuid, waits for a child, then draws another."""
+    runner = LocalRunner(store)
+
+    @runner.task(name="seeds.child")
+    def child() -> int:
+        return 1
+
+    @runner.task(name="seeds.flow")
+    def flow() -> tuple[str, str]:
+        before = flow.wf.uuid()
+        flow.wf.execute_task(child)
+        return before, flow.wf.uuid()
+
+    return runner, flow
+
+
+def test_a_version_3_file_gets_seeds_and_its_workflows_keep_their_values(
+    tmp_path: Path,
+) -> None:
+    # Given a file as version 3 left it (no workflows.seed column) holding a suspended workflow
+    # that drew a value before it suspended
+    path = tmp_path / "v3.db"
+    runner, flow = _drawing_runner(SQLiteStore(path))
+    workflow_id = runner.start(flow)
+    assert runner.step() is not None  # the parent draws, starts its child and suspends
+    [drawn] = [e.value for e in runner.engine.history(workflow_id) if e.kind == "uuid"]
+    runner.store.close()
+    _downgrade(path, 3, ("workflows", "seed"))
+    # When this version opens it and the workflow goes on (its child's message is resent)
+    upgraded = SQLiteStore(path)
+    try:
+        resumed, flow = _drawing_runner(upgraded)
+        resumed.enqueue(InvocationRef(workflow_id, f"{workflow_id}.1", "seeds.child"))
+        resumed.run_until_idle()
+        before, after = resumed.engine.result(workflow_id)
+        # Then the column was added, the old workflow has no seed and kept its recorded value
+        assert _layout(path) == (4, True, True)
+        legacy = upgraded.get_workflow(workflow_id)
+        assert legacy is not None
+        assert legacy.seed is None
+        assert before == drawn
+        assert after != before
+        # And a new workflow gets a seed that survives reopening the file
+        fresh = resumed.start(flow)
+        stored = upgraded.get_workflow(fresh)
+        assert stored is not None
+        assert stored.seed is not None
+    finally:
+        upgraded.close()
+    reopened = SQLiteStore(path)
+    try:
+        again = reopened.get_workflow(fresh)
+        assert again is not None
+        assert again.seed == stored.seed
+    finally:
+        reopened.close()
 
 
 def test_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,15 +1,20 @@
-"""Package shape: what wfcore exports, and that it never imports dramatiq."""
+"""Package shape: what wfcore exports, that it never imports dramatiq, what it declares."""
 
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 import wfcore
 from wfcore import errors
+from wfcore_dramatiq._compat import SUPPORTED_DRAMATIQ
 
 
 def test_wfcore_never_imports_dramatiq() -> None:
@@ -68,3 +73,67 @@ def test_hierarchy_has_one_root_and_signals_are_base_exceptions() -> None:
     assert issubclass(errors.StoreUnavailableError, errors.StoreError)
     assert issubclass(errors.EncodeError, errors.CodecError)
     assert issubclass(errors.TaskFailedError, errors.WorkflowError)
+
+
+# -- distribution metadata (pyproject.toml) ----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project() -> dict[str, Any]:
+    return dict(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"])
+
+
+def test_dramatiq_is_bounded_to_the_tested_major_version() -> None:
+    # Given the run-time requirements
+    requires = {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0]: r for r in _project()["dependencies"]}
+
+    # Then Dramatiq is required with Redis support only, in the range the self-check accepts
+    assert requires["dramatiq"] == f"dramatiq[redis]{SUPPORTED_DRAMATIQ}"
+    assert not any("rabbitmq" in r or "pika" in r for r in requires.values())
+
+
+def test_rabbitmq_is_an_extra_and_the_tests_install_it() -> None:
+    # Given the project's extras and its dev dependency group (what scripts/test installs)
+    project = _project()
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
+
+    # Then `pip install wfcore[rabbitmq]` brings pika through Dramatiq's own extra, and the
+    # test group has it too, so the RabbitMQ test runs under `--group dev`
+    assert project["optional-dependencies"]["rabbitmq"] == [
+        f"dramatiq[rabbitmq]{SUPPORTED_DRAMATIQ}"
+    ]
+    assert f"dramatiq[rabbitmq]{SUPPORTED_DRAMATIQ}" in groups["test"]
+    assert {"include-group": "test"} in groups["dev"]
+
+
+def test_the_declared_license_is_the_shipped_license_file() -> None:
+    # Given the declared license and the file shipped with it
+    project = _project()
+    text = (ROOT / "LICENSE").read_text()
+
+    # Then both say MIT, held by the wfcore developers
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    assert text.startswith("MIT License\n")
+    assert "the wfcore developers" in text.splitlines()[2]
+    assert "Permission is hereby granted, free of charge" in text
+
+
+def test_classifiers_and_project_urls_are_declared() -> None:
+    project = _project()
+    assert "Programming Language :: Python :: 3.11" in project["classifiers"]
+    assert "Typing :: Typed" in project["classifiers"]
+    assert not any(c.startswith("License ::") for c in project["classifiers"])  # SPDX instead
+    assert set(project["urls"]) >= {"Homepage", "Source", "Issues", "Documentation"}
+    assert all(url.startswith("https://") for url in project["urls"].values())
+
+
+def test_the_plugin_does_not_import_pika() -> None:
+    # RabbitMQ is optional: importing the plugin (and using it with Redis) never needs pika
+    code = (
+        "import sys, wfcore_dramatiq, wfcore_dramatiq._outbox, wfcore_dramatiq._foreground;"
+        "print('pika' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -152,39 +153,75 @@ def refuse_pushes(store: object, *pushes: QueuePush | None) -> None:
         )
 
 
-def open_store(url: str, *, retention: float | None = None) -> StateStore:
+_URL_FORMS = "'memory://', 'sqlite:///path/to/file' or 'redis://[user:password@]host:6379/0'"
+_BARE_SECRET = re.compile(r":[^:/@?#]*@")
+_SECRET_QUERY = re.compile(r"([?&](?:password|passwd|pass|pwd)=)[^&#]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user info and any ``password=`` option shown as ``***``.
+
+    Works on URLs too malformed to parse, so error messages can always show the URL.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        # Up to the query, not the first "/": an unencoded "/" in a password must not leak it.
+        authority_end = rest.find("?") if "?" in rest else len(rest)
+        userinfo, at, host = rest[:authority_end].rpartition("@")
+        if at and ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{host}{rest[authority_end:]}"
+    else:  # not even "scheme://": hide anything shaped like ":password@"
+        scheme = _BARE_SECRET.sub(":***@", scheme)
+    return _SECRET_QUERY.sub(r"\1***", f"{scheme}{sep}{rest}")
+
+
+def open_store(url: str, *, retention: float | None = None, read_only: bool = False) -> StateStore:
     """Build a store from a URL.
 
     Args:
         url: ``memory://``, ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or
             ``redis://[user:password@]host:port/db[?prefix=name&timeout=seconds]`` (also
-            ``rediss://`` for TLS).
+            ``rediss://`` for TLS, ``unix:///path/redis.sock``).
         retention: seconds a finished workflow is kept; None keeps it forever.
+        read_only: open an SQLite file read-only (it must exist; writes raise
+            ``StoreError``), as the inspecting CLI commands do. Memory and Redis stores are
+            opened as usual (grant a read-only Redis user through its ACL).
 
     Raises:
-        ConfigurationError: the URL is malformed or names an unknown scheme.
+        ConfigurationError: the URL is malformed or names an unknown scheme; the message
+            shows the URL with its password masked.
     """
     if not isinstance(url, str) or "://" not in url:
+        shown = mask_url(url) if isinstance(url, str) else url
+        raise ConfigurationError(f"store URL {shown!r} is not a URL; use {_URL_FORMS}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # e.g. an unclosed IPv6 bracket: redis://[::1/0
         raise ConfigurationError(
-            f"store URL {url!r} is not a URL; use 'memory://', 'sqlite:///path/to/file' "
-            "or 'redis://host:port/db'"
-        )
-    scheme = urlsplit(url).scheme.lower()
+            f"store URL {mask_url(url)!r} is malformed ({e}); use {_URL_FORMS} "
+            "(an IPv6 host goes in brackets: redis://[::1]:6379/0)"
+        ) from None
+    scheme = parts.scheme.lower()
     if scheme == "memory":
+        if url.partition("://")[2]:
+            raise ConfigurationError(
+                f"memory store URL {mask_url(url)!r} must be exactly 'memory://': the memory "
+                "store takes no host, path or options"
+            )
         from wfcore.store.memory import MemoryStore
 
         return MemoryStore(retention=retention)
     if scheme == "sqlite":
         from wfcore.store.sqlite import SQLiteStore
 
-        return SQLiteStore.from_url(url, retention=retention)
+        return SQLiteStore.from_url(url, retention=retention, read_only=read_only)
     if scheme in ("redis", "rediss", "unix"):
         from wfcore.store.redis import RedisStore
 
         return RedisStore(url, retention=retention)
     raise ConfigurationError(
-        f"unknown store URL scheme {scheme!r} in {url!r}; "
-        "supported: memory://, sqlite:///path, redis://, rediss://"
+        f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; "
+        "supported: memory://, sqlite:///path, redis://, rediss://, unix://"
     )
 
 

@@ -340,9 +340,16 @@ return 0
 # -- records <-> hash fields (the names the scripts above rely on) -----------------------
 
 
-def workflow_fields(r: WorkflowRecord) -> list[str]:
+def workflow_fields(r: WorkflowRecord) -> list[str | bytes]:
     """The workflow as a flat list of hash field names and values."""
-    fields = ["id", r.workflow_id, "type", r.workflow_type, "root", r.root_workflow_id]
+    fields: list[str | bytes] = [
+        "id",
+        r.workflow_id,
+        "type",
+        r.workflow_type,
+        "root",
+        r.root_workflow_id,
+    ]
     fields += ["root_inv", r.root_invocation_id, "status", r.status.value]
     fields += ["created_at", repr(float(r.created_at)), "updated_at", repr(float(r.updated_at))]
     fields += ["cancel", "1" if r.cancel_requested else "0"]
@@ -351,6 +358,7 @@ def workflow_fields(r: WorkflowRecord) -> list[str]:
         ("parent_inv", r.parent_invocation_id),
         ("idem", r.idempotency_key),
         ("deadline", None if r.deadline is None else repr(float(r.deadline))),
+        ("seed", r.seed),
     ):
         if value is not None:
             fields += [name, value]
@@ -408,6 +416,7 @@ def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
         cancel_requested=f.get(b"cancel") == b"1",
         idempotency_key=_text(f, b"idem"),
         deadline=None if f.get(b"deadline") is None else float(f[b"deadline"]),
+        seed=f.get(b"seed"),
     )
 
 

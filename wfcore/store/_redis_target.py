@@ -16,8 +16,9 @@ from redis.exceptions import (
 )
 
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
+from wfcore.store import mask_url
 
-__all__ = ["EXAMPLE", "Target", "parse_url", "positive_or_zero", "redact", "store_error"]
+__all__ = ["EXAMPLE", "Target", "parse_url", "positive_or_zero", "store_error"]
 
 EXAMPLE = "redis://[user:password@]host:6379/0?prefix=wfcore&timeout=5"
 _DEFAULT_PREFIX = "wfcore"
@@ -41,13 +42,17 @@ class Target:
 def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
     """The target of a store URL, with ``prefix`` and ``timeout`` overriding its query."""
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"Redis store URL {url!r} is not a URL; use e.g. {EXAMPLE}")
-    shown = redact(url)
+        raise ConfigurationError(
+            f"Redis store URL {mask_url(str(url))!r} is not a URL; use e.g. {EXAMPLE}"
+        )
+    shown = mask_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise ConfigurationError(f"bad Redis store URL {shown!r}: {e}; use e.g. {EXAMPLE}") from e
+        raise ConfigurationError(
+            f"bad Redis store URL {shown!r}: {e}; use e.g. {EXAMPLE}"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme == "unix":
         if not parts.path:
@@ -119,15 +124,6 @@ def positive_or_zero(value: object) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
-
-
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def store_error(target: Target, error: redis.RedisError) -> StoreError:

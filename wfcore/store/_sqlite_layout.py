@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
+from pydantic import ValidationError
+
 from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
+from wfcore.errors import DecodeError
 
 __all__ = [
     "ANY_MISSING",
@@ -38,6 +41,7 @@ __all__ = [
     "W_STATUS",
     "W_UPDATED",
     "awaits",
+    "bad_waiting",
     "invocation_from_row",
     "invocation_to_row",
     "waiting_text",
@@ -47,13 +51,14 @@ __all__ = [
 
 # 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
 # schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
-# invocations.missing, added to older files by MIGRATIONS.
-SCHEMA_VERSION = 3
+# invocations.missing, 4 workflows.seed (NULL in older rows: their values keep the old
+# derivation), both added to older files by MIGRATIONS.
+SCHEMA_VERSION = 4
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
     "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline",
+    "cancel_requested", "idempotency_key", "deadline", "seed",
 )  # fmt: skip
 _INV_FIELDS = (
     "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
@@ -67,7 +72,7 @@ CREATE TABLE IF NOT EXISTS workflows (
     root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
     parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
-    expires_at REAL, deadline REAL);
+    expires_at REAL, deadline REAL, seed BLOB);
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
@@ -97,7 +102,7 @@ CREATE TABLE IF NOT EXISTS data (
 """
 
 # Columns added after a table was first released: (table, column, definition).
-MIGRATIONS = (("invocations", "missing", "INTEGER"),)
+MIGRATIONS = (("invocations", "missing", "INTEGER"), ("workflows", "seed", "BLOB"))
 
 WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"
@@ -154,14 +159,56 @@ _inv_values = attrgetter(*_INV_FIELDS)
 
 
 def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
-    return WorkflowRecord.model_validate(dict(zip(_WF_FIELDS, row, strict=False)))
+    values = dict(zip(_WF_FIELDS, row, strict=False))
+    try:
+        return WorkflowRecord.model_validate(values)
+    except ValidationError as e:
+        raise _damaged(f"the row of workflow {values['workflow_id']!r}", "workflows", e) from None
 
 
 def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
     values = dict(zip(_INV_FIELDS, row, strict=False))
     waiting = values["waiting"]
-    values["waiting"] = () if waiting == NO_WAIT else tuple(json.loads(waiting))
-    return InvocationRecord.model_validate(values)
+    if waiting != NO_WAIT:
+        try:
+            seqs = json.loads(waiting)
+        except (TypeError, ValueError):
+            seqs = None
+        if type(seqs) is not list or not all(type(seq) is int for seq in seqs):
+            raise bad_waiting(values["workflow_id"], values["invocation_id"], waiting)
+        values["waiting"] = tuple(seqs)
+    else:
+        values["waiting"] = ()
+    try:
+        return InvocationRecord.model_validate(values)
+    except ValidationError as e:
+        where = f"the row of invocation {values['invocation_id']!r} of workflow "
+        raise _damaged(f"{where}{values['workflow_id']!r}", "invocations", e) from None
+
+
+_REPAIR = "the file was changed outside wfcore or is damaged; restore it from a backup"
+
+
+def bad_waiting(workflow_id: str, invocation_id: str, waiting: object) -> DecodeError:
+    """The error for a ``waiting`` column that is not a JSON list of sequence numbers."""
+    return DecodeError(
+        f"cannot read the row of invocation {invocation_id!r} of workflow {workflow_id!r}: "
+        f"its 'waiting' column (table invocations) holds {_shown(waiting)}, not a JSON list "
+        f"of sequence numbers; {_REPAIR}"
+    )
+
+
+def _damaged(where: str, table: str, error: ValidationError) -> DecodeError:
+    problems = "; ".join(
+        f"column {'.'.join(map(str, e['loc']))!r} holds {_shown(e['input'])}: {e['msg']}"
+        for e in error.errors(include_url=False)
+    )
+    return DecodeError(f"cannot read {where} (table {table}): {problems}; {_REPAIR}")
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def invocation_to_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import logging
 import os
 import sqlite3
 import threading
@@ -10,9 +10,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from wfcore._models import (
     Batch,
@@ -26,33 +24,28 @@ from wfcore._models import (
     WorkflowRecord,
     WorkflowStatus,
 )
-from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
+from wfcore.errors import (
+    DecodeError,
+    StoreError,
+    StoreUnavailableError,
+    WorkflowNotFoundError,
+)
 from wfcore.store import _sqlite_layout as layout
+from wfcore.store import _sqlite_open as opening
 from wfcore.store import refuse_pushes
 
 __all__ = ["SQLiteStore"]
 
-_URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?timeout=5'"
-
-
-def _timeout(value: Any, source: str) -> float:
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        timeout = math.nan
-    if not math.isfinite(timeout) or timeout < 0:
-        raise ConfigurationError(
-            f"SQLite store timeout {value!r} in {source} is not a number of seconds >= 0; "
-            f"use e.g. {_URL_EXAMPLE}"
-        )
-    return timeout
+log = logging.getLogger("wfcore.store.sqlite")
 
 
 class SQLiteStore:
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
-    transaction, so check-then-write steps are atomic across processes.
+    transaction, so check-then-write steps are atomic across processes. Opened with
+    ``read_only=True`` it only reads (a read-only file or directory is fine) and every write
+    raises ``StoreError``.
     """
 
     def __init__(
@@ -61,6 +54,7 @@ class SQLiteStore:
         *,
         retention: float | None = None,
         timeout: float = 5.0,
+        read_only: bool = False,
     ) -> None:
         """Open the store file at ``path``, creating it and its schema if needed.
 
@@ -68,28 +62,21 @@ class SQLiteStore:
             path: the database file; its directory must exist.
             retention: seconds a finished workflow is kept; None keeps it forever.
             timeout: seconds to wait for another writer's lock before giving up.
+            read_only: only read the file, which must exist; it is neither created nor
+                upgraded, and writes raise ``StoreError``.
 
         Raises:
             ConfigurationError: the path or timeout cannot work, or the file holds a newer
-                schema than this version of wfcore knows.
+                schema than this version of wfcore knows (read-only: or no wfcore store).
+            StoreError: the file is read-only for this process and ``read_only`` is False.
             StoreUnavailableError: the file cannot be opened or is not an SQLite database.
         """
         self._path = os.fspath(path)
-        if self._path in ("", ":memory:") or self._path.startswith("file:"):
-            raise ConfigurationError(
-                f"SQLite store path {self._path!r} is not a file path; threads and processes "
-                "must share one file (use 'memory://' for an in-process store)"
-            )
-        parent = Path(self._path).resolve().parent
-        if not parent.is_dir():
-            raise ConfigurationError(
-                f"cannot create SQLite store {self._path!r}: directory {str(parent)!r} "
-                "does not exist; create it first"
-            )
-        if Path(self._path).is_dir():
-            raise ConfigurationError(f"SQLite store path {self._path!r} is a directory")
-        self._timeout = _timeout(timeout, "SQLiteStore(timeout=...)")
+        opening.check_path(self._path, read_only=read_only)
+        self._timeout = opening.check_timeout(timeout, "SQLiteStore(timeout=...)")
         self._retention = retention
+        self._read_only = read_only
+        self._immutable = False
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
@@ -103,7 +90,9 @@ class SQLiteStore:
             raise
 
     @classmethod
-    def from_url(cls, url: str, *, retention: float | None = None) -> SQLiteStore:
+    def from_url(
+        cls, url: str, *, retention: float | None = None, read_only: bool = False
+    ) -> SQLiteStore:
         """Build a store from ``sqlite:///relative/path`` or ``sqlite:////absolute/path``.
 
         The optional query ``?timeout=seconds`` sets how long to wait for a lock.
@@ -111,21 +100,8 @@ class SQLiteStore:
         Raises:
             ConfigurationError: the URL is malformed.
         """
-        parts = urlsplit(url)
-        if parts.scheme.lower() != "sqlite" or parts.netloc or parts.fragment:
-            raise ConfigurationError(f"{url!r} is not an SQLite store URL; use {_URL_EXAMPLE}")
-        path = unquote(parts.path[1:])
-        if not path or path.endswith("/"):
-            raise ConfigurationError(f"SQLite store URL {url!r} names no file; use {_URL_EXAMPLE}")
-        options: dict[str, Any] = {}
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name != "timeout":
-                raise ConfigurationError(
-                    f"unknown option {name!r} in SQLite store URL {url!r}; "
-                    f"only 'timeout' is supported, e.g. {_URL_EXAMPLE}"
-                )
-            options["timeout"] = _timeout(value, repr(url))
-        return cls(path, retention=retention, **options)
+        path, options = opening.parse_url(url)
+        return cls(path, retention=retention, read_only=read_only, **options)
 
     # -- workflows -----------------------------------------------------------------------
 
@@ -336,7 +312,11 @@ class SQLiteStore:
         if head[2] != "SUSPENDED" or not layout.awaits(head[3], to.seq):
             return OutcomeResult(recorded=True, wake=False)
         if head[4] is None:  # suspended by a version that did not count: check them all
-            if conn.execute(layout.ANY_MISSING, (head[3], *key)).fetchone()[0]:
+            try:
+                any_missing = conn.execute(layout.ANY_MISSING, (head[3], *key)).fetchone()[0]
+            except sqlite3.OperationalError as e:  # json_each: the column is not JSON
+                raise layout.bad_waiting(workflow_id, to.invocation_id, head[3]) from e
+            if any_missing:
                 return OutcomeResult(recorded=True, wake=False)
         elif head[4] > 1:  # seqs are distinct, so each awaited outcome counts once
             conn.execute(
@@ -369,12 +349,19 @@ class SQLiteStore:
             # and _mirror keep it); a claimed root is such a write. Its status is unchanged.
             sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
             conn.executemany(f"{sql} AND root_invocation_id = ?", keys)
-        return [
-            layout.invocation_from_row(
-                (*row[: layout.I_UPDATED], now, *row[layout.I_UPDATED + 1 :])
-            )
-            for row in rows
-        ]
+        claimed = []
+        for row in rows:
+            try:
+                claimed.append(
+                    layout.invocation_from_row(
+                        (*row[: layout.I_UPDATED], now, *row[layout.I_UPDATED + 1 :])
+                    )
+                )
+            except DecodeError as e:
+                # One damaged row must not stop the sweep of every other invocation; it
+                # stays claimed, so this is said again once per stale period.
+                log.error("recovery sweep skipped a damaged row of %s: %s", self._path, e)
+        return claimed
 
     def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
         """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
@@ -448,15 +435,18 @@ class SQLiteStore:
                 else:
                     old.close()  # its thread is gone, so nothing else can be using it
             try:
-                conn = sqlite3.connect(
-                    self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                conn = opening.connect(
+                    self._path, self._timeout, read_only=self._read_only, immutable=self._immutable
                 )
             except sqlite3.Error as e:
                 raise self._error(e) from e
             try:
                 # NORMAL in WAL mode loses no commit when a process crashes, only on power
                 # loss or OS crash; process crashes are what the engine must survive.
-                conn.execute("PRAGMA synchronous = NORMAL")
+                if self._read_only:
+                    opening.shadow_missing_columns(conn)
+                else:
+                    conn.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.Error as e:
                 conn.close()
                 raise self._error(e) from e
@@ -465,37 +455,14 @@ class SQLiteStore:
             return conn
 
     def _prepare(self) -> None:
-        conn = self._connection()
         try:
-            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise StoreUnavailableError(
-                    f"SQLite store {self._path!r} cannot use WAL journaling (is it on a "
-                    "network file system?); put it on a local disk"
-                )
-            if self._version(conn) < layout.SCHEMA_VERSION:
-                with self._transaction() as tx:
-                    if self._version(tx) < layout.SCHEMA_VERSION:
-                        # Not executescript(): it would commit first, and the schema must be
-                        # built under the write lock so that racing openers build it once.
-                        for statement in filter(str.strip, layout.SCHEMA.split(";")):
-                            tx.execute(statement)
-                        for table, column, definition in layout.MIGRATIONS:
-                            columns = {row[1] for row in tx.execute(f"PRAGMA table_info({table})")}
-                            if column not in columns:
-                                tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-                        tx.execute(f"PRAGMA user_version = {layout.SCHEMA_VERSION}")
+            if self._read_only:
+                self._immutable = opening.needs_immutable(self._path, self._timeout)
+                opening.check_readable(self._connection(), self._path)
+            else:
+                opening.ensure_schema(self._connection(), self._path)
         except sqlite3.Error as e:
             raise self._error(e) from e
-
-    def _version(self, conn: sqlite3.Connection) -> int:
-        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > layout.SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"SQLite store {self._path!r} has schema version {version}, newer than the "
-                f"{layout.SCHEMA_VERSION} this wfcore understands; upgrade wfcore or use "
-                "another file"
-            )
-        return version
 
     @contextmanager
     def _transaction(self, begin: str = layout.WRITE) -> Iterator[sqlite3.Connection]:
@@ -522,18 +489,11 @@ class SQLiteStore:
         except sqlite3.Error as e:
             raise self._error(e) from e
 
-    def _error(self, error: sqlite3.Error) -> StoreUnavailableError:
-        text = str(error)
-        if self._closed or "closed" in text:
-            return StoreUnavailableError(f"this SQLiteStore ({self._path}) was closed")
-        if "locked" in text or "busy" in text:
-            return StoreUnavailableError(
-                f"SQLite store {self._path!r} stayed locked for {self._timeout:g} s by another "
-                "writer; raise '?timeout=' in the URL or reduce contention"
-            )
-        if "not a database" in text:
-            return StoreUnavailableError(
-                f"{self._path!r} is not an SQLite database ({text}); point the store URL at a "
-                "wfcore store file or at a new path"
-            )
-        return StoreUnavailableError(f"SQLite store {self._path!r} failed: {text}")
+    def _error(self, error: sqlite3.Error) -> StoreError:
+        return opening.store_error(
+            self._path,
+            error,
+            timeout=self._timeout,
+            closed=self._closed,
+            read_only=self._read_only,
+        )

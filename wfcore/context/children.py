@@ -1,0 +1,228 @@
+"""Children of an invocation: ``wf.start_task``, ``execute_task`` and ``wait``, the handle
+``start_task`` returns, the children's records and their results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfcore._codec import Codec
+from wfcore._durations import deadline_after
+from wfcore._history import Kind, decode_outcome, encode_entry, error_info
+from wfcore._identity import child_invocation_id, child_workflow_id, new_workflow_seed
+from wfcore._models import (
+    InvocationRecord,
+    InvocationRef,
+    WorkflowIdentity,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore._tasks import TaskResult, TaskSpec, spec_of
+from wfcore.context.replaying import Replaying
+from wfcore.context.runtime import _Suspend
+from wfcore.errors import ConfigurationError, TaskFailedError
+
+__all__ = ["Children", "TaskHandle", "child_records", "child_result"]
+
+
+class TaskHandle:
+    """A child started with ``wf.start_task``; ``result()`` waits for it."""
+
+    __slots__ = ("_ctx", "invocation_id", "seq", "task_name", "workflow")
+
+    def __init__(
+        self,
+        ctx: Children,
+        seq: int,
+        invocation_id: str,
+        task_name: str,
+        workflow: WorkflowIdentity,
+    ) -> None:
+        self._ctx = ctx
+        self.seq = seq
+        self.invocation_id = invocation_id
+        self.task_name = task_name
+        self.workflow = workflow
+
+    def result(self) -> Any:
+        """The child's return value; suspends the caller until it is there.
+
+        Raises:
+            TaskFailedError: the child failed permanently.
+        """
+        return self._ctx.wait(self)[0].result
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.task_name!r}, invocation_id={self.invocation_id!r})"
+
+
+def child_records(
+    parent: InvocationRecord,
+    parent_workflow: WorkflowIdentity,
+    seq: int,
+    spec: TaskSpec,
+    args: bytes,
+    *,
+    now: float,
+    shielded: bool,
+) -> tuple[InvocationRecord, WorkflowRecord | None]:
+    """The record of the child ``parent`` starts at ``seq``, and, for a ``force_new_workflow``
+    task, the record of the child workflow it roots (its id derived from the child's)."""
+    inv_id = child_invocation_id(parent.invocation_id, seq)
+    workflow_id = parent_workflow.workflow_id
+    if spec.force_new_workflow:
+        workflow_id = child_workflow_id(inv_id)
+    child = InvocationRecord(
+        invocation_id=inv_id,
+        workflow_id=workflow_id,
+        task_name=spec.name,
+        args=args,
+        parent_workflow_id=parent_workflow.workflow_id,
+        parent_invocation_id=parent.invocation_id,
+        parent_seq=seq,
+        parent_task_name=parent.task_name,
+        cancel_shielded=shielded,
+        created_at=now,
+        updated_at=now,
+    )
+    if not spec.force_new_workflow:
+        return child, None
+    workflow = WorkflowRecord(
+        deadline=deadline_after(now, spec.max_duration),
+        workflow_id=workflow_id,
+        workflow_type=spec.name,
+        parent_workflow_id=parent_workflow.workflow_id,
+        root_workflow_id=parent_workflow.root_workflow_id,
+        root_invocation_id=inv_id,
+        parent_invocation_id=parent.invocation_id,
+        created_at=now,
+        updated_at=now,
+        # Its own secret, not one derived from the parent's: two racing parents build two
+        # records and only the first is stored; every run of the child reads its seed from
+        # the stored record, so whichever won is the one all its values come from.
+        seed=new_workflow_seed(),
+    )
+    return child, workflow
+
+
+def child_result(codec: Codec, outcome: bytes, handle: TaskHandle) -> TaskResult:
+    """What waiting on ``handle`` gives, from the child's recorded outcome.
+
+    Raises:
+        TaskFailedError: the child failed or was cancelled.
+    """
+    decoded = decode_outcome(codec, outcome, f"child {handle.invocation_id!r}")
+    if decoded.status is WorkflowStatus.COMPLETED:
+        return TaskResult(decoded.value, handle.workflow, handle.invocation_id, handle.task_name)
+    error_type, message, traceback = error_info(decoded.value)
+    raise TaskFailedError(
+        f"child task {handle.task_name!r} (invocation {handle.invocation_id!r}) "
+        f"{decoded.status.value.lower()}: {error_type}: {message}",
+        task_name=handle.task_name,
+        invocation_id=handle.invocation_id,
+        error_type=error_type,
+        error_message=message,
+        traceback=traceback,
+    )
+
+
+class Children(Replaying):
+    """Starts children (recorded, sent after the commit that records them) and waits."""
+
+    def start_task(self, task: object, *args: Any, **kwargs: Any) -> TaskHandle:
+        """Start a child invocation of ``task`` and return a handle without waiting.
+
+        A task declared with ``force_new_workflow=True`` starts a child workflow; any other
+        joins this workflow. Children are keyed by position: two identical calls are two
+        children.
+        """
+        spec = spec_of(task)
+        seq = self._seq
+        entry = self._replay(Kind.START_TASK, spec.name)
+        if entry is not None:
+            inv_id, wf_id, wf_type, parent_wf, root_wf = entry.value
+            identity = WorkflowIdentity(wf_id, wf_type, parent_wf, root_wf)
+            return TaskHandle(self, seq, inv_id, spec.name, identity)
+        return self._start_child(seq, spec, args, kwargs)
+
+    def execute_task(self, task: object, *args: Any, **kwargs: Any) -> TaskResult:
+        """Run ``task`` as a child and wait for it: ``start_task(...)`` then ``wait``.
+
+        Raises:
+            TaskFailedError: the child failed permanently.
+        """
+        return self.wait(self.start_task(task, *args, **kwargs))[0]
+
+    def wait(self, *handles: TaskHandle) -> list[TaskResult]:
+        """Wait for every handle; suspends once until all are done, then returns in order.
+
+        Raises:
+            TaskFailedError: one of the children failed permanently (the first in order).
+        """
+        self._check()
+        for handle in handles:
+            if not isinstance(handle, TaskHandle) or handle._ctx is not self:
+                raise ConfigurationError(
+                    "wf.wait takes handles returned by this invocation's start_task, "
+                    f"got {handle!r}"
+                )
+        # A pending cancellation wins over results, even ones already there (children it
+        # cancelled end CANCELLED): the workflow sees WorkflowCancelled, as it would have
+        # had it suspended first.
+        self._cancel_point()
+        # Distinct: a store counts each awaited position once.
+        missing = list(dict.fromkeys(h.seq for h in handles if h.seq not in self._outcomes))
+        if missing:
+            self._fatal = _Suspend(missing)
+            raise self._fatal
+        self._waited([h.seq for h in handles])
+        return [self._task_result(h) for h in handles]
+
+    def _start_child(
+        self, seq: int, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> TaskHandle:
+        rt = self._rt
+        encoded_args = rt.codec.encode(
+            [list(args), kwargs], what=f"arguments of task {spec.name!r}"
+        )
+        shielded = self._cancel_delivered or self._invocation.cancel_shielded
+        child, workflow = child_records(
+            self._invocation,
+            self.workflow,
+            seq,
+            spec,
+            encoded_args,
+            now=rt.clock(),
+            shielded=shielded,
+        )
+        identity = self.workflow if workflow is None else workflow.identity
+        value = [child.invocation_id, *_identity_fields(identity)]
+        self._append(
+            encode_entry(
+                rt.codec, Kind.START_TASK, spec.name, True, value, f"start_task({spec.name!r})"
+            )
+        )
+        if workflow is not None:
+            # Created before the parent records the start: a crash in between leaves an
+            # unreferenced PENDING workflow (recovered or harmless), never a dangling start.
+            rt.store.create_workflow(workflow, child)
+        else:
+            self._new_children.append(child)
+        # Sent after the next commit (a wait's suspension, a step, completion) records the
+        # start: back-to-back starts and execute_task cost one write, and no message can run
+        # a child its parent has not recorded.
+        self._to_dispatch.append(
+            InvocationRef(identity.workflow_id, child.invocation_id, spec.name)
+        )
+        return TaskHandle(self, seq, child.invocation_id, spec.name, identity)
+
+    def _task_result(self, handle: TaskHandle) -> TaskResult:
+        return child_result(self._rt.codec, self._outcomes[handle.seq], handle)
+
+
+def _identity_fields(identity: WorkflowIdentity) -> list[str | None]:
+    return [
+        identity.workflow_id,
+        identity.workflow_type,
+        identity.parent_workflow_id,
+        identity.root_workflow_id,
+    ]

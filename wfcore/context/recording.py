@@ -1,0 +1,182 @@
+"""The state of one invocation's run and how it records and commits operations.
+
+The base of :class:`~wfcore.context.WorkflowContext`: every other part of the context
+(replay bookkeeping, cancellation, values, timers, steps, data, children) builds on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, TypeVar
+
+from wfcore._history import (
+    Entry,
+    decode_entry,
+    describe,
+    encode_entry,
+    encode_lifecycle,
+    is_operation,
+)
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    InvocationRef,
+    QueuePush,
+    Snapshot,
+    WorkflowIdentity,
+    WorkflowRecord,
+)
+from wfcore.context.runtime import Runtime, _Conflict
+
+__all__ = ["Recording"]
+
+T = TypeVar("T")
+
+
+class Recording:
+    """One invocation's run: its records, its recorded history, and what the next commit
+    writes (buffered entries, data, new children, messages to send after it)."""
+
+    def __init__(self, runtime: Runtime, snapshot: Snapshot, *, strict: bool = False) -> None:
+        self._rt = runtime
+        self._strict = strict
+        self._workflow_record: WorkflowRecord = snapshot.workflow
+        self._invocation: InvocationRecord = snapshot.invocation
+        raw = snapshot.entries
+        # Lifecycle events live in the same list but take no seq: replay sees operations only.
+        self._entries = [e for e in raw if is_operation(e)] if raw else raw
+        self._outcomes = snapshot.outcomes
+        self._seq = 0
+        self._base = len(snapshot.entries)
+        self._buffer: list[bytes] = []
+        self._decoded: Entry | None = None  # the last entry _entry_at decoded
+        self._data: dict[str, bytes] = {}  # set_data values for the next commit
+        self._new_children: list[InvocationRecord] = []
+        self._to_dispatch: list[InvocationRef] = []
+        self._lifecycle("task_resumed" if raw else "task_started", None)
+        self._last_now: datetime | None = None
+        self._seed: bytes | None = None  # the PRNG key, made by the first draw that needs it
+        self._fatal: BaseException | None = None
+        self._where = (
+            f"invocation {snapshot.invocation.invocation_id!r} "
+            f"(task {snapshot.invocation.task_name!r}) of workflow "
+            f"{snapshot.workflow.workflow_id!r}"
+        )
+        self._patches: dict[str, bool] = {}
+        # Children started by cleanup code after a cancellation are shielded from it.
+        self._cancel_pending = (
+            snapshot.workflow.cancel_requested and not snapshot.invocation.cancel_shielded
+        )
+        self._cancel_delivered = False
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+        self.workflow: WorkflowIdentity = snapshot.workflow.identity
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def invocation_id(self) -> str:
+        """This invocation's id."""
+        return self._invocation.invocation_id
+
+    @property
+    def task_name(self) -> str:
+        """The running task's name."""
+        return self._invocation.task_name
+
+    @property
+    def attempt(self) -> int:
+        """How many times this invocation has been started (1 on the first run)."""
+        return self._invocation.attempts
+
+    def log_extra(self) -> dict[str, Any]:
+        """The ``extra`` fields wfcore puts on log records about this invocation."""
+        return {
+            "workflow_id": self.workflow.workflow_id,
+            "invocation_id": self.invocation_id,
+            "task": self.task_name,
+            "seq": self._seq,
+            "attempt": self.attempt,
+        }
+
+    # -- recording and committing ------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _entry_at(self, seq: int) -> Entry:
+        """The recorded entry at ``seq``, decoded once: ``wait`` looks at the entry the next
+        operation then replays."""
+        cached = self._decoded
+        if cached is None or cached.seq != seq:
+            cached = self._decoded = decode_entry(
+                self._rt.codec, seq, self._entries[seq], self._where
+            )
+        return cached
+
+    def _lifecycle(self, kind: str, detail: Any) -> None:
+        """Add a lifecycle event to the next commit (it takes no seq)."""
+        codec = self._rt.codec
+        self._buffer.append(encode_lifecycle(codec, kind, detail, self._invocation.attempts))
+
+    def _record(self, kind: str, name: str, value: T) -> T:
+        # Buffered: written with the next boundary, before anyone else can observe it.
+        self._buffer.append(
+            encode_entry(self._rt.codec, kind, name, True, value, describe(kind, name))
+        )
+        self._seq += 1
+        return value
+
+    def _append(self, data: bytes) -> None:
+        self._buffer.append(data)
+        self._seq += 1
+
+    def _flush(self, **changes: Any) -> CommitResult:
+        """Commit now (a boundary); another writer having won aborts this run to replay."""
+        result = self._commit(**changes)
+        if not result.ok:
+            self._fatal = _Conflict()
+            raise self._fatal
+        return result
+
+    def _commit(self, **changes: Any) -> CommitResult:
+        """Write buffered entries and new children (plus ``changes``) in one atomic commit,
+        then send the children it recorded. Nothing is sent if another writer won."""
+        outbox = self._rt.outbox
+        pushes: tuple[QueuePush, ...] = ()
+        if outbox is not None and self._to_dispatch:
+            pushes = tuple(outbox.prepare(ref) for ref in self._to_dispatch)
+        batch = Batch(
+            self._base,
+            self._buffer,
+            self._data,
+            children=self._new_children,
+            pushes=pushes,
+            **changes,
+        )
+        result = self._rt.store.commit(self.workflow.workflow_id, self.invocation_id, batch)
+        if not result.ok:
+            return result
+        self._data = {}
+        to_dispatch, self._to_dispatch = self._to_dispatch, []
+        if result.cancel_requested and not (
+            self._cancel_delivered or self._invocation.cancel_shielded
+        ):
+            self._cancel_pending = True
+            # A cancel that walked this workflow's children before these child workflows
+            # existed did not reach them; its flag, seen here, must.
+            for ref in to_dispatch:
+                if ref.workflow_id != self.workflow.workflow_id:
+                    self._rt.store.request_cancel(ref.workflow_id)
+        self._base += len(self._buffer)
+        self._buffer = []
+        self._new_children = []
+        if result.pushed and outbox is not None:
+            for push in pushes:
+                outbox.pushed(push)
+        else:
+            for ref in to_dispatch:
+                self._rt.dispatcher.enqueue(ref)
+        return result

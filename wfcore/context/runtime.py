@@ -1,0 +1,37 @@
+"""What a context needs from its engine, and the control-flow signals it raises to it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from wfcore._codec import Codec
+from wfcore._dispatch import Dispatcher, Outbox
+from wfcore.store import StateStore
+
+__all__ = ["Runtime", "_Conflict", "_Suspend"]
+
+
+class _Suspend(BaseException):
+    """Raised inside user code to stop the invocation until ``seqs`` have outcomes."""
+
+    def __init__(self, seqs: Sequence[int], wake_at: float | None = None) -> None:
+        super().__init__(tuple(seqs))
+        self.seqs = tuple(seqs)
+        self.wake_at = wake_at
+
+
+class _Conflict(BaseException):
+    """Another writer recorded this invocation's next position first: abort and replay."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a context needs from its engine."""
+
+    store: StateStore
+    codec: Codec
+    dispatcher: Dispatcher
+    clock: Callable[[], float] = time.time
+    outbox: Outbox | None = None

@@ -1,0 +1,20 @@
+"""The engine: start workflows and run one invocation against a store to its outcome.
+
+Internal: the public names are re-exported by ``wfcore``. ``Engine`` (:mod:`.engine`) is
+assembled from these parts, each a class over :class:`.base.EngineBase`:
+
+- :mod:`.base`: configuration, the registered tasks, the runs in progress.
+- :mod:`.start`: ``start`` (ids checked or derived from idempotency keys).
+- :mod:`.run`: ``run``, one invocation replayed to its outcome; ``RunResult``/``RunStatus``.
+- :mod:`.outcomes`: telling parents, ``fail`` from outside a run, reading outcomes.
+- :mod:`.cancel`: ``cancel`` down a workflow tree.
+- :mod:`.recovery`: ``heartbeat``, ``hold``, ``recover`` (the sweep).
+"""
+
+from __future__ import annotations
+
+from wfcore.engine.engine import Engine
+from wfcore.engine.outcomes import outcome_value
+from wfcore.engine.run import RunResult, RunStatus
+
+__all__ = ["Engine", "RunResult", "RunStatus", "outcome_value"]

@@ -1,0 +1,72 @@
+"""The engine's configuration and state, shared by its parts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from wfcore._codec import Codec
+from wfcore._dispatch import Dispatcher, Outbox
+from wfcore._models import QueuePush
+from wfcore._tasks import TaskSpec
+from wfcore.context import Runtime
+from wfcore.errors import ConfigurationError
+from wfcore.store import StateStore
+
+__all__ = ["EngineBase", "log"]
+
+log = logging.getLogger("wfcore.engine")
+
+
+class EngineBase:
+    """What every part of :class:`~wfcore.engine.Engine` works with: the store, the codec,
+    the dispatch port, the clock, the registered tasks and the runs in progress."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        dispatcher: Dispatcher,
+        tasks: Callable[[str], TaskSpec],
+        codec: Codec | None = None,
+        max_conflicts: int = 20,
+        clock: Callable[[], float] = time.time,
+        max_sleep_hop: float = 900.0,
+        outbox: Outbox | None = None,
+    ) -> None:
+        if outbox is not None and not getattr(store, "writes_pushes", False):
+            raise ConfigurationError(
+                f"{store!r} cannot write queue messages in its commits, so it cannot be "
+                "given an outbox; pass outbox=None"
+            )
+        self.store = store
+        self.codec = codec or Codec()
+        self.dispatcher = dispatcher
+        self._tasks = tasks
+        self.clock = clock
+        self._outbox = outbox
+        self._runtime = Runtime(store, self.codec, dispatcher, clock, outbox)
+        self._max_sleep_hop = max_sleep_hop
+        self._max_conflicts = max_conflicts
+        # Runs in progress in this process, by (workflow id, invocation id, task name): a
+        # tuple hashes in C, a frozen dataclass in Python, and this is done on every message.
+        self._running: dict[tuple[str, str, str], int] = {}
+        self._running_lock = threading.Lock()
+
+    def task(self, name: str) -> TaskSpec:
+        """The task registered under ``name``.
+
+        Raises:
+            ConfigurationError: no such task.
+        """
+        return self._tasks(name)
+
+    def _written(self, push: QueuePush | None) -> bool:
+        """After a write that carried ``push`` (and wrote it): its after-send bookkeeping.
+        False when there was no push, so the caller sends the message itself."""
+        if push is None or self._outbox is None:
+            return False
+        self._outbox.pushed(push)
+        return True

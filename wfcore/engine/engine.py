@@ -1,0 +1,13 @@
+"""``Engine``: starts workflows and runs invocations against a store to their outcome."""
+
+from __future__ import annotations
+
+from wfcore.engine.recovery import Recovery
+from wfcore.engine.run import Running
+from wfcore.engine.start import Starting
+
+__all__ = ["Engine"]
+
+
+class Engine(Starting, Running, Recovery):
+    """Runs invocations of registered tasks against a store, dispatching through a port."""

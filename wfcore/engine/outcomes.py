@@ -1,0 +1,170 @@
+"""Outcomes: a finished invocation's outcome delivered to its parent, failing an invocation
+from outside its run, and reading a workflow's outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfcore._history import (
+    HistoryEvent,
+    Outcome,
+    decode_outcome,
+    encode_lifecycle,
+    encode_outcome,
+    error_info,
+    read_history,
+)
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    Finish,
+    InvocationRecord,
+    InvocationRef,
+    ParentOutcome,
+    QueuePush,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.engine.base import EngineBase
+from wfcore.errors import WorkflowCancelledError, WorkflowFailedError, WorkflowNotFoundError
+
+__all__ = ["Outcomes", "error_text", "outcome_value"]
+
+
+class Outcomes(EngineBase):
+    """Finishing invocations from outside a run, telling parents, reading outcomes."""
+
+    def fail(self, ref: InvocationRef, error: BaseException) -> bool:
+        """Fail a not yet finished invocation for good from outside its run.
+
+        For decisions taken after a run (a queue's retry policy gave up). True if this call
+        finished it.
+        """
+        for _ in range(self._max_conflicts):
+            snap = self.store.load(ref.workflow_id, ref.invocation_id, claim=False)
+            if snap is None or snap.invocation.status.finished:
+                return False
+            inv = snap.invocation
+            outcome = encode_outcome(
+                self.codec, WorkflowStatus.FAILED, error, f"error of task {inv.task_name!r}"
+            )
+            event = encode_lifecycle(self.codec, "task_failed", error_text(error), inv.attempts)
+            finish = Finish(WorkflowStatus.FAILED, outcome)
+            parent, push = self._parent_link(inv)
+            batch = Batch(
+                len(snap.entries), [event], finish=finish, parent=parent, parent_push=push
+            )
+            committed = self.store.commit(ref.workflow_id, ref.invocation_id, batch)
+            if committed.ok:
+                self._tell_parent(inv, outcome, committed, push)
+                return True
+        return False
+
+    def _parent_link(self, inv: InvocationRecord) -> tuple[ParentOutcome | None, QueuePush | None]:
+        """What a finishing commit of ``inv`` tells a parent in its workflow: the outcome's
+        place, and (with an outbox) the wake-up message the commit writes if it wakes it."""
+        parent = _parent_outcome(inv)
+        if parent is None or self._outbox is None or inv.parent_ref is None:
+            return parent, None
+        return parent, self._outbox.prepare(inv.parent_ref)
+
+    def _tell_parent(
+        self,
+        inv: InvocationRecord,
+        outcome: bytes,
+        committed: CommitResult,
+        push: QueuePush | None,
+    ) -> None:
+        """After a committed finish: wake the parent its commit told, or tell it now."""
+        if committed.parent is None:
+            self._notify_parent(inv, outcome)
+        elif committed.parent.wake and inv.parent_ref is not None and not self._written(push):
+            self.dispatcher.enqueue(inv.parent_ref)  # the commit did not write the wake-up
+
+    def _notify_parent(self, inv: InvocationRecord, outcome: bytes) -> None:
+        parent = inv.parent_ref
+        if parent is None or inv.parent_seq is None:
+            return
+        result = self.store.record_outcome(
+            parent.workflow_id, parent.invocation_id, inv.parent_seq, outcome
+        )
+        if result.wake:
+            self.dispatcher.enqueue(parent)
+
+    # -- reading outcomes ----------------------------------------------------------------
+
+    def workflow(self, workflow_id: str) -> WorkflowRecord:
+        """The stored workflow.
+
+        Raises:
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        record = self.store.get_workflow(workflow_id)
+        if record is None:
+            raise WorkflowNotFoundError(
+                f"no workflow {workflow_id!r} in the store; check the id (and the store URL), "
+                "or it finished and its retention has passed"
+            )
+        return record
+
+    def history(self, workflow_id: str) -> list[HistoryEvent]:
+        """The workflow's lifecycle events and recorded operations, in time order."""
+        self.workflow(workflow_id)
+        return read_history(self.store, self.codec, workflow_id)
+
+    def outcome(self, workflow_id: str) -> Outcome | None:
+        """The decoded outcome of a finished workflow, or None while it runs."""
+        record = self.workflow(workflow_id)
+        if not record.status.finished:
+            return None
+        root = self.store.get_invocation(workflow_id, record.root_invocation_id)
+        if root is None or root.outcome is None:
+            return None
+        return decode_outcome(self.codec, root.outcome, f"workflow {workflow_id!r}")
+
+    def result(self, workflow_id: str) -> Any:
+        """The return value of a finished workflow.
+
+        Raises:
+            WorkflowFailedError: it failed.
+            WorkflowCancelledError: it was cancelled.
+            WorkflowNotFoundError: there is no such workflow.
+            LookupError: it has not finished yet.
+        """
+        outcome = self.outcome(workflow_id)
+        if outcome is None:
+            raise LookupError(f"workflow {workflow_id!r} has not finished")
+        return outcome_value(workflow_id, outcome)
+
+
+def outcome_value(workflow_id: str, outcome: Outcome) -> Any:
+    """The value of a finished workflow's outcome, or the error it ended with."""
+    if outcome.status is WorkflowStatus.COMPLETED:
+        return outcome.value
+    if outcome.status is WorkflowStatus.CANCELLED:
+        raise WorkflowCancelledError(
+            f"workflow {workflow_id!r} was cancelled", workflow_id=workflow_id
+        )
+    error_type, message, traceback = error_info(outcome.value)
+    raise WorkflowFailedError(
+        f"workflow {workflow_id!r} failed: {error_type}: {message}",
+        workflow_id=workflow_id,
+        error_type=error_type,
+        error_message=message,
+        traceback=traceback,
+    )
+
+
+def error_text(error: BaseException) -> str:
+    type_name, message, _ = error_info(error)
+    return f"{type_name}: {message}"
+
+
+def _parent_outcome(inv: InvocationRecord) -> ParentOutcome | None:
+    """The parent a finishing commit records the outcome in: one in the same workflow (the
+    same store slot); a parent in another workflow is told by ``record_outcome`` after."""
+    if inv.parent_seq is None or inv.parent_invocation_id is None:
+        return None
+    if inv.parent_workflow_id != inv.workflow_id:
+        return None
+    return ParentOutcome(inv.parent_invocation_id, inv.parent_seq)

@@ -1,0 +1,109 @@
+"""Starting workflows: ids checked or derived, records created, the first run enqueued."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wfcore._durations import deadline_after
+from wfcore._identity import new_workflow_id, new_workflow_seed, workflow_id_for_key
+from wfcore._models import InvocationRecord, WorkflowRecord
+from wfcore._tasks import TaskSpec
+from wfcore.engine.base import EngineBase
+from wfcore.errors import ConfigurationError
+
+__all__ = ["Starting"]
+
+_MAX_ID = 200
+_BAD_ID = re.compile(r"[{}\s\x00-\x1f]")
+
+
+class Starting(EngineBase):
+    """Creates a workflow and its root invocation, idempotently by id or key."""
+
+    def start(
+        self,
+        spec: TaskSpec,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        workflow_id: str | None = None,
+        idempotency_key: str | None = None,
+        delay: float | None = None,
+        max_duration: float | None = None,
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow running ``spec`` and enqueue it; idempotent by id or key.
+
+        ``delay`` (seconds) postpones its first run; ``max_duration`` (seconds, default the
+        task's) fails the workflow once it has run that long, suspended or not.
+
+        Returns:
+            The stored workflow and whether this call created it.
+        """
+        if workflow_id is not None and idempotency_key is not None:
+            raise ConfigurationError(
+                "pass either workflow_id= or idempotency_key=, not both: each names the workflow"
+            )
+        if idempotency_key is not None:
+            _check_id("idempotency_key", idempotency_key, max_len=10_000)
+            wid = workflow_id_for_key(idempotency_key)
+        elif workflow_id is not None:
+            _check_id("workflow_id", workflow_id)
+            wid = workflow_id
+        else:
+            wid = new_workflow_id()
+        args_blob = self.codec.encode(
+            [list(args), kwargs or {}], what=f"arguments of task {spec.name!r}"
+        )
+        now = self.clock()
+        limit = max_duration if max_duration is not None else spec.max_duration
+        record = WorkflowRecord(
+            workflow_id=wid,
+            workflow_type=spec.name,
+            root_workflow_id=wid,
+            root_invocation_id=wid,
+            idempotency_key=idempotency_key,
+            deadline=deadline_after(now, limit, (delay or 0.0)),
+            created_at=now,
+            updated_at=now,
+            seed=new_workflow_seed(),
+        )
+        root = InvocationRecord(
+            invocation_id=wid,
+            workflow_id=wid,
+            task_name=spec.name,
+            args=args_blob,
+            # A delayed start is "created" when it is due: the recovery sweep, which looks
+            # for invocations idle too long, must not start it early.
+            created_at=now + (delay or 0.0),
+            updated_at=now + (delay or 0.0),
+        )
+        # With an outbox, the store writes the first message with the records (delayed starts
+        # go through the dispatcher): no moment where the workflow exists without it.
+        push = self._outbox.prepare(root.ref) if self._outbox is not None and not delay else None
+        stored, created = self.store.create_workflow(record, root, push=push)
+        if not created and stored.workflow_type != spec.name:
+            raise ConfigurationError(
+                f"workflow {wid!r} already exists as a {stored.workflow_type!r} workflow; "
+                f"it cannot be started again as {spec.name!r}. Use another id or key"
+            )
+        if created:
+            if delay:
+                self.dispatcher.wake(root.ref, delay)
+            elif not self._written(push):
+                self.dispatcher.enqueue(root.ref)
+        return stored, created
+
+
+def _check_id(what: str, value: object, *, max_len: int = _MAX_ID) -> None:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > max_len
+        or (what == "workflow_id" and _BAD_ID.search(value))
+    ):
+        raise ConfigurationError(
+            f"{what} must be a non-empty str of at most {max_len} characters"
+            + (" without braces, spaces or control characters" if what == "workflow_id" else "")
+            + f", got {value!r:.60}"
+        )
