@@ -286,3 +286,29 @@ def test_a_workflow_handle_of_a_raw_message_is_reachable(app: App, flows: Flows)
     assert message.get_result(backend=backend, block=True, timeout=TIMEOUT_MS) == 42
     handle: WorkflowHandle[Any] = app.handle(f"msg-{message.message_id}")
     assert handle.result(timeout=5) == 42
+
+
+def test_a_plain_actor_failure_is_recorded_only_once_its_retries_are_exhausted(
+    app: App,
+) -> None:
+    # Given a plain actor that always fails, retried twice by Dramatiq
+    attempts: list[int] = []
+
+    @dramatiq.actor(broker=app.broker, max_retries=2, min_backoff=10, max_backoff=20)
+    def always_fails(n: int) -> int:
+        attempts.append(n)
+        raise KeyError(f"attempt {len(attempts)}")
+
+    @app.task
+    def waits() -> str:
+        try:
+            waits.wf.execute_task(always_fails, 3)
+        except TaskFailedError as exc:
+            return f"{exc.task_name}: {exc.error_type}: {exc.error_message}"
+        return "no failure"
+
+    # When a workflow runs it as a child
+    handle = waits.send_with_options()
+    # Then the parent sees the last attempt's error, after every attempt ran
+    assert handle.result(timeout=15) == "always_fails: KeyError: 'attempt 3'"
+    assert attempts == [3, 3, 3]
