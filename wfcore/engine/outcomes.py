@@ -83,8 +83,8 @@ class Outcomes(EngineBase):
             if snap is None or snap.invocation.status.finished:
                 return False
             inv = snap.invocation
-            outcome, event = self._outside_outcome(inv, status, value)
-            finish = Finish(status, outcome)
+            finish, event = self._outside_outcome(inv, status, value)
+            outcome = finish.outcome
             parent, push = self._parent_link(inv)
             batch = Batch(
                 len(snap.entries), [event], finish=finish, parent=parent, parent_push=push
@@ -97,19 +97,21 @@ class Outcomes(EngineBase):
 
     def _outside_outcome(
         self, inv: InvocationRecord, status: WorkflowStatus, value: Any
-    ) -> tuple[bytes, bytes]:
-        """The encoded outcome and lifecycle event of finishing ``inv`` with ``value``."""
+    ) -> tuple[Finish, bytes]:
+        """The finish and lifecycle event of finishing ``inv`` with ``value`` (a value the
+        codec refuses fails it with that ``EncodeError``)."""
         if status is WorkflowStatus.COMPLETED:
             try:
                 outcome = encode_outcome(
                     self.codec, status, value, f"result of task {inv.task_name!r}"
                 )
-                return outcome, encode_lifecycle(self.codec, "task_completed", None, inv.attempts)
+                event = encode_lifecycle(self.codec, "task_completed", None, inv.attempts)
+                return Finish(status, outcome), event
             except EncodeError as exc:
                 status, value = WorkflowStatus.FAILED, exc
         outcome = encode_outcome(self.codec, status, value, f"error of task {inv.task_name!r}")
         event = encode_lifecycle(self.codec, "task_failed", error_text(value), inv.attempts)
-        return outcome, event
+        return Finish(status, outcome), event
 
     def _parent_link(self, inv: InvocationRecord) -> tuple[ParentOutcome | None, QueuePush | None]:
         """What a finishing commit of ``inv`` tells a parent in its workflow: the outcome's
