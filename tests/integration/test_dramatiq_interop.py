@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -15,8 +16,9 @@ from dramatiq.middleware import Middleware
 from dramatiq.results import ResultFailure, Results
 from dramatiq.results.backends import StubBackend
 
-from wfcore import WorkflowStatus
+from wfcore import InvocationRef, WorkflowStatus
 from wfcore.errors import TaskFailedError, WorkflowFailedError
+from wfcore.testing import assert_replays
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
 
 TIMEOUT_MS = 15_000
@@ -312,3 +314,46 @@ def test_a_plain_actor_failure_is_recorded_only_once_its_retries_are_exhausted(
     # Then the parent sees the last attempt's error, after every attempt ran
     assert handle.result(timeout=15) == "always_fails: KeyError: 'attempt 3'"
     assert attempts == [3, 3, 3]
+
+
+def test_a_failed_recording_is_repaired_by_the_recovery_sweep(
+    make_app: Callable[..., App], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a plain actor child whose first outcome cannot be recorded (the store blipped)
+    app = make_app(recovery_interval=0, stale_after=0.3)
+    runs: list[str] = []
+
+    @dramatiq.actor(broker=app.broker, max_retries=0)
+    def echo(text: str) -> str:
+        runs.append(text)
+        return text
+
+    @app.task
+    def waits() -> str:
+        return str(waits.wf.execute_task(echo, "x").result)
+
+    complete = app.engine.complete
+    blips: list[InvocationRef] = []
+
+    def blip_once(ref: InvocationRef, value: Any) -> bool:
+        if not blips:
+            blips.append(ref)
+            raise ConnectionError("store unavailable")
+        return complete(ref, value)
+
+    monkeypatch.setattr(app.engine, "complete", blip_once)
+    handle = waits.send_with_options()
+    while not blips:
+        threading.Event().wait(0.01)
+    assert handle.status() is WorkflowStatus.SUSPENDED
+    # When the recovery sweep runs once the child has been idle for stale_after
+    threading.Event().wait(0.5)
+    assert blips[0] in app.recover()
+    # Then the actor runs again (at least once), its outcome is recorded, the parent finishes
+    assert handle.result(timeout=10) == "x"
+    assert runs == ["x", "x"]
+    # And the history, exported, replays against the code without running the actor
+    path = tmp_path / "waits.wfh"
+    handle.export_history(path)
+    assert_replays(app, path)
+    assert runs == ["x", "x"]
