@@ -16,6 +16,7 @@ from dramatiq.middleware import Middleware
 from dramatiq.results import ResultFailure, Results
 from dramatiq.results.backends import StubBackend
 
+from tests.integration.apps.interop import Interop
 from wfcore import InvocationRef, WorkflowStatus
 from wfcore.errors import TaskFailedError, WorkflowFailedError
 from wfcore.testing import assert_replays
@@ -44,27 +45,12 @@ class Flows:
                 self.calls[name] = self.calls.get(name, 0) + 1
                 return self.calls[name]
 
-        @app.task(store_results=True)
-        def double(n: int) -> int:
-            return n * 2
-
-        @app.task(store_results=True)
-        def slow_inc(n: int) -> int:
-            wf = slow_inc.wf
-            doubled = wf.execute_task(double, n).result  # suspends: the first run ends here
-            wf.sleep(0.05)
-            return int(doubled) + 1
+        base = Interop(app, called)  # double, slow_inc (suspends) and the plain actor shout
+        shout = base.shout
 
         @app.task(store_results=True, max_retries=0)
         def broken(n: int) -> int:
             raise ValueError(f"no {n}")
-
-        @dramatiq.actor(broker=app.broker, max_retries=0)
-        def shout(text: str) -> str:
-            called("shout")
-            if text == "boom":
-                raise ValueError("cannot shout boom")
-            return text.upper()
 
         @dramatiq.actor(broker=app.broker, max_retries=3, min_backoff=10, max_backoff=20)
         def flaky(text: str) -> str:
@@ -83,8 +69,8 @@ class Flows:
                 return {"loud": loud, "again": again, "error": [exc.error_type, exc.error_message]}
             return {"loud": loud, "again": again, "error": None}
 
-        self.double: DramatiqTask[[int], int] = double
-        self.slow_inc: DramatiqTask[[int], int] = slow_inc
+        self.double = base.double
+        self.slow_inc = base.slow_inc
         self.broken: DramatiqTask[[int], int] = broken
         self.shout = shout
         self.uses_actors: DramatiqTask[[str], dict[str, Any]] = uses_actors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -14,9 +15,10 @@ __all__ = ["Interop"]
 
 class Interop:
     """``double``/``slow_inc`` for groups and pipelines (results stored), and ``orchestrate``
-    running the plain actors ``shout`` (fails on ``"boom"``) as children."""
+    running the plain actors ``shout`` (fails on ``"boom"``) as children. ``called`` is told
+    each run of ``shout``."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, called: Callable[[str], object] = lambda name: None) -> None:
         @app.task(store_results=True)
         def double(n: int) -> int:
             return n * 2
@@ -30,6 +32,7 @@ class Interop:
 
         @dramatiq.actor(broker=app.broker, max_retries=0)
         def shout(text: str) -> str:
+            called("shout")
             if text == "boom":
                 raise ValueError("cannot shout boom")
             return text.upper()
