@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -333,6 +334,25 @@ class _ReadOnly(DelegatingStore):
 
     def purge_expired(self, now: float) -> int:
         raise self._refuse("purge")
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        raise self._refuse("reopen a workflow")
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        raise self._refuse("fork a workflow")
 
     def close(self) -> None:
         """The wrapped store belongs to the caller."""

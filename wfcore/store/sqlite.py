@@ -31,6 +31,7 @@ from wfcore.errors import (
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store import refuse_pushes
+from wfcore.store._sqlite_repair import SQLiteRepair
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
@@ -38,7 +39,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteSweeps):
+class SQLiteStore(SQLiteSweeps, SQLiteRepair):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
