@@ -72,10 +72,14 @@ def test_a_reopened_invocation_waits_for_its_child_again(store: StateStore) -> N
     done = Finish(WorkflowStatus.COMPLETED, b"ok")
     told = store.commit("wf-1", child, Batch(1, finish=done, parent=ParentOutcome(root, 1)))
     # Then the new outcome is recorded and wakes the root exactly once
-    assert suspended.ok and not suspended.ready
-    assert told.parent is not None and told.parent.recorded and told.parent.wake
+    assert suspended.ok
+    assert not suspended.ready
+    assert told.parent is not None
+    assert told.parent.recorded
+    assert told.parent.wake
     snap = store.load("wf-1", root, claim=False)
-    assert snap is not None and snap.outcomes == {1: b"ok"}
+    assert snap is not None
+    assert snap.outcomes == {1: b"ok"}
 
 
 def test_reopen_is_refused_and_writes_nothing_when_its_guards_fail(store: StateStore) -> None:
@@ -89,9 +93,11 @@ def test_reopen_is_refused_and_writes_nothing_when_its_guards_fail(store: StateS
     # Then nothing changed
     assert store.load("wf-1", root, claim=False) == before
     record = store.get_workflow("wf-1")
-    assert record is not None and record.status is WorkflowStatus.FAILED
+    assert record is not None
+    assert record.status is WorkflowStatus.FAILED
     child_record = store.get_invocation("wf-1", child)
-    assert child_record is not None and child_record.status is WorkflowStatus.FAILED
+    assert child_record is not None
+    assert child_record.status is WorkflowStatus.FAILED
 
 
 def test_a_second_reopen_is_refused(store: StateStore) -> None:
@@ -99,7 +105,8 @@ def test_a_second_reopen_is_refused(store: StateStore) -> None:
     assert store.reopen("wf-1", [Reopen(root, 3, append=[b"r"])], statuses=FAILED) is not None
     assert store.reopen("wf-1", [Reopen(root, 4, append=[b"r"])], statuses=FAILED) is None
     snap = store.load("wf-1", root, claim=False)
-    assert snap is not None and snap.entries[-2:] == [b"failed", b"r"]
+    assert snap is not None
+    assert snap.entries[-2:] == [b"failed", b"r"]
 
 
 def test_racing_reopens_reopen_once(backend: StoreUnderTest, store: StateStore) -> None:
@@ -117,7 +124,8 @@ def test_racing_reopens_reopen_once(backend: StoreUnderTest, store: StateStore) 
     # Then exactly one reopened it, and its event was appended once
     assert sorted(_race(backend, store, calls)) == [False] * (RACERS - 1) + [True]
     snap = store.load("wf-1", root, claim=False)
-    assert snap is not None and snap.entries.count(b"resumed") == 1
+    assert snap is not None
+    assert snap.entries.count(b"resumed") == 1
 
 
 def test_reopen_clears_the_cancel_flag(store: StateStore) -> None:
