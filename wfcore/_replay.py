@@ -131,7 +131,7 @@ class Replayer:
         """Replay a workflow (and its child workflows) held in ``store``."""
         if store.get_workflow(workflow_id) is None:
             raise WorkflowNotFoundError(f"no workflow {workflow_id!r} to replay")
-        runtime = Runtime(_ReadOnly(store), self.codec, _NoDispatch())
+        runtime = Runtime(ReadOnlyStore(store), self.codec, NoDispatch())
         counts = [0, 0]
         skipped: list[str] = []
         settled: list[str] = []
@@ -289,7 +289,7 @@ def _mapping_lookup(tasks: Mapping[str, TaskSpec]) -> Callable[[str], TaskSpec]:
     return lookup
 
 
-class _NoDispatch:
+class NoDispatch:
     """A dispatcher that must never be used: replays dispatch nothing."""
 
     def enqueue(self, ref: InvocationRef) -> None:
@@ -299,7 +299,7 @@ class _NoDispatch:
         raise ReplayWriteError(f"a strict replay tried to wake {ref}")
 
 
-class _ReadOnly(DelegatingStore):
+class ReadOnlyStore(DelegatingStore):
     """A store view that reads through and refuses every write."""
 
     def _refuse(self, what: str) -> ReplayWriteError:

@@ -13,6 +13,7 @@ __all__ = [
     "FatalError",
     "NonDeterminismError",
     "NotInWorkflowError",
+    "RepairError",
     "RetryableError",
     "StoreError",
     "StoreUnavailableError",
@@ -51,6 +52,10 @@ def _rebuild(cls: type[WfError], args: tuple[Any, ...], state: dict[str, Any]) -
 
 class ConfigurationError(WfError):
     """The library is set up or called in a way that cannot work."""
+
+
+class RepairError(ConfigurationError):
+    """A resume or fork cannot be done as asked: the workflow's state does not allow it."""
 
 
 class NotInWorkflowError(WfError):

@@ -43,7 +43,7 @@ def test_public_names_are_pinned() -> None:
             "TaskSpec", "WfError", "WorkflowCancelled", "WorkflowCancelledError",
             "WorkflowContext", "WorkflowFailedError", "WorkflowIdentity", "WorkflowNotFoundError",
             "WorkflowRecord", "WorkflowStatus", "current", "current_or_none", "export_history",
-            "import_history", "open_store",
+            "import_history", "open_store", "RepairError",
         ]
     )  # fmt: skip
     for name in wfcore.__all__:

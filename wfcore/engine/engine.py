@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from wfcore.engine.recovery import Recovery
+from wfcore.engine.repair import Repairing
 from wfcore.engine.run import Running
 from wfcore.engine.start import Starting
 
 __all__ = ["Engine"]
 
 
-class Engine(Starting, Running, Recovery):
+class Engine(Starting, Running, Recovery, Repairing):
     """Runs invocations of registered tasks against a store, dispatching through a port."""
