@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from wfcore.engine.bulk import Bulk
 from wfcore.engine.recovery import Recovery
-from wfcore.engine.repair import Repairing
 from wfcore.engine.run import Running
 from wfcore.engine.start import Starting
 
 __all__ = ["Engine"]
 
 
-class Engine(Starting, Running, Recovery, Repairing):
+class Engine(Starting, Running, Recovery, Bulk):
     """Runs invocations of registered tasks against a store, dispatching through a port."""
