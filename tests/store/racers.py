@@ -68,3 +68,15 @@ def recover(url: str, start_at: float, older_than: float, now: float) -> list[tu
             for r in s.recover_candidates(older_than=older_than, now=now)
         ],
     )
+
+
+def signal(
+    url: str, start_at: float, workflow_id: str, payload: bytes, signal_id: str | None
+) -> tuple[bool, bool, bool]:
+    """Send a signal named "go"; (accepted, duplicate, wake) as this caller was told."""
+
+    def op(s: StateStore) -> tuple[bool, bool, bool]:
+        sent = s.send_signal(workflow_id, "go", payload, signal_id=signal_id)
+        return sent.accepted, sent.duplicate, sent.wake
+
+    return _at(url, start_at, op)

@@ -12,9 +12,10 @@ import pytest
 
 from tests.store.records import invocation, workflow
 from wfcore import LocalRunner, Task
-from wfcore._models import Batch, Finish, InvocationRef, Snapshot, WorkflowStatus
+from wfcore._models import Batch, Finish, InvocationRef, SignalTake, Snapshot, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreUnavailableError
 from wfcore.store import StateStore, open_store
+from wfcore.store._sqlite_layout import SCHEMA_VERSION, SIGNAL_TABLES
 from wfcore.store.sqlite import SQLiteStore
 
 
@@ -127,6 +128,9 @@ def _downgrade(path: Path, version: int, *columns: tuple[str, str]) -> None:
     raw = sqlite3.connect(path)
     for table, column in columns:
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    if version < 5:  # before the signal tables
+        for table in SIGNAL_TABLES:
+            raw.execute(f"DROP TABLE {table}")
     raw.execute(f"PRAGMA user_version = {version}")
     raw.commit()
     raw.close()
@@ -164,7 +168,7 @@ def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
     try:
         wakes = [upgraded.record_outcome("wf-1", inv, seq, b"o").wake for seq in (1, 2)]
         # Then the column was added, and the last outcome (and only it) wakes the invocation
-        assert _layout(path) == (4, True, True)
+        assert _layout(path) == (SCHEMA_VERSION, True, True)
         assert wakes == [False, True]
         snap = upgraded.load("wf-1", inv, claim=False)
         assert snap is not None
@@ -210,6 +214,48 @@ def test_an_older_file_opened_read_only_reads_as_the_current_schema_and_stays_as
     assert _layout(path) == (2, False, False)
 
 
+def _tables(path: Path) -> set[str]:
+    raw = sqlite3.connect(path)
+    try:
+        return {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+    finally:
+        raw.close()
+
+
+def test_a_version_4_file_gets_the_signal_tables_and_its_waits_work(tmp_path: Path) -> None:
+    # Given a file as version 4 left it (no signal tables) with a running workflow and data
+    path = tmp_path / "v4.db"
+    store = SQLiteStore(path)
+    record, root = workflow("wf-1")
+    inv = root.invocation_id
+    store.create_workflow(record, root)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, [b"e"], data={"k": b"v"}))
+    store.close()
+    _downgrade(path, 4)
+    assert not _tables(path) & set(SIGNAL_TABLES)
+    # When it is opened read-only (the inspecting CLI), then read-write
+    reader = SQLiteStore(path, read_only=True)
+    try:
+        data = reader.list_data("wf-1")
+    finally:
+        reader.close()
+    untouched = _tables(path)
+    upgraded = SQLiteStore(path)
+    try:
+        upgraded.commit("wf-1", inv, Batch(1, [b"w"], signal=SignalTake("go", 1, True)))
+        sent = upgraded.send_signal("wf-1", "go", b"s1", signal_id="t-1")
+    finally:
+        upgraded.close()
+    # Then the read-only open read its data and left it as it was; the upgrade added the
+    # tables, and a wait registered there gets its signal
+    assert data == {"k": b"v"}
+    assert not untouched & set(SIGNAL_TABLES)
+    assert _layout(path)[0] == SCHEMA_VERSION
+    assert set(SIGNAL_TABLES) <= _tables(path)
+    assert (sent.accepted, sent.waiter is not None) == (True, True)
+
+
 def _drawing_runner(store: StateStore) -> tuple[LocalRunner, Task[[], tuple[str, str]]]:
     """A runner whose workflow draws a uuid, waits for a child, then draws another."""
     runner = LocalRunner(store)
@@ -247,7 +293,7 @@ def test_a_version_3_file_gets_seeds_and_its_workflows_keep_their_values(
         resumed.run_until_idle()
         before, after = resumed.engine.result(workflow_id)
         # Then the column was added, the old workflow has no seed and kept its recorded value
-        assert _layout(path) == (4, True, True)
+        assert _layout(path) == (SCHEMA_VERSION, True, True)
         legacy = upgraded.get_workflow(workflow_id)
         assert legacy is not None
         assert legacy.seed is None
@@ -331,6 +377,8 @@ _CALLS: list[tuple[str, Callable[[StateStore], object]]] = [
     ("list_invocations", lambda s: s.list_invocations("wf-1")),
     ("load", lambda s: s.load("wf-1", "wf-1-root")),
     ("read_data", lambda s: s.read_data("wf-1", "k")),
+    ("list_data", lambda s: s.list_data("wf-1")),
+    ("send_signal", lambda s: s.send_signal("wf-1", "go", b"x")),
     ("commit", lambda s: s.commit("wf-1", "wf-1-root", Batch(0, [b"x"]))),
     ("record_outcome", lambda s: s.record_outcome("wf-1", "wf-1-root", 0, b"x")),
     ("request_cancel", lambda s: s.request_cancel("wf-1")),
