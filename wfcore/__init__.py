@@ -24,6 +24,7 @@ from wfcore.errors import (
     NonDeterminismError,
     NotInWorkflowError,
     RetryableError,
+    SignalTimeoutError,
     StoreUnavailableError,
     TaskFailedError,
     WfError,
@@ -31,6 +32,7 @@ from wfcore.errors import (
     WorkflowCancelledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
+    WorkflowNotRunningError,
 )
 from wfcore.store import StateStore, open_store
 
@@ -60,6 +62,7 @@ __all__ = [
     "RetryableError",
     "RunResult",
     "RunStatus",
+    "SignalTimeoutError",
     "StateStore",
     "StoreUnavailableError",
     "Task",
@@ -74,6 +77,7 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowIdentity",
     "WorkflowNotFoundError",
+    "WorkflowNotRunningError",
     "WorkflowRecord",
     "WorkflowStatus",
     "current",

@@ -9,6 +9,7 @@ assembled from these parts, each a class over :class:`.base.EngineBase`:
 - :mod:`.outcomes`: telling parents, ``fail`` from outside a run, reading outcomes.
 - :mod:`.cancel`: ``cancel`` down a workflow tree.
 - :mod:`.recovery`: ``heartbeat``, ``hold``, ``recover`` (the sweep).
+- :mod:`.signals`: ``signal``, ``data``, ``get_data`` (for clients).
 """
 
 from __future__ import annotations

@@ -76,8 +76,7 @@ _INV_FIELDS = (
 NEW_TABLES = {
     "signals": "CREATE TABLE IF NOT EXISTS signals (workflow_id TEXT NOT NULL,"
     " name TEXT NOT NULL, payload BLOB NOT NULL)",
-    "signals_by_name": "CREATE INDEX IF NOT EXISTS signals_by_name"
-    " ON signals (workflow_id, name)",
+    "signals_by_name": "CREATE INDEX IF NOT EXISTS signals_by_name ON signals (workflow_id, name)",
     "signal_waiters": "CREATE TABLE IF NOT EXISTS signal_waiters (workflow_id TEXT NOT NULL,"
     " name TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL)",
     "signal_waiters_by_name": "CREATE INDEX IF NOT EXISTS signal_waiters_by_name"
