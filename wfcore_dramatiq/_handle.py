@@ -6,10 +6,11 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus, export_history
 from wfcore.engine import outcome_value
+from wfcore.errors import WorkflowNotRunningError
 
 if TYPE_CHECKING:
     from wfcore_dramatiq._app import App
@@ -20,6 +21,7 @@ R = TypeVar("R")
 
 _FIRST_POLL = 0.005
 _MAX_POLL = 0.5
+_SET: Any = object()  # wait_data without equals=: any value will do
 
 
 class WorkflowHandle(Generic[R]):
@@ -67,6 +69,79 @@ class WorkflowHandle(Generic[R]):
                     raise TimeoutError(
                         f"workflow {self.workflow_id!r} did not finish within {timeout} s "
                         f"(status {self.status().value}); call result() again to keep waiting"
+                    )
+                pause = min(pause, left)
+            self._app._finished.wait(version, pause)
+            pause = min(pause * 2, _MAX_POLL)
+
+    def signal(self, name: str, payload: Any = None, *, signal_id: str | None = None) -> None:
+        """Send signal ``name`` with ``payload`` to the workflow; durable when this returns.
+
+        It goes to the oldest ``wf.wait_signal(name)`` waiting (woken by exactly one
+        message), or is buffered, in order, for the next ``wait_signal``/``poll_signal`` of
+        that name. With ``signal_id``, retrying the call is safe: a signal with an id
+        accepted before is not stored again. On the embedded App it starts this process's
+        worker, which runs the woken workflow.
+
+        Raises:
+            WorkflowNotRunningError: the workflow has finished (``error.status`` says how).
+            WorkflowNotFoundError: there is no such workflow.
+            EncodeError: ``payload`` cannot be encoded; nothing was stored.
+            ConfigurationError: ``name`` or ``signal_id`` is not a non-empty str.
+        """
+        self._app.start_worker()
+        self._app.engine.signal(self.workflow_id, name, payload, signal_id=signal_id)
+
+    def get_data(self, key: str, default: Any = None) -> Any:
+        """The workflow's data value under ``key`` (``wf.set_data``), or ``default``.
+
+        A read of the store: no replay, no message, no worker started.
+
+        Raises:
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        return self._app.engine.get_data(self.workflow_id, key, default)
+
+    def data(self) -> dict[str, Any]:
+        """All of the workflow's data, by key (a read, like ``get_data``)."""
+        return self._app.engine.data(self.workflow_id)
+
+    def wait_data(self, key: str, *, equals: Any = _SET, timeout: float | None = None) -> Any:
+        """Block the caller until the workflow's data ``key`` is set (to ``equals``, when
+        given); its value.
+
+        Polls the store, every 5 ms at first, backing off to every 0.5 s (a notification
+        from in-process workers cuts a pause short); nothing runs in the workflow.
+
+        Raises:
+            TimeoutError: not so within ``timeout`` seconds.
+            WorkflowNotRunningError: the workflow finished without it (it never will).
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        engine = self._app.engine
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _FIRST_POLL
+        while True:
+            version = self._app._finished.version
+            finished = engine.workflow(self.workflow_id).status.finished
+            value = engine.get_data(self.workflow_id, key, _SET)
+            if value is not _SET and (equals is _SET or value == equals):
+                return value
+            wanted = "set" if equals is _SET else f"equal to {equals!r}"
+            if finished:
+                status = engine.workflow(self.workflow_id).status.value
+                raise WorkflowNotRunningError(
+                    f"workflow {self.workflow_id!r} is {status} and its data {key!r} is not "
+                    f"{wanted}; it will not change any more",
+                    workflow_id=self.workflow_id,
+                    status=status,
+                )
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"the data {key!r} of workflow {self.workflow_id!r} was not {wanted} "
+                        f"within {timeout} s; call wait_data again to keep waiting"
                     )
                 pause = min(pause, left)
             self._app._finished.wait(version, pause)
