@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
-from tests.integration.harness import RESULT_TIMEOUT, Deployment, token
+from tests.integration.harness import RESULT_TIMEOUT, Deployment, start, token
 from wfcore import WorkflowStatus
 from wfcore.errors import EncodeError, WorkflowNotFoundError, WorkflowNotRunningError
+from wfcore_dramatiq import WorkflowHandle
 
 
 def test_an_approval_sent_before_the_wait_is_taken_at_once(deployment: Deployment) -> None:
     # Given an approval workflow, signalled as soon as it was sent
     s, tok = deployment.s, token()
-    handle = s.approval.send(tok, 30.0)
+    handle = start(s.approval, tok, 30.0)
     handle.signal("approval", {"ok": True, "by": "ana"}, signal_id=f"ticket-{tok}")
     # Then it completes with that decision
     assert handle.result(timeout=RESULT_TIMEOUT) == {"status": "approved", "by": "ana"}
@@ -25,7 +28,7 @@ def test_an_approval_sent_before_the_wait_is_taken_at_once(deployment: Deploymen
 def test_an_approval_to_a_waiting_workflow_wakes_it_once(deployment: Deployment) -> None:
     # Given an approval workflow waiting (its status data says so)
     s, ledger, tok = deployment.s, deployment.ledger, token()
-    handle = s.approval.send(tok, 60.0)
+    handle = start(s.approval, tok, 60.0)
     assert handle.wait_data("status", equals="awaiting approval", timeout=RESULT_TIMEOUT)
     _wait_status(handle, WorkflowStatus.SUSPENDED)
 
@@ -51,7 +54,7 @@ def test_an_approval_to_a_waiting_workflow_wakes_it_once(deployment: Deployment)
 def test_an_approval_that_never_comes_expires(deployment: Deployment) -> None:
     # Given an approval workflow whose wait expires after 0.2 s
     s, tok = deployment.s, token()
-    handle = s.approval.send(tok, 0.2)
+    handle = start(s.approval, tok, 0.2)
     # Then it expires, and a late approval is refused naming its status
     assert handle.result(timeout=RESULT_TIMEOUT) == {"status": "expired"}
     with pytest.raises(WorkflowNotRunningError, match="COMPLETED"):
@@ -63,7 +66,7 @@ def test_an_approval_that_never_comes_expires(deployment: Deployment) -> None:
 def test_signals_are_consumed_in_the_order_they_were_sent(deployment: Deployment) -> None:
     # Given a workflow that takes 50 signals one wait at a time
     app, s = deployment.app, deployment.s
-    handle = s.drain.send(50)
+    handle = start(s.drain, 50)
     # When they are sent while it runs
     for i in range(50):
         app.signal(handle.workflow_id, "n", i)
@@ -74,9 +77,9 @@ def test_signals_are_consumed_in_the_order_they_were_sent(deployment: Deployment
 def test_a_workflow_signals_another_exactly_once(deployment: Deployment) -> None:
     # Given a waiting approval and a workflow that approves it (and then replays)
     s, ledger, tok = deployment.s, deployment.ledger, token()
-    target = s.approval.send(tok, 60.0)
+    target = start(s.approval, tok, 60.0)
     _wait_status(target, WorkflowStatus.SUSPENDED)
-    sender = s.notify.send(target.workflow_id, tok)
+    sender = start(s.notify, target.workflow_id, tok)
     # Then the approval arrived once, from that workflow
     assert sender.result(timeout=RESULT_TIMEOUT) == "sent"
     assert target.result(timeout=RESULT_TIMEOUT) == {"status": "approved", "by": tok}
@@ -85,7 +88,7 @@ def test_a_workflow_signals_another_exactly_once(deployment: Deployment) -> None
 
 def test_bad_signals_are_typed_errors(deployment: Deployment) -> None:
     app, s, tok = deployment.app, deployment.s, token()
-    handle = s.approval.send(tok, 0.05)
+    handle = start(s.approval, tok, 0.05)
     with pytest.raises(EncodeError, match="payload of signal 'approval'"):
         handle.signal("approval", object())
     with pytest.raises(WorkflowNotFoundError):
@@ -93,10 +96,8 @@ def test_bad_signals_are_typed_errors(deployment: Deployment) -> None:
     assert handle.result(timeout=RESULT_TIMEOUT) == {"status": "expired"}
 
 
-def _wait_status(handle: object, status: WorkflowStatus) -> None:
-    import time
-
+def _wait_status(handle: WorkflowHandle[Any], status: WorkflowStatus) -> None:
     deadline = time.monotonic() + RESULT_TIMEOUT
-    while handle.status() is not status:  # type: ignore[attr-defined]
+    while handle.status() is not status:
         assert time.monotonic() < deadline, f"never reached {status}"
         time.sleep(0.01)
