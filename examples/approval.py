@@ -22,7 +22,7 @@ def approval_flow(order_id: str, expires: str) -> dict[str, object]:
 
 if __name__ == "__main__":
     # An approval that comes in time.
-    handle = approval_flow.send("ORD-1", "2d")
+    handle = approval_flow.send_with_options(args=("ORD-1", "2d"))
     handle.wait_data("status", equals="awaiting approval", timeout=10)
     handle.signal("comment", "ship it")  # buffered until the workflow asks for it
     # Durable when it returns; signal_id makes a retried call (a lost reply) deliver once.
@@ -32,7 +32,7 @@ if __name__ == "__main__":
     print(handle.data())  # {'status': 'approved'}
 
     # One that nobody approves within its second.
-    late = approval_flow.send("ORD-2", "1s")
+    late = approval_flow.send_with_options(args=("ORD-2", "1s"))
     print(late.result(timeout=10))  # {'order': 'ORD-2', 'status': 'expired'}
     try:
         late.signal("approval", {"ok": True, "by": "bob"})

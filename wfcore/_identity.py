@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 
 __all__ = [
     "child_invocation_id",
     "child_workflow_id",
+    "is_derived_workflow_id",
     "new_workflow_id",
     "new_workflow_seed",
     "operation_seed",
@@ -44,6 +46,16 @@ def child_invocation_id(parent_invocation_id: str, seq: int) -> str:
 def child_workflow_id(child_invocation_id: str) -> str:
     """The id of the child workflow whose root invocation sits at ``child_invocation_id``."""
     return "wf" + hashlib.blake2b(child_invocation_id.encode(), digest_size=15).hexdigest()
+
+
+# Exactly the forms of workflow_id_for_key and child_workflow_id: reserved for them, so an
+# explicit workflow id can never take the id a key or a child position will map to.
+_DERIVED = re.compile(r"idem-[0-9a-f]{32}|wf[0-9a-f]{30}")
+
+
+def is_derived_workflow_id(workflow_id: str) -> bool:
+    """True for an id of the form wfcore derives (from an idempotency key, for a child)."""
+    return _DERIVED.fullmatch(workflow_id) is not None
 
 
 def new_workflow_seed() -> bytes:

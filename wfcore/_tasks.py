@@ -47,7 +47,9 @@ def spec_of(task: object) -> TaskSpec:
     spec = getattr(task, "spec", None)
     if isinstance(spec, TaskSpec):
         return spec
-    name = getattr(task, "__qualname__", type(task).__name__)
+    # A Dramatiq actor has no __qualname__ but an actor_name: name what was passed.
+    name = getattr(task, "__qualname__", None) or getattr(task, "actor_name", None)
+    name = name if isinstance(name, str) else type(task).__name__
     raise ConfigurationError(
         f"{name!r} is not a wfcore task; declare it with @app.task before passing it to "
         "execute_task/start_task"

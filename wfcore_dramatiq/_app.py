@@ -84,8 +84,11 @@ class DramatiqTask(Task[P, R]):
             args: positional arguments of the task.
             kwargs: keyword arguments of the task.
             idempotency_key: the same key always names the same workflow; a second start
-                returns the first one (running or finished) without running it again.
-            workflow_id: an explicit id, with the same idempotent behaviour.
+                with the same task and arguments returns the first one (running or
+                finished) without running it again; other arguments raise
+                ``ConfigurationError``.
+            workflow_id: an explicit id, with the same idempotent behaviour; the forms of
+                the ids derived from keys and for child workflows are refused.
             delay: seconds to wait before the workflow starts.
             max_duration: seconds after which the workflow is failed with
                 ``DeadlineExceededError`` (default: the task's ``max_duration``).
@@ -127,10 +130,10 @@ class App:
         retention: seconds finished workflows are kept (None: forever).
         worker_threads: threads of the embedded worker.
         recovery_interval: seconds between recovery sweeps in each worker (0 disables).
-            Before each sweep a worker also marks the invocations it is running as alive.
         stale_after: how long an unfinished invocation may sit without progress (and, while
-            it runs, without its worker marking it alive) before a sweep re-enqueues it;
-            longer than ``recovery_interval``.
+            it runs, without its worker marking it alive: a heartbeat thread does every
+            ``stale_after / 4`` s) before a sweep re-enqueues it; longer than
+            ``recovery_interval``.
         enqueue_in_commit: with a ``RedisBroker`` on the same Redis server, database and
             user as a ``RedisStore``, the messages that start workflows, run new children,
             wake parents and wake sleeping invocations are written by the store's write
@@ -193,6 +196,7 @@ class App:
             tasks=self._spec,
             codec=codec,
             outbox=outbox,
+            heartbeat_interval=stale_after / 4,  # runs marked alive well within stale_after
         )
         self._finished = FinishedSignal()
         self._worker = EmbeddedWorker(self.broker, worker_threads) if self.embedded else None

@@ -14,6 +14,8 @@ Shapes (each returns what it recorded, so a test can compare results with histor
 - ``mixed(i)``: the chaos test's workflow; ``i % 4`` picks a sequential pair of children, a
   ``sub`` child workflow, a fan-out of ``FANOUT`` leaves with one ``wait``, or a sleep.
 - ``counted(tag)``: one body execution counted per first run (idempotent start tests).
+- ``long_step(tag, seconds)``: one ``wf.deterministic`` step of ``seconds``, each execution
+  of its body counted (heartbeat tests: longer than ``stale_after``, it must run once).
 """
 
 from __future__ import annotations
@@ -141,6 +143,16 @@ class ChaosTasks:
             wf.set_data("tag", tag)
             return {"tag": tag, "uuid": u, "workflow_id": wf.workflow.workflow_id}
 
+        @app.task(**FAST)
+        def long_step(tag: str, seconds: float) -> str:
+            def charge() -> str:
+                book.count("long-step-runs", tag)
+                time.sleep(seconds)
+                return f"charged {tag}"
+
+            return str(long_step.wf.deterministic("charge", charge))
+
+        self.long_step: DramatiqTask[[str, float], str] = long_step
         self.leaf: DramatiqTask[[str], dict[str, Any]] = leaf
         self.sub: DramatiqTask[[str], dict[str, Any]] = sub
         self.parent: DramatiqTask[[str], dict[str, Any]] = parent

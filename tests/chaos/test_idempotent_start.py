@@ -18,6 +18,7 @@ import pytest
 from tests.chaos import starters
 from tests.chaos.harness import ChaosDeployment, wait_all, wait_for
 from wfcore._identity import workflow_id_for_key
+from wfcore.errors import ConfigurationError
 
 pytestmark = pytest.mark.redis
 
@@ -81,8 +82,8 @@ def test_twenty_processes_starting_one_workflow_get_one_workflow(
     worker.kill()
     started = time.monotonic()
     again = [
-        chaos.tasks.counted.send_with_options(args=("later",), idempotency_key=key),
-        chaos.tasks.counted.send_with_options(args=("later",), workflow_id=explicit),
+        chaos.tasks.counted.send_with_options(args=("by-key",), idempotency_key=key),
+        chaos.tasks.counted.send_with_options(args=("by-id",), workflow_id=explicit),
     ]
     # Then the same workflows come back with their results, at once, and nothing is sent
     assert [h.workflow_id for h in again] == [h.workflow_id for h in handles]
@@ -92,3 +93,8 @@ def test_twenty_processes_starting_one_workflow_get_one_workflow(
     assert client.llen(f"{chaos.namespace}:default.DQ") == 0
     for handle in handles:
         assert book.value("counted-runs", handle.workflow_id) == 1
+    # And a start by the same key or id with other arguments is refused, naming them
+    with pytest.raises(ConfigurationError, match="other arguments"):
+        chaos.tasks.counted.send_with_options(args=("later",), idempotency_key=key)
+    with pytest.raises(ConfigurationError, match="other arguments"):
+        chaos.tasks.counted.send_with_options(args=("later",), workflow_id=explicit)

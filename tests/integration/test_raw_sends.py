@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import dramatiq
 import pytest
 
+from wfcore import WorkflowStatus
 from wfcore.errors import WorkflowFailedError
 from wfcore_dramatiq import App
 
@@ -26,3 +28,31 @@ def test_raw_actor_send_of_a_task_inside_a_workflow_is_a_clear_error(
     handle = flow.send_with_options()
     with pytest.raises(WorkflowFailedError, match=r"child\.send\(\.\.\.\) or wf\.start_task"):
         handle.result(timeout=10)
+
+
+def test_a_plain_actor_passed_to_execute_task_fails_the_workflow_at_once(
+    make_app: Callable[..., App],
+) -> None:
+    # Given a plain Dramatiq actor (not a workflow task) on the App's broker, and a
+    # workflow that passes it to wf.execute_task, with Dramatiq's default retries (20)
+    app = make_app()
+
+    @dramatiq.actor(broker=app.broker)
+    def plain() -> int:
+        return 1
+
+    @app.task
+    def flow() -> None:
+        flow.wf.execute_task(plain)
+
+    # When it runs
+    handle = flow.send_with_options()
+    # Then it fails at once, not retried, with the misuse named in the stored error
+    with pytest.raises(WorkflowFailedError, match=r"plain") as failed:
+        handle.result(timeout=10)
+    assert failed.value.error_type.endswith("ConfigurationError")
+    assert "is not a wfcore task" in failed.value.error_message
+    assert handle.status() is WorkflowStatus.FAILED
+    root = app.store.get_invocation(handle.workflow_id, handle.workflow_id)
+    assert root is not None
+    assert root.attempts == 1

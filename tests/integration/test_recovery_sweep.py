@@ -100,3 +100,34 @@ def test_a_retry_backing_off_longer_than_stale_after_is_not_sent_early(
     assert handle.result(timeout=15) == 3
     assert len(runs) == 3
     assert [round(b - a, 1) >= 0.4 for a, b in itertools.pairwise(runs)] == [True, True]
+
+
+def test_a_long_step_runs_once_while_another_process_sweeps(
+    make_app: Callable[..., App], tmp_path: Path
+) -> None:
+    # Given a worker that sweeps nothing itself (recovery_interval=0) and a sweep elsewhere
+    # (here: app.recover() every 0.1 s) that takes 1 s without progress for a lost run, and
+    # a wf.deterministic step that takes 3 s
+    app = make_app(recovery_interval=0, stale_after=1.0, worker_threads=4)
+    calls = tmp_path / "calls"
+
+    def charge() -> str:
+        with calls.open("a") as f:
+            f.write("x")
+        time.sleep(3)
+        return "charged"
+
+    @app.task
+    def pay() -> str:
+        return str(pay.wf.deterministic("charge", charge))
+
+    handle = pay.send_with_options()
+    resent: list[object] = []
+    deadline = time.monotonic() + 20
+    while handle.status() is not WorkflowStatus.COMPLETED and time.monotonic() < deadline:
+        resent += app.recover()
+        time.sleep(0.1)
+    # Then the worker's heartbeats kept the step from being sent again: it ran once
+    assert handle.result(timeout=10) == "charged"
+    assert calls.read_text() == "x"
+    assert resent == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wfcore import LocalRunner, RunStatus, WorkflowCancelled, WorkflowStatus
-from wfcore._models import InvocationRecord, QueuePush, WorkflowRecord
+from wfcore import LocalRunner, RunStatus, Task, WorkflowCancelled, WorkflowStatus
+from wfcore._models import Batch, CommitResult, InvocationRecord, QueuePush, WorkflowRecord
 from wfcore._replay import Replayer
 from wfcore.errors import WorkflowCancelledError, WorkflowNotFoundError
 from wfcore.store import DelegatingStore
@@ -135,30 +135,34 @@ def test_cancel_unknown_workflow_is_a_clear_error() -> None:
         LocalRunner().engine.cancel("nope")
 
 
-class _CancelAfterChildCreated(DelegatingStore):
-    """Requests the parent's cancellation right after its child workflow is created: a
-    cancel whose walk of the parent's children came just before the child existed."""
+class _CancelBeforeChildCreated(DelegatingStore):
+    """Lands a cancellation of the parent (its flag set, its walk of the children over) just
+    before the parent's child workflow is created; ``crash`` makes the parent's commits die
+    (a worker killed before it recorded the start)."""
 
     def __init__(self, parent_id: list[str]) -> None:
         super().__init__(MemoryStore())
         self._parent_id = parent_id
+        self.crash = False
 
     def create_workflow(
         self, record: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
     ) -> tuple[WorkflowRecord, bool]:
-        created = super().create_workflow(record, root, push=push)
         if record.parent_workflow_id is not None:
-            self.request_cancel(self._parent_id[0])
-        return created
+            self.request_cancel(self._parent_id[0])  # the walk found no child: none yet
+        return super().create_workflow(record, root, push=push)
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        if self.crash and workflow_id == self._parent_id[0]:
+            raise _WorkerKilled
+        return super().commit(workflow_id, invocation_id, batch)
 
 
-def test_a_child_workflow_created_while_its_parent_is_cancelled_is_cancelled_too() -> None:
-    # Given a parent that starts a child workflow, and a cancellation of the parent landing
-    # after the child was created but before the parent recorded it
-    parent_id: list[str] = []
-    runner = LocalRunner(_CancelAfterChildCreated(parent_id))
-    ran: list[str] = []
+class _WorkerKilled(BaseException):
+    """The worker process dies here."""
 
+
+def _parent_and_child(runner: LocalRunner, ran: list[str]) -> Task[[], str]:
     @runner.task(force_new_workflow=True)
     def sub() -> str:
         ran.append("sub")
@@ -169,7 +173,16 @@ def test_a_child_workflow_created_while_its_parent_is_cancelled_is_cancelled_too
         handle = flow.wf.start_task(sub)
         return str(flow.wf.wait(handle)[0].result)
 
-    parent_id.append(runner.start(flow))
+    return flow
+
+
+def test_a_child_workflow_created_while_its_parent_is_cancelled_is_cancelled_too() -> None:
+    # Given a parent that starts a child workflow, and a cancellation of the parent whose
+    # walk of the children came just before the child was created
+    parent_id: list[str] = []
+    runner = LocalRunner(_CancelBeforeChildCreated(parent_id))
+    ran: list[str] = []
+    parent_id.append(runner.start(_parent_and_child(runner, ran)))
     # When everything runs
     runner.run_until_idle()
     # Then the child workflow was cancelled before it ran, and so was the parent
@@ -177,6 +190,65 @@ def test_a_child_workflow_created_while_its_parent_is_cancelled_is_cancelled_too
     assert [c.status for c in children] == [WorkflowStatus.CANCELLED]
     assert ran == []
     assert runner.engine.workflow(parent_id[0]).status is WorkflowStatus.CANCELLED
+
+
+def test_a_child_workflow_created_under_a_cancel_is_cancelled_even_if_its_parent_dies() -> None:
+    # Given a cancellation landing just before a parent creates its child workflow, and the
+    # parent's worker killed before it recorded the start (so it never saw the flag)
+    parent_id: list[str] = []
+    store = _CancelBeforeChildCreated(parent_id)
+    runner = LocalRunner(store)
+    ran: list[str] = []
+    parent_id.append(runner.start(_parent_and_child(runner, ran)))
+    store.crash = True
+    with pytest.raises(_WorkerKilled):
+        runner.step()
+    store.crash = False
+    # When the recovery sweep finds the unfinished work and everything runs
+    assert runner.engine.recover(stale_after=0.0)
+    runner.run_until_idle()
+    # Then the child workflow never ran its body: it was born cancelled
+    children = runner.store.child_workflows(parent_id[0])
+    assert [c.status for c in children] == [WorkflowStatus.CANCELLED]
+    assert ran == []
+    assert runner.engine.workflow(parent_id[0]).status is WorkflowStatus.CANCELLED
+
+
+def test_cancel_reaches_the_live_children_of_a_finished_child_workflow() -> None:
+    # Given a parent whose child workflow started a grandchild workflow (which sleeps) and
+    # finished without waiting for it
+    runner = LocalRunner()
+
+    @runner.task(force_new_workflow=True)
+    def grandchild() -> str:
+        grandchild.wf.sleep("1d")
+        return "late"
+
+    @runner.task(force_new_workflow=True)
+    def child() -> str:
+        child.wf.start_task(grandchild)
+        return "done"
+
+    @runner.task
+    def flow() -> str:
+        flow.wf.execute_task(child)
+        flow.wf.sleep("1d")
+        return "parent"
+
+    workflow_id = runner.start(flow)
+    for _ in range(10):
+        runner.step()
+    (child_wf,) = runner.store.child_workflows(workflow_id)
+    (grandchild_wf,) = runner.store.child_workflows(child_wf.workflow_id)
+    assert child_wf.status is WorkflowStatus.COMPLETED
+    assert grandchild_wf.status is WorkflowStatus.SUSPENDED
+    # When the parent is cancelled
+    runner.engine.cancel(workflow_id)
+    runner.run_until_idle()
+    # Then the grandchild, a descendant still sleeping, is cancelled too
+    assert runner.engine.workflow(grandchild_wf.workflow_id).status is WorkflowStatus.CANCELLED
+    assert runner.engine.workflow(child_wf.workflow_id).status is WorkflowStatus.COMPLETED
+    assert runner.engine.workflow(workflow_id).status is WorkflowStatus.CANCELLED
 
 
 def test_a_wait_cancelled_before_its_children_finished_replays_the_same_way() -> None:

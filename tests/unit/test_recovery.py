@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 
+from tests.support.engines import single_task_engine
 from wfcore import LocalRunner, RunStatus, WorkflowStatus
 
 
@@ -166,3 +169,39 @@ def test_a_run_longer_than_stale_after_is_not_resent_while_its_worker_marks_it_a
     assert resent_while_alive == []
     assert [r.invocation_id for r in resent_when_silent] == [workflow_id]
     assert runner.engine.heartbeat() == 0  # nothing runs any more
+
+
+def test_the_engine_marks_its_runs_alive_by_itself_and_its_thread_ends_with_it() -> None:
+    # Given an engine whose heartbeat interval is 50 ms, running a body that takes a while
+    started, release = threading.Event(), threading.Event()
+
+    def long_step() -> str:
+        started.set()
+        release.wait(10)
+        return "done"
+
+    engine, queue, spec = single_task_engine(long_step)
+    engine._heartbeat_interval = 0.05
+    record, _ = engine.start(spec)
+    worker = threading.Thread(target=engine.run, args=(queue.sent[0],))
+    worker.start()
+    assert started.wait(10)
+    try:
+        first = engine.workflow(record.workflow_id).updated_at
+        # When nobody calls heartbeat() for a while
+        time.sleep(0.3)
+        later = engine.workflow(record.workflow_id).updated_at
+    finally:
+        release.set()
+        worker.join(10)
+    # Then the engine's own thread kept the run marked alive
+    assert later > first
+    beating = [t for t in threading.enumerate() if t.name == "wfcore-heartbeat"]
+    assert beating
+    # And once the engine is gone, its thread ends too (no thread left behind per engine)
+    thread = engine._heartbeat_thread
+    assert thread is not None
+    del engine, worker
+    gc.collect()
+    thread.join(2)
+    assert not thread.is_alive()

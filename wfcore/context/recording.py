@@ -164,12 +164,8 @@ class Recording:
         if result.cancel_requested and not (
             self._cancel_delivered or self._invocation.cancel_shielded
         ):
+            # Child workflows started here were born cancelled (the store copies the flag).
             self._cancel_pending = True
-            # A cancel that walked this workflow's children before these child workflows
-            # existed did not reach them; its flag, seen here, must.
-            for ref in to_dispatch:
-                if ref.workflow_id != self.workflow.workflow_id:
-                    self._rt.store.request_cancel(ref.workflow_id)
         self._base += len(self._buffer)
         self._buffer = []
         self._new_children = []

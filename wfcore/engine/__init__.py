@@ -8,7 +8,8 @@ assembled from these parts, each a class over :class:`.base.EngineBase`:
 - :mod:`.run`: ``run``, one invocation replayed to its outcome; ``RunResult``/``RunStatus``.
 - :mod:`.outcomes`: telling parents, ``fail`` from outside a run, reading outcomes.
 - :mod:`.cancel`: ``cancel`` down a workflow tree.
-- :mod:`.recovery`: ``heartbeat``, ``hold``, ``recover`` (the sweep).
+- :mod:`.heartbeats`: ``heartbeat``, and the thread that calls it while runs are going on.
+- :mod:`.recovery`: ``hold``, ``recover`` (the sweep).
 - :mod:`.signals`: ``signal``, ``data``, ``get_data`` (for clients).
 """
 

@@ -35,6 +35,7 @@ class EngineBase:
         clock: Callable[[], float] = time.time,
         max_sleep_hop: float = 900.0,
         outbox: Outbox | None = None,
+        heartbeat_interval: float = 15.0,
     ) -> None:
         if outbox is not None and not getattr(store, "writes_pushes", False):
             raise ConfigurationError(
@@ -54,6 +55,9 @@ class EngineBase:
         # tuple hashes in C, a frozen dataclass in Python, and this is done on every message.
         self._running: dict[tuple[str, str, str], int] = {}
         self._running_lock = threading.Lock()
+        # The thread marking those runs alive (see .heartbeats), started by the first run.
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat_thread: threading.Thread | None = None
 
     def task(self, name: str) -> TaskSpec:
         """The task registered under ``name``.

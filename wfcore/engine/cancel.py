@@ -26,14 +26,17 @@ class Cancelling(Outcomes):
         record = self.workflow(workflow_id)
         if record.status.finished:
             return False
+        # Flag first, then list the children: a child workflow created meanwhile is either
+        # listed here or created after the flag, and then born cancelled (the store copies a
+        # parent's flag into a child workflow it creates, unless cleanup code started it).
         pending = [record]
         while pending:
             current = pending.pop()
-            if current.status.finished:
-                continue
-            self.store.request_cancel(current.workflow_id)
-            for inv in self.store.list_invocations(current.workflow_id):
-                if inv.status is WorkflowStatus.SUSPENDED:
-                    self.dispatcher.enqueue(inv.ref)
+            if not current.status.finished:
+                self.store.request_cancel(current.workflow_id)
+                for inv in self.store.list_invocations(current.workflow_id):
+                    if inv.status is WorkflowStatus.SUSPENDED:
+                        self.dispatcher.enqueue(inv.ref)
+            # A finished workflow may have left children running (started, never awaited).
             pending.extend(self.store.child_workflows(current.workflow_id))
         return True

@@ -14,19 +14,8 @@ _TIMED = frozenset({Kind.SLEEP, Kind.WAIT_SIGNAL})
 
 
 class Recovery(Outcomes):
-    """Keeps live runs fresh and re-enqueues invocations whose message or worker was lost."""
-
-    def heartbeat(self) -> int:
-        """Mark the invocations this process is running as alive (``updated_at`` = now).
-
-        Call it more often than ``stale_after`` (workers do, before each sweep), so a run
-        longer than ``stale_after`` is never taken for a lost one. How many were marked.
-        """
-        with self._running_lock:
-            refs = [InvocationRef(*key) for key in self._running]
-        if refs:
-            self.store.heartbeat(refs, self.clock())
-        return len(refs)
+    """Re-enqueues invocations whose message or worker was lost (``heartbeat``, which keeps
+    live runs fresh, is in :mod:`.heartbeats`)."""
 
     def hold(self, ref: InvocationRef, *, until: float) -> None:
         """Keep recovery sweeps off a running invocation until ``until`` (plus their

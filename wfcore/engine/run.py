@@ -22,8 +22,10 @@ from wfcore.context import WorkflowContext
 from wfcore.context.runtime import _Conflict, _Suspend
 from wfcore.engine.base import log
 from wfcore.engine.cancel import Cancelling
+from wfcore.engine.heartbeats import Heartbeating
 from wfcore.engine.outcomes import error_text
 from wfcore.errors import (
+    ConfigurationError,
     DeadlineExceededError,
     EncodeError,
     FatalError,
@@ -36,6 +38,7 @@ __all__ = ["RunResult", "RunStatus", "Running"]
 
 # Interpreter exits are not task failures; anything else (time limits, too) is one.
 _NOT_FAILURES = (KeyboardInterrupt, SystemExit, GeneratorExit)
+_NEVER_RETRIED = (FatalError, ConfigurationError)
 
 
 class RunStatus(StrEnum):
@@ -67,7 +70,7 @@ class RunResult:
     retry_delay: float | None = None
 
 
-class Running(Cancelling):
+class Running(Cancelling, Heartbeating):
     """Executes an invocation's task function under its context and commits the outcome."""
 
     def run(self, ref: InvocationRef, *, final_attempt: bool = True) -> RunResult:
@@ -79,6 +82,8 @@ class Running(Cancelling):
                 exception a permanent failure.
         """
         key = (ref.workflow_id, ref.invocation_id, ref.task_name)
+        if self._heartbeat_thread is None:
+            self._keep_alive()
         with self._running_lock:
             self._running[key] = self._running.get(key, 0) + 1
         try:
@@ -181,7 +186,9 @@ class Running(Cancelling):
             return self._finish(ctx, inv, WorkflowStatus.CANCELLED, exc, RunStatus.CANCELLED)
         if isinstance(exc, _NOT_FAILURES):
             raise exc
-        return self._fail(ctx, inv, exc, final=final or isinstance(exc, FatalError))
+        # A ConfigurationError is misuse (a wf operation given a plain actor, a bad argument):
+        # every retry would replay into it again, so it fails the invocation at once.
+        return self._fail(ctx, inv, exc, final=final or isinstance(exc, _NEVER_RETRIED))
 
     def _suspend(
         self, ctx: WorkflowContext, inv: InvocationRecord, signal: _Suspend, final: bool

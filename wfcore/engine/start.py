@@ -6,11 +6,16 @@ import re
 from typing import Any
 
 from wfcore._durations import deadline_after
-from wfcore._identity import new_workflow_id, new_workflow_seed, workflow_id_for_key
+from wfcore._identity import (
+    is_derived_workflow_id,
+    new_workflow_id,
+    new_workflow_seed,
+    workflow_id_for_key,
+)
 from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore._tasks import TaskSpec
 from wfcore.engine.base import EngineBase
-from wfcore.errors import ConfigurationError
+from wfcore.errors import CodecError, ConfigurationError
 
 __all__ = ["Starting"]
 
@@ -49,6 +54,7 @@ class Starting(EngineBase):
             wid = workflow_id_for_key(idempotency_key)
         elif workflow_id is not None:
             _check_id("workflow_id", workflow_id)
+            _check_not_derived(workflow_id)
             wid = workflow_id
         else:
             wid = new_workflow_id()
@@ -82,17 +88,52 @@ class Starting(EngineBase):
         # go through the dispatcher): no moment where the workflow exists without it.
         push = self._outbox.prepare(root.ref) if self._outbox is not None and not delay else None
         stored, created = self.store.create_workflow(record, root, push=push)
-        if not created and stored.workflow_type != spec.name:
-            raise ConfigurationError(
-                f"workflow {wid!r} already exists as a {stored.workflow_type!r} workflow; "
-                f"it cannot be started again as {spec.name!r}. Use another id or key"
-            )
+        if not created:
+            self._check_same_start(stored, spec, args_blob, idempotency_key)
         if created:
             if delay:
                 self.dispatcher.wake(root.ref, delay)
             elif not self._written(push):
                 self.dispatcher.enqueue(root.ref)
         return stored, created
+
+    def _check_same_start(
+        self, stored: WorkflowRecord, spec: TaskSpec, args: bytes, key: str | None
+    ) -> None:
+        """A start that found its workflow already there: the same task and arguments (it
+        then returns that workflow), or a clear error. Reads only on this duplicate path."""
+        wid = stored.workflow_id
+        named = f"idempotency key {key!r} (workflow {wid!r})" if key else f"workflow {wid!r}"
+        if stored.workflow_type != spec.name:
+            raise ConfigurationError(
+                f"{named} already exists as a {stored.workflow_type!r} workflow; "
+                f"it cannot be started again as {spec.name!r}. Use another id or key"
+            )
+        first = self.store.get_invocation(wid, stored.root_invocation_id)
+        if first is None or first.args == args or self._same_values(first.args, args):
+            return
+        raise ConfigurationError(
+            f"{named} was already started with other arguments; a second start with the "
+            "same id or key returns the first workflow, so it must pass the same arguments. "
+            "Use a new id or key for new arguments"
+        )
+
+    def _same_values(self, stored: bytes, new: bytes) -> bool:
+        """Equal arguments encoded differently (keyword arguments in another order)."""
+        try:
+            return bool(self.codec.decode(stored) == self.codec.decode(new))
+        except CodecError:
+            return False
+
+
+def _check_not_derived(workflow_id: str) -> None:
+    if is_derived_workflow_id(workflow_id):
+        raise ConfigurationError(
+            f"workflow_id {workflow_id!r} has the form of the ids wfcore derives from "
+            "idempotency keys and for child workflows ('idem-' + 32 hex digits, 'wf' + 30 hex "
+            "digits), which are reserved: to start by key pass idempotency_key=, otherwise "
+            "choose an id of another form"
+        )
 
 
 def _check_id(what: str, value: object, *, max_len: int = _MAX_ID) -> None:

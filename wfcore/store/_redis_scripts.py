@@ -119,12 +119,14 @@ return {1}
 )
 
 # KEYS: parent children zset, parent wf.  ARGV: created_at, child workflow id.
+# Returns the parent's cancel flag as of the listing (1 or 0): a cancel's walk lists the
+# children after setting it, so a child either is listed in time or is told the flag here.
 ADD_CHILD = (
     _COMMON
     + """
 redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
 touch(KEYS[2], KEYS[1])
-return 1
+return redis.call('HGET', KEYS[2], 'cancel') == '1' and 1 or 0
 """
 )
 
@@ -171,6 +173,13 @@ local n_entries, n_data, n_children = tonumber(a[13]), tonumber(a[14]), tonumber
 -- The extra push is conditional: a finish's parent wake-up, or a suspension's timer wake-up.
 local n_pushes, extra_push = tonumber(a[16]), a[17] == '1'
 local first_entry = 18
+-- Progress marks the invocation (and a root's workflow) alive; never back (a hold is later).
+local function alive()
+  if tonumber(redis.call('HGET', inv, 'updated_at') or '0') < tonumber(now) then
+    redis.call('HSET', inv, 'updated_at', now)
+    if redis.call('HGET', wf, 'root_inv') == iid then redis.call('HSET', wf, 'updated_at', now) end
+  end
+end
 local first_data = first_entry + n_entries
 if redis.call('EXISTS', inv) == 0 then return {} end
 local cancel = redis.call('HGET', wf, 'cancel') == '1' and 1 or 0
@@ -245,11 +254,16 @@ elseif mode == 'suspend' then
   for seq in string.gmatch(a[8], '[^,]+') do
     if redis.call('HEXISTS', o, seq) == 0 then missing = missing + 1 end
   end
-  if missing == 0 then return {1, cancel, {}, 1, false, false, pushed, taken} end
+  if missing == 0 then
+    alive()
+    return {1, cancel, {}, 1, false, false, pushed, taken}
+  end
   redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'missing', missing,
              'updated_at', now)
   mirror(wf, iid, 'SUSPENDED', now)
   if extra_push then push_extra() end
+else
+  alive()
 end
 return {1, cancel, {}, 0, false, false, pushed, taken}
 """

@@ -38,6 +38,8 @@ __all__ = [
     "SIGNAL_TABLES",
     "STALE",
     "STALE_ROWS",
+    "TOUCH_INV",
+    "TOUCH_WF",
     "WRITE",
     "W_ROOT",
     "W_STATUS",
@@ -166,6 +168,9 @@ ANY_MISSING = f"SELECT EXISTS (SELECT 1 {_NOT_RECORDED})"
 COUNT_MISSING = f"SELECT count(*) {_NOT_RECORDED}"
 ENTRIES = f"SELECT data FROM entries WHERE {KEY} AND seq >= ? ORDER BY seq"
 SET_INV = f"UPDATE invocations SET status = ?, waiting = ?, missing = ?, updated_at = ? WHERE {KEY}"
+# Progress marks an invocation (and a root's workflow) alive; never back (a hold is later).
+TOUCH_INV = f"UPDATE invocations SET updated_at = max(updated_at, ?) WHERE {KEY}"
+TOUCH_WF = "UPDATE workflows SET updated_at = max(updated_at, ?) WHERE workflow_id = ?"
 # A NULL expiry keeps the stored one: only finishing the root starts retention.
 SET_WF = (
     "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"

@@ -66,12 +66,22 @@ class MemoryStore:
             existing = self._workflows.get(workflow.workflow_id)
             if existing is not None:
                 return existing.record, False
+            if self._inherits_cancel(workflow, root):
+                workflow = workflow.model_copy(update={"cancel_requested": True})
             entry = _Workflow(workflow)
             entry.invocations[root.invocation_id] = root
             entry.histories[root.invocation_id] = []
             entry.outcomes[root.invocation_id] = {}
             self._workflows[workflow.workflow_id] = entry
             return workflow, True
+
+    def _inherits_cancel(self, workflow: WorkflowRecord, root: InvocationRecord) -> bool:
+        """A child workflow created while its parent's cancel flag is set is born cancelled
+        (unless cleanup code started it): the cancel's walk may have passed already."""
+        if workflow.parent_workflow_id is None or root.cancel_shielded:
+            return False
+        parent = self._workflows.get(workflow.parent_workflow_id)
+        return parent is not None and parent.record.cancel_requested
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         with self._lock:
@@ -277,6 +287,7 @@ class MemoryStore:
                 outcomes = entry.outcomes[invocation_id]
                 missing = {seq for seq in batch.suspend if seq not in outcomes}
                 if not missing:
+                    self._touch(entry, invocation)
                     return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
                 entry.missing[invocation_id] = missing
                 self._set_invocation(
@@ -285,6 +296,8 @@ class MemoryStore:
                     status=WorkflowStatus.SUSPENDED,
                     waiting=tuple(batch.suspend),
                 )
+            else:
+                self._touch(entry, invocation)
             return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
 
     def record_outcome(
@@ -387,6 +400,17 @@ class MemoryStore:
                 "it was never created or its retention has passed"
             )
         return entry
+
+    def _touch(self, entry: _Workflow, invocation: InvocationRecord) -> None:
+        """Progress marks an invocation alive (never moving ``updated_at`` back: a hold)."""
+        now = time.time()
+        if invocation.updated_at >= now:
+            return
+        entry.invocations[invocation.invocation_id] = invocation.model_copy(
+            update={"updated_at": now}
+        )
+        if invocation.invocation_id == entry.record.root_invocation_id:
+            entry.record = entry.record.model_copy(update={"updated_at": now})
 
     def _set_invocation(
         self,

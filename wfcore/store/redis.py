@@ -48,11 +48,6 @@ class RedisStore(RedisCommits, RedisSweeps, RedisSignals):
         base = self._base(wid)
         score = float(workflow.created_at)
         commands: list[Command] = []
-        if workflow.parent_workflow_id is not None:
-            # Parent first: a crash in between leaves a dangling child id, never a lost child.
-            parent = self._base(workflow.parent_workflow_id)
-            lineage = (parent + "children", parent + "wf", repr(score), wid)
-            commands.append(("EVALSHA", self._add_child.sha, 2, *lineage))
         # Indexes before the record: listing skips an id without a record, but could never
         # find a record without an id.
         commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
@@ -69,10 +64,21 @@ class RedisStore(RedisCommits, RedisSweeps, RedisSignals):
         args = (len(wf_fields), *message, *wf_fields)
         args += (root.invocation_id, *layout.invocation_fields(root))
         commands.append(("EVALSHA", self._create.sha, len(keys), *keys, *args))
+        parent = workflow.parent_workflow_id
+        if parent is not None:
+            # The record first, then its entry in the parent's list, which reads the parent's
+            # cancel flag: a cancel walks the children after setting its flag, so the child
+            # is either found by the walk or told the flag here. A retried start re-lists.
+            lineage = (self._base(parent) + "children", self._base(parent) + "wf")
+            commands.append(("EVALSHA", self._add_child.sha, 2, *lineage, repr(score), wid))
         with self._calls():
-            *_, indexed, reply = self._pipeline(commands)
+            replies = self._pipeline(commands)
+        indexed, reply = replies[3], replies[4]
         created = reply[0] == 1
         stored = workflow if created else layout.workflow_from(layout.pairs(reply[1]))
+        if created and parent is not None and replies[5] == 1 and not root.cancel_shielded:
+            # Created under a cancelled parent: born cancelled (no message runs it before).
+            stored = self.request_cancel(wid) or stored
         self._remember_root(stored)
         if (
             indexed

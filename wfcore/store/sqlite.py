@@ -16,7 +16,6 @@ from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
-    InvocationRef,
     OutcomeResult,
     ParentOutcome,
     QueuePush,
@@ -25,7 +24,6 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import (
-    DecodeError,
     StoreError,
     StoreUnavailableError,
     WorkflowNotFoundError,
@@ -34,13 +32,14 @@ from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store import _sqlite_signals as signals
 from wfcore.store import refuse_pushes
+from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
 
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(signals.SQLiteSignals):
+class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -112,6 +111,12 @@ class SQLiteStore(signals.SQLiteSignals):
         """Create a workflow and its root invocation unless ``workflow_id`` exists."""
         refuse_pushes(self, push)
         with self._transaction() as conn:
+            if workflow.parent_workflow_id is not None and not root.cancel_shielded:
+                # Born cancelled under a cancelled parent: the cancel's walk may be over.
+                sql = "SELECT cancel_requested FROM workflows WHERE workflow_id = ?"
+                flag = conn.execute(sql, (workflow.parent_workflow_id,)).fetchone()
+                if flag is not None and flag[0]:
+                    workflow = workflow.model_copy(update={"cancel_requested": True})
             if not conn.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = ?"
                 return layout.workflow_from_row(
@@ -279,12 +284,16 @@ class SQLiteStore(signals.SQLiteSignals):
                 waiting = layout.waiting_text(batch.suspend)
                 # Counted once here, so each outcome is O(1) (see _record).
                 missing = conn.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]
-                if not missing:
-                    return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
-                now = time.time()
-                conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
-                if is_root:
-                    self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
+                if missing:
+                    now = time.time()
+                    conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
+                    if is_root:
+                        self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+                self._touch(conn, key, is_root)
+                return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
+            else:
+                self._touch(conn, key, is_root)
         return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
 
     def record_outcome(
@@ -327,60 +336,6 @@ class SQLiteStore(signals.SQLiteSignals):
             self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
         return OutcomeResult(recorded=True, wake=True)
 
-    def recover_candidates(
-        self, *, older_than: float, now: float, limit: int = 100
-    ) -> list[InvocationRecord]:
-        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
-
-        Oldest ``updated_at`` first (ties by workflow id, then invocation id); each returned
-        one now has ``updated_at == now``.
-        """
-        # A plain read first: when nothing is stale (nearly always) no write lock is taken.
-        probe = f"SELECT EXISTS (SELECT 1 FROM invocations {layout.STALE})"
-        if not self._read(probe, (older_than,))[0][0] or limit <= 0:
-            return []
-        with self._transaction() as conn:
-            rows = conn.execute(layout.STALE_ROWS, (older_than, limit)).fetchall()
-            keys = [(now, row[1], row[0]) for row in rows]
-            conn.executemany(f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY}", keys)
-            # The workflow's updated_at follows every write of its root invocation (as load
-            # and _mirror keep it); a claimed root is such a write. Its status is unchanged.
-            sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
-            conn.executemany(f"{sql} AND root_invocation_id = ?", keys)
-        claimed = []
-        for row in rows:
-            try:
-                claimed.append(
-                    layout.invocation_from_row(
-                        (*row[: layout.I_UPDATED], now, *row[layout.I_UPDATED + 1 :])
-                    )
-                )
-            except DecodeError as e:
-                # One damaged row must not stop the sweep of every other invocation; it
-                # stays claimed, so this is said again once per stale period.
-                log.error("recovery sweep skipped a damaged row of %s: %s", self._path, e)
-        return claimed
-
-    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
-        unless it is already later."""
-        if not refs:
-            return
-        keys = [(ref.workflow_id, ref.invocation_id) for ref in refs]
-        with self._transaction() as conn:
-            # The workflow's updated_at follows its root's; the root is touched last here.
-            conn.executemany(
-                "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
-                " AND root_invocation_id = ? AND EXISTS (SELECT 1 FROM invocations"
-                f" WHERE {layout.KEY} AND status = 'RUNNING' AND updated_at < ?)",
-                [(now, wid, iid, wid, iid, now) for wid, iid in keys],
-            )
-            conn.executemany(
-                f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY} AND status = 'RUNNING'"
-                " AND updated_at < ?",
-                [(now, *key, now) for key in keys],
-            )
-
     # -- lifecycle -----------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -397,6 +352,12 @@ class SQLiteStore(signals.SQLiteSignals):
                 conn.close()
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _touch(self, conn: sqlite3.Connection, key: tuple[str, str], is_root: bool) -> None:
+        now = time.time()
+        conn.execute(layout.TOUCH_INV, (now, *key))
+        if is_root:
+            conn.execute(layout.TOUCH_WF, (now, key[0]))
 
     def _mirror(
         self, conn: sqlite3.Connection, workflow_id: str, status: WorkflowStatus, now: float

@@ -1,0 +1,85 @@
+"""``SQLiteSweeps``: the SQLite store's side of recovery: sweeps claim stale invocations,
+heartbeats keep running ones fresh."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from wfcore._models import InvocationRecord, InvocationRef
+from wfcore.errors import DecodeError
+from wfcore.store import _sqlite_layout as layout
+
+__all__ = ["SQLiteSweeps"]
+
+log = logging.getLogger("wfcore.store.sqlite")
+
+
+class SQLiteSweeps:
+    """``recover_candidates`` and ``heartbeat`` of :class:`~wfcore.store.sqlite.SQLiteStore`."""
+
+    if TYPE_CHECKING:  # provided by SQLiteStore
+        _path: str
+
+        def _read(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
+
+        def _transaction(
+            self, begin: str = layout.WRITE
+        ) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def recover_candidates(
+        self, *, older_than: float, now: float, limit: int = 100
+    ) -> list[InvocationRecord]:
+        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
+
+        Oldest ``updated_at`` first (ties by workflow id, then invocation id); each returned
+        one now has ``updated_at == now``.
+        """
+        # A plain read first: when nothing is stale (nearly always) no write lock is taken.
+        probe = f"SELECT EXISTS (SELECT 1 FROM invocations {layout.STALE})"
+        if not self._read(probe, (older_than,))[0][0] or limit <= 0:
+            return []
+        with self._transaction() as conn:
+            rows = conn.execute(layout.STALE_ROWS, (older_than, limit)).fetchall()
+            keys = [(now, row[1], row[0]) for row in rows]
+            conn.executemany(f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY}", keys)
+            # The workflow's updated_at follows every write of its root invocation (as load
+            # and _mirror keep it); a claimed root is such a write. Its status is unchanged.
+            sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
+            conn.executemany(f"{sql} AND root_invocation_id = ?", keys)
+        claimed = []
+        for row in rows:
+            try:
+                claimed.append(
+                    layout.invocation_from_row(
+                        (*row[: layout.I_UPDATED], now, *row[layout.I_UPDATED + 1 :])
+                    )
+                )
+            except DecodeError as e:
+                # One damaged row must not stop the sweep of every other invocation; it
+                # stays claimed, so this is said again once per stale period.
+                log.error("recovery sweep skipped a damaged row of %s: %s", self._path, e)
+        return claimed
+
+    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
+        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
+        unless it is already later."""
+        if not refs:
+            return
+        keys = [(ref.workflow_id, ref.invocation_id) for ref in refs]
+        with self._transaction() as conn:
+            # The workflow's updated_at follows its root's; the root is touched last here.
+            conn.executemany(
+                "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
+                " AND root_invocation_id = ? AND EXISTS (SELECT 1 FROM invocations"
+                f" WHERE {layout.KEY} AND status = 'RUNNING' AND updated_at < ?)",
+                [(now, wid, iid, wid, iid, now) for wid, iid in keys],
+            )
+            conn.executemany(
+                f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY} AND status = 'RUNNING'"
+                " AND updated_at < ?",
+                [(now, *key, now) for key in keys],
+            )
