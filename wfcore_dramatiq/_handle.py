@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -22,6 +23,7 @@ R = TypeVar("R")
 _FIRST_POLL = 0.005
 _MAX_POLL = 0.5
 _SET: Any = object()  # wait_data without equals=: any value will do
+_NOT_YET: Any = object()  # what _poll's check returns until it is done
 
 
 class WorkflowHandle(Generic[R]):
@@ -55,24 +57,19 @@ class WorkflowHandle(Generic[R]):
             TimeoutError: it did not finish within ``timeout`` seconds.
         """
         engine = self._app.engine
-        deadline = None if timeout is None else time.monotonic() + timeout
         self._app.start_worker()
-        pause = _FIRST_POLL
-        while True:
-            version = self._app._finished.version
+
+        def finished() -> Any:
             outcome = engine.outcome(self.workflow_id)
-            if outcome is not None:
-                return outcome_value(self.workflow_id, outcome)  # type: ignore[no-any-return]
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"workflow {self.workflow_id!r} did not finish within {timeout} s "
-                        f"(status {self.status().value}); call result() again to keep waiting"
-                    )
-                pause = min(pause, left)
-            self._app._finished.wait(version, pause)
-            pause = min(pause * 2, _MAX_POLL)
+            return _NOT_YET if outcome is None else outcome_value(self.workflow_id, outcome)
+
+        def timed_out() -> str:
+            return (
+                f"workflow {self.workflow_id!r} did not finish within {timeout} s "
+                f"(status {self.status().value}); call result() again to keep waiting"
+            )
+
+        return self._poll(finished, timed_out, timeout)  # type: ignore[no-any-return]
 
     def signal(self, name: str, payload: Any = None, *, signal_id: str | None = None) -> None:
         """Send signal ``name`` with ``payload`` to the workflow; durable when this returns.
@@ -119,30 +116,47 @@ class WorkflowHandle(Generic[R]):
             WorkflowNotFoundError: there is no such workflow.
         """
         engine = self._app.engine
+        wanted = "set" if equals is _SET else f"equal to {equals!r}"
+
+        def reached() -> Any:
+            status = engine.workflow(self.workflow_id).status
+            value = engine.get_data(self.workflow_id, key, _SET)
+            if value is not _SET and (equals is _SET or value == equals):
+                return value
+            if status.finished:
+                raise WorkflowNotRunningError(
+                    f"workflow {self.workflow_id!r} is {status.value} and its data {key!r} is "
+                    f"not {wanted}; it will not change any more",
+                    workflow_id=self.workflow_id,
+                    status=status.value,
+                )
+            return _NOT_YET
+
+        def timed_out() -> str:
+            return (
+                f"the data {key!r} of workflow {self.workflow_id!r} was not {wanted} within "
+                f"{timeout} s; call wait_data again to keep waiting"
+            )
+
+        return self._poll(reached, timed_out, timeout)
+
+    def _poll(
+        self, check: Callable[[], Any], timed_out: Callable[[], str], timeout: float | None
+    ) -> Any:
+        """``check()`` until it returns something other than ``_NOT_YET``: a notification
+        from in-process workers, or a poll every 5 ms growing to 0.5 s; ``TimeoutError``
+        with ``timed_out()`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = _FIRST_POLL
         while True:
             version = self._app._finished.version
-            finished = engine.workflow(self.workflow_id).status.finished
-            value = engine.get_data(self.workflow_id, key, _SET)
-            if value is not _SET and (equals is _SET or value == equals):
+            value = check()
+            if value is not _NOT_YET:
                 return value
-            wanted = "set" if equals is _SET else f"equal to {equals!r}"
-            if finished:
-                status = engine.workflow(self.workflow_id).status.value
-                raise WorkflowNotRunningError(
-                    f"workflow {self.workflow_id!r} is {status} and its data {key!r} is not "
-                    f"{wanted}; it will not change any more",
-                    workflow_id=self.workflow_id,
-                    status=status,
-                )
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(
-                        f"the data {key!r} of workflow {self.workflow_id!r} was not {wanted} "
-                        f"within {timeout} s; call wait_data again to keep waiting"
-                    )
+                    raise TimeoutError(timed_out())
                 pause = min(pause, left)
             self._app._finished.wait(version, pause)
             pause = min(pause * 2, _MAX_POLL)
