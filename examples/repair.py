@@ -22,7 +22,7 @@ def process_order(order_id: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    handle = process_order.send("ORD-1")
+    handle = process_order.send_with_options(args=("ORD-1",))
     try:
         handle.result(timeout=30)
     except WorkflowFailedError as e:

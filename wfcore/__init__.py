@@ -25,6 +25,7 @@ from wfcore.errors import (
     NotInWorkflowError,
     RepairError,
     RetryableError,
+    SignalTimeoutError,
     StoreUnavailableError,
     TaskFailedError,
     WfError,
@@ -32,6 +33,7 @@ from wfcore.errors import (
     WorkflowCancelledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
+    WorkflowNotRunningError,
 )
 from wfcore.store import StateStore, open_store
 
@@ -62,6 +64,7 @@ __all__ = [
     "RetryableError",
     "RunResult",
     "RunStatus",
+    "SignalTimeoutError",
     "StateStore",
     "StoreUnavailableError",
     "Task",
@@ -76,6 +79,7 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowIdentity",
     "WorkflowNotFoundError",
+    "WorkflowNotRunningError",
     "WorkflowRecord",
     "WorkflowStatus",
     "current",

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from wfcore._history import HistoryEvent
 from wfcore._models import WorkflowRecord
 from wfcore._replay import ReplayResult
+from wfcore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from wfcore.engine import Repaired
@@ -135,6 +136,36 @@ def show(record: WorkflowRecord, values: dict[str, Any], *, as_json: bool) -> No
         table.add_row(key, _when(value) if key.endswith("_at") else _text(value))
     for key, why in unreadable.items():
         table.add_row(key, f"<unreadable: {why}>")
+    _console().print(table)
+
+
+def data(workflow_id: str, values: dict[str, Any], key: str | None, as_json: bool) -> None:
+    """A workflow's data: every key as a table, or one key's value.
+
+    Raises:
+        ConfigurationError: ``key`` was never set.
+    """
+    if key is not None:
+        if key not in values:
+            raise ConfigurationError(
+                f"workflow {workflow_id!r} has no data {key!r}; it has "
+                f"{', '.join(map(repr, values)) or 'none'}"
+            )
+        if as_json:
+            _json(values[key])
+        else:
+            _console().print(_text(values[key]), highlight=False)
+        return
+    if as_json:
+        _json(values)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Data of workflow {workflow_id}")
+    table.add_column("key")
+    table.add_column("value")
+    for name, value in values.items():
+        table.add_row(name, _text(value))
     _console().print(table)
 
 

@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-import builtins
-import contextlib
+import itertools
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from traceback import format_exception
 from typing import Any
 from uuid import UUID
 
 import msgpack
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from wfcore._codec_decode import Decoding, MalformedError
+from wfcore._codec_errors import (
+    RemoteError,
+    message_of,
+    qualified_name,
+    traceback_text,
+    utf8_safe,
+)
 from wfcore._codec_ext import (
-    EXT_DATE,
-    EXT_DATETIME,
-    EXT_DECIMAL,
     EXT_EXCEPTION,
     EXT_FROZENSET,
     EXT_MODEL,
-    EXT_NAMES,
     EXT_SET,
-    EXT_TIME,
-    EXT_TIMEDELTA,
     EXT_TUPLE,
-    EXT_UUID,
-    decode_date,
-    decode_datetime,
-    decode_decimal,
-    decode_time,
-    decode_timedelta,
-    decode_uuid,
     encode_date,
     encode_datetime,
     encode_decimal,
@@ -42,9 +35,17 @@ from wfcore._codec_ext import (
     encode_uuid,
     ext,
 )
+from wfcore._codec_limits import (
+    MAX_DEPTH,
+    TOO_DEEP,
+    TooDeepError,
+    shallow,
+    value_within,
+    within_depth,
+)
 from wfcore.errors import ConfigurationError, DecodeError, EncodeError
 
-__all__ = ["DEFAULT_MAX_SIZE", "Codec", "RemoteError"]
+__all__ = ["DEFAULT_MAX_SIZE", "MAX_DEPTH", "Codec", "RemoteError"]
 
 DEFAULT_MAX_SIZE = 1 << 20
 """Default limit, in bytes, on the encoded size of one value (1 MiB)."""
@@ -59,21 +60,9 @@ _NATIVE: frozenset[type] = frozenset(
     {type(None), bool, int, float, str, bytes, bytearray, memoryview, list, dict}
 )
 
-# Built once from the builtins namespace so decoding resolves exception names with a dict
-# lookup: a name read from storage can never reach an import or an attribute walk.
-_BUILTIN_EXCEPTIONS: dict[str, type[Exception]] = {
-    f"builtins.{name}": value
-    for name, value in vars(builtins).items()
-    if isinstance(value, type) and issubclass(value, Exception)
-}
-
 # Reused packers keep their buffer; one that packed a big value is dropped instead of pinning it.
 _POOL_SIZE = 16
 _POOL_BUFFER_LIMIT = 64 * 1024
-
-
-def _qualified_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _array_header(length: int) -> bytes:
@@ -84,28 +73,36 @@ def _array_header(length: int) -> bytes:
     return b"\xdd" + length.to_bytes(4, "big")
 
 
-def _traceback_text(exc: BaseException) -> str:
-    carried = getattr(exc, "wfcore_traceback", None)
-    if isinstance(carried, str):
-        # Already decoded from storage: the original traceback is the one worth keeping.
-        return carried
-    if exc.__traceback__ is None:
-        return ""
-    try:
-        return "".join(format_exception(exc))
-    except Exception:
-        return ""
+# An exception keeps arguments nested at most this deep; deeper ones are replaced by its
+# message, so that storing an error never fails on its arguments (it may sit at any depth).
+_ARGS_DEPTH = MAX_DEPTH // 2
 
 
-def _utf8_safe(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def _nests_like(value: Any) -> Any:
+    """Packer hook standing in for a value by the arrays and maps it nests like.
+
+    A tuple or set nests like a list, a model like its fields (a map), an exception like its
+    arguments; anything else is a scalar.
+    """
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python")
+    if isinstance(value, RemoteError):
+        return [value.message]
+    if isinstance(value, BaseException):
+        args = list(value.args)
+        return args if _args_fit(args) else [message_of(value)]
+    return None
 
 
-def _message(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return f"<unprintable {type(exc).__qualname__} object>"
+def _args_fit(args: list[Any]) -> bool:
+    """Whether an exception (the list) and its arguments nest at most _ARGS_DEPTH deep."""
+    return value_within(args, _ARGS_DEPTH, exceptions=True)
 
 
 class _UnsupportedTypeError(Exception):
@@ -116,35 +113,7 @@ class _UnsupportedTypeError(Exception):
         self.type_name = cls.__qualname__
 
 
-class _MalformedError(Exception):
-    """Raised while decoding; turned into DecodeError once ``what`` is known."""
-
-
-class RemoteError(Exception):
-    """An exception decoded from storage whose type is not registered here.
-
-    Decoding never imports the module an exception came from, so an error of a type this
-    codec cannot rebuild arrives as a ``RemoteError`` that keeps what was recorded.
-
-    Attributes:
-        type_name: ``"module.QualName"`` of the original exception type.
-        message: ``str()`` of the original exception.
-        traceback: Formatted traceback text of the original, or ``""`` if it had none.
-        wfcore_traceback: Same as ``traceback``, set on every exception the codec decodes.
-    """
-
-    def __init__(self, type_name: str, message: str, traceback: str = "") -> None:
-        super().__init__(type_name, message, traceback)
-        self.type_name = type_name
-        self.message = message
-        self.traceback = traceback
-        self.wfcore_traceback = traceback
-
-    def __str__(self) -> str:
-        return f"{self.type_name}: {self.message}"
-
-
-class Codec:
+class Codec(Decoding):
     """Encodes values to msgpack bytes and back, with wfcore's extension types.
 
     Besides the msgpack basics (None, bool, int, float, str, bytes, list, dict with any
@@ -156,6 +125,10 @@ class Codec:
 
     Decoding only ever builds these types, the builtin exception classes and the classes given
     to :meth:`register`; it never imports a module named in the data.
+
+    A value may nest at most ``MAX_DEPTH`` (32) containers -- lists, dicts, tuples, sets,
+    models and exceptions counted together -- both ways; an exception's arguments deeper than
+    16 levels are stored as its message. Decoding never recurses on the C stack per level.
 
     Instances are thread-safe.
 
@@ -180,10 +153,8 @@ class Codec:
     ) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
             raise ConfigurationError(f"max_size must be a positive int, got {max_size!r}")
+        super().__init__(unregistered_model)
         self._max_size = max_size
-        self._unregistered_model = unregistered_model
-        self._models: dict[str, type[BaseModel]] = {}
-        self._exceptions: dict[str, type[Exception]] = {}
         # A pool rather than one packer: a msgpack Packer is not thread-safe, and the default
         # hook re-enters packing for nested payloads (tuples, sets, models, exceptions).
         self._packers: list[Any] = []
@@ -198,19 +169,10 @@ class Codec:
             set: self._encode_set,
             frozenset: self._encode_set,
         }
-        self._decoders: dict[int, Callable[[bytes], Any]] = {
-            EXT_DATETIME: decode_datetime,
-            EXT_DATE: decode_date,
-            EXT_TIME: decode_time,
-            EXT_TIMEDELTA: decode_timedelta,
-            EXT_UUID: decode_uuid,
-            EXT_DECIMAL: decode_decimal,
-            EXT_TUPLE: self._decode_tuple,
-            EXT_SET: self._decode_set,
-            EXT_FROZENSET: self._decode_frozenset,
-            EXT_MODEL: self._decode_model,
-            EXT_EXCEPTION: self._decode_exception,
-        }
+        # Bumped by every tuple, set, model and exception encoded: encode() compares it
+        # before and after packing to learn whether the value held one. (Another thread's
+        # bumps can only cost a needless exact check, never skip a needed one.)
+        self._containers = itertools.count()
         for cls in types:
             self.register(cls)
 
@@ -229,11 +191,11 @@ class Codec:
             ConfigurationError: ``cls`` is neither.
         """
         if isinstance(cls, type) and issubclass(cls, BaseModel):
-            self._models[_qualified_name(cls)] = cls
+            self._models[qualified_name(cls)] = cls
         elif isinstance(cls, type) and issubclass(cls, Exception):
-            self._exceptions[_qualified_name(cls)] = cls
+            self._exceptions[qualified_name(cls)] = cls
         else:
-            shown = _qualified_name(cls) if isinstance(cls, type) else repr(cls)
+            shown = qualified_name(cls) if isinstance(cls, type) else repr(cls)
             raise ConfigurationError(
                 f"cannot register {shown}: only pydantic BaseModel subclasses and Exception "
                 "subclasses can be registered with the codec"
@@ -255,10 +217,19 @@ class Codec:
 
         Raises:
             EncodeError: The value, or something inside it, has an unsupported type, an
-                integer out of msgpack's 64-bit range, or the result exceeds ``max_size``.
+                integer out of msgpack's 64-bit range, it nests more than ``MAX_DEPTH``
+                containers, or the result exceeds ``max_size``.
         """
+        before = next(self._containers)
         try:
             data: bytes = self._pack(value)
+            if not shallow(data, MAX_DEPTH):
+                self._check_depth(value, data, next(self._containers) != before + 1)
+        except TooDeepError as e:
+            raise EncodeError(
+                f"cannot encode {what}: {TOO_DEEP}, over the limit of {MAX_DEPTH}; store it "
+                "flatter (e.g. a list of records that refer to each other by key)"
+            ) from e
         except _UnsupportedTypeError as e:
             raise EncodeError(
                 f"cannot encode {what}: values of type {e.type_name!r} are not supported "
@@ -271,11 +242,15 @@ class Codec:
             ) from e
         except RecursionError as e:
             raise EncodeError(
-                f"cannot encode {what}: it is nested too deeply or contains a reference cycle"
+                f"cannot encode {what}: {TOO_DEEP}, over the limit of {MAX_DEPTH}, or it "
+                "contains a reference cycle; store it flatter"
             ) from e
         except (ValueError, TypeError) as e:
             if "recursion limit" in str(e):
-                problem = "it is nested too deeply or contains a reference cycle"
+                problem = (
+                    f"{TOO_DEEP}, over the limit of {MAX_DEPTH}, or it contains a reference "
+                    "cycle; store it flatter"
+                )
             else:
                 problem = f"{type(e).__name__}: {e}"
             raise EncodeError(f"cannot encode {what}: {problem}") from e
@@ -299,16 +274,24 @@ class Codec:
 
         Raises:
             DecodeError: ``data`` is not bytes, is corrupt, truncated or followed by extra
-                bytes, or names a pydantic model that is not registered.
+                bytes, nests more than ``MAX_DEPTH`` containers, holds an extension type
+                wfcore does not write, or names a pydantic model that is not registered.
         """
         if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
             raise DecodeError(
                 f"cannot decode {what}: expected bytes, got {type(data).__qualname__!r}"
             )
+        if type(data) is memoryview:
+            data = data.tobytes()
         try:
             return self._unpack(data)
-        except _MalformedError as e:
+        except MalformedError as e:
             raise DecodeError(f"cannot decode {what}: {e}") from e.__cause__
+        except (TooDeepError, msgpack.StackError) as e:
+            raise DecodeError(
+                f"cannot decode {what}: {TOO_DEEP}, over the limit of {MAX_DEPTH}; wfcore never "
+                "stores such a value, so the data is corrupt or was crafted"
+            ) from e
         except msgpack.ExtraData as e:
             raise DecodeError(
                 f"cannot decode {what}: {len(e.extra)} unexpected bytes after the value"
@@ -332,8 +315,14 @@ class Codec:
             packers.append(packer)
         return data
 
-    def _unpack(self, data: bytes | bytearray | memoryview) -> Any:
-        return msgpack.unpackb(data, ext_hook=self._ext_hook, raw=False, strict_map_key=False)
+    def _check_depth(self, value: object, data: bytes, holds_containers: bool) -> None:
+        """Raise TooDeepError past MAX_DEPTH; for values the cheap ``shallow`` test let by."""
+        if holds_containers:
+            # Tuples, sets, models and exceptions are opaque extension payloads in ``data``:
+            # pack them once more as the arrays and maps they nest like.
+            data = msgpack.packb(value, default=_nests_like, strict_types=True)
+        if not within_depth(data, MAX_DEPTH):
+            raise TooDeepError
 
     def _default(self, value: Any) -> Any:
         encoder = self._encoders.get(type(value))
@@ -383,114 +372,53 @@ class Codec:
             return encode_decimal(value)
         raise _UnsupportedTypeError(type(value))
 
-    def _ext_hook(self, code: int, payload: bytes) -> Any:
-        decoder = self._decoders.get(code)
-        if decoder is None:
-            raise _MalformedError(f"unknown extension type code {code}")
-        try:
-            return decoder(payload)
-        except _MalformedError:
-            raise
-        except Exception as e:
-            raise _MalformedError(
-                f"malformed {EXT_NAMES[code]} (extension type code {code}): {type(e).__name__}: {e}"
-            ) from e
-
-    def _unpack_list(self, payload: bytes, code: int) -> list[Any]:
-        items = self._unpack(payload)
-        if type(items) is not list:
-            raise _MalformedError(
-                f"malformed {EXT_NAMES[code]} (extension type code {code}): "
-                f"expected an array, got {type(items).__qualname__!r}"
-            )
-        return items
-
     def _encode_tuple(self, value: tuple[Any, ...]) -> Any:
+        next(self._containers)
         return ext(EXT_TUPLE, self._pack(list(value)))
-
-    def _decode_tuple(self, payload: bytes) -> tuple[Any, ...]:
-        return tuple(self._unpack_list(payload, EXT_TUPLE))
 
     def _encode_set(self, value: set[Any] | frozenset[Any]) -> Any:
         # Iteration order of a set of strs changes with the hash seed of each process; sorting
         # the encoded items makes equal sets encode to equal bytes everywhere.
+        next(self._containers)
         items = sorted(map(self._pack, value))
         code = EXT_FROZENSET if isinstance(value, frozenset) else EXT_SET
         return ext(code, _array_header(len(items)) + b"".join(items))
 
-    def _decode_set(self, payload: bytes) -> set[Any]:
-        return set(self._unpack_list(payload, EXT_SET))
-
-    def _decode_frozenset(self, payload: bytes) -> frozenset[Any]:
-        return frozenset(self._unpack_list(payload, EXT_FROZENSET))
-
     def _encode_model(self, value: BaseModel) -> Any:
+        next(self._containers)
+        if not value_within(value, MAX_DEPTH):
+            raise TooDeepError  # before model_dump, which would recurse all the way down
         cls = type(value)
-        name = _qualified_name(cls)
+        name = qualified_name(cls)
         if self._models.get(name) is not cls:
             self._models[name] = cls
         return ext(EXT_MODEL, self._pack([name, value.model_dump(mode="python")]))
 
-    def _decode_model(self, payload: bytes) -> Any:
-        items = self._unpack_list(payload, EXT_MODEL)
-        if len(items) != 2 or type(items[0]) is not str:
-            raise ValueError("expected [class name, data]")
-        name, data = items
-        cls = self._models.get(name)
-        if cls is None and self._unregistered_model is not None:
-            return self._unregistered_model(name, data)
-        if cls is None:
-            raise _MalformedError(
-                f"pydantic model {name!r} is not registered with this codec; register the "
-                "class before decoding with codec.register(cls) (app.register_type(cls) on an "
-                "App)"
-            )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise _MalformedError(
-                f"stored data for pydantic model {name!r} does not validate against the "
-                f"registered class: {e}"
-            ) from e
-
     def _encode_exception(self, exc: BaseException) -> Any:
+        next(self._containers)
         if isinstance(exc, RemoteError):
             # Re-storing an error that was decoded as RemoteError keeps the original identity.
             name, message, trace = exc.type_name, exc.message, exc.traceback
             args: list[Any] = [exc.message]
         else:
-            name = _qualified_name(type(exc))
-            message = _message(exc)
-            trace = _traceback_text(exc)
+            name = qualified_name(type(exc))
+            message = message_of(exc)
+            trace = traceback_text(exc)
             args = list(exc.args)
         try:
+            if not _args_fit(args):
+                raise TooDeepError
             payload = self._pack([name, args, message, trace])
-        except (_UnsupportedTypeError, OverflowError, RecursionError, ValueError, TypeError):
+        except (
+            _UnsupportedTypeError,
+            TooDeepError,
+            OverflowError,
+            RecursionError,
+            ValueError,
+            TypeError,
+        ):
             # An unencodable argument must not hide the error itself; nor may a lone surrogate
             # (an undecodable file name, say) in its text, which UTF-8 cannot carry.
-            message, trace = _utf8_safe(message), _utf8_safe(trace)
+            message, trace = utf8_safe(message), utf8_safe(trace)
             payload = self._pack([name, [message], message, trace])
         return ext(EXT_EXCEPTION, payload)
-
-    def _decode_exception(self, payload: bytes) -> Exception:
-        items = self._unpack_list(payload, EXT_EXCEPTION)
-        if (
-            len(items) != 4
-            or type(items[0]) is not str
-            or type(items[1]) is not list
-            or type(items[2]) is not str
-            or type(items[3]) is not str
-        ):
-            raise ValueError("expected [type name, args, message, traceback]")
-        name, args, message, trace = items
-        cls = self._exceptions.get(name) or _BUILTIN_EXCEPTIONS.get(name)
-        if cls is None:
-            return RemoteError(name, message, trace)
-        try:
-            exc = cls(*args)
-        except Exception:
-            return RemoteError(name, message, trace)
-        # A class that refuses new attributes still decodes; only the traceback text is lost.
-        with contextlib.suppress(Exception):
-            exc.wfcore_traceback = trace  # type: ignore[attr-defined]
-        return exc

@@ -63,9 +63,13 @@ def import_history(data: bytes, *, source: str = "history") -> tuple[MemoryStore
     """A memory store holding an exported history, and the exported root workflow's id.
 
     Raises:
-        DecodeError: the bytes are not a wfcore history file of a version this code reads.
+        DecodeError: the bytes are not a wfcore history file of a version this code reads,
+            or the file is damaged (the message names the file and the part).
     """
     try:
+        # No extension hook: a history file holds only maps, arrays, strings, numbers and
+        # the stored values as opaque bytes. msgpack nests arrays and maps in a fixed stack
+        # of its own (StackError past 1024), never on the C stack.
         document = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types for corrupt input
         raise DecodeError(f"{source} is not a wfcore history file: {exc}") from exc
@@ -77,19 +81,55 @@ def import_history(data: bytes, *, source: str = "history") -> tuple[MemoryStore
             f"version {VERSION}. Upgrade wfcore to replay it"
         )
     store = MemoryStore()
+    where = "its header"
     try:
-        for workflow in document["workflows"]:
-            record = WorkflowRecord.model_validate(workflow["record"])
+        root = _field(document, "root", str)
+        for w, workflow in enumerate(_field(document, "workflows", list)):
+            where = f"workflow {w}"
+            record = WorkflowRecord.model_validate(_field(workflow, "record", dict))
+            where = f"workflow {record.workflow_id!r}"
             if workflow.get("seeded") is True:
                 record = record.model_copy(update={"seed": new_workflow_seed()})
-            invocations = [
-                (InvocationRecord.model_validate(i["record"]), i) for i in workflow["invocations"]
-            ]
-            store._restore(
-                record,
-                [(inv, list(i["entries"]), dict(i["outcomes"])) for inv, i in invocations],
-            )
-        root = str(document["root"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DecodeError(f"{source} is a damaged wfcore history file: {exc}") from exc
+            invocations = []
+            for i, invocation in enumerate(_field(workflow, "invocations", list)):
+                where = f"invocation {i} of workflow {record.workflow_id!r}"
+                inv = InvocationRecord.model_validate(_field(invocation, "record", dict))
+                where = f"invocation {inv.invocation_id!r} of workflow {record.workflow_id!r}"
+                invocations.append((inv, _entries(invocation), _outcomes(invocation)))
+            store._restore(record, invocations)
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError included
+        raise DecodeError(f"{source} is a damaged wfcore history file ({where}): {exc}") from exc
+    if store.get_workflow(root) is None:
+        raise DecodeError(f"{source} is a damaged wfcore history file: no root workflow {root!r}")
     return store, root
+
+
+def _field(document: Any, key: str, kind: type) -> Any:
+    if not isinstance(document, dict):
+        raise TypeError(f"expected a map holding {key!r}, got {type(document).__qualname__}")
+    value = document[key]
+    if type(value) is not kind:
+        raise TypeError(f"{key!r} is {type(value).__qualname__}, expected {kind.__qualname__}")
+    return value
+
+
+def _entries(invocation: dict[str, Any]) -> list[bytes]:
+    entries: list[bytes] = _field(invocation, "entries", list)
+    for seq, entry in enumerate(entries):
+        if type(entry) is not bytes or not entry:
+            raise TypeError(f"history entry {seq} is {_shown(entry)}, expected non-empty bytes")
+    return entries
+
+
+def _outcomes(invocation: dict[str, Any]) -> dict[int, bytes]:
+    outcomes: dict[int, bytes] = _field(invocation, "outcomes", dict)
+    for seq, outcome in outcomes.items():
+        if type(seq) is not int or type(outcome) is not bytes or not outcome:
+            raise TypeError(
+                f"outcome {seq!r} is {_shown(outcome)}, expected non-empty bytes at an int seq"
+            )
+    return outcomes
+
+
+def _shown(value: object) -> str:
+    return "empty bytes" if value == b"" else type(value).__qualname__

@@ -17,6 +17,7 @@ __all__ = [
     "Kind",
     "Outcome",
     "decode_entry",
+    "decode_lifecycle",
     "decode_outcome",
     "encode_entry",
     "encode_outcome",
@@ -42,6 +43,9 @@ class Kind:
     PATCHED = "patched"
     SLEEP = "sleep"
     CANCELLED = "cancelled"
+    WAIT_SIGNAL = "wait_signal"
+    POLL_SIGNAL = "poll_signal"
+    SIGNAL_WORKFLOW = "signal_workflow"
 
 
 @dataclass(slots=True)  # not frozen: built once per replayed operation, frozen costs 4x
@@ -146,6 +150,7 @@ def error_info(error: object) -> tuple[str, str, str]:
 # 4-element records (msgpack fixarray 0x94); operations are 5-element (0x95), so a load can
 # tell them apart from the first byte without decoding.
 LIFECYCLE_MARK = 0x94
+_LIFECYCLE_BYTE = bytes((LIFECYCLE_MARK,))
 _FAILURES = frozenset({"task_failed", "task_retrying"})
 
 
@@ -154,9 +159,31 @@ def encode_lifecycle(codec: Codec, kind: str, detail: Any, execution: int) -> by
     return codec.encode([kind, detail, time.time(), execution], what=f"lifecycle event {kind}")
 
 
+def decode_lifecycle(codec: Codec, data: bytes, where: str) -> tuple[str, Any, float, int]:
+    """Decode a lifecycle event of ``where``: (kind, detail, time, execution)."""
+    what = f"lifecycle event of {where}"
+    raw = codec.decode(data, what=what)
+    if (
+        type(raw) is not list
+        or len(raw) != 4
+        or type(raw[0]) is not str
+        or type(raw[2]) is not float
+        or type(raw[3]) is not int
+    ):
+        raise DecodeError(
+            f"cannot decode {what}: not a [kind, detail, time, execution] record; the stored "
+            "history is corrupt"
+        )
+    return raw[0], raw[1], raw[2], raw[3]
+
+
 def is_operation(data: bytes) -> bool:
-    """True for a recorded operation, False for a lifecycle event."""
-    return data[0] != LIFECYCLE_MARK
+    """True for a recorded operation, False for a lifecycle event.
+
+    Anything that is not a lifecycle event (an empty or corrupt blob too) counts as an
+    operation, so that decoding it reports the damage with its position.
+    """
+    return data[:1] != _LIFECYCLE_BYTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +250,17 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
                 )
                 if e.kind == Kind.SLEEP and seq in snap.outcomes:
                     fired_at = decode_outcome(codec, snap.outcomes[seq], where).value
+                    if type(fired_at) is not float:
+                        raise DecodeError(
+                            f"cannot decode the firing time of timer {seq} of {where}: "
+                            f"{type(fired_at).__qualname__}, not a time; it is corrupt"
+                        )
                     events.append(
                         HistoryEvent(fired_at, *line, "sleep_fired", "", seq, True, e.value)
                     )
                 seq += 1
                 continue
-            kind, detail, at, execution = codec.decode(data, what=f"lifecycle event of {where}")
+            kind, detail, at, execution = decode_lifecycle(codec, data, where)
             ok = kind not in _FAILURES
             events.append(HistoryEvent(at, *line, kind, "", None, ok, detail, execution))
             if inv.invocation_id == root and kind in _WORKFLOW_EVENTS:

@@ -21,6 +21,7 @@ from wfcore._models import (
     OutcomeResult,
     QueuePush,
     Reopen,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -320,6 +321,11 @@ class ReadOnlyStore(DelegatingStore):
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
         raise self._refuse("record an outcome")
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        raise self._refuse(f"send signal {name!r} to workflow {workflow_id!r}")
 
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
         raise self._refuse("cancel")

@@ -16,6 +16,7 @@ __all__ = [
     "BulkRepairError",
     "RepairError",
     "RetryableError",
+    "SignalTimeoutError",
     "StoreError",
     "StoreUnavailableError",
     "TaskFailedError",
@@ -25,6 +26,7 @@ __all__ = [
     "WorkflowError",
     "WorkflowFailedError",
     "WorkflowNotFoundError",
+    "WorkflowNotRunningError",
 ]
 
 
@@ -125,6 +127,27 @@ class WorkflowError(WfError):
 
 class WorkflowNotFoundError(WorkflowError):
     """No workflow with the given id exists in the store."""
+
+
+class WorkflowNotRunningError(WorkflowError):
+    """A signal went to a workflow that has finished (completed, failed or cancelled).
+
+    ``status`` is the workflow's status (its value, e.g. ``"COMPLETED"``).
+    """
+
+    def __init__(self, message: str, *, workflow_id: str = "", status: str = "") -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.status = status
+
+
+class SignalTimeoutError(WorkflowError):
+    """``wf.wait_signal(name, timeout=...)`` without a ``default`` timed out."""
+
+    def __init__(self, message: str, *, name: str = "", timeout: float = 0.0) -> None:
+        super().__init__(message)
+        self.name = name
+        self.timeout = timeout
 
 
 class TaskFailedError(WorkflowError):

@@ -327,6 +327,12 @@ class App(Repairs):
         self.engine.workflow(workflow_id)
         return WorkflowHandle(self, workflow_id)
 
+    def signal(
+        self, workflow_id: str, name: str, payload: Any = None, *, signal_id: str | None = None
+    ) -> None:
+        """Send signal ``name`` to a workflow; ``handle(workflow_id).signal(...)`` (see there)."""
+        WorkflowHandle(self, workflow_id).signal(name, payload, signal_id=signal_id)
+
     def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Start a workflow and wait for its result (``send`` + ``result``)."""
         handle = task.send_with_options(args=args, kwargs=kwargs)

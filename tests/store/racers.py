@@ -80,3 +80,15 @@ def reopen(url: str, start_at: float, workflow_id: str, invocation_id: str, leng
         start_at,
         lambda s: s.reopen(workflow_id, [change], statuses={WorkflowStatus.FAILED}) is not None,
     )
+
+
+def signal(
+    url: str, start_at: float, workflow_id: str, payload: bytes, signal_id: str | None
+) -> tuple[bool, bool, bool]:
+    """Send a signal named "go"; (accepted, duplicate, wake) as this caller was told."""
+
+    def op(s: StateStore) -> tuple[bool, bool, bool]:
+        sent = s.send_signal(workflow_id, "go", payload, signal_id=signal_id)
+        return sent.accepted, sent.duplicate, sent.wake
+
+    return _at(url, start_at, op)

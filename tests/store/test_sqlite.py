@@ -12,10 +12,10 @@ import pytest
 
 from tests.store.records import invocation, workflow
 from wfcore import LocalRunner, Task
-from wfcore._models import Batch, Finish, InvocationRef, Snapshot, WorkflowStatus
+from wfcore._models import Batch, Finish, InvocationRef, SignalTake, Snapshot, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreUnavailableError
 from wfcore.store import StateStore, open_store
-from wfcore.store._sqlite_layout import SCHEMA_VERSION
+from wfcore.store._sqlite_layout import SCHEMA_VERSION, SIGNAL_TABLES
 from wfcore.store.sqlite import SQLiteStore
 
 
@@ -131,6 +131,9 @@ def _downgrade(path: Path, version: int, *columns: tuple[str, str]) -> None:
     raw = sqlite3.connect(path)
     for table, column in columns:
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    if version < 5:  # before the signal tables
+        for table in SIGNAL_TABLES:
+            raw.execute(f"DROP TABLE {table}")
     raw.execute(f"PRAGMA user_version = {version}")
     raw.commit()
     raw.close()
@@ -214,6 +217,48 @@ def test_an_older_file_opened_read_only_reads_as_the_current_schema_and_stays_as
     assert snap.invocation.waiting == (0, 1)
     assert snap.outcomes == {0: b"o0"}
     assert _layout(path) == (2, False, False, False)
+
+
+def _tables(path: Path) -> set[str]:
+    raw = sqlite3.connect(path)
+    try:
+        return {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+    finally:
+        raw.close()
+
+
+def test_a_version_4_file_gets_the_signal_tables_and_its_waits_work(tmp_path: Path) -> None:
+    # Given a file as version 4 left it (no signal tables) with a running workflow and data
+    path = tmp_path / "v4.db"
+    store = SQLiteStore(path)
+    record, root = workflow("wf-1")
+    inv = root.invocation_id
+    store.create_workflow(record, root)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, [b"e"], data={"k": b"v"}))
+    store.close()
+    _downgrade(path, 4, _FORKED)
+    assert not _tables(path) & set(SIGNAL_TABLES)
+    # When it is opened read-only (the inspecting CLI), then read-write
+    reader = SQLiteStore(path, read_only=True)
+    try:
+        data = reader.list_data("wf-1")
+    finally:
+        reader.close()
+    untouched = _tables(path)
+    upgraded = SQLiteStore(path)
+    try:
+        upgraded.commit("wf-1", inv, Batch(1, [b"w"], signal=SignalTake("go", 1, True)))
+        sent = upgraded.send_signal("wf-1", "go", b"s1", signal_id="t-1")
+    finally:
+        upgraded.close()
+    # Then the read-only open read its data and left it as it was; the upgrade added the
+    # tables, and a wait registered there gets its signal
+    assert data == {"k": b"v"}
+    assert not untouched & set(SIGNAL_TABLES)
+    assert _layout(path)[0] == SCHEMA_VERSION
+    assert set(SIGNAL_TABLES) <= _tables(path)
+    assert (sent.accepted, sent.waiter is not None) == (True, True)
 
 
 def _drawing_runner(store: StateStore) -> tuple[LocalRunner, Task[[], tuple[str, str]]]:
@@ -337,6 +382,8 @@ _CALLS: list[tuple[str, Callable[[StateStore], object]]] = [
     ("list_invocations", lambda s: s.list_invocations("wf-1")),
     ("load", lambda s: s.load("wf-1", "wf-1-root")),
     ("read_data", lambda s: s.read_data("wf-1", "k")),
+    ("list_data", lambda s: s.list_data("wf-1")),
+    ("send_signal", lambda s: s.send_signal("wf-1", "go", b"x")),
     ("commit", lambda s: s.commit("wf-1", "wf-1-root", Batch(0, [b"x"]))),
     ("record_outcome", lambda s: s.record_outcome("wf-1", "wf-1-root", 0, b"x")),
     ("request_cancel", lambda s: s.request_cancel("wf-1")),
@@ -440,21 +487,21 @@ def test_lock_held_past_the_timeout_is_unavailable(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_version_4_file_gets_fork_lineage_and_reads_read_only_before(tmp_path: Path) -> None:
-    # Given a file as version 4 left it (no workflows.forked_from) holding one workflow
-    path = tmp_path / "v4.db"
+def test_a_version_5_file_gets_fork_lineage_and_reads_read_only_before(tmp_path: Path) -> None:
+    # Given a file as version 5 left it (no workflows.forked_from) holding one workflow
+    path = tmp_path / "v5.db"
     store = SQLiteStore(path)
     record, root = workflow("wf-1")
     store.create_workflow(record, root)
     store.close()
-    _downgrade(path, 4, _FORKED)
+    _downgrade(path, 5, _FORKED)
     # When it is read read-only, then opened by this version and a fork is created in it
     reader = SQLiteStore(path, read_only=True)
     try:
         [old] = reader.list_workflows()
     finally:
         reader.close()
-    assert _layout(path) == (4, True, True, False)
+    assert _layout(path) == (5, True, True, False)
     upgraded = SQLiteStore(path)
     try:
         fork, fork_root = workflow("fork-1")

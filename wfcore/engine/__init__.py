@@ -12,6 +12,7 @@ assembled from these parts, each a class over :class:`.base.EngineBase`:
 - :mod:`.recovery`: ``hold``, ``recover`` (the sweep).
 - :mod:`.repair`, :mod:`.forks`, :mod:`.bulk`: ``resume``, ``fork`` and both in bulk, each
   checked by :mod:`.prefix` against the current code before it writes.
+- :mod:`.signals`: ``signal``, ``data``, ``get_data`` (for clients).
 """
 
 from __future__ import annotations

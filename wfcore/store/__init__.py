@@ -15,6 +15,7 @@ from wfcore._models import (
     OutcomeResult,
     QueuePush,
     Reopen,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -92,6 +93,10 @@ class StateStore(Protocol):
         """One workflow data value, or None when the key was never set."""
         ...
 
+    def list_data(self, workflow_id: str) -> dict[str, bytes]:
+        """Every workflow data value by key (empty when none, or no such workflow)."""
+        ...
+
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
 
@@ -104,6 +109,21 @@ class StateStore(Protocol):
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
         """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
+        ...
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        """Accept a signal for the workflow, atomically: refuse it, deliver it, or buffer it.
+
+        Nothing is stored when the workflow is missing or finished, or when ``signal_id``
+        names a signal accepted before (``duplicate``; checked first, so a client's retry
+        after its workflow finished still learns it was accepted). Otherwise the oldest
+        wait registered for ``name`` (``Batch.signal``) whose invocation is unfinished and
+        has no outcome at its seq yet (a timeout may have won) gets ``payload`` as that
+        outcome, exactly as ``record_outcome`` records it, waking it if that was what it
+        waited for; with no such wait, ``payload`` joins the end of the ``name`` buffer.
+        """
         ...
 
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:

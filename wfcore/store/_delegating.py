@@ -12,6 +12,7 @@ from wfcore._models import (
     OutcomeResult,
     QueuePush,
     Reopen,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -68,6 +69,14 @@ class DelegatingStore:
 
     def read_data(self, workflow_id: str, key: str) -> bytes | None:
         return self.inner.read_data(workflow_id, key)
+
+    def list_data(self, workflow_id: str) -> dict[str, bytes]:
+        return self.inner.list_data(workflow_id)
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        return self.inner.send_signal(workflow_id, name, payload, signal_id=signal_id)
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         return self.inner.commit(workflow_id, invocation_id, batch)

@@ -26,6 +26,7 @@ __all__ = [
     "KEY",
     "LOAD",
     "MIGRATIONS",
+    "NEW_TABLES",
     "NO_WAIT",
     "N_INV",
     "SCHEMA",
@@ -34,6 +35,7 @@ __all__ = [
     "SELECT_WF",
     "SET_INV",
     "SET_WF",
+    "SIGNAL_TABLES",
     "STALE",
     "STALE_ROWS",
     "TOUCH_INV",
@@ -54,9 +56,11 @@ __all__ = [
 # 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
 # schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
 # invocations.missing, 4 workflows.seed (NULL in older rows: their values keep the old
-# derivation), both added to older files by MIGRATIONS. 5 added workflows.forked_from (the
-# lineage of a fork; NULL in older rows, which were started, never forked), by MIGRATIONS.
-SCHEMA_VERSION = 5
+# derivation), both added to older files by MIGRATIONS. 5 added the signal tables
+# (signals, signal_waiters, signal_ids; see NEW_TABLES), created in older files by re-running
+# the schema. 6 added workflows.forked_from (the lineage of a fork; NULL in older rows,
+# which were started, never forked), by MIGRATIONS.
+SCHEMA_VERSION = 6
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
@@ -68,6 +72,23 @@ _INV_FIELDS = (
     "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
     "created_at", "updated_at", "parent_task_name", "cancel_shielded",
 )  # fmt: skip
+
+# Tables added after version 4 (name: statement). Signals buffered per (workflow, name) in
+# rowid order (a new rowid is above every stored one, so the order is acceptance order);
+# waits registered per (workflow, name) likewise; ids of signals accepted with one.
+NEW_TABLES = {
+    "signals": "CREATE TABLE IF NOT EXISTS signals (workflow_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, payload BLOB NOT NULL)",
+    "signals_by_name": "CREATE INDEX IF NOT EXISTS signals_by_name ON signals (workflow_id, name)",
+    "signal_waiters": "CREATE TABLE IF NOT EXISTS signal_waiters (workflow_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL)",
+    "signal_waiters_by_name": "CREATE INDEX IF NOT EXISTS signal_waiters_by_name"
+    " ON signal_waiters (workflow_id, name)",
+    "signal_ids": "CREATE TABLE IF NOT EXISTS signal_ids (workflow_id TEXT NOT NULL,"
+    " signal_id TEXT NOT NULL, PRIMARY KEY (workflow_id, signal_id)) WITHOUT ROWID",
+}
+
+SIGNAL_TABLES = ("signals", "signal_waiters", "signal_ids")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflows (
@@ -102,7 +123,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE TABLE IF NOT EXISTS data (
     workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
-"""
+""" + "".join(f"{sql};\n" for sql in NEW_TABLES.values())
+
 
 # Columns added after a table was first released: (table, column, definition).
 MIGRATIONS = (
