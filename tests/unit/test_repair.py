@@ -357,3 +357,66 @@ def test_a_failed_fork_can_be_resumed_and_a_failed_workflow_stays_failed_otherwi
     shop.runner.engine.resume(fork.workflow_id)
     shop.runner.run_until_idle()
     assert shop.runner.engine.result(fork.workflow_id)["s"] == "S-o1"
+
+
+def test_a_failed_child_workflow_is_resumed_with_its_parent() -> None:
+    # Given a parent whose child workflow (force_new_workflow) failed, and so the parent
+    runner = LocalRunner()
+    bug = {"on": True}
+    runs: Counter[str] = Counter()
+
+    @runner.task(name="tree.leaf")
+    def leaf() -> str:
+        runs["leaf"] += 1
+        if bug["on"]:
+            raise ValueError("bad")
+        return "leaf"
+
+    @runner.task(name="tree.child", force_new_workflow=True)
+    def child() -> str:
+        return str(child.wf.execute_task(leaf).result)
+
+    @runner.task(name="tree.parent")
+    def parent() -> str:
+        return "parent+" + str(parent.wf.execute_task(child).result)
+
+    workflow_id = runner.start(parent)
+    runner.run_until_idle()
+    [sub] = runner.store.child_workflows(workflow_id)
+    assert sub.status is WorkflowStatus.FAILED
+    # When fixed and the parent resumed
+    bug["on"] = False
+    runner.engine.resume(workflow_id)
+    runner.run_until_idle()
+    # Then the child workflow was resumed too and both completed
+    assert runner.engine.result(workflow_id) == "parent+leaf"
+    assert runner.engine.workflow(sub.workflow_id).status is WorkflowStatus.COMPLETED
+    assert runs["leaf"] == 2
+    assert Replayer(runner.engine.task).replay(runner.store, workflow_id).ok
+
+
+def test_every_failed_child_of_the_failing_wait_runs_again() -> None:
+    runner = LocalRunner()
+    bug = {"on": True}
+    runs: Counter[int] = Counter()
+
+    @runner.task(name="pair.part")
+    def part(n: int) -> int:
+        runs[n] += 1
+        if bug["on"] and n > 0:
+            raise ValueError(f"part {n}")
+        return n
+
+    @runner.task(name="pair.flow")
+    def flow() -> list[int]:
+        wf = flow.wf
+        handles = [wf.start_task(part, n) for n in (0, 1, 2)]
+        return [r.result for r in wf.wait(*handles)]
+
+    workflow_id = runner.start(flow)
+    runner.run_until_idle()
+    bug["on"] = False
+    runner.engine.resume(workflow_id)
+    runner.run_until_idle()
+    assert runner.engine.result(workflow_id) == [0, 1, 2]
+    assert runs == Counter({0: 1, 1: 2, 2: 2})
