@@ -14,6 +14,10 @@ from pydantic import BaseModel
 from wfcore._history import HistoryEvent
 from wfcore._models import WorkflowRecord
 from wfcore._replay import ReplayResult
+from wfcore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from wfcore.engine import Repaired
 from wfcore.store import StateStore
 
 if TYPE_CHECKING:
@@ -23,6 +27,7 @@ __all__ = [
     "UnregisteredModel",
     "history",
     "message",
+    "repairs",
     "replays",
     "result",
     "show",
@@ -111,7 +116,7 @@ def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
     for r in records:
         table.add_row(
             r.workflow_id, r.workflow_type, r.status.value, _when(r.created_at),
-            r.parent_workflow_id or "",
+            r.parent_workflow_id or (f"fork of {r.forked_from}" if r.forked_from else ""),
         )  # fmt: skip
     _console().print(table)
 
@@ -131,6 +136,36 @@ def show(record: WorkflowRecord, values: dict[str, Any], *, as_json: bool) -> No
         table.add_row(key, _when(value) if key.endswith("_at") else _text(value))
     for key, why in unreadable.items():
         table.add_row(key, f"<unreadable: {why}>")
+    _console().print(table)
+
+
+def data(workflow_id: str, values: dict[str, Any], key: str | None, as_json: bool) -> None:
+    """A workflow's data: every key as a table, or one key's value.
+
+    Raises:
+        ConfigurationError: ``key`` was never set.
+    """
+    if key is not None:
+        if key not in values:
+            raise ConfigurationError(
+                f"workflow {workflow_id!r} has no data {key!r}; it has "
+                f"{', '.join(map(repr, values)) or 'none'}"
+            )
+        if as_json:
+            _json(values[key])
+        else:
+            _console().print(_text(values[key]), highlight=False)
+        return
+    if as_json:
+        _json(values)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Data of workflow {workflow_id}")
+    table.add_column("key")
+    table.add_column("value")
+    for name, value in values.items():
+        table.add_row(name, _text(value))
     _console().print(table)
 
 
@@ -173,7 +208,8 @@ def history(events: Sequence[HistoryEvent], *, as_json: bool) -> None:
 
 
 def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
-    """A workflow and its descendants, with statuses."""
+    """A workflow and its descendants, with statuses, and its fork lineage: the workflow it
+    was forked from and the forks made of it (``forked_from``, ``forks``)."""
 
     def node(record: WorkflowRecord) -> dict[str, Any]:
         children = [node(child) for child in store.child_workflows(record.workflow_id)]
@@ -185,6 +221,17 @@ def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
         }
 
     data = node(root)
+    forks = sorted(
+        (w for w in store.list_workflows(limit=10_000) if w.forked_from == root.workflow_id),
+        key=lambda w: w.created_at,
+    )
+    if root.forked_from is not None:
+        data["forked_from"] = root.forked_from
+    if forks:
+        data["forks"] = [
+            {"workflow_id": w.workflow_id, "type": w.workflow_type, "status": w.status.value}
+            for w in forks
+        ]
     if as_json:
         _json(data)
         return
@@ -194,8 +241,13 @@ def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
         for child in item["children"]:
             add(branch.add(_label(child)), child)
 
-    top = Tree(_label(data))
+    origin = f"  (fork of {root.forked_from})" if root.forked_from else ""
+    top = Tree(_label(data) + origin)
     add(top, data)
+    if forks:
+        lineage = top.add("forks")
+        for fork in data["forks"]:
+            lineage.add(_label(fork))
     _console().print(top)
 
 
@@ -236,3 +288,31 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
             assert d is not None
             where = f" at {d.source}" if d.source else ""
             console.print(f"replay DIVERGED: {path}{where}\n  {d.message}", highlight=False)
+
+
+def repairs(command: str, done: Sequence[Repaired], *, as_json: bool, single: bool) -> None:
+    """What ``wfcore resume``/``fork`` did to each workflow."""
+    items = [
+        {
+            "workflow_id": item.workflow_id,
+            "result_id": item.result_id,
+            "created": item.created,
+            "error": None if item.error is None else str(item.error),
+        }
+        for item in done
+    ]
+    if as_json:
+        _json(items[0] if single and items else items)
+        return
+    console = _console()
+    for item in items:
+        if item["error"] is not None:
+            console.print(f"{item['workflow_id']}: refused: {item['error']}", highlight=False)
+        elif command == "resume":
+            console.print(f"{item['workflow_id']}: resumed", highlight=False)
+        else:
+            made = "forked as" if item["created"] else "already forked as"
+            console.print(f"{item['workflow_id']}: {made} {item['result_id']}", highlight=False)
+    if not single:
+        failed = sum(1 for item in items if item["error"] is not None)
+        console.print(f"{len(items) - failed} done, {failed} refused", highlight=False)

@@ -43,6 +43,9 @@ class Kind:
     PATCHED = "patched"
     SLEEP = "sleep"
     CANCELLED = "cancelled"
+    WAIT_SIGNAL = "wait_signal"
+    POLL_SIGNAL = "poll_signal"
+    SIGNAL_WORKFLOW = "signal_workflow"
 
 
 @dataclass(slots=True)  # not frozen: built once per replayed operation, frozen costs 4x

@@ -106,6 +106,17 @@ class LocalRunner:
         record, _ = self.engine.start(task.spec, args, kwargs)
         return record.workflow_id
 
+    def signal(
+        self, workflow_id: str, name: str, payload: Any = None, *, signal_id: str | None = None
+    ) -> None:
+        """Send signal ``name`` to a workflow (``Engine.signal``); a waiter it wakes is queued.
+
+        Raises:
+            WorkflowNotRunningError: the workflow has finished.
+            WorkflowNotFoundError: there is no such workflow.
+        """
+        self.engine.signal(workflow_id, name, payload, signal_id=signal_id)
+
     def step(self) -> RunResult | None:
         """Run the next message (or the next due timer); None when there is nothing to run."""
         if not self._queue:

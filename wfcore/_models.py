@@ -17,6 +17,9 @@ __all__ = [
     "OutcomeResult",
     "ParentOutcome",
     "QueuePush",
+    "Reopen",
+    "SignalResult",
+    "SignalTake",
     "Snapshot",
     "WorkflowIdentity",
     "WorkflowRecord",
@@ -90,6 +93,7 @@ class WorkflowRecord(BaseModel):
     deadline: float | None = None
     # 16 bytes (128 bits) at least; 64 at most, the longest key blake2b takes.
     seed: bytes | None = Field(default=None, min_length=16, max_length=64, exclude=True, repr=False)
+    forked_from: str | None = None
 
     @property
     def identity(self) -> WorkflowIdentity:
@@ -179,6 +183,21 @@ class QueuePush:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalTake:
+    """A ``wait_signal``/``poll_signal`` at ``seq`` of the committing invocation.
+
+    The commit moves the first signal buffered under ``name`` (for the workflow) into the
+    invocation's outcome at ``seq``; when none is buffered and ``wait`` is set, it registers
+    the invocation as waiting for ``name`` at ``seq``, so the next ``send_signal`` of that
+    name records itself there (and wakes it) instead of being buffered.
+    """
+
+    name: str
+    seq: int
+    wait: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One atomic write of an invocation's progress.
 
@@ -194,6 +213,9 @@ class Batch:
     cancel flag is set, ``parent_push`` only when the recorded outcome wakes the parent,
     ``suspend_push`` only when the suspension is applied (not ``ready``; see
     :class:`CommitResult`).
+
+    ``signal`` takes a buffered signal (or registers a wait for one) after the entries are
+    appended and before ``suspend`` is looked at (see :class:`SignalTake`).
     """
 
     base_seq: int
@@ -206,6 +228,7 @@ class Batch:
     pushes: Sequence[QueuePush] = ()
     parent_push: QueuePush | None = None
     suspend_push: QueuePush | None = None
+    signal: SignalTake | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +247,7 @@ class CommitResult:
         pushed: ``Batch.pushes`` were written. False when the batch was not written or the
             cancel flag was set: the caller sends those messages itself, after passing the
             cancellation on.
+        signal: the signal ``Batch.signal`` took (now the outcome at its seq), or None.
     """
 
     ok: bool
@@ -232,6 +256,7 @@ class CommitResult:
     winners: list[bytes] = field(default_factory=list)
     parent: OutcomeResult | None = None
     pushed: bool = False
+    signal: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +271,48 @@ class OutcomeResult:
 
     recorded: bool
     wake: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """One finished invocation taken back to PENDING by a repair (``StateStore.reopen``).
+
+    Attributes:
+        invocation_id: the invocation.
+        length: how many history entries it must still hold (the repair was planned from
+            them); a different count refuses the whole reopen.
+        rewrite: history positions (among all ``length`` entries) replaced by these bytes: a
+            recorded failure turned into a lifecycle event, so its position runs again.
+        append: lifecycle events appended after the history.
+        forget: positions whose recorded child outcome is removed, so the invocation waits
+            for the (reopened) child again.
+    """
+
+    invocation_id: str
+    length: int
+    rewrite: Mapping[int, bytes] = field(default_factory=dict)
+    append: Sequence[bytes] = ()
+    forget: Sequence[int] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    """What ``StateStore.send_signal`` did.
+
+    Attributes:
+        status: the workflow's status; None when there is no such workflow.
+        accepted: the signal was stored by this call (buffered or delivered to a waiter).
+            False when the workflow is missing or finished (nothing stored), or for a
+            ``duplicate``.
+        duplicate: a signal with the same ``signal_id`` was accepted before; nothing stored.
+        wake: True for exactly one sender: the signal was recorded as the outcome a
+            suspended waiter waited for, and it is now PENDING; the caller enqueues
+            ``waiter``.
+        waiter: the invocation the signal was delivered to, when it was.
+    """
+
+    status: WorkflowStatus | None
+    accepted: bool
+    duplicate: bool = False
+    wake: bool = False
+    waiter: InvocationRef | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -133,7 +135,7 @@ class Replayer:
         """Replay a workflow (and its child workflows) held in ``store``."""
         if store.get_workflow(workflow_id) is None:
             raise WorkflowNotFoundError(f"no workflow {workflow_id!r} to replay")
-        runtime = Runtime(_ReadOnly(store), self.codec, _NoDispatch(), resolve=self._resolve)
+        runtime = Runtime(ReadOnlyStore(store), self.codec, NoDispatch(), resolve=self._resolve)
         counts = [0, 0]
         skipped: list[str] = []
         settled: list[str] = []
@@ -291,7 +293,7 @@ def _mapping_lookup(tasks: Mapping[str, TaskSpec]) -> Callable[[str], TaskSpec]:
     return lookup
 
 
-class _NoDispatch:
+class NoDispatch:
     """A dispatcher that must never be used: replays dispatch nothing."""
 
     def enqueue(self, ref: InvocationRef) -> None:
@@ -301,7 +303,7 @@ class _NoDispatch:
         raise ReplayWriteError(f"a strict replay tried to wake {ref}")
 
 
-class _ReadOnly(DelegatingStore):
+class ReadOnlyStore(DelegatingStore):
     """A store view that reads through and refuses every write."""
 
     def _refuse(self, what: str) -> ReplayWriteError:
@@ -323,6 +325,11 @@ class _ReadOnly(DelegatingStore):
     ) -> OutcomeResult:
         raise self._refuse("record an outcome")
 
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        raise self._refuse(f"send signal {name!r} to workflow {workflow_id!r}")
+
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
         raise self._refuse("cancel")
 
@@ -336,6 +343,25 @@ class _ReadOnly(DelegatingStore):
 
     def purge_expired(self, now: float) -> int:
         raise self._refuse("purge")
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        raise self._refuse("reopen a workflow")
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        raise self._refuse("fork a workflow")
 
     def close(self) -> None:
         """The wrapped store belongs to the caller."""

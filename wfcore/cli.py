@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wfcore import _cli_render as render
+from wfcore import _cli_repair as repair
 from wfcore._codec import Codec
 from wfcore._export import export_history
 from wfcore._models import WorkflowRecord, WorkflowStatus
@@ -25,7 +26,7 @@ __all__ = ["main"]
 
 DEFAULT_STORE = "sqlite:///wfcore.sqlite3"
 # Commands that only read the store: they open an SQLite file read-only.
-READ_ONLY = frozenset({"list", "show", "history", "tree", "export"})
+READ_ONLY = frozenset({"list", "show", "history", "tree", "export", "data"})
 # Exit status of a command whose output pipe was closed early (128 + SIGPIPE), as for `yes`.
 BROKEN_PIPE = 141
 
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     listing.add_argument("--type", dest="workflow_type")
     listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--forked", action="store_true", help="only workflows made by a fork")
     for name, text in (
         ("show", "one workflow: identity, status, arguments, result or error"),
         ("history", "a workflow's lifecycle events and recorded operations"),
@@ -80,6 +82,19 @@ def _parser() -> argparse.ArgumentParser:
         help="MODULE:ATTRIBUTE of the App, to wake suspended invocations at once (else they "
         "see the cancellation when they next wake)",
     )
+    signal = command("signal", "send a signal to a workflow (wf.wait_signal / poll_signal)")
+    signal.add_argument("workflow_id")
+    signal.add_argument("name", help="the signal's name")
+    signal.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
+    signal.add_argument("--signal-id", help="an id that makes retries of this send safe")
+    signal.add_argument(
+        "--app",
+        help="MODULE:ATTRIBUTE of the App, to wake the waiting workflow at once (else the "
+        "workers' recovery sweep wakes it)",
+    )
+    data = command("data", "a workflow's data (wf.set_data), or one key of it")
+    data.add_argument("workflow_id")
+    data.add_argument("key", nargs="?")
     export = command("export", "write a workflow tree's history file")
     export.add_argument("workflow_id")
     export.add_argument("-o", "--output", help="file to write (default: <workflow_id>.wfh)")
@@ -92,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", help="MODULE:TASK")
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
+    repair.add_commands(command)
     worker = commands.add_parser(
         "worker", help="run an embedded App's worker in the foreground until SIGINT/SIGTERM"
     )
@@ -131,15 +147,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _worker(args.app)
     if command == "cancel" and args.app:
         return _cancel(_app_engine(args.app), args.workflow_id, as_json=args.json)
+    if command == "signal" and args.app:
+        return _signal(_app_engine(args.app), args, as_json=args.json)
     app = _app_engine(args.app) if getattr(args, "app", None) else None
     url = args.store or os.environ.get("WFCORE_STORE_URL")
     store = app.store if app is not None and not url else _open(url, command in READ_ONLY)
     try:
+        if command in repair.COMMANDS:
+            assert app is not None  # --app is required by both
+            return repair.run(args, app, store)
         if command == "list":
             status = None if args.status is None else WorkflowStatus(args.status)
             found = store.list_workflows(
-                status=status, workflow_type=args.workflow_type, limit=args.limit
+                status=status,
+                workflow_type=args.workflow_type,
+                limit=max(args.limit, 10_000) if args.forked else args.limit,
             )
+            if args.forked:  # lineage is not indexed: filter a longer listing
+                found = [w for w in found if w.forked_from is not None][: args.limit]
             render.workflows(found, as_json=args.json)
             return 0
         # Values of models nobody registered are shown as such rather than failing the command.
@@ -157,6 +182,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             render.tree(store, record, as_json=args.json)
         elif command == "cancel":
             return _cancel(engine, record.workflow_id, as_json=args.json)
+        elif command == "signal":
+            return _signal(engine, args, as_json=args.json)
+        elif command == "data":
+            render.data(record.workflow_id, engine.data(record.workflow_id), args.key, args.json)
         else:
             path = Path(args.output or f"{record.workflow_id}.wfh")
             path.write_bytes(export_history(store, record.workflow_id))
@@ -235,6 +264,23 @@ def _cancel(engine: Engine, workflow_id: str, *, as_json: bool) -> int:
         else f"{workflow_id} already finished ({status.value}); nothing to cancel"
     )
     render.message(text, {"workflow_id": workflow_id, "cancelled": cancelled}, as_json=as_json)
+    return 0
+
+
+def _signal(engine: Engine, args: argparse.Namespace, *, as_json: bool) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"the payload of signal {args.name!r} is not JSON ({exc}): {args.payload!r}; quote "
+            """it for the shell, e.g. '{"ok": true}' or '"text"'"""
+        ) from None
+    sent = engine.signal(args.workflow_id, args.name, payload, signal_id=args.signal_id)
+    text = f"signal {args.name!r} sent to {args.workflow_id}"
+    if sent.duplicate:
+        text = f"signal {args.signal_id!r} was already accepted by {args.workflow_id}"
+    data = {"workflow_id": args.workflow_id, "name": args.name, "duplicate": sent.duplicate}
+    render.message(text, {**data, "delivered": sent.waiter is not None}, as_json=as_json)
     return 0
 
 

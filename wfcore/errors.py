@@ -13,7 +13,10 @@ __all__ = [
     "FatalError",
     "NonDeterminismError",
     "NotInWorkflowError",
+    "BulkRepairError",
+    "RepairError",
     "RetryableError",
+    "SignalTimeoutError",
     "StoreError",
     "StoreUnavailableError",
     "TaskFailedError",
@@ -23,6 +26,7 @@ __all__ = [
     "WorkflowError",
     "WorkflowFailedError",
     "WorkflowNotFoundError",
+    "WorkflowNotRunningError",
 ]
 
 
@@ -51,6 +55,25 @@ def _rebuild(cls: type[WfError], args: tuple[Any, ...], state: dict[str, Any]) -
 
 class ConfigurationError(WfError):
     """The library is set up or called in a way that cannot work."""
+
+
+class RepairError(ConfigurationError):
+    """A resume or fork cannot be done as asked: the workflow's state does not allow it."""
+
+
+class BulkRepairError(RepairError):
+    """A bulk resume or fork refused some workflows; the others were repaired."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        done: list[str] | None = None,
+        errors: dict[str, WfError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.done = done or []
+        self.errors = errors or {}
 
 
 class NotInWorkflowError(WfError):
@@ -104,6 +127,27 @@ class WorkflowError(WfError):
 
 class WorkflowNotFoundError(WorkflowError):
     """No workflow with the given id exists in the store."""
+
+
+class WorkflowNotRunningError(WorkflowError):
+    """A signal went to a workflow that has finished (completed, failed or cancelled).
+
+    ``status`` is the workflow's status (its value, e.g. ``"COMPLETED"``).
+    """
+
+    def __init__(self, message: str, *, workflow_id: str = "", status: str = "") -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.status = status
+
+
+class SignalTimeoutError(WorkflowError):
+    """``wf.wait_signal(name, timeout=...)`` without a ``default`` timed out."""
+
+    def __init__(self, message: str, *, name: str = "", timeout: float = 0.0) -> None:
+        super().__init__(message)
+        self.name = name
+        self.timeout = timeout
 
 
 class TaskFailedError(WorkflowError):

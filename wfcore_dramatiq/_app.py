@@ -41,6 +41,7 @@ from wfcore_dramatiq._middleware import WorkflowMiddleware
 from wfcore_dramatiq._outbox import outbox_for
 from wfcore_dramatiq._plain_actors import PlainActorOutcomes, PlainActors
 from wfcore_dramatiq._recovery import RecoverySweeper
+from wfcore_dramatiq._repairs import Repairs
 from wfcore_dramatiq._task import DramatiqTask
 
 __all__ = ["App", "DramatiqTask", "PermanentFailure"]
@@ -56,7 +57,7 @@ class PermanentFailure(FatalError):
     """Raised to Dramatiq when an invocation failed for good (listed in ``throws``)."""
 
 
-class App:
+class App(Repairs):
     """Durable workflows on one Dramatiq broker and one state store.
 
     ``App()`` alone is the embedded default: an in-process ``StubBroker`` with worker threads
@@ -280,6 +281,12 @@ class App:
         """
         self.engine.workflow(workflow_id)
         return WorkflowHandle(self, workflow_id)
+
+    def signal(
+        self, workflow_id: str, name: str, payload: Any = None, *, signal_id: str | None = None
+    ) -> None:
+        """Send signal ``name`` to a workflow; ``handle(workflow_id).signal(...)`` (see there)."""
+        WorkflowHandle(self, workflow_id).signal(name, payload, signal_id=signal_id)
 
     def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Start a workflow and wait for its result (``send`` + ``result``)."""

@@ -69,7 +69,7 @@ def test_inspecting_commands_read_a_read_only_file(
     listed = _wfcore("list", "--json", "--store", url, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert [w["workflow_id"] for w in json.loads(listed.stdout)] == [workflow_id]
-    for command in ("show", "history", "tree"):
+    for command in ("show", "history", "tree", "data"):
         done = _wfcore(command, workflow_id, "--store", url, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
     shown = json.loads(_wfcore("--json", "show", workflow_id, "--store", url, cwd=tmp_path).stdout)

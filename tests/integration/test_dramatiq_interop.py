@@ -343,3 +343,30 @@ def test_a_failed_recording_is_repaired_by_the_recovery_sweep(
     handle.export_history(path)
     assert_replays(app, path)
     assert runs == ["x", "x"]
+
+
+def test_a_workflow_failed_by_a_plain_actor_resumes_and_runs_the_actor_again(
+    app: App,
+) -> None:
+    # Given a workflow that failed because its plain actor child failed for good
+    runs: list[int] = []
+
+    @dramatiq.actor(broker=app.broker, max_retries=0)
+    def fragile(n: int) -> int:
+        runs.append(n)
+        if len(runs) == 1:
+            raise RuntimeError("down for maintenance")
+        return n * 10
+
+    @app.task(max_retries=0)
+    def needs_it(n: int) -> int:
+        return int(needs_it.wf.execute_task(fragile, n).result) + 1
+
+    handle = needs_it.send_with_options(args=(4,))
+    with pytest.raises(WorkflowFailedError, match="down for maintenance"):
+        handle.result(timeout=10)
+    # When it is resumed on the same code
+    handle.resume()
+    # Then the kept history replays with the actor as its child, the actor runs again
+    assert handle.result(timeout=10) == 41
+    assert runs == [4, 4]

@@ -68,3 +68,27 @@ def recover(url: str, start_at: float, older_than: float, now: float) -> list[tu
             for r in s.recover_candidates(older_than=older_than, now=now)
         ],
     )
+
+
+def reopen(url: str, start_at: float, workflow_id: str, invocation_id: str, length: int) -> bool:
+    """Try to reopen a FAILED workflow's root holding ``length`` entries; True if this did."""
+    from wfcore._models import Reopen
+
+    change = Reopen(invocation_id, length, append=[b"resumed"])
+    return _at(
+        url,
+        start_at,
+        lambda s: s.reopen(workflow_id, [change], statuses={WorkflowStatus.FAILED}) is not None,
+    )
+
+
+def signal(
+    url: str, start_at: float, workflow_id: str, payload: bytes, signal_id: str | None
+) -> tuple[bool, bool, bool]:
+    """Send a signal named "go"; (accepted, duplicate, wake) as this caller was told."""
+
+    def op(s: StateStore) -> tuple[bool, bool, bool]:
+        sent = s.send_signal(workflow_id, "go", payload, signal_id=signal_id)
+        return sent.accepted, sent.duplicate, sent.wake
+
+    return _at(url, start_at, op)

@@ -38,12 +38,14 @@ def test_public_names_are_pinned() -> None:
             "Codec", "ConfigurationError", "DecodeError", "Dispatcher", "Divergence",
             "EncodeError", "Engine", "Entry", "FatalError", "HistoryEvent", "InvocationRef",
             "LocalRunner", "NonDeterminismError", "NotInWorkflowError", "Outcome", "RemoteError",
-            "ReplayResult", "Replayer", "RetryableError", "RunResult", "RunStatus", "StateStore",
+            "ReplayResult", "Replayer", "RetryableError", "RunResult", "RunStatus",
+            "SignalTimeoutError", "StateStore",
             "StoreUnavailableError", "Task", "TaskFailedError", "TaskHandle", "TaskResult",
             "TaskSpec", "WfError", "WorkflowCancelled", "WorkflowCancelledError",
             "WorkflowContext", "WorkflowFailedError", "WorkflowIdentity", "WorkflowNotFoundError",
+            "WorkflowNotRunningError",
             "WorkflowRecord", "WorkflowStatus", "current", "current_or_none", "export_history",
-            "import_history", "open_store",
+            "import_history", "open_store", "RepairError",
         ]
     )  # fmt: skip
     for name in wfcore.__all__:

@@ -11,6 +11,7 @@ Internal: the public names are re-exported by ``wfcore``. ``WorkflowContext``
 - :mod:`.timers`: ``sleep``, ``sleep_until``.
 - :mod:`.steps`: ``deterministic``.
 - :mod:`.data`: ``set_data``, ``get_data``.
+- :mod:`.signals`: ``wait_signal``, ``poll_signal``, ``signal_workflow``.
 - :mod:`.children`: ``start_task``, ``execute_task``, ``wait``, ``TaskHandle``.
 - :mod:`.logger`: ``wf.logger``, quiet during replay.
 """

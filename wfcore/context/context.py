@@ -7,6 +7,7 @@ import logging
 from wfcore.context.children import Children
 from wfcore.context.data import Data
 from wfcore.context.logger import ReplayAwareLogger
+from wfcore.context.signals import Signals
 from wfcore.context.steps import Steps
 from wfcore.context.timers import Timers
 from wfcore.context.values import Values
@@ -14,7 +15,7 @@ from wfcore.context.values import Values
 __all__ = ["WorkflowContext"]
 
 
-class WorkflowContext(Values, Timers, Steps, Data, Children):
+class WorkflowContext(Values, Timers, Steps, Data, Signals, Children):
     """Deterministic operations of one invocation; what ``task.wf`` returns.
 
     Every operation takes the next position (``seq``) in the invocation's history. On first

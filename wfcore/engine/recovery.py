@@ -9,6 +9,9 @@ from wfcore.engine.outcomes import Outcomes
 
 __all__ = ["Recovery"]
 
+# Waits whose entry value is a fire time (None: no timeout): due ones can go on.
+_TIMED = frozenset({Kind.SLEEP, Kind.WAIT_SIGNAL})
+
 
 class Recovery(Outcomes):
     """Re-enqueues invocations whose message or worker was lost (``heartbeat``, which keeps
@@ -25,9 +28,10 @@ class Recovery(Outcomes):
         Claims (store-atomically, so many workers may sweep at once) the unfinished
         invocations not updated for ``stale_after`` seconds and sends a message for each
         that can make progress: pending or running ones (their message was lost, or their
-        worker died), and suspended ones whose awaited outcomes are all there or whose timer
-        is due (a lost wake-up). Duplicates are harmless: every run is a replay and the store
-        keeps the first writer.
+        worker died; a signal's sender that died before waking its waiter left it PENDING),
+        and suspended ones whose awaited outcomes are all there or whose timer (a sleep's,
+        a signal wait's timeout) is due (a lost wake-up). Duplicates are harmless: every run
+        is a replay and the store keeps the first writer.
 
         Returns:
             The invocations re-enqueued.
@@ -71,6 +75,6 @@ class Recovery(Outcomes):
                 if child is not None and child.status.finished and child.outcome is not None:
                     self._notify_parent(child, child.outcome)
                 can_run = False
-            elif entry.kind != Kind.SLEEP or float(entry.value) > now:
-                can_run = False
+            elif entry.kind not in _TIMED or entry.value is None or float(entry.value) > now:
+                can_run = False  # a signal wait without a due timeout: its sender wakes it
         return can_run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -14,6 +14,8 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -91,6 +93,10 @@ class StateStore(Protocol):
         """One workflow data value, or None when the key was never set."""
         ...
 
+    def list_data(self, workflow_id: str) -> dict[str, bytes]:
+        """Every workflow data value by key (empty when none, or no such workflow)."""
+        ...
+
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
 
@@ -103,6 +109,21 @@ class StateStore(Protocol):
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
         """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
+        ...
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        """Accept a signal for the workflow, atomically: refuse it, deliver it, or buffer it.
+
+        Nothing is stored when the workflow is missing or finished, or when ``signal_id``
+        names a signal accepted before (``duplicate``; checked first, so a client's retry
+        after its workflow finished still learns it was accepted). Otherwise the oldest
+        wait registered for ``name`` (``Batch.signal``) whose invocation is unfinished and
+        has no outcome at its seq yet (a timeout may have won) gets ``payload`` as that
+        outcome, exactly as ``record_outcome`` records it, waking it if that was what it
+        waited for; with no such wait, ``payload`` joins the end of the ``name`` buffer.
+        """
         ...
 
     def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
@@ -141,6 +162,43 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+    # -- repair (resume, fork) -----------------------------------------------------------
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        """Take finished invocations of a workflow back to PENDING, atomically (a resume).
+
+        Refused (nothing written, None returned) unless the workflow exists with a status in
+        ``statuses`` and every invocation named exists and holds exactly ``length`` history
+        entries. Otherwise each change is applied (entries rewritten, events appended, the
+        named outcomes forgotten; status PENDING, outcome and waiting cleared), and the
+        workflow becomes PENDING with its cancel flag cleared and its retention expiry
+        dropped. Returns the updated workflow.
+        """
+        ...
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow whose root invocation starts with a recorded history (a fork).
+
+        Like ``create_workflow`` (nothing is written when ``workflow_id`` exists), plus, in
+        the same atomic write, the root's history ``entries``, its recorded child
+        ``outcomes`` and the workflow's ``data``. Returns the stored workflow and whether
+        this call created it.
+        """
         ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from wfcore._models import (
     Batch,
@@ -11,6 +11,8 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -68,6 +70,14 @@ class DelegatingStore:
     def read_data(self, workflow_id: str, key: str) -> bytes | None:
         return self.inner.read_data(workflow_id, key)
 
+    def list_data(self, workflow_id: str) -> dict[str, bytes]:
+        return self.inner.list_data(workflow_id)
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        return self.inner.send_signal(workflow_id, name, payload, signal_id=signal_id)
+
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         return self.inner.commit(workflow_id, invocation_id, batch)
 
@@ -95,3 +105,22 @@ class DelegatingStore:
 
     def close(self) -> None:
         self.inner.close()
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        return self.inner.reopen(workflow_id, changes, statuses=statuses)
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        return self.inner.create_fork(workflow, root, entries, outcomes, data)

@@ -63,6 +63,8 @@ class RedisCommits(RedisConnection):
         args += [len(batch.entries), len(data), len(batch.children), len(batch.pushes)]
         args += ["1" if extra is not None else "", *batch.entries, *data]
         args += [*children, *messages]
+        take = batch.signal
+        args += ["", "", ""] if take is None else [take.name, take.seq, "1" if take.wait else ""]
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
         index_expiry = expires_at is not None
         index_expiry &= self._roots.get(workflow_id, invocation_id) == invocation_id
@@ -125,6 +127,7 @@ class RedisCommits(RedisConnection):
             cancel_requested=cancel == 1,
             parent=told,
             pushed=state[2] == 1,
+            signal=state[3],
         )
 
     def record_outcome(

@@ -10,6 +10,7 @@ __all__ = [
     "ADD_CHILD",
     "CANCEL",
     "CLAIM",
+    "COMMON",
     "COMMIT",
     "CREATE",
     "DROP_IF_SCORE",
@@ -27,7 +28,7 @@ __all__ = [
 
 # Every workflow-scoped script receives ``base`` = "<prefix>:{<workflow_id>}:" and builds the
 # per-invocation key names from it: those keys share the workflow's hash tag, hence its slot.
-_COMMON = """
+_COMMON = COMMON = """
 local FINISHED = {COMPLETED = true, FAILED = true, CANCELLED = true}
 
 -- The workflow status mirrors its root invocation; true when iid is that root.
@@ -53,6 +54,13 @@ local function workflow_keys(base)
     keys[#keys + 1] = base .. 'inv:' .. id
     keys[#keys + 1] = base .. 'h:' .. id
     keys[#keys + 1] = base .. 'o:' .. id
+  end
+  -- Signals: the ids accepted, and per name used its buffer and its registered waits.
+  keys[#keys + 1] = base .. 'sigids'
+  keys[#keys + 1] = base .. 'signames'
+  for _, name in ipairs(redis.call('SMEMBERS', base .. 'signames')) do
+    keys[#keys + 1] = base .. 'sigq:' .. name
+    keys[#keys + 1] = base .. 'sigw:' .. name
   end
   return keys
 end
@@ -149,12 +157,13 @@ return 1
 #   (keys and values), of children and of pushes, '1' if the extra push (parent_push with a
 #   finish, suspend_push with a suspension) follows them, then the
 #   entries, the data items, per child its id, its field count and its fields, and per push
-#   its message id and body. (Plain arguments: cmsgpack cost more than the rest.)
+#   its message id and body, and last the Batch.signal: its name (or ''), seq and '1' to wait.
+#   (Plain arguments: cmsgpack cost more than the rest.)
 # Pushes are written unless the cancel flag is set; the parent push only if the outcome wakes
 # the parent; the suspend push only if the suspension is applied. Returns {} when the
 # invocation is missing; a lost race returns {0, cancel, winners, 0, {status, updated_at}}
 # (to put back the invocation's active-index entry); else {1, cancel, {}, ready, false,
-# {recorded, wake} of a finish with a parent or false, pushed}.
+# {recorded, wake} of a finish with a parent or false, pushed, the signal taken or false}.
 COMMIT = (
     _COMMON
     + """
@@ -208,6 +217,21 @@ if n_pushes > 0 and cancel == 0 then
   end
   pushed = 1
 end
+-- Batch.signal: the first buffered signal of that name becomes the outcome at its seq; with
+-- none buffered, a wait is registered (see SEND_SIGNAL).
+local taken, sig_name, sig_seq = false, a[#a - 2], a[#a - 1]
+if sig_name ~= '' then
+  taken = redis.call('LPOP', base .. 'sigq:' .. sig_name) or false
+  if taken then
+    redis.call('HSET', o, sig_seq, taken)
+    touch(wf, o)
+  elseif a[#a] == '1' then
+    local waits, names = base .. 'sigw:' .. sig_name, base .. 'signames'
+    redis.call('RPUSH', waits, iid .. ' ' .. sig_seq)
+    redis.call('SADD', names, sig_name)
+    touch(wf, waits, names)
+  end
+end
 local function push_extra()
   local q, at_p = qk + 2 * n_pushes + 1, at + 2 * n_pushes
   redis.call('HSET', KEYS[q + 1], a[at_p], a[at_p + 1])
@@ -223,7 +247,7 @@ if mode == 'finish' then
   if a[11] ~= '' then
     local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[12], a[7], now, a[11])
     if told[2] == 1 and extra_push then push_extra() end
-    return {1, cancel, {}, 0, false, told, pushed}
+    return {1, cancel, {}, 0, false, told, pushed, taken}
   end
 elseif mode == 'suspend' then
   -- Count what is still missing once here, so each outcome is O(1) (see RECORD_OUTCOME).
@@ -233,7 +257,7 @@ elseif mode == 'suspend' then
   end
   if missing == 0 then
     alive()
-    return {1, cancel, {}, 1, false, false, pushed}
+    return {1, cancel, {}, 1, false, false, pushed, taken}
   end
   redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'missing', missing,
              'updated_at', now)
@@ -242,7 +266,7 @@ elseif mode == 'suspend' then
 else
   alive()
 end
-return {1, cancel, {}, 0, false, false, pushed}
+return {1, cancel, {}, 0, false, false, pushed, taken}
 """
 )
 
@@ -373,6 +397,7 @@ def workflow_fields(r: WorkflowRecord) -> list[str | bytes]:
         ("idem", r.idempotency_key),
         ("deadline", None if r.deadline is None else repr(float(r.deadline))),
         ("seed", r.seed),
+        ("forked", r.forked_from),
     ):
         if value is not None:
             fields += [name, value]
@@ -431,6 +456,7 @@ def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
         idempotency_key=_text(f, b"idem"),
         deadline=None if f.get(b"deadline") is None else float(f[b"deadline"]),
         seed=f.get(b"seed"),
+        forked_from=_text(f, b"forked"),
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "KEY",
     "LOAD",
     "MIGRATIONS",
+    "NEW_TABLES",
     "NO_WAIT",
     "N_INV",
     "SCHEMA",
@@ -34,6 +35,7 @@ __all__ = [
     "SELECT_WF",
     "SET_INV",
     "SET_WF",
+    "SIGNAL_TABLES",
     "STALE",
     "STALE_ROWS",
     "TOUCH_INV",
@@ -54,13 +56,16 @@ __all__ = [
 # 2 added invocations_unfinished; opening a version-1 file adds it (every statement of the
 # schema is IF NOT EXISTS, so re-running the whole schema migrates). 3 added
 # invocations.missing, 4 workflows.seed (NULL in older rows: their values keep the old
-# derivation), both added to older files by MIGRATIONS.
-SCHEMA_VERSION = 4
+# derivation), both added to older files by MIGRATIONS. 5 added the signal tables
+# (signals, signal_waiters, signal_ids; see NEW_TABLES), created in older files by re-running
+# the schema. 6 added workflows.forked_from (the lineage of a fork; NULL in older rows,
+# which were started, never forked), by MIGRATIONS.
+SCHEMA_VERSION = 6
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
     "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline", "seed",
+    "cancel_requested", "idempotency_key", "deadline", "seed", "forked_from",
 )  # fmt: skip
 _INV_FIELDS = (
     "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
@@ -68,13 +73,30 @@ _INV_FIELDS = (
     "created_at", "updated_at", "parent_task_name", "cancel_shielded",
 )  # fmt: skip
 
+# Tables added after version 4 (name: statement). Signals buffered per (workflow, name) in
+# rowid order (a new rowid is above every stored one, so the order is acceptance order);
+# waits registered per (workflow, name) likewise; ids of signals accepted with one.
+NEW_TABLES = {
+    "signals": "CREATE TABLE IF NOT EXISTS signals (workflow_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, payload BLOB NOT NULL)",
+    "signals_by_name": "CREATE INDEX IF NOT EXISTS signals_by_name ON signals (workflow_id, name)",
+    "signal_waiters": "CREATE TABLE IF NOT EXISTS signal_waiters (workflow_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, invocation_id TEXT NOT NULL, seq INTEGER NOT NULL)",
+    "signal_waiters_by_name": "CREATE INDEX IF NOT EXISTS signal_waiters_by_name"
+    " ON signal_waiters (workflow_id, name)",
+    "signal_ids": "CREATE TABLE IF NOT EXISTS signal_ids (workflow_id TEXT NOT NULL,"
+    " signal_id TEXT NOT NULL, PRIMARY KEY (workflow_id, signal_id)) WITHOUT ROWID",
+}
+
+SIGNAL_TABLES = ("signals", "signal_waiters", "signal_ids")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflows (
     workflow_id TEXT PRIMARY KEY, workflow_type TEXT NOT NULL, parent_workflow_id TEXT,
     root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
     parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
-    expires_at REAL, deadline REAL, seed BLOB);
+    expires_at REAL, deadline REAL, seed BLOB, forked_from TEXT);
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
@@ -101,10 +123,15 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE TABLE IF NOT EXISTS data (
     workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
-"""
+""" + "".join(f"{sql};\n" for sql in NEW_TABLES.values())
+
 
 # Columns added after a table was first released: (table, column, definition).
-MIGRATIONS = (("invocations", "missing", "INTEGER"), ("workflows", "seed", "BLOB"))
+MIGRATIONS = (
+    ("invocations", "missing", "INTEGER"),
+    ("workflows", "seed", "BLOB"),
+    ("workflows", "forked_from", "TEXT"),
+)
 
 WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"

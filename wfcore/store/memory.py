@@ -5,7 +5,8 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from wfcore._models import (
@@ -15,6 +16,9 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
+    SignalResult,
+    SignalTake,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -35,6 +39,11 @@ class _Workflow:
     # Per suspended invocation, the awaited seqs whose outcome is still missing: each outcome
     # is O(1), and the one that empties the set wakes the invocation.
     missing: dict[str, set[int]] = field(default_factory=dict)
+    # Signals by name: buffered payloads (oldest first), waits registered (invocation, seq)
+    # in the order they were, and the ids of every signal accepted with one.
+    signals: dict[str, deque[bytes]] = field(default_factory=dict)
+    waiters: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
+    signal_ids: set[str] = field(default_factory=set)
     expires_at: float | None = None
 
 
@@ -195,6 +204,51 @@ class MemoryStore:
             entry = self._workflows.get(workflow_id)
             return None if entry is None else entry.data.get(key)
 
+    def list_data(self, workflow_id: str) -> dict[str, bytes]:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            return {} if entry is None else dict(entry.data)
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None:
+                return SignalResult(status=None, accepted=False)
+            status = entry.record.status
+            if signal_id is not None and signal_id in entry.signal_ids:
+                return SignalResult(status=status, accepted=False, duplicate=True)
+            if status.finished:
+                return SignalResult(status=status, accepted=False)
+            if signal_id is not None:
+                entry.signal_ids.add(signal_id)
+            waiters = entry.waiters.get(name)
+            while waiters:
+                invocation_id, seq = waiters.popleft()
+                invocation = entry.invocations.get(invocation_id)
+                if invocation is None or invocation.status.finished:
+                    continue
+                if seq in entry.outcomes[invocation_id]:
+                    continue  # its timeout won: the wait is over
+                told = self._record(entry, invocation_id, seq, payload)
+                return SignalResult(status, True, wake=told.wake, waiter=invocation.ref)
+            entry.signals.setdefault(name, deque()).append(payload)
+            return SignalResult(status=status, accepted=True)
+
+    def _take(self, entry: _Workflow, invocation_id: str, take: SignalTake) -> bytes | None:
+        """``Batch.signal``: the first buffered signal into the outcome, or a wait."""
+        buffered = entry.signals.get(take.name)
+        if buffered:
+            payload = buffered.popleft()
+            entry.outcomes[invocation_id][take.seq] = payload
+            return payload
+        if take.wait:
+            entry.waiters.setdefault(take.name, deque()).append((invocation_id, take.seq))
+        return None
+
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
         with self._lock:
@@ -214,6 +268,7 @@ class MemoryStore:
                     entry.histories[child.invocation_id] = []
                     entry.outcomes[child.invocation_id] = {}
             invocation = entry.invocations[invocation_id]
+            taken = None if batch.signal is None else self._take(entry, invocation_id, batch.signal)
             if batch.finish is not None:
                 self._set_invocation(
                     entry,
@@ -226,13 +281,15 @@ class MemoryStore:
                     parent = self._record(
                         entry, batch.parent.invocation_id, batch.parent.seq, batch.finish.outcome
                     )
-                    return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
+                    return CommitResult(
+                        ok=True, cancel_requested=cancel, parent=parent, signal=taken
+                    )
             elif batch.suspend is not None:
                 outcomes = entry.outcomes[invocation_id]
                 missing = {seq for seq in batch.suspend if seq not in outcomes}
                 if not missing:
                     self._touch(entry, invocation)
-                    return CommitResult(ok=True, ready=True, cancel_requested=cancel)
+                    return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
                 entry.missing[invocation_id] = missing
                 self._set_invocation(
                     entry,
@@ -242,7 +299,7 @@ class MemoryStore:
                 )
             else:
                 self._touch(entry, invocation)
-            return CommitResult(ok=True, cancel_requested=cancel)
+            return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
 
     def record_outcome(
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
@@ -329,6 +386,73 @@ class MemoryStore:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+
+    # -- repair (resume, fork) -----------------------------------------------------------
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None or entry.record.status not in statuses:
+                return None
+            for change in changes:
+                history = entry.histories.get(change.invocation_id)
+                if history is None or len(history) != change.length:
+                    return None
+            now = time.time()
+            for change in changes:
+                history = entry.histories[change.invocation_id]
+                for position, data in change.rewrite.items():
+                    history[position] = data
+                history.extend(change.append)
+                outcomes = entry.outcomes[change.invocation_id]
+                for seq in change.forget:
+                    outcomes.pop(seq, None)
+                entry.missing.pop(change.invocation_id, None)
+                invocation = entry.invocations[change.invocation_id]
+                entry.invocations[change.invocation_id] = invocation.model_copy(
+                    update={
+                        "status": WorkflowStatus.PENDING,
+                        "outcome": None,
+                        "waiting": (),
+                        "updated_at": now,
+                    }
+                )
+            entry.record = entry.record.model_copy(
+                update={
+                    "status": WorkflowStatus.PENDING,
+                    "cancel_requested": False,
+                    "updated_at": now,
+                }
+            )
+            entry.expires_at = None
+            return entry.record
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        with self._lock:
+            self._check_open()
+            existing = self._workflows.get(workflow.workflow_id)
+            if existing is not None:
+                return existing.record, False
+            entry = _Workflow(workflow, data=dict(data))
+            entry.invocations[root.invocation_id] = root
+            entry.histories[root.invocation_id] = list(entries)
+            entry.outcomes[root.invocation_id] = dict(outcomes)
+            self._workflows[workflow.workflow_id] = entry
+            return workflow, True
 
     # -- helpers -------------------------------------------------------------------------
 

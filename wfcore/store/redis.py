@@ -8,12 +8,14 @@ from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord
 from wfcore.store import _redis_scripts as layout
 from wfcore.store._redis_commit import RedisCommits
 from wfcore.store._redis_connection import CHUNK, Command, active_member, hash_fields
+from wfcore.store._redis_repair import RedisRepair
+from wfcore.store._redis_signals import RedisSignals
 from wfcore.store._redis_sweeps import RedisSweeps
 
 __all__ = ["RedisStore"]
 
 
-class RedisStore(RedisCommits, RedisSweeps):
+class RedisStore(RedisCommits, RedisSweeps, RedisSignals, RedisRepair):
     """A store on Redis (standalone or Cluster), safe to share between threads.
 
     Every key of one workflow carries the hash tag ``{workflow_id}``, so each Lua script
@@ -196,9 +198,3 @@ class RedisStore(RedisCommits, RedisSweeps):
             entries=entries,
             outcomes={int(seq): value for seq, value in hash_fields(outcomes).items()},
         )
-
-    def read_data(self, workflow_id: str, key: str) -> bytes | None:
-        """One workflow data value, or None when the key was never set."""
-        with self._calls():
-            value: bytes | None = self._call("HGET", self._base(workflow_id) + "data", key)
-        return value

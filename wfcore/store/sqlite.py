@@ -30,7 +30,9 @@ from wfcore.errors import (
 )
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
+from wfcore.store import _sqlite_signals as signals
 from wfcore.store import refuse_pushes
+from wfcore.store._sqlite_repair import SQLiteRepair
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
@@ -38,7 +40,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteSweeps):
+class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -172,7 +174,7 @@ class SQLiteStore(SQLiteSweeps):
         """Delete finished workflows whose retention has passed; how many were deleted."""
         expired = "workflow_id IN (SELECT workflow_id FROM workflows WHERE expires_at <= ?)"
         with self._transaction() as conn:
-            for table in ("entries", "outcomes", "data", "invocations"):
+            for table in ("entries", "outcomes", "data", "invocations", *layout.SIGNAL_TABLES):
                 conn.execute(f"DELETE FROM {table} WHERE {expired}", (now,))
             cursor = conn.execute("DELETE FROM workflows WHERE expires_at <= ?", (now,))
         return cursor.rowcount
@@ -228,12 +230,6 @@ class SQLiteStore(SQLiteSweeps):
             outcome_map,
         )
 
-    def read_data(self, workflow_id: str, key: str) -> bytes | None:
-        """One workflow data value, or None when the key was never set."""
-        sql = "SELECT value FROM data WHERE workflow_id = ? AND key = ?"
-        rows = self._read(sql, (workflow_id, key))
-        return rows[0][0] if rows else None
-
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
 
@@ -269,6 +265,7 @@ class SQLiteStore(SQLiteSweeps):
                 rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
                 conn.executemany(layout.INSERT_INV, rows)
             is_root = head[1] == invocation_id
+            taken = None if batch.signal is None else signals.take(conn, key, batch.signal)
             if batch.finish is not None:
                 status = WorkflowStatus(batch.finish.status)
                 now = time.time()
@@ -281,7 +278,9 @@ class SQLiteStore(SQLiteSweeps):
                     self._mirror(conn, workflow_id, status, now)
                 if batch.parent is not None:
                     parent = self._record(conn, workflow_id, batch.parent, batch.finish.outcome)
-                    return CommitResult(ok=True, cancel_requested=cancel, parent=parent)
+                    return CommitResult(
+                        ok=True, cancel_requested=cancel, parent=parent, signal=taken
+                    )
             elif batch.suspend is not None:
                 waiting = layout.waiting_text(batch.suspend)
                 # Counted once here, so each outcome is O(1) (see _record).
@@ -291,12 +290,12 @@ class SQLiteStore(SQLiteSweeps):
                     conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
                     if is_root:
                         self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
-                    return CommitResult(ok=True, cancel_requested=cancel)
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
                 self._touch(conn, key, is_root)
-                return CommitResult(ok=True, ready=True, cancel_requested=cancel)
+                return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
             else:
                 self._touch(conn, key, is_root)
-        return CommitResult(ok=True, cancel_requested=cancel)
+        return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
 
     def record_outcome(
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from tests.integration.apps.ledger import Ledger
+from tests.integration.apps.repairs import RepairTasks
 from wfcore import TaskHandle, WorkflowIdentity
 from wfcore.errors import FatalError, RetryableError, TaskFailedError
 from wfcore_dramatiq import App
@@ -45,6 +46,8 @@ class Scenarios:
         self._declare_children()
         self._declare_orders()
         self._declare_client_side()
+        self.repairs = RepairTasks(app, ledger)
+        self._declare_signals()
 
     # -- identity, lineage and data (seed: "Creating New Workflow Boundaries", state) -------
 
@@ -403,3 +406,34 @@ class Scenarios:
 
         self.once = once
         self.slow = slow
+
+    # -- signals (issue "Workflows that talk") ---------------------------------------------
+
+    def _declare_signals(self) -> None:
+        app, ledger = self.app, self.ledger
+
+        @app.task(force_new_workflow=True)
+        def approval(token: str, timeout: float) -> dict[str, Any]:
+            wf = approval.wf
+            ledger.append(f"{token}.approval-run")  # every execution, replays too
+            wf.set_data("status", "awaiting approval")
+            decision = wf.wait_signal("approval", timeout=timeout, default=None)
+            if decision is None:
+                wf.set_data("status", "expired")
+                return {"status": "expired"}
+            wf.set_data("status", "approved" if decision["ok"] else "rejected")
+            return {"status": wf.get_data("status"), "by": decision["by"]}
+
+        @app.task
+        def drain(count: int) -> list[Any]:
+            wf = drain.wf
+            return [wf.wait_signal("n") for _ in range(count)]
+
+        @app.task
+        def notify(target: str, token: str) -> str:
+            wf = notify.wf
+            wf.signal_workflow(target, "approval", {"ok": True, "by": token})
+            wf.sleep(0.05)  # resumes: the send replays
+            return "sent"
+
+        self.approval, self.drain, self.notify = approval, drain, notify
