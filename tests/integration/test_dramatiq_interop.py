@@ -4,6 +4,7 @@ middleware, and plain Dramatiq actors as workflow children (embedded StubBroker 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -370,3 +371,33 @@ def test_a_workflow_failed_by_a_plain_actor_resumes_and_runs_the_actor_again(
     # Then the kept history replays with the actor as its child, the actor runs again
     assert handle.result(timeout=10) == 41
     assert runs == [4, 4]
+
+
+def test_a_resumed_workflow_gives_its_message_the_new_result(app: App) -> None:
+    # Given a message whose workflow failed (its result is that failure)
+    attempts: list[int] = []
+
+    @app.task(store_results=True, max_retries=0)
+    def once_broken(n: int) -> int:
+        attempts.append(n)
+        if len(attempts) == 1:
+            raise ValueError("first run fails")
+        return n
+
+    message = app.broker.enqueue(once_broken.message(5))
+    backend = app.broker.get_results_backend()
+    with pytest.raises(ResultFailure, match="first run fails"):
+        message.get_result(backend=backend, block=True, timeout=TIMEOUT_MS)
+    # When the workflow is resumed and completes
+    handle = app.handle(f"msg-{message.message_id}")
+    handle.resume()
+    assert handle.result(timeout=10) == 5
+    # Then the message's result becomes the new one (given right after the workflow ends)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert message.get_result(backend=backend) == 5
+            break
+        except ResultFailure:
+            assert time.monotonic() < deadline, "the resumed workflow's result never came"
+            time.sleep(0.01)
