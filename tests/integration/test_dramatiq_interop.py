@@ -100,6 +100,8 @@ def test_a_group_of_task_messages_starts_workflows_and_gives_their_results(
     for message in group.children:
         handle = app.handle(f"msg-{message.message_id}")
         assert handle.status() is WorkflowStatus.COMPLETED
+        # And where its result goes is wfcore's own record, not the workflow's data
+        assert handle.data() == {}
 
 
 def test_a_pipeline_waits_for_each_suspending_workflow_to_finish(app: App, flows: Flows) -> None:
