@@ -17,9 +17,7 @@ from typing import Any
 from dramatiq.brokers.redis import RedisBroker
 
 from tests.integration.apps.ledger import Ledger
-from wfcore.flow import BaseStepLogger, Result, Step, Workflow
-from wfcore.flow.routing import Enqueue
-from wfcore.flow.logs import StepLogHelper
+from wfcore.flow import BaseStepLogger, Enqueue, Result, Step, StepLogHelper, Workflow
 from wfcore_dramatiq import App
 
 __all__ = ["CrashFlow", "SeedFlows", "build_flow_app"]
