@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from wfcore._current import current
+from wfcore import Codec, current
 from wfcore.errors import ConfigurationError, EncodeError, TaskFailedError, WorkflowFailedError
 from wfcore.flow.errors import FLOW_ERRORS, FlowError
 from wfcore.flow.executors import InProcessExecutor
@@ -171,7 +172,7 @@ class DurableExecutor:
         handle = driver.send_with_options(
             args=(start, payload, ctx, logging), workflow_id=workflow_id
         )
-        return FlowRun(handle)
+        return FlowRun(handle, self.app.engine.codec)
 
     def _driver(self, workflow: Workflow) -> Any:
         def run_flow(start: str, payload: Any, ctx: dict[str, Any], logging: bool) -> list[Any]:
@@ -217,16 +218,36 @@ class DurableExecutor:
             execute=execute,
             after_step=after_step,
         )
-        rows = [[e.step, e.payload, e.result.ok, e.result.value, e.result.error] for e in trace]
-        return [ctx, rows, [] if recorder is None else recorder.records]
+        pack = self._pack
+        rows = [
+            [e.step, e.payload, e.result.ok, e.result.value, pack(e.result.error)] for e in trace
+        ]
+        records = [] if recorder is None else recorder.records
+        for record in records:
+            if record[0] == "log":
+                record[6] = pack(record[6])
+        return [ctx, rows, records]
+
+    def _pack(self, error: BaseException | None) -> bytes | None:
+        """An action's error as the codec's bytes: exceptions compare by identity, so a
+        result holding them could never equal its replay; their encoded forms do."""
+        if error is None:
+            return None
+        return self.app.engine.codec.encode(error, what="a flow step's error")
 
 
 class FlowRun:
     """A durable run in progress: ``workflow_id``, the wfcore ``handle``, and ``result()``."""
 
-    def __init__(self, handle: WorkflowHandle[Any]) -> None:
+    def __init__(self, handle: WorkflowHandle[Any], codec: Codec) -> None:
         self.handle = handle
         self.workflow_id = handle.workflow_id
+        self._codec = codec
+
+    def _unpack(self, error: bytes | None) -> Any:
+        if error is None:
+            return None
+        return self._codec.decode(error, what="a flow step's error")
 
     def result(
         self,
@@ -255,8 +276,9 @@ class FlowRun:
         new_ctx, rows, records = out
         step_logger = _resolve_logger(logger, logger_sink)
         if step_logger is not None:
-            _hand_over(records, step_logger)
-        trace = [TraceEntry(s, p, Result(ok, v, e, p)) for s, p, ok, v, e in rows]
+            _hand_over(records, step_logger, self._unpack)
+        unpack = self._unpack
+        trace = [TraceEntry(s, p, Result(ok, v, unpack(e), p)) for s, p, ok, v, e in rows]
         if ctx is None:
             return new_ctx, trace
         ctx.clear()
@@ -327,13 +349,15 @@ class _Recorder(BaseStepLogger):
         self.records.append(["event", self.now(), step_name, name, data])
 
 
-def _hand_over(records: list[list[Any]], logger: StepLogger) -> None:
+def _hand_over(
+    records: list[list[Any]], logger: StepLogger, unpack: Callable[[bytes | None], Any]
+) -> None:
     for record in records:
         kind, when, step_name = record[0], record[1], record[2]
         with logged_at(when):
             if kind == "log":
                 payload, ok, value, error = record[3:]
-                logger.log(step_name, payload, Result(ok, value, error, payload))
+                logger.log(step_name, payload, Result(ok, value, unpack(error), payload))
             else:
                 event = getattr(logger, "event", None)
                 if event is not None:
