@@ -145,6 +145,15 @@ def test_a_logger_without_event_gets_step_lines_only(app: App | None) -> None:
     assert logger.steps == ["shout:HI", "shout:THERE"]
 
 
+def test_event_details_may_be_called_name_or_step() -> None:
+    def act(ctx: Ctx, payload: Any, log: StepLogHelper) -> None:
+        log.event("tagged", name="n", step="s", timestamp="t")
+
+    sink = StringIO()
+    Workflow().add(Step("a", act)).run("a", None, logger_sink=sink)
+    assert lines_of(sink.getvalue())[0] == "step=a event=tagged name='n' step='s' timestamp='t'"
+
+
 def test_bad_loggers_and_sinks_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="logger= takes a StepLogger"):
         workflow().run("shout", "hi", logger=StringIO())  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -70,7 +70,7 @@ class BaseStepLogger:
         return datetime.now(UTC) if at is None else at
 
 
-def format_line(timestamp: datetime, step: str, **fields: Any) -> str:
+def format_line(timestamp: datetime, step: str, fields: Mapping[str, Any]) -> str:
     """``timestamp=<ISO> step=<name> key=<repr(value)> ...`` plus a newline."""
     parts = [f"timestamp={timestamp.isoformat(timespec='seconds')}", f"step={step}"]
     parts += [f"{key}={value!r}" for key, value in fields.items()]
@@ -94,14 +94,12 @@ class StructuredLogger(BaseStepLogger):
 
     def log(self, step_name: str, payload: Any, result: Result) -> None:
         """Write the step's line."""
-        line = format_line(
-            self.now(), step_name, payload=payload, result=result.value, error=result.error
-        )
-        self.sink.write(line)
+        fields = {"payload": payload, "result": result.value, "error": result.error}
+        self.sink.write(format_line(self.now(), step_name, fields))
 
     def event(self, step_name: str, name: str, /, **data: Any) -> None:
         """Write an event line."""
-        self.sink.write(format_line(self.now(), step_name, event=_Bare(name), **data))
+        self.sink.write(format_line(self.now(), step_name, {"event": _Bare(name), **data}))
 
 
 class _Bare:
