@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from wfcore.flow.errors import DecisionError, FlowError, StepLimitError
+from wfcore.errors import WfError
+from wfcore.flow.errors import DecisionError, StepLimitError
 from wfcore.flow.logs import StepLogger, StepLogHelper
 from wfcore.flow.results import Result, TraceEntry
 from wfcore.flow.routing import Enqueue, RoutingQueue, unknown_step
@@ -60,8 +61,8 @@ def drive(
         result = execute(step, ctx, item, log)
         try:
             call_decision(step, ctx, result, Enqueue(queue, name), log)
-        except FlowError:
-            raise
+        except WfError:
+            raise  # the flow's own errors, and the engine's (non-determinism) stay as they are
         except Exception as exc:
             raise DecisionError(
                 f"the decision of step {name!r} raised {type(exc).__name__}: {exc}; decisions "
