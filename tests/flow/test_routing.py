@@ -171,6 +171,16 @@ def test_a_decision_that_raises_stops_the_run_with_decision_error() -> None:
     assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
+def test_wfcore_errors_raised_in_a_decision_are_not_wrapped() -> None:
+    # e.g. NonDeterminismError in a durable run must stay what it is, not a DecisionError
+    def strict(ctx: Ctx, result: Result, enqueue: Enqueue) -> None:
+        raise ConfigurationError("misused")
+
+    with pytest.raises(ConfigurationError, match="misused") as info:
+        Workflow().add(Step("a", lambda c, p: p, decision=strict)).run("a")
+    assert not isinstance(info.value, DecisionError)
+
+
 def test_head_calls_of_one_decision_keep_their_order() -> None:
     def route(ctx: Ctx, result: Result, enqueue: Enqueue) -> None:
         if result.payload == "start":
