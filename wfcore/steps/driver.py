@@ -72,7 +72,7 @@ class _Driver:
             self._op(self.wf.set_data, CTX_KEY, self.ctx)
         self.exiting = True  # from here on a cancellation is noted, not obeyed
         for step in scopes[Scope.EXIT]:
-            self._step(step)
+            self._note(self._step(step))
         if self.failures:
             self._op(self.wf.set_data, FAILURES_KEY, self.failures)
         if self.cancelled is not None:
@@ -92,13 +92,14 @@ class _Driver:
         for step in normal:
             failure = self._step(step)
             if failure is None or step.cont_on_err:
-                continue
+                continue  # a cont_on_err failure is in the history (its child), not raised
+            self._note(failure)
             self.ctx["normal_error"] = {
                 k: failure[k] for k in ("step", "error", "type", "branch") if k in failure
             }
             self._op(self.wf.set_data, CTX_KEY, self.ctx)
             for handler in error_steps:
-                self._step(handler)
+                self._note(self._step(handler))
             return
 
     def _step(self, step: StepSpec) -> dict[str, Any] | None:
@@ -160,8 +161,11 @@ class _Driver:
         }
         if branch is not None:
             failure["branch"] = branch
-        self.failures.append(failure)
         return failure
+
+    def _note(self, failure: dict[str, Any] | None) -> None:
+        if failure is not None:
+            self.failures.append(failure)
 
     def _op(self, op: Callable[..., T], *args: Any) -> T:
         """A ``wf`` operation; while EXIT steps run, a cancellation delivered at it is noted

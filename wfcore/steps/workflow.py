@@ -248,7 +248,9 @@ class Workflow:
         """Cancel the run: the step in progress finishes or is skipped, no further NORMAL
         or ERROR step starts, the EXIT steps run (with ``ctx["cancelled"] = True``), and
         ``run()`` raises ``WorkflowCancelledError``. Called before ``run()`` started the
-        workflow, the run is cancelled as soon as it starts.
+        workflow, ``run()`` raises it at once and nothing runs (no step began, so there is
+        nothing to clean up); the same holds for a run cancelled while its first message
+        still waited in the queue.
 
         Returns:
             False if the run had already finished, else True.
@@ -265,15 +267,15 @@ class Workflow:
         for func in self._functions:
             registry.register(func)
         plan = [step.to_data() for step in self.steps]
-        handle = registry.driver.send_with_options(
-            args=(self.name, plan, dict(self.ctx), self.backoff), workflow_id=workflow_id
-        )
         with self._lock:
-            self.handle = handle
-            cancel = self._cancel_requested
-        if cancel:
-            handle.cancel()
-        return handle
+            if self._cancel_requested:
+                raise WorkflowCancelledError(
+                    f"workflow {self.name!r} was cancelled before it started: no step ran"
+                )
+            self.handle = registry.driver.send_with_options(
+                args=(self.name, plan, dict(self.ctx), self.backoff), workflow_id=workflow_id
+            )
+            return self.handle
 
     def _take(self, final: dict[str, Any] | None) -> dict[str, Any]:
         if final is not None:

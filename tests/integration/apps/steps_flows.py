@@ -188,6 +188,7 @@ def register_all(app: App) -> None:
     extra.add_step(optional)
     extra.add_step(tally)
     extra.add_parallel_steps([count_a, flaky_branch], name="pair")
+    extra.add_parallel_steps([meet_left, meet_right], name="meet")
 
 
 def build_steps_app(env: Mapping[str, str]) -> App:
@@ -207,3 +208,15 @@ def build_steps_app(env: Mapping[str, str]) -> App:
     )
     register_all(app)
     return app
+
+
+async def meet_left(ctx: dict[str, Any]) -> str:
+    _ledger(ctx).touch(f"left-{ctx['token']}")
+    await _wait_for(ctx, "right", limit=5)
+    return "left"
+
+
+async def meet_right(ctx: dict[str, Any]) -> str:
+    _ledger(ctx).touch(f"right-{ctx['token']}")
+    await _wait_for(ctx, "left", limit=5)
+    return "right"
