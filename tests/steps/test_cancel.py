@@ -23,7 +23,8 @@ def test_cancel_mid_step_runs_the_exit_steps_and_raises(setup: Setup) -> None:
         run = asyncio.create_task(wf.run())
         deadline = time.monotonic() + 30
         while "wait_for_cancel" not in ledger.read(f"ran-{token}"):
-            assert time.monotonic() < deadline and not run.done()
+            assert time.monotonic() < deadline
+            assert not run.done()
             await asyncio.sleep(0.02)
         assert wf.cancel() is True
         with pytest.raises(WorkflowCancelledError):

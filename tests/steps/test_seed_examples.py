@@ -76,7 +76,8 @@ def test_ecommerce_with_retries_timeout_parallel_error_and_exit_steps(setup: Set
         "log_transaction": None,  # exit steps ran, after the normal ones
         "cleanup": None,
     }
-    assert "normal_error" not in ctx and "handle_error" not in ctx
+    assert "normal_error" not in ctx
+    assert "handle_error" not in ctx
 
 
 def test_dependency_injection(setup: Setup) -> None:

@@ -31,7 +31,11 @@ def test_a_failure_runs_error_and_exit_steps_then_raises(setup: Setup) -> None:
     # the steps after the failure did not run; the handler and the exit step did, in order
     assert _ran(setup, ctx["token"]) == ["reserve", "decline", "apologise", "release_lock"]
     assert error.ctx is ctx  # the caller's ctx holds the final state
-    assert ctx["normal_error"] == {"step": "decline", "error": "card declined", "type": "ValueError"}
+    assert ctx["normal_error"] == {
+        "step": "decline",
+        "error": "card declined",
+        "type": "ValueError",
+    }
     assert ctx["apologise"] == "sorry: card declined"
     assert ctx["release_lock"] is False  # not a cancellation
     assert "never" not in ctx
@@ -67,7 +71,7 @@ def test_an_async_step_past_its_timeout_fails(setup: Setup) -> None:
 def test_a_sync_step_past_its_timeout_fails(setup: Setup) -> None:
     wf = Workflow(ctx=setup.ctx(), app=setup.app)
     wf.add_step(f.slow_sync, timeout=0.2)
-    with pytest.raises(StepFailedError, match="did not finish within 0.2 s"):
+    with pytest.raises(StepFailedError, match=r"did not finish within 0\.2 s"):
         asyncio.run(wf.run())
 
 
@@ -78,8 +82,10 @@ def test_cont_on_err_goes_on_without_error_steps(setup: Setup) -> None:
     wf.add_step(f.tally)
     wf.add_error_step(f.apologise)
     asyncio.run(wf.run())
-    assert ctx["tally"] == 3 and ctx["tallied"] is True
-    assert "optional" not in ctx and "normal_error" not in ctx
+    assert ctx["tally"] == 3
+    assert ctx["tallied"] is True
+    assert "optional" not in ctx
+    assert "normal_error" not in ctx
     assert _ran(setup, ctx["token"]) == ["optional"]
 
 

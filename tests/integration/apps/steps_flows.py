@@ -13,7 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.steps_seed import MODULES
-from wfcore.steps import Scope, Workflow
+from wfcore.steps import Workflow
 from wfcore_dramatiq import App
 
 __all__ = ["BUILDERS", "build_steps_app", "ran"]

@@ -46,9 +46,7 @@ async def handle_error(ctx: dict[str, Any]) -> None:
 
 
 def build(app: App | None = None) -> Workflow:
-    wf = Workflow(
-        ctx={"order_id": "order123", "item_id": "item456", "user_id": "user789"}, app=app
-    )
+    wf = Workflow(ctx={"order_id": "order123", "item_id": "item456", "user_id": "user789"}, app=app)
 
     wf.add_step(validate_order)
     wf.add_step(process_payment, retries=3)  # Retries for payment processing

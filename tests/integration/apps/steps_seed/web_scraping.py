@@ -17,7 +17,7 @@ async def fetch_data(ctx: dict[str, Any]) -> str:
 
 async def process_data(ctx: dict[str, Any]) -> str:
     # Process the fetched data
-    processed_data = ctx["fetch_data"] + " processed"
+    processed_data: str = ctx["fetch_data"] + " processed"
     return processed_data
 
 
