@@ -199,8 +199,13 @@ def poll_once(rig: Rig, interval: float, seconds: float, window: Window | None) 
 
 
 def _over_idle(busy: dict[str, Any], idle: dict[str, Any]) -> dict[str, float]:
+    """Rates above the idle window's, and the whole window's extra commands and CPU."""
     keys = ("worker_cpu_ms_per_s", "redis_cpu_ms_per_s", "redis_commands_per_s")
-    return {k: round(busy[k] - idle[k], 2) for k in keys}
+    out = {k: round(busy[k] - idle[k], 2) for k in keys}
+    seconds = busy["seconds"]
+    out["redis_commands"] = round(out["redis_commands_per_s"] * seconds)
+    out["worker_cpu_ms"] = round(out["worker_cpu_ms_per_s"] * seconds, 1)
+    return out
 
 
 def main() -> None:
