@@ -91,7 +91,7 @@ def latency_pairs(
     run = uuid.uuid4().hex[:8]
     runs = [f"{run}-{w}" for w in range(-(-n // per_workflow))]
     waiters = [bench.b7_waiter.send_with_options(args=(r, per_workflow)) for r in runs]
-    out: dict[str, list[float]] = {"signal": [], "hop": [], "signal_call": []}
+    out: dict[str, list[float]] = {"signal": [], "hop": [], "signal_call": [], "hop_call": []}
     for i in range(n):
         handle, wrun, turn = waiters[i // per_workflow], runs[i // per_workflow], i % per_workflow
         _until(f"wait {turn} of {handle.workflow_id}", _ready(handle, turn))
@@ -101,6 +101,7 @@ def latency_pairs(
             sent = time.time()
             if side == "hop":
                 bench.b7_hop.send(run, i)
+                out["hop_call"].append(time.time() - sent)
                 out["hop"].append(_until("a raw hop", _stamp(rig, run, "hop", i)) - sent)
                 continue
             handle.signal("go", turn)
@@ -266,16 +267,17 @@ def main() -> None:
             "Sequential, unloaded latency on real `dramatiq` workers over Redis (RedisBroker + "
             "RedisStore on one server). signal_latency: just before handle.signal(...) -> the "
             "time taken inside the wf.deterministic the woken workflow runs right after "
-            "wait_signal returns (its next recorded operation). raw_hop_latency: just before "
-            "a raw actor's send -> the time the actor ran. Each signal is paired with one hop "
-            "sent after the same random idle gap (gap_ms; order alternates), because the "
-            "Redis consumers' idle backoff (up to worker_timeout_ms) is most of a hop. "
-            "paired_extra_ms: signal minus its paired hop. polling: the workaround, a workflow "
-            "looping wf.sleep(interval) + wf.deterministic(check a flag); latency from just "
-            "before the client sets the flag to the check that saw it. waiting: worker and "
-            "Redis CPU and Redis commands (INFO commandstats, Lua scripts' inner calls "
-            "included) per second over one wait of wait_s, including its wake-up, next to "
-            "the same window with nothing waiting (idle: the consumers' own polling)."
+            "wait_signal returns (its next recorded operation). raw_hop_latency: just before a "
+            "raw actor's send -> the time the actor ran. Each signal is paired with one hop sent "
+            "after the same random idle gap (gap_ms; order alternates), because the Redis "
+            "consumers' idle backoff (up to worker_timeout_ms) is most of a hop. paired_extra_ms:"
+            " signal minus its paired hop. signal_call / raw_send_call: how long "
+            "handle.signal(...) / actor.send(...) took in the client. polling: the workaround, a "
+            "workflow looping wf.sleep(interval) + wf.deterministic(check a flag); latency from "
+            "just before the client sets the flag to the check that saw it. waiting: worker and "
+            "Redis CPU and Redis commands (INFO commandstats, Lua scripts' inner calls included) "
+            "per second over one wait of wait_s, including its wake-up, next to the same window "
+            "with nothing waiting (idle: the consumers' own polling)."
         ),
         "signals": n,
         "per_workflow": args.per_workflow,
@@ -286,6 +288,7 @@ def main() -> None:
         "raw_hop_latency": hop,
         "paired_extra_ms": _latency(extra),
         "signal_call": _latency(pairs["signal_call"]),
+        "raw_send_call": _latency(pairs["hop_call"]),
         "ratio_p50_signal_to_raw_hop": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio <= TARGET_RATIO,
