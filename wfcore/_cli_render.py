@@ -15,6 +15,9 @@ from wfcore._history import HistoryEvent
 from wfcore._models import WorkflowRecord
 from wfcore._replay import ReplayResult
 from wfcore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from wfcore.engine import Repaired
 from wfcore.store import StateStore
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ __all__ = [
     "UnregisteredModel",
     "history",
     "message",
+    "repairs",
     "replays",
     "result",
     "show",
@@ -112,7 +116,7 @@ def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
     for r in records:
         table.add_row(
             r.workflow_id, r.workflow_type, r.status.value, _when(r.created_at),
-            r.parent_workflow_id or "",
+            r.parent_workflow_id or (f"fork of {r.forked_from}" if r.forked_from else ""),
         )  # fmt: skip
     _console().print(table)
 
@@ -204,7 +208,8 @@ def history(events: Sequence[HistoryEvent], *, as_json: bool) -> None:
 
 
 def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
-    """A workflow and its descendants, with statuses."""
+    """A workflow and its descendants, with statuses, and its fork lineage: the workflow it
+    was forked from and the forks made of it (``forked_from``, ``forks``)."""
 
     def node(record: WorkflowRecord) -> dict[str, Any]:
         children = [node(child) for child in store.child_workflows(record.workflow_id)]
@@ -216,6 +221,17 @@ def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
         }
 
     data = node(root)
+    forks = sorted(
+        (w for w in store.list_workflows(limit=10_000) if w.forked_from == root.workflow_id),
+        key=lambda w: w.created_at,
+    )
+    if root.forked_from is not None:
+        data["forked_from"] = root.forked_from
+    if forks:
+        data["forks"] = [
+            {"workflow_id": w.workflow_id, "type": w.workflow_type, "status": w.status.value}
+            for w in forks
+        ]
     if as_json:
         _json(data)
         return
@@ -225,8 +241,13 @@ def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
         for child in item["children"]:
             add(branch.add(_label(child)), child)
 
-    top = Tree(_label(data))
+    origin = f"  (fork of {root.forked_from})" if root.forked_from else ""
+    top = Tree(_label(data) + origin)
     add(top, data)
+    if forks:
+        lineage = top.add("forks")
+        for fork in data["forks"]:
+            lineage.add(_label(fork))
     _console().print(top)
 
 
@@ -267,3 +288,31 @@ def replays(results: Sequence[tuple[Path, ReplayResult]], *, as_json: bool) -> N
             assert d is not None
             where = f" at {d.source}" if d.source else ""
             console.print(f"replay DIVERGED: {path}{where}\n  {d.message}", highlight=False)
+
+
+def repairs(command: str, done: Sequence[Repaired], *, as_json: bool, single: bool) -> None:
+    """What ``wfcore resume``/``fork`` did to each workflow."""
+    items = [
+        {
+            "workflow_id": item.workflow_id,
+            "result_id": item.result_id,
+            "created": item.created,
+            "error": None if item.error is None else str(item.error),
+        }
+        for item in done
+    ]
+    if as_json:
+        _json(items[0] if single and items else items)
+        return
+    console = _console()
+    for item in items:
+        if item["error"] is not None:
+            console.print(f"{item['workflow_id']}: refused: {item['error']}", highlight=False)
+        elif command == "resume":
+            console.print(f"{item['workflow_id']}: resumed", highlight=False)
+        else:
+            made = "forked as" if item["created"] else "already forked as"
+            console.print(f"{item['workflow_id']}: {made} {item['result_id']}", highlight=False)
+    if not single:
+        failed = sum(1 for item in items if item["error"] is not None)
+        console.print(f"{len(items) - failed} done, {failed} refused", highlight=False)

@@ -10,6 +10,7 @@ import uuid
 __all__ = [
     "child_invocation_id",
     "child_workflow_id",
+    "fork_workflow_id",
     "is_derived_workflow_id",
     "new_workflow_id",
     "new_workflow_seed",
@@ -48,13 +49,22 @@ def child_workflow_id(child_invocation_id: str) -> str:
     return "wf" + hashlib.blake2b(child_invocation_id.encode(), digest_size=15).hexdigest()
 
 
-# Exactly the forms of workflow_id_for_key and child_workflow_id: reserved for them, so an
-# explicit workflow id can never take the id a key or a child position will map to.
-_DERIVED = re.compile(r"idem-[0-9a-f]{32}|wf[0-9a-f]{30}")
+def fork_workflow_id(workflow_id: str, fork_id: str) -> str:
+    """The id of the fork of ``workflow_id`` requested under ``fork_id``: a repeated request
+    names the same fork, so it creates nothing new."""
+    key = f"{workflow_id}\x00{fork_id}".encode()
+    return "fork-" + hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+# Exactly the forms of workflow_id_for_key, child_workflow_id and fork_workflow_id: reserved
+# for them, so an explicit workflow id can never take the id a key, a child position or a
+# fork request will map to.
+_DERIVED = re.compile(r"idem-[0-9a-f]{32}|wf[0-9a-f]{30}|fork-[0-9a-f]{32}")
 
 
 def is_derived_workflow_id(workflow_id: str) -> bool:
-    """True for an id of the form wfcore derives (from an idempotency key, for a child)."""
+    """True for an id of the form wfcore derives (from an idempotency key, for a child or a
+    fork)."""
     return _DERIVED.fullmatch(workflow_id) is not None
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "OutcomeResult",
     "ParentOutcome",
     "QueuePush",
+    "Reopen",
     "SignalResult",
     "SignalTake",
     "Snapshot",
@@ -92,6 +93,7 @@ class WorkflowRecord(BaseModel):
     deadline: float | None = None
     # 16 bytes (128 bits) at least; 64 at most, the longest key blake2b takes.
     seed: bytes | None = Field(default=None, min_length=16, max_length=64, exclude=True, repr=False)
+    forked_from: str | None = None
 
     @property
     def identity(self) -> WorkflowIdentity:
@@ -269,6 +271,28 @@ class OutcomeResult:
 
     recorded: bool
     wake: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """One finished invocation taken back to PENDING by a repair (``StateStore.reopen``).
+
+    Attributes:
+        invocation_id: the invocation.
+        length: how many history entries it must still hold (the repair was planned from
+            them); a different count refuses the whole reopen.
+        rewrite: history positions (among all ``length`` entries) replaced by these bytes: a
+            recorded failure turned into a lifecycle event, so its position runs again.
+        append: lifecycle events appended after the history.
+        forget: positions whose recorded child outcome is removed, so the invocation waits
+            for the (reopened) child again.
+    """
+
+    invocation_id: str
+    length: int
+    rewrite: Mapping[int, bytes] = field(default_factory=dict)
+    append: Sequence[bytes] = ()
+    forget: Sequence[int] = ()
 
 
 @dataclass(frozen=True, slots=True)

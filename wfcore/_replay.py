@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
     SignalResult,
     Snapshot,
     WorkflowRecord,
@@ -131,7 +132,7 @@ class Replayer:
         """Replay a workflow (and its child workflows) held in ``store``."""
         if store.get_workflow(workflow_id) is None:
             raise WorkflowNotFoundError(f"no workflow {workflow_id!r} to replay")
-        runtime = Runtime(_ReadOnly(store), self.codec, _NoDispatch())
+        runtime = Runtime(ReadOnlyStore(store), self.codec, NoDispatch())
         counts = [0, 0]
         skipped: list[str] = []
         settled: list[str] = []
@@ -289,7 +290,7 @@ def _mapping_lookup(tasks: Mapping[str, TaskSpec]) -> Callable[[str], TaskSpec]:
     return lookup
 
 
-class _NoDispatch:
+class NoDispatch:
     """A dispatcher that must never be used: replays dispatch nothing."""
 
     def enqueue(self, ref: InvocationRef) -> None:
@@ -299,7 +300,7 @@ class _NoDispatch:
         raise ReplayWriteError(f"a strict replay tried to wake {ref}")
 
 
-class _ReadOnly(DelegatingStore):
+class ReadOnlyStore(DelegatingStore):
     """A store view that reads through and refuses every write."""
 
     def _refuse(self, what: str) -> ReplayWriteError:
@@ -339,6 +340,25 @@ class _ReadOnly(DelegatingStore):
 
     def purge_expired(self, now: float) -> int:
         raise self._refuse("purge")
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        raise self._refuse("reopen a workflow")
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        raise self._refuse("fork a workflow")
 
     def close(self) -> None:
         """The wrapped store belongs to the caller."""

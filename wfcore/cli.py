@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wfcore import _cli_render as render
+from wfcore import _cli_repair as repair
 from wfcore._codec import Codec
 from wfcore._export import export_history
 from wfcore._models import WorkflowRecord, WorkflowStatus
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     listing.add_argument("--type", dest="workflow_type")
     listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--forked", action="store_true", help="only workflows made by a fork")
     for name, text in (
         ("show", "one workflow: identity, status, arguments, result or error"),
         ("history", "a workflow's lifecycle events and recorded operations"),
@@ -105,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", help="MODULE:TASK")
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
+    repair.add_commands(command)
     worker = commands.add_parser(
         "worker", help="run an embedded App's worker in the foreground until SIGINT/SIGTERM"
     )
@@ -150,11 +153,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     url = args.store or os.environ.get("WFCORE_STORE_URL")
     store = app.store if app is not None and not url else _open(url, command in READ_ONLY)
     try:
+        if command in repair.COMMANDS:
+            assert app is not None  # --app is required by both
+            return repair.run(args, app, store)
         if command == "list":
             status = None if args.status is None else WorkflowStatus(args.status)
             found = store.list_workflows(
-                status=status, workflow_type=args.workflow_type, limit=args.limit
+                status=status,
+                workflow_type=args.workflow_type,
+                limit=max(args.limit, 10_000) if args.forked else args.limit,
             )
+            if args.forked:  # lineage is not indexed: filter a longer listing
+                found = [w for w in found if w.forked_from is not None][: args.limit]
             render.workflows(found, as_json=args.json)
             return 0
         # Values of models nobody registered are shown as such rather than failing the command.

@@ -13,6 +13,8 @@ __all__ = [
     "FatalError",
     "NonDeterminismError",
     "NotInWorkflowError",
+    "BulkRepairError",
+    "RepairError",
     "RetryableError",
     "SignalTimeoutError",
     "StoreError",
@@ -53,6 +55,25 @@ def _rebuild(cls: type[WfError], args: tuple[Any, ...], state: dict[str, Any]) -
 
 class ConfigurationError(WfError):
     """The library is set up or called in a way that cannot work."""
+
+
+class RepairError(ConfigurationError):
+    """A resume or fork cannot be done as asked: the workflow's state does not allow it."""
+
+
+class BulkRepairError(RepairError):
+    """A bulk resume or fork refused some workflows; the others were repaired."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        done: list[str] | None = None,
+        errors: dict[str, WfError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.done = done or []
+        self.errors = errors or {}
 
 
 class NotInWorkflowError(WfError):

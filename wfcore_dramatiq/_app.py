@@ -37,6 +37,7 @@ from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
 from wfcore_dramatiq._middleware import WorkflowMiddleware
 from wfcore_dramatiq._outbox import outbox_for
 from wfcore_dramatiq._recovery import RecoverySweeper
+from wfcore_dramatiq._repairs import Repairs
 
 __all__ = ["App", "DramatiqTask", "PermanentFailure"]
 
@@ -111,7 +112,7 @@ class DramatiqTask(Task[P, R]):
         return WorkflowHandle(self.app, record.workflow_id)
 
 
-class App:
+class App(Repairs):
     """Durable workflows on one Dramatiq broker and one state store.
 
     ``App()`` alone is the embedded default: an in-process ``StubBroker`` with worker threads

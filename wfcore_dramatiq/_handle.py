@@ -176,6 +176,69 @@ class WorkflowHandle(Generic[R]):
         self._app.start_worker()
         return self._app.engine.cancel(self.workflow_id)
 
+    def resume(self) -> None:
+        """Continue this FAILED or CANCELLED workflow from where it stopped, on the current
+        code: recorded operations replay, what failed runs again (see docs/repair.md).
+
+        On the embedded App it starts this process's worker, which runs it.
+
+        Raises:
+            RepairError: it is not FAILED or CANCELLED (completed, or running: resumed
+                already); nothing was written.
+            NonDeterminismError: the current code does not replay its history; nothing was
+                written.
+        """
+        self._app.engine.resume(self.workflow_id)
+        self._app.start_worker()
+
+    def fork(
+        self,
+        *,
+        from_seq: int | None = None,
+        from_failure: bool = False,
+        from_step: str | None = None,
+        fork_id: str | None = None,
+    ) -> WorkflowHandle[R]:
+        """Start a new workflow from a recorded prefix of this one (see docs/repair.md).
+
+        Exactly one of ``from_seq`` (operations from this seq of the root run again),
+        ``from_failure`` (from the first failed operation) or ``from_step`` (from the last
+        step or child task of that name). The same ``fork_id`` returns the same fork.
+
+        Raises:
+            ConfigurationError: a bad selector, a seq outside the history, a name never
+                recorded; nothing was written.
+            RepairError: the prefix holds a child that has not finished.
+            NonDeterminismError: the current code does not replay the prefix.
+        """
+        fork, _ = self._app.engine.fork(
+            self.workflow_id,
+            from_seq=from_seq,
+            from_failure=from_failure,
+            from_step=from_step,
+            fork_id=fork_id,
+        )
+        self._app.start_worker()
+        return WorkflowHandle(self._app, fork.workflow_id)
+
+    def forks(self) -> list[str]:
+        """Ids of the workflows forked from this one (oldest first).
+
+        A scan of the workflows the store lists (up to 10 000 newest): for an operator's
+        view, not for a hot path.
+        """
+        forked = [
+            w
+            for w in self._app.store.list_workflows(limit=10_000)
+            if w.forked_from == self.workflow_id
+        ]
+        return [w.workflow_id for w in sorted(forked, key=lambda w: w.created_at)]
+
+    @property
+    def forked_from(self) -> str | None:
+        """The id of the workflow this one was forked from, or None."""
+        return self._app.engine.workflow(self.workflow_id).forked_from
+
     def history(self) -> list[HistoryEvent]:
         """Lifecycle events and recorded operations of every invocation, in time order."""
         return self._app.engine.history(self.workflow_id)

@@ -65,3 +65,28 @@ def build_model_runner(
 
 
 model_runner, model_checkout = build_model_runner()
+
+
+REPAIR_BUG = {"on": True}
+"""The bug a repair test ships (True) and fixes (False) in ``cli.repair_flow``."""
+
+
+def build_repair_runner(store: StateStore | None = None) -> tuple[LocalRunner, Task[[int], int]]:
+    """A runner whose workflow's second child fails while ``REPAIR_BUG`` is on."""
+    runner = LocalRunner(store)
+
+    @runner.task(name="cli.repair_step")
+    def step(n: int) -> int:
+        if n == 2 and REPAIR_BUG["on"]:
+            raise ValueError("shipped bug")
+        return n
+
+    @runner.task(name="cli.repair_flow")
+    def repair_flow(x: int) -> int:
+        wf = repair_flow.wf
+        return x + int(wf.execute_task(step, 1).result) + int(wf.execute_task(step, 2).result)
+
+    return runner, repair_flow
+
+
+repair_runner, _ = build_repair_runner()

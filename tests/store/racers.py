@@ -70,6 +70,18 @@ def recover(url: str, start_at: float, older_than: float, now: float) -> list[tu
     )
 
 
+def reopen(url: str, start_at: float, workflow_id: str, invocation_id: str, length: int) -> bool:
+    """Try to reopen a FAILED workflow's root holding ``length`` entries; True if this did."""
+    from wfcore._models import Reopen
+
+    change = Reopen(invocation_id, length, append=[b"resumed"])
+    return _at(
+        url,
+        start_at,
+        lambda s: s.reopen(workflow_id, [change], statuses={WorkflowStatus.FAILED}) is not None,
+    )
+
+
 def signal(
     url: str, start_at: float, workflow_id: str, payload: bytes, signal_id: str | None
 ) -> tuple[bool, bool, bool]:

@@ -123,6 +123,9 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     assert "upgrade wfcore" in str(caught.value)
 
 
+_FORKED = ("workflows", "forked_from")
+
+
 def _downgrade(path: Path, version: int, *columns: tuple[str, str]) -> None:
     """Make the store file at ``path`` look as ``version`` left it: without ``columns``."""
     raw = sqlite3.connect(path)
@@ -136,8 +139,9 @@ def _downgrade(path: Path, version: int, *columns: tuple[str, str]) -> None:
     raw.close()
 
 
-def _layout(path: Path) -> tuple[int, bool, bool]:
-    """The file's schema version, and whether it has invocations.missing and workflows.seed."""
+def _layout(path: Path) -> tuple[int, bool, bool, bool]:
+    """The file's schema version, and whether it has invocations.missing, workflows.seed and
+    workflows.forked_from."""
     raw = sqlite3.connect(path)
     try:
         version = raw.execute("PRAGMA user_version").fetchone()[0]
@@ -145,7 +149,7 @@ def _layout(path: Path) -> tuple[int, bool, bool]:
         workflows = {row[1] for row in raw.execute("PRAGMA table_info(workflows)")}
     finally:
         raw.close()
-    return version, "missing" in invocations, "seed" in workflows
+    return version, "missing" in invocations, "seed" in workflows, "forked_from" in workflows
 
 
 def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
@@ -162,13 +166,13 @@ def test_a_version_2_file_is_upgraded_and_its_suspended_joins_still_wake_once(
     store.commit("wf-1", inv, Batch(0, suspend=[0, 1, 2]))
     assert store.record_outcome("wf-1", inv, 0, b"o0").wake is False
     store.close()
-    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"))
+    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"), _FORKED)
     # When this version opens it and the last outcomes arrive
     upgraded = SQLiteStore(path)
     try:
         wakes = [upgraded.record_outcome("wf-1", inv, seq, b"o").wake for seq in (1, 2)]
         # Then the column was added, and the last outcome (and only it) wakes the invocation
-        assert _layout(path) == (SCHEMA_VERSION, True, True)
+        assert _layout(path) == (SCHEMA_VERSION, True, True, True)
         assert wakes == [False, True]
         snap = upgraded.load("wf-1", inv, claim=False)
         assert snap is not None
@@ -191,7 +195,7 @@ def test_an_older_file_opened_read_only_reads_as_the_current_schema_and_stays_as
     store.commit("wf-1", inv, Batch(0, suspend=[0, 1]))
     store.record_outcome("wf-1", inv, 0, b"o0")
     store.close()
-    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"))
+    _downgrade(path, 2, ("invocations", "missing"), ("workflows", "seed"), _FORKED)
     # When it is opened read-only (as `wfcore list`/`show` do) and read, from two threads
     reader = SQLiteStore(path, read_only=True)
     try:
@@ -207,11 +211,12 @@ def test_an_older_file_opened_read_only_reads_as_the_current_schema_and_stays_as
     # Then every record reads, old workflows without a seed, and the file was not upgraded
     assert [w.workflow_id for w in listed] == ["wf-1"]
     assert listed[0].seed is None
+    assert listed[0].forked_from is None
     [snap] = snaps
     assert snap is not None
     assert snap.invocation.waiting == (0, 1)
     assert snap.outcomes == {0: b"o0"}
-    assert _layout(path) == (2, False, False)
+    assert _layout(path) == (2, False, False, False)
 
 
 def _tables(path: Path) -> set[str]:
@@ -232,7 +237,7 @@ def test_a_version_4_file_gets_the_signal_tables_and_its_waits_work(tmp_path: Pa
     store.load("wf-1", inv)
     store.commit("wf-1", inv, Batch(0, [b"e"], data={"k": b"v"}))
     store.close()
-    _downgrade(path, 4)
+    _downgrade(path, 4, _FORKED)
     assert not _tables(path) & set(SIGNAL_TABLES)
     # When it is opened read-only (the inspecting CLI), then read-write
     reader = SQLiteStore(path, read_only=True)
@@ -284,7 +289,7 @@ def test_a_version_3_file_gets_seeds_and_its_workflows_keep_their_values(
     assert runner.step() is not None  # the parent draws, starts its child and suspends
     [drawn] = [e.value for e in runner.engine.history(workflow_id) if e.kind == "uuid"]
     runner.store.close()
-    _downgrade(path, 3, ("workflows", "seed"))
+    _downgrade(path, 3, ("workflows", "seed"), _FORKED)
     # When this version opens it and the workflow goes on (its child's message is resent)
     upgraded = SQLiteStore(path)
     try:
@@ -293,7 +298,7 @@ def test_a_version_3_file_gets_seeds_and_its_workflows_keep_their_values(
         resumed.run_until_idle()
         before, after = resumed.engine.result(workflow_id)
         # Then the column was added, the old workflow has no seed and kept its recorded value
-        assert _layout(path) == (SCHEMA_VERSION, True, True)
+        assert _layout(path) == (SCHEMA_VERSION, True, True, True)
         legacy = upgraded.get_workflow(workflow_id)
         assert legacy is not None
         assert legacy.seed is None
@@ -480,3 +485,33 @@ def test_lock_held_past_the_timeout_is_unavailable(tmp_path: Path) -> None:
         assert store.commit("wf-1", "wf-1-root", Batch(0, [b"x"])).ok
     finally:
         store.close()
+
+
+def test_a_version_5_file_gets_fork_lineage_and_reads_read_only_before(tmp_path: Path) -> None:
+    # Given a file as version 5 left it (no workflows.forked_from) holding one workflow
+    path = tmp_path / "v5.db"
+    store = SQLiteStore(path)
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    store.close()
+    _downgrade(path, 5, _FORKED)
+    # When it is read read-only, then opened by this version and a fork is created in it
+    reader = SQLiteStore(path, read_only=True)
+    try:
+        [old] = reader.list_workflows()
+    finally:
+        reader.close()
+    assert _layout(path) == (5, True, True, False)
+    upgraded = SQLiteStore(path)
+    try:
+        fork, fork_root = workflow("fork-1")
+        fork = fork.model_copy(update={"forked_from": "wf-1"})
+        upgraded.create_fork(fork, fork_root, [b"e"], {}, {})
+        # Then the old workflow reads without lineage and the column was added for the fork
+        assert old.forked_from is None
+        assert _layout(path) == (SCHEMA_VERSION, True, True, True)
+        stored = upgraded.get_workflow("fork-1")
+        assert stored is not None
+        assert stored.forked_from == "wf-1"
+    finally:
+        upgraded.close()

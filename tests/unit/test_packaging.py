@@ -45,7 +45,7 @@ def test_public_names_are_pinned() -> None:
             "WorkflowContext", "WorkflowFailedError", "WorkflowIdentity", "WorkflowNotFoundError",
             "WorkflowNotRunningError",
             "WorkflowRecord", "WorkflowStatus", "current", "current_or_none", "export_history",
-            "import_history", "open_store",
+            "import_history", "open_store", "RepairError",
         ]
     )  # fmt: skip
     for name in wfcore.__all__:

@@ -10,13 +10,16 @@ assembled from these parts, each a class over :class:`.base.EngineBase`:
 - :mod:`.cancel`: ``cancel`` down a workflow tree.
 - :mod:`.heartbeats`: ``heartbeat``, and the thread that calls it while runs are going on.
 - :mod:`.recovery`: ``hold``, ``recover`` (the sweep).
+- :mod:`.repair`, :mod:`.forks`, :mod:`.bulk`: ``resume``, ``fork`` and both in bulk, each
+  checked by :mod:`.prefix` against the current code before it writes.
 - :mod:`.signals`: ``signal``, ``data``, ``get_data`` (for clients).
 """
 
 from __future__ import annotations
 
+from wfcore.engine.bulk import Repaired
 from wfcore.engine.engine import Engine
 from wfcore.engine.outcomes import outcome_value
 from wfcore.engine.run import RunResult, RunStatus
 
-__all__ = ["Engine", "RunResult", "RunStatus", "outcome_value"]
+__all__ = ["Engine", "Repaired", "RunResult", "RunStatus", "outcome_value"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wfcore.engine.bulk import Bulk
 from wfcore.engine.recovery import Recovery
 from wfcore.engine.run import Running
 from wfcore.engine.signals import Signalling
@@ -10,5 +11,5 @@ from wfcore.engine.start import Starting
 __all__ = ["Engine"]
 
 
-class Engine(Starting, Running, Recovery, Signalling):
+class Engine(Starting, Running, Recovery, Signalling, Bulk):
     """Runs invocations of registered tasks against a store, dispatching through a port."""

@@ -130,8 +130,9 @@ def _check_not_derived(workflow_id: str) -> None:
     if is_derived_workflow_id(workflow_id):
         raise ConfigurationError(
             f"workflow_id {workflow_id!r} has the form of the ids wfcore derives from "
-            "idempotency keys and for child workflows ('idem-' + 32 hex digits, 'wf' + 30 hex "
-            "digits), which are reserved: to start by key pass idempotency_key=, otherwise "
+            "idempotency keys, for child workflows and for forks ('idem-' + 32 hex digits, 'wf' "
+            "+ 30 hex digits, 'fork-' + 32 hex digits), which are reserved: to start by key "
+            "pass idempotency_key=, otherwise "
             "choose an id of another form"
         )
 

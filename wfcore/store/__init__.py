@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -14,6 +14,7 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
     SignalResult,
     Snapshot,
     WorkflowRecord,
@@ -161,6 +162,43 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+    # -- repair (resume, fork) -----------------------------------------------------------
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        """Take finished invocations of a workflow back to PENDING, atomically (a resume).
+
+        Refused (nothing written, None returned) unless the workflow exists with a status in
+        ``statuses`` and every invocation named exists and holds exactly ``length`` history
+        entries. Otherwise each change is applied (entries rewritten, events appended, the
+        named outcomes forgotten; status PENDING, outcome and waiting cleared), and the
+        workflow becomes PENDING with its cancel flag cleared and its retention expiry
+        dropped. Returns the updated workflow.
+        """
+        ...
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow whose root invocation starts with a recorded history (a fork).
+
+        Like ``create_workflow`` (nothing is written when ``workflow_id`` exists), plus, in
+        the same atomic write, the root's history ``entries``, its recorded child
+        ``outcomes`` and the workflow's ``data``. Returns the stored workflow and whether
+        this call created it.
+        """
         ...
 
 

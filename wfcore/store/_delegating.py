@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from wfcore._models import (
     Batch,
@@ -11,6 +11,7 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
     SignalResult,
     Snapshot,
     WorkflowRecord,
@@ -104,3 +105,22 @@ class DelegatingStore:
 
     def close(self) -> None:
         self.inner.close()
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        return self.inner.reopen(workflow_id, changes, statuses=statuses)
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        return self.inner.create_fork(workflow, root, entries, outcomes, data)

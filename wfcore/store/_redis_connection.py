@@ -15,6 +15,7 @@ from redis.retry import Retry
 
 from wfcore._models import WorkflowRecord
 from wfcore.errors import ConfigurationError, StoreUnavailableError
+from wfcore.store import _redis_repair_scripts as repair_scripts
 from wfcore.store import _redis_scripts as layout
 from wfcore.store import mask_url
 from wfcore.store._redis_link import ThreadLinks
@@ -85,6 +86,10 @@ class RedisConnection:
         (self._create, self._add_child, self._claim, self._commit, self._record) = self._scripts[:5]
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
         self._reclaim, self._heartbeat, self._send_signal = self._scripts[9:12]
+        # Repairs (resume, fork): registered last, so they sit at the end of _scripts.
+        repairs = (repair_scripts.REOPEN, repair_scripts.CREATE_FORK)
+        self._scripts += tuple(self._client.register_script(source) for source in repairs)
+        self._reopen, self._create_fork = self._scripts[-2:]
 
     def __repr__(self) -> str:
         return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"

@@ -10,6 +10,7 @@ __all__ = [
     "ADD_CHILD",
     "CANCEL",
     "CLAIM",
+    "COMMON",
     "COMMIT",
     "CREATE",
     "DROP_IF_SCORE",
@@ -27,7 +28,7 @@ __all__ = [
 
 # Every workflow-scoped script receives ``base`` = "<prefix>:{<workflow_id>}:" and builds the
 # per-invocation key names from it: those keys share the workflow's hash tag, hence its slot.
-_COMMON = """
+_COMMON = COMMON = """
 local FINISHED = {COMPLETED = true, FAILED = true, CANCELLED = true}
 
 -- The workflow status mirrors its root invocation; true when iid is that root.
@@ -396,6 +397,7 @@ def workflow_fields(r: WorkflowRecord) -> list[str | bytes]:
         ("idem", r.idempotency_key),
         ("deadline", None if r.deadline is None else repr(float(r.deadline))),
         ("seed", r.seed),
+        ("forked", r.forked_from),
     ):
         if value is not None:
             fields += [name, value]
@@ -454,6 +456,7 @@ def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
         idempotency_key=_text(f, b"idem"),
         deadline=None if f.get(b"deadline") is None else float(f[b"deadline"]),
         seed=f.get(b"seed"),
+        forked_from=_text(f, b"forked"),
     )
 
 

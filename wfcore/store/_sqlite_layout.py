@@ -58,13 +58,14 @@ __all__ = [
 # invocations.missing, 4 workflows.seed (NULL in older rows: their values keep the old
 # derivation), both added to older files by MIGRATIONS. 5 added the signal tables
 # (signals, signal_waiters, signal_ids; see NEW_TABLES), created in older files by re-running
-# the schema.
-SCHEMA_VERSION = 5
+# the schema. 6 added workflows.forked_from (the lineage of a fork; NULL in older rows,
+# which were started, never forked), by MIGRATIONS.
+SCHEMA_VERSION = 6
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
     "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline", "seed",
+    "cancel_requested", "idempotency_key", "deadline", "seed", "forked_from",
 )  # fmt: skip
 _INV_FIELDS = (
     "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
@@ -95,7 +96,7 @@ CREATE TABLE IF NOT EXISTS workflows (
     root_workflow_id TEXT NOT NULL, root_invocation_id TEXT NOT NULL,
     parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
-    expires_at REAL, deadline REAL, seed BLOB);
+    expires_at REAL, deadline REAL, seed BLOB, forked_from TEXT);
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
@@ -126,7 +127,11 @@ CREATE TABLE IF NOT EXISTS data (
 
 
 # Columns added after a table was first released: (table, column, definition).
-MIGRATIONS = (("invocations", "missing", "INTEGER"), ("workflows", "seed", "BLOB"))
+MIGRATIONS = (
+    ("invocations", "missing", "INTEGER"),
+    ("workflows", "seed", "BLOB"),
+    ("workflows", "forked_from", "TEXT"),
+)
 
 WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"

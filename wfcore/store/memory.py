@@ -6,7 +6,7 @@ import heapq
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from wfcore._models import (
@@ -16,6 +16,7 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    Reopen,
     SignalResult,
     SignalTake,
     Snapshot,
@@ -385,6 +386,73 @@ class MemoryStore:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+
+    # -- repair (resume, fork) -----------------------------------------------------------
+
+    def reopen(
+        self,
+        workflow_id: str,
+        changes: Sequence[Reopen],
+        *,
+        statuses: Collection[WorkflowStatus],
+    ) -> WorkflowRecord | None:
+        with self._lock:
+            self._check_open()
+            entry = self._workflows.get(workflow_id)
+            if entry is None or entry.record.status not in statuses:
+                return None
+            for change in changes:
+                history = entry.histories.get(change.invocation_id)
+                if history is None or len(history) != change.length:
+                    return None
+            now = time.time()
+            for change in changes:
+                history = entry.histories[change.invocation_id]
+                for position, data in change.rewrite.items():
+                    history[position] = data
+                history.extend(change.append)
+                outcomes = entry.outcomes[change.invocation_id]
+                for seq in change.forget:
+                    outcomes.pop(seq, None)
+                entry.missing.pop(change.invocation_id, None)
+                invocation = entry.invocations[change.invocation_id]
+                entry.invocations[change.invocation_id] = invocation.model_copy(
+                    update={
+                        "status": WorkflowStatus.PENDING,
+                        "outcome": None,
+                        "waiting": (),
+                        "updated_at": now,
+                    }
+                )
+            entry.record = entry.record.model_copy(
+                update={
+                    "status": WorkflowStatus.PENDING,
+                    "cancel_requested": False,
+                    "updated_at": now,
+                }
+            )
+            entry.expires_at = None
+            return entry.record
+
+    def create_fork(
+        self,
+        workflow: WorkflowRecord,
+        root: InvocationRecord,
+        entries: Sequence[bytes],
+        outcomes: Mapping[int, bytes],
+        data: Mapping[str, bytes],
+    ) -> tuple[WorkflowRecord, bool]:
+        with self._lock:
+            self._check_open()
+            existing = self._workflows.get(workflow.workflow_id)
+            if existing is not None:
+                return existing.record, False
+            entry = _Workflow(workflow, data=dict(data))
+            entry.invocations[root.invocation_id] = root
+            entry.histories[root.invocation_id] = list(entries)
+            entry.outcomes[root.invocation_id] = dict(outcomes)
+            self._workflows[workflow.workflow_id] = entry
+            return workflow, True
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -8,13 +8,14 @@ from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord
 from wfcore.store import _redis_scripts as layout
 from wfcore.store._redis_commit import RedisCommits
 from wfcore.store._redis_connection import CHUNK, Command, active_member, hash_fields
+from wfcore.store._redis_repair import RedisRepair
 from wfcore.store._redis_signals import RedisSignals
 from wfcore.store._redis_sweeps import RedisSweeps
 
 __all__ = ["RedisStore"]
 
 
-class RedisStore(RedisCommits, RedisSweeps, RedisSignals):
+class RedisStore(RedisCommits, RedisSweeps, RedisSignals, RedisRepair):
     """A store on Redis (standalone or Cluster), safe to share between threads.
 
     Every key of one workflow carries the hash tag ``{workflow_id}``, so each Lua script

@@ -32,6 +32,7 @@ from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store import _sqlite_signals as signals
 from wfcore.store import refuse_pushes
+from wfcore.store._sqlite_repair import SQLiteRepair
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
@@ -39,7 +40,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals):
+class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from tests.integration.apps.ledger import Ledger
+from tests.integration.apps.repairs import RepairTasks
 from wfcore import TaskHandle, WorkflowIdentity
 from wfcore.errors import FatalError, RetryableError, TaskFailedError
 from wfcore_dramatiq import App
@@ -45,6 +46,7 @@ class Scenarios:
         self._declare_children()
         self._declare_orders()
         self._declare_client_side()
+        self.repairs = RepairTasks(app, ledger)
         self._declare_signals()
 
     # -- identity, lineage and data (seed: "Creating New Workflow Boundaries", state) -------
