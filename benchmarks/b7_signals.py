@@ -20,15 +20,12 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` 
 from benchmarks._workers import (
     CpuMeter,
     Rig,
-    Workers,
     add_worker_arguments,
-    environment,
     log,
     machine,
     percentile,
+    running_rig,
     settings_from,
-    throwaway_redis,
-    worker_url,
 )
 
 if TYPE_CHECKING:
@@ -226,37 +223,21 @@ def main() -> None:
     poll_samples = args.poll_samples or (2 if args.quick else 20)
     gaps = (args.gap_ms[0] / 1000, args.gap_ms[1] / 1000)
     load_before = os.getloadavg()[0]
-    with throwaway_redis() as (server, namespace):
-        env = environment(worker_url(server, settings), namespace, settings, None)
-        os.environ.update(env)  # the worker module reads them at import, here and in workers
-        from benchmarks import _bench_app as bench
-
-        client = redis.Redis.from_url(server.url(0))
-        workers = Workers(env, settings, client)
-        rig = Rig(bench, client, workers, CpuMeter(server.pid, workers.pids()))
-        try:
-            log("warm-up")
-            latency_pairs(rig, 6, 3, gaps)
-            log(f"latency: {n} signals, each paired with a raw hop")
-            pairs = latency_pairs(rig, n, args.per_workflow, gaps)
-            log(f"store traffic and CPU over a {wait_s} s wait: idle, signal, polling")
-            idle = idle_window(rig, wait_s)
-            waiting = signal_wait_window(rig, wait_s)
-            polled = poll_once(rig, args.poll_interval, wait_s, Window(rig))
-            log(f"polling latency, {poll_samples} samples")
-            poll_rng = random.Random(11)
-            polls = [polled] + [
-                poll_once(rig, args.poll_interval, poll_rng.uniform(0.3, 0.6), None)
-                for _ in range(poll_samples - 1)
-            ]
-        except BaseException:
-            log("workers' log:\n" + workers.tail())
-            raise
-        finally:
-            workers.stop()
-            workers.cleanup()
-            bench.store.close()
-            client.close()
+    with running_rig(settings) as rig:
+        log("warm-up")
+        latency_pairs(rig, 6, 3, gaps)
+        log(f"latency: {n} signals, each paired with a raw hop")
+        pairs = latency_pairs(rig, n, args.per_workflow, gaps)
+        log(f"store traffic and CPU over a {wait_s} s wait: idle, signal, polling")
+        idle = idle_window(rig, wait_s)
+        waiting = signal_wait_window(rig, wait_s)
+        polled = poll_once(rig, args.poll_interval, wait_s, Window(rig))
+        log(f"polling latency, {poll_samples} samples")
+        poll_rng = random.Random(11)
+        polls = [polled] + [
+            poll_once(rig, args.poll_interval, poll_rng.uniform(0.3, 0.6), None)
+            for _ in range(poll_samples - 1)
+        ]
     signal, hop = _latency(pairs["signal"]), _latency(pairs["hop"])
     extra = [s - h for s, h in zip(pairs["signal"], pairs["hop"], strict=True)]
     ratio = signal["p50_ms"] / hop["p50_ms"]
