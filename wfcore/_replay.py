@@ -26,7 +26,7 @@ from wfcore._models import (
     WorkflowRecord,
     WorkflowStatus,
 )
-from wfcore._tasks import TaskSpec
+from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime, WorkflowContext
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import (
@@ -117,6 +117,7 @@ class Replayer:
     Args:
         tasks: the tasks by name (a mapping or a lookup function; an App's ``engine`` tasks).
         codec: the codec the histories were written with (for registered model types).
+        resolve: what ``wf.start_task`` accepts as a task (an engine's ``resolve_task``).
     """
 
     def __init__(
@@ -124,15 +125,17 @@ class Replayer:
         tasks: Mapping[str, TaskSpec] | Callable[[str], TaskSpec],
         *,
         codec: Codec | None = None,
+        resolve: Callable[[object], TaskSpec] = spec_of,
     ) -> None:
         self._lookup = tasks if callable(tasks) else _mapping_lookup(tasks)
         self.codec = codec or Codec()
+        self._resolve = resolve
 
     def replay(self, store: StateStore, workflow_id: str) -> ReplayResult:
         """Replay a workflow (and its child workflows) held in ``store``."""
         if store.get_workflow(workflow_id) is None:
             raise WorkflowNotFoundError(f"no workflow {workflow_id!r} to replay")
-        runtime = Runtime(ReadOnlyStore(store), self.codec, NoDispatch())
+        runtime = Runtime(ReadOnlyStore(store), self.codec, NoDispatch(), resolve=self._resolve)
         counts = [0, 0]
         skipped: list[str] = []
         settled: list[str] = []

@@ -286,7 +286,7 @@ def _signal(engine: Engine, args: argparse.Namespace, *, as_json: bool) -> int:
 
 def _replay(target: str, files: list[Path], *, as_json: bool) -> int:
     engine = _app_engine(target)
-    replayer = Replayer(engine.task, codec=engine.codec)
+    replayer = Replayer(engine.task, codec=engine.codec, resolve=engine.resolve_task)
     results: list[tuple[Path, ReplayResult]] = []
     for path in files:
         if not path.is_file():

@@ -22,7 +22,7 @@ def replay_histories(app: Any, *paths: str | os.PathLike[str]) -> list[tuple[Pat
     engine = getattr(app, "engine", None)
     if engine is None:
         raise ConfigurationError(f"{app!r} is not a wfcore App or LocalRunner")
-    replayer = Replayer(engine.task, codec=engine.codec)
+    replayer = Replayer(engine.task, codec=engine.codec, resolve=engine.resolve_task)
     files: list[Path] = []
     for path in map(Path, paths):
         files.extend(sorted(path.glob("*.wfh")) if path.is_dir() else [path])

@@ -21,23 +21,28 @@ from wfcore import (
     RunResult,
     RunStatus,
     StateStore,
-    Task,
-    TaskHandle,
     TaskSpec,
-    current_or_none,
     open_store,
 )
 from wfcore._durations import deadline_after
 from wfcore.errors import ConfigurationError, FatalError
 from wfcore_dramatiq._compat import check_dramatiq_version
-from wfcore_dramatiq._dispatch import DramatiqDispatcher, ref_from_options, remaining_delay
+from wfcore_dramatiq._dispatch import (
+    DramatiqDispatcher,
+    mark_task_actor,
+    ref_from_options,
+    remaining_delay,
+)
 from wfcore_dramatiq._embedded import EmbeddedWorker
 from wfcore_dramatiq._global_broker import adopt_as_global
 from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
+from wfcore_dramatiq._messages import Replies, raw_workflow_id
 from wfcore_dramatiq._middleware import WorkflowMiddleware
 from wfcore_dramatiq._outbox import outbox_for
+from wfcore_dramatiq._plain_actors import PlainActorOutcomes, PlainActors
 from wfcore_dramatiq._recovery import RecoverySweeper
 from wfcore_dramatiq._repairs import Repairs
+from wfcore_dramatiq._task import DramatiqTask
 
 __all__ = ["App", "DramatiqTask", "PermanentFailure"]
 
@@ -45,71 +50,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_STORE_URL = "sqlite:///wfcore.sqlite3"
+_ENDED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
 
 
 class PermanentFailure(FatalError):
     """Raised to Dramatiq when an invocation failed for good (listed in ``throws``)."""
-
-
-class DramatiqTask(Task[P, R]):
-    """A workflow task: a plain callable, a Dramatiq actor (``.actor``) and a starter."""
-
-    def __init__(self, app: App, spec: TaskSpec, actor: dramatiq.Actor[..., Any]) -> None:
-        super().__init__(spec)
-        self.app = app
-        self.actor = actor
-
-    def send(self, *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R] | TaskHandle:
-        """Start it: outside a workflow a new workflow (a handle to it); inside one a child.
-
-        Inside a workflow this is recorded exactly like ``wf.start_task(task, ...)``.
-        """
-        ctx = current_or_none()
-        if ctx is not None:
-            return ctx.start_task(self, *args, **kwargs)
-        return self.send_with_options(args=args, kwargs=kwargs)
-
-    def send_with_options(
-        self,
-        *,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        workflow_id: str | None = None,
-        delay: float | None = None,
-        max_duration: float | None = None,
-    ) -> WorkflowHandle[R]:
-        """Start a workflow with options.
-
-        Args:
-            args: positional arguments of the task.
-            kwargs: keyword arguments of the task.
-            idempotency_key: the same key always names the same workflow; a second start
-                with the same task and arguments returns the first one (running or
-                finished) without running it again; other arguments raise
-                ``ConfigurationError``.
-            workflow_id: an explicit id, with the same idempotent behaviour; the forms of
-                the ids derived from keys and for child workflows are refused.
-            delay: seconds to wait before the workflow starts.
-            max_duration: seconds after which the workflow is failed with
-                ``DeadlineExceededError`` (default: the task's ``max_duration``).
-        """
-        if current_or_none() is not None:
-            raise ConfigurationError(
-                "send_with_options starts a new top-level workflow and cannot be used inside "
-                "a workflow; use wf.start_task(task, ...) (or task.send(...)) for a child"
-            )
-        record, _ = self.app.engine.start(
-            self.spec,
-            tuple(args),
-            dict(kwargs or {}),
-            workflow_id=workflow_id,
-            idempotency_key=idempotency_key,
-            delay=delay,
-            max_duration=max_duration,
-        )
-        self.app.start_worker()
-        return WorkflowHandle(self.app, record.workflow_id)
 
 
 class App(Repairs):
@@ -191,6 +136,7 @@ class App(Repairs):
         )
         self.broker.add_middleware(self.middleware)
         self._specs: dict[str, TaskSpec] = {}
+        self._plain = PlainActors(self.broker, lambda: self.engine, self._specs.get)
         self.engine = Engine(
             store=self.store,
             dispatcher=DramatiqDispatcher(self.broker),
@@ -198,7 +144,14 @@ class App(Repairs):
             codec=codec,
             outbox=outbox,
             heartbeat_interval=stale_after / 4,  # runs marked alive well within stale_after
+            resolve_task=self._plain.resolve,
         )
+        # After Retries' hooks (Dramatiq runs after_* hooks last-added first): a plain
+        # actor's failed message is then known to be final or retried.
+        retries = Retries if any(isinstance(m, Retries) for m in self.broker.middleware) else None
+        outcomes = PlainActorOutcomes(lambda: self.engine, self.broker)
+        self.broker.add_middleware(outcomes, before=retries)
+        self._replies = Replies(self.broker, self.engine)
         self._finished = FinishedSignal()
         self._worker = EmbeddedWorker(self.broker, worker_threads) if self.embedded else None
         if not self.embedded:
@@ -273,6 +226,7 @@ class App(Repairs):
         run_message.__name__ = name
         run_message.__qualname__ = getattr(fn, "__qualname__", name)
         run_message.__module__ = fn.__module__
+        mark_task_actor(run_message)
         throws = options.pop("throws", ())
         throws = (throws,) if isinstance(throws, type) else tuple(throws)
         try:
@@ -294,7 +248,8 @@ class App(Repairs):
         No writes, no dispatch; child results come from the history. The result names the
         first divergence, if any.
         """
-        return Replayer(self._spec, codec=self.engine.codec).replay(self.store, workflow_id)
+        replayer = Replayer(self._spec, codec=self.engine.codec, resolve=self._plain.resolve)
+        return replayer.replay(self.store, workflow_id)
 
     def recover(self) -> list[InvocationRef]:
         """Run the recovery sweep once: re-enqueue invocations with no live message.
@@ -381,18 +336,24 @@ class App(Repairs):
         options: dict[str, Any] = {} if message is None else message.options
         ref = ref_from_options(options, spec.name)
         if ref is None:
-            # A plain Dramatiq send of the actor (not through wfcore): start it as a workflow,
-            # named after the message so a redelivery does not start a second one.
+            # A plain Dramatiq send of the actor (task.message() in a group or pipeline):
+            # start it as a workflow, named after the message so a redelivery does not start
+            # a second one; its result waits for the workflow's end.
             message_id = "local" if message is None else message.message_id
-            self.engine.start(spec, args, kwargs, workflow_id=f"msg-{message_id}")
+            workflow_id = raw_workflow_id(message_id)
+            self.engine.start(spec, args, kwargs, workflow_id=workflow_id)
+            if message is not None:
+                self._replies.defer(message, workflow_id)
             return
         left = remaining_delay(options)
         if left > 0:
             self.engine.dispatcher.wake(ref, left)  # a long delay's next hop: not yet
             return
         result = self.engine.run(ref, final_attempt=self._final_attempt(spec.name, options))
-        if result.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED):
-            self._finished.notify()
+        if result.status in _ENDED:
+            if result.status is not RunStatus.SKIPPED:
+                self._finished.notify()
+            self._replies.finished(ref)  # a redelivery (SKIPPED) gives the reply again
         self._raise_for_dramatiq(ref, options, result)
 
     def _final_attempt(self, name: str, options: dict[str, Any]) -> bool:
@@ -435,6 +396,7 @@ class App(Repairs):
             # is permanent, so record it, or the invocation would stay RUNNING forever.
             self.engine.fail(ref, result.error)
             self._finished.notify()
+            self._replies.finished(ref)
             raise PermanentFailure(f"task {name!r} of workflow {workflow_id!r} failed") from (
                 result.error
             )

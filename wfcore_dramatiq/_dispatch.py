@@ -12,15 +12,33 @@ from wfcore.errors import ConfigurationError
 from wfcore_dramatiq._middleware import OPTION
 
 __all__ = [
+    "RELAY_ACTOR",
     "DramatiqDispatcher",
     "hop",
     "invocation_message",
+    "is_task_actor",
+    "mark_task_actor",
     "ref_from_options",
     "remaining_delay",
 ]
 
 _MAX_DELAY_MS = 15 * 60 * 1000
 _NOT_BEFORE = "not_before"
+_TASK_MARK = "_wfcore_task"
+
+RELAY_ACTOR = "wfcore_actor_relay"
+"""The App's actor that sends a plain actor recorded as a child its message (with its
+arguments, read from the child's record)."""
+
+
+def mark_task_actor(fn: Any) -> None:
+    """Mark the function of a workflow task's actor (``is_task_actor`` tells them apart)."""
+    setattr(fn, _TASK_MARK, True)
+
+
+def is_task_actor(actor: dramatiq.Actor[..., Any]) -> bool:
+    """Whether ``actor`` runs a workflow task (else it is a plain Dramatiq actor)."""
+    return getattr(actor.fn, _TASK_MARK, False) is True
 
 
 class DramatiqDispatcher:
@@ -60,7 +78,7 @@ def invocation_message(
     **options: Any,
 ) -> dramatiq.Message[Any]:
     """The message that runs (or resumes) ``ref``: no arguments, only ids in its option
-    (plus ``options``, for the broker)."""
+    (plus ``options``, for the broker); for a plain actor's child, the relay's message."""
     try:
         actor = broker.get_actor(ref.task_name)
     except dramatiq.errors.ActorNotFound as exc:
@@ -72,6 +90,16 @@ def invocation_message(
     if not_before is not None:
         target[_NOT_BEFORE] = not_before
     options[OPTION] = target
+    if not is_task_actor(actor):
+        # A plain actor recorded as a child: the relay, on the actor's queue, sends it its
+        # message with the arguments from the child's record.
+        return dramatiq.Message(
+            queue_name=actor.queue_name,
+            actor_name=RELAY_ACTOR,
+            args=(ref.workflow_id, ref.invocation_id),
+            kwargs={},
+            options=options,
+        )
     return actor.message_with_options(args=(), kwargs={}, **options)
 
 

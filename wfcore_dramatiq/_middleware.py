@@ -68,9 +68,12 @@ class WorkflowMiddleware(Middleware):
         if ctx is not None:
             if self._is_task(message.actor_name):
                 # A raw actor send would escape the history: every replay would send again.
+                name = message.actor_name
                 raise UnrecordedSendError(
-                    f"{message.actor_name}.actor.send(...) inside a workflow is not recorded; "
-                    f"use {message.actor_name}.send(...) or wf.start_task(...) instead"
+                    f"a message to workflow task {name!r} was sent raw inside a workflow "
+                    f"({name}.actor.send(...), or its message in a dramatiq group or "
+                    "pipeline): it is not recorded, every replay would send it again; use "
+                    f"{name}.send(...) or wf.start_task(...) instead (and wf.wait(*handles))"
                 )
             message.options[OPTION] = {
                 "parent_workflow_id": ctx.workflow.workflow_id,

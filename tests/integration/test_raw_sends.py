@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import dramatiq
 import pytest
 
 from wfcore import WorkflowStatus
@@ -30,14 +29,13 @@ def test_raw_actor_send_of_a_task_inside_a_workflow_is_a_clear_error(
         handle.result(timeout=10)
 
 
-def test_a_plain_actor_passed_to_execute_task_fails_the_workflow_at_once(
+def test_a_plain_function_passed_to_execute_task_fails_the_workflow_at_once(
     make_app: Callable[..., App],
 ) -> None:
-    # Given a plain Dramatiq actor (not a workflow task) on the App's broker, and a
-    # workflow that passes it to wf.execute_task, with Dramatiq's default retries (20)
+    # Given a plain function (neither a workflow task nor a Dramatiq actor), and a workflow
+    # that passes it to wf.execute_task, with Dramatiq's default retries (20)
     app = make_app()
 
-    @dramatiq.actor(broker=app.broker)
     def plain() -> int:
         return 1
 
@@ -51,7 +49,7 @@ def test_a_plain_actor_passed_to_execute_task_fails_the_workflow_at_once(
     with pytest.raises(WorkflowFailedError, match=r"plain") as failed:
         handle.result(timeout=10)
     assert failed.value.error_type.endswith("ConfigurationError")
-    assert "is not a wfcore task" in failed.value.error_message
+    assert "is not a wfcore task nor a Dramatiq actor" in failed.value.error_message
     assert handle.status() is WorkflowStatus.FAILED
     root = app.store.get_invocation(handle.workflow_id, handle.workflow_id)
     assert root is not None

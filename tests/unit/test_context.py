@@ -279,6 +279,29 @@ def test_unencodable_data_fails_at_the_call_site_and_stores_nothing() -> None:
     assert result == "absent"
 
 
+def test_keys_wfcore_keeps_for_itself_are_refused_and_nothing_is_stored() -> None:
+    # Given a workflow that tries to write and read a key under wfcore's reserved prefix
+    runner = LocalRunner()
+    errors: list[str] = []
+
+    @runner.task
+    def flow() -> None:
+        for op in (lambda: flow.wf.set_data("wfcore.dramatiq.reply", {"to": "me"}),
+                   lambda: flow.wf.get_data("wfcore.x")):  # fmt: skip
+            try:
+                op()
+            except ConfigurationError as exc:
+                errors.append(str(exc))
+
+    # When it runs
+    workflow_id = runner.start(flow)
+    runner.run_until_idle()
+    # Then both are refused naming the prefix, and nothing was written
+    assert len(errors) == 2
+    assert all("reserves" in e and "'wfcore.'" in e for e in errors)
+    assert runner.store.read_data(workflow_id, "wfcore.dramatiq.reply") is None
+
+
 def test_oversized_value_is_refused() -> None:
     runner = LocalRunner()
 

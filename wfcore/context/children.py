@@ -16,7 +16,7 @@ from wfcore._models import (
     WorkflowRecord,
     WorkflowStatus,
 )
-from wfcore._tasks import TaskResult, TaskSpec, spec_of
+from wfcore._tasks import TaskResult, TaskSpec
 from wfcore.context.replaying import Replaying
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import ConfigurationError, TaskFailedError
@@ -135,7 +135,7 @@ class Children(Replaying):
         joins this workflow. Children are keyed by position: two identical calls are two
         children.
         """
-        spec = spec_of(task)
+        spec = self._rt.resolve(task)
         seq = self._seq
         entry = self._replay(Kind.START_TASK, spec.name)
         if entry is not None:

@@ -8,7 +8,11 @@ from wfcore._history import Kind, encode_entry
 from wfcore.context.replaying import Replaying
 from wfcore.errors import ConfigurationError
 
-__all__ = ["Data"]
+__all__ = ["INTERNAL_KEY_PREFIX", "Data"]
+
+INTERNAL_KEY_PREFIX = "wfcore."
+"""Data keys wfcore keeps for itself (e.g. where a Dramatiq message's result goes): workflow
+code can neither read nor write them, and ``handle.data()`` leaves them out."""
 
 
 class Data(Replaying):
@@ -48,4 +52,9 @@ class Data(Replaying):
             raise ConfigurationError(
                 f"wf.{op} keys must be str, got {type(key).__name__} {key!r:.40}; "
                 "convert the key with str() or use a fixed name"
+            )
+        if key.startswith(INTERNAL_KEY_PREFIX):
+            raise ConfigurationError(
+                f"wf.{op} key {key!r:.60} starts with {INTERNAL_KEY_PREFIX!r}, which wfcore "
+                "reserves for its own records; choose another key"
             )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher, Outbox
+from wfcore._tasks import TaskSpec, spec_of
 from wfcore.store import StateStore
 
 __all__ = ["Runtime", "_Conflict", "_Suspend"]
@@ -28,10 +29,12 @@ class _Conflict(BaseException):
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """What a context needs from its engine."""
+    """What a context needs from its engine. ``resolve`` turns what ``wf.start_task`` is
+    given into a ``TaskSpec`` (an integration may accept its own objects, e.g. actors)."""
 
     store: StateStore
     codec: Codec
     dispatcher: Dispatcher
     clock: Callable[[], float] = time.time
     outbox: Outbox | None = None
+    resolve: Callable[[object], TaskSpec] = spec_of

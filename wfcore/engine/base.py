@@ -10,7 +10,7 @@ from collections.abc import Callable
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher, Outbox
 from wfcore._models import QueuePush
-from wfcore._tasks import TaskSpec
+from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
@@ -36,6 +36,7 @@ class EngineBase:
         max_sleep_hop: float = 900.0,
         outbox: Outbox | None = None,
         heartbeat_interval: float = 15.0,
+        resolve_task: Callable[[object], TaskSpec] = spec_of,
     ) -> None:
         if outbox is not None and not getattr(store, "writes_pushes", False):
             raise ConfigurationError(
@@ -48,7 +49,9 @@ class EngineBase:
         self._tasks = tasks
         self.clock = clock
         self._outbox = outbox
-        self._runtime = Runtime(store, self.codec, dispatcher, clock, outbox)
+        # What wf.start_task accepts as a task (an integration may widen it, e.g. to actors).
+        self.resolve_task = resolve_task
+        self._runtime = Runtime(store, self.codec, dispatcher, clock, outbox, resolve_task)
         self._max_sleep_hop = max_sleep_hop
         self._max_conflicts = max_conflicts
         # Runs in progress in this process, by (workflow id, invocation id, task name): a

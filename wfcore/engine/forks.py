@@ -123,9 +123,8 @@ class Forking(Outcomes):
         entries = [encode_lifecycle(self.codec, "forked_from", detail, 0)]
         entries += [snap.entries[p] for p in positions[:seq]]
         outcomes = {s: o for s, o in snap.outcomes.items() if s < seq}
-        check = check_prefix(
-            self._tasks, self.codec, self.store, Snapshot(new, root, entries, outcomes)
-        )
+        kept = Snapshot(new, root, entries, outcomes)
+        check = check_prefix(self._tasks, self.codec, self.store, kept, self.resolve_task)
         if check.divergence is not None:
             raise refused(f"fork (from seq {seq})", workflow_id, check.divergence)
         data = self._data_as_of(record, ops[:seq])

@@ -27,6 +27,26 @@ class Heartbeating(EngineBase):
             self.store.heartbeat(refs, self.clock())
         return len(refs)
 
+    def track(self, ref: InvocationRef) -> None:
+        """Count ``ref`` as running in this process (marked alive by the heartbeats) until
+        as many ``untrack`` calls; for work the engine does not run itself (a queue's job
+        recorded as a child)."""
+        if self._heartbeat_thread is None:
+            self._keep_alive()
+        key = (ref.workflow_id, ref.invocation_id, ref.task_name)
+        with self._running_lock:
+            self._running[key] = self._running.get(key, 0) + 1
+
+    def untrack(self, ref: InvocationRef) -> None:
+        """End one ``track`` of ``ref``."""
+        key = (ref.workflow_id, ref.invocation_id, ref.task_name)
+        with self._running_lock:
+            left = self._running.get(key, 0) - 1
+            if left > 0:
+                self._running[key] = left
+            else:
+                self._running.pop(key, None)
+
     def _keep_alive(self) -> None:
         """Start the heartbeat thread (on the first run: only processes that run invocations
         have one). It holds the engine weakly and ends with it, or with the process: a dead

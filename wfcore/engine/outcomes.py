@@ -26,7 +26,12 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.engine.base import EngineBase
-from wfcore.errors import WorkflowCancelledError, WorkflowFailedError, WorkflowNotFoundError
+from wfcore.errors import (
+    EncodeError,
+    WorkflowCancelledError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
 
 __all__ = ["Outcomes", "error_text", "outcome_value"]
 
@@ -40,16 +45,46 @@ class Outcomes(EngineBase):
         For decisions taken after a run (a queue's retry policy gave up). True if this call
         finished it.
         """
+        return self._finish_outside(ref, WorkflowStatus.FAILED, error)
+
+    def complete(self, ref: InvocationRef, value: Any) -> bool:
+        """Complete a not yet finished invocation with ``value`` from outside a run.
+
+        For invocations the engine does not run itself (a queue's own job recorded as a
+        child): the outcome is recorded and the parent told exactly as when a run completes;
+        the first writer wins, so a duplicate delivery records nothing. A value the codec
+        cannot encode fails the invocation with that ``EncodeError``. True if this call
+        finished it.
+        """
+        return self._finish_outside(ref, WorkflowStatus.COMPLETED, value)
+
+    def attach(self, ref: InvocationRef, key: str, value: bytes) -> bool:
+        """Write ``value`` (encoded) under ``key`` in the workflow's data, unless ``ref`` has
+        finished.
+
+        True: written, and any finish of ``ref`` is written after it (whoever acts on that
+        finish reads it). False: nothing written, ``ref`` finished first (or is gone).
+        """
+        for _ in range(self._max_conflicts):
+            snap = self.store.load(ref.workflow_id, ref.invocation_id, claim=False)
+            if snap is None or snap.invocation.status.finished:
+                return False
+            batch = Batch(len(snap.entries), data={key: value})
+            if self.store.commit(ref.workflow_id, ref.invocation_id, batch).ok:
+                return True
+        raise RuntimeError(
+            f"could not write data {key!r} of workflow {ref.workflow_id!r}: invocation "
+            f"{ref.invocation_id!r} kept moving ({self._max_conflicts} tries); retry later"
+        )
+
+    def _finish_outside(self, ref: InvocationRef, status: WorkflowStatus, value: Any) -> bool:
         for _ in range(self._max_conflicts):
             snap = self.store.load(ref.workflow_id, ref.invocation_id, claim=False)
             if snap is None or snap.invocation.status.finished:
                 return False
             inv = snap.invocation
-            outcome = encode_outcome(
-                self.codec, WorkflowStatus.FAILED, error, f"error of task {inv.task_name!r}"
-            )
-            event = encode_lifecycle(self.codec, "task_failed", error_text(error), inv.attempts)
-            finish = Finish(WorkflowStatus.FAILED, outcome)
+            finish, event = self._outside_outcome(inv, status, value)
+            outcome = finish.outcome
             parent, push = self._parent_link(inv)
             batch = Batch(
                 len(snap.entries), [event], finish=finish, parent=parent, parent_push=push
@@ -59,6 +94,24 @@ class Outcomes(EngineBase):
                 self._tell_parent(inv, outcome, committed, push)
                 return True
         return False
+
+    def _outside_outcome(
+        self, inv: InvocationRecord, status: WorkflowStatus, value: Any
+    ) -> tuple[Finish, bytes]:
+        """The finish and lifecycle event of finishing ``inv`` with ``value`` (a value the
+        codec refuses fails it with that ``EncodeError``)."""
+        if status is WorkflowStatus.COMPLETED:
+            try:
+                outcome = encode_outcome(
+                    self.codec, status, value, f"result of task {inv.task_name!r}"
+                )
+                event = encode_lifecycle(self.codec, "task_completed", None, inv.attempts)
+                return Finish(status, outcome), event
+            except EncodeError as exc:
+                status, value = WorkflowStatus.FAILED, exc
+        outcome = encode_outcome(self.codec, status, value, f"error of task {inv.task_name!r}")
+        event = encode_lifecycle(self.codec, "task_failed", error_text(value), inv.attempts)
+        return Finish(status, outcome), event
 
     def _parent_link(self, inv: InvocationRecord) -> tuple[ParentOutcome | None, QueuePush | None]:
         """What a finishing commit of ``inv`` tells a parent in its workflow: the outcome's

@@ -11,7 +11,7 @@ from wfcore._current import _current
 from wfcore._history import Entry, decode_entry, is_operation
 from wfcore._models import Snapshot
 from wfcore._replay import NoDispatch, ReadOnlyStore
-from wfcore._tasks import TaskSpec
+from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime, WorkflowContext
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import NonDeterminismError, TaskFailedError, WorkflowCancelled
@@ -37,17 +37,23 @@ class PrefixCheck:
 
 
 def check_prefix(
-    tasks: Callable[[str], TaskSpec], codec: Codec, store: StateStore, snapshot: Snapshot
+    tasks: Callable[[str], TaskSpec],
+    codec: Codec,
+    store: StateStore,
+    snapshot: Snapshot,
+    resolve: Callable[[object], TaskSpec] = spec_of,
 ) -> PrefixCheck:
     """Replay ``snapshot`` (a history as a repair would keep it) strictly and without writes.
 
     The code must match every kept operation; reaching the end of the history (the code then
     asks for an operation the history does not hold, or waits on an outcome the repair
     forgets) is where the repaired run takes over, so it is fine. Code between operations runs
-    again, as in ``verify_replay`` (``wf.is_replaying`` is True throughout).
+    again, as in ``verify_replay`` (``wf.is_replaying`` is True throughout). ``resolve`` is
+    what ``wf.start_task`` accepts as a task (the engine's ``resolve_task``).
     """
     spec = tasks(snapshot.invocation.task_name)
-    ctx = WorkflowContext(Runtime(ReadOnlyStore(store), codec, NoDispatch()), snapshot, strict=True)
+    runtime = Runtime(ReadOnlyStore(store), codec, NoDispatch(), resolve=resolve)
+    ctx = WorkflowContext(runtime, snapshot, strict=True)
     token = _current.set(ctx)
     error: BaseException | None = None
     try:

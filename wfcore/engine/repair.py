@@ -129,7 +129,7 @@ class Repairing(Forking):
                 entries,
                 snap.outcomes,
             )
-            check = check_prefix(self._tasks, self.codec, self.store, kept)
+            check = check_prefix(self._tasks, self.codec, self.store, kept, self.resolve_task)
             if check.divergence is not None:
                 raise refused("resume", workflow.workflow_id, check.divergence)
             cause = _seq_of_child(ops, check.failed_child)

@@ -81,23 +81,14 @@ class Running(Cancelling, Heartbeating):
             final_attempt: False while the queue will retry a failure; True makes any
                 exception a permanent failure.
         """
-        key = (ref.workflow_id, ref.invocation_id, ref.task_name)
-        if self._heartbeat_thread is None:
-            self._keep_alive()
-        with self._running_lock:
-            self._running[key] = self._running.get(key, 0) + 1
+        self.track(ref)
         try:
             for _ in range(self._max_conflicts):
                 result = self._run_once(ref, final_attempt)
                 if result is not None:
                     return result
         finally:
-            with self._running_lock:
-                left = self._running[key] - 1
-                if left:
-                    self._running[key] = left
-                else:
-                    del self._running[key]
+            self.untrack(ref)
         return RunResult(
             RunStatus.RETRY,
             error=RuntimeError(

@@ -6,6 +6,7 @@ from typing import Any
 
 from wfcore import _signals
 from wfcore._models import SignalResult
+from wfcore.context.data import INTERNAL_KEY_PREFIX
 from wfcore.engine.outcomes import Outcomes
 
 __all__ = ["Signalling"]
@@ -41,6 +42,8 @@ class Signalling(Outcomes):
     def data(self, workflow_id: str) -> dict[str, Any]:
         """Every workflow data value (``wf.set_data``), decoded, by key; read, not replayed.
 
+        Keys wfcore keeps for itself (``wfcore.`` prefix) are left out.
+
         Raises:
             WorkflowNotFoundError: there is no such workflow.
         """
@@ -49,6 +52,7 @@ class Signalling(Outcomes):
         return {
             key: self.codec.decode(raw, what=f"{what}, key {key!r}")
             for key, raw in self.store.list_data(workflow_id).items()
+            if not key.startswith(INTERNAL_KEY_PREFIX)
         }
 
     def get_data(self, workflow_id: str, key: str, default: Any = None) -> Any:

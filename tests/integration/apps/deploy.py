@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.results import Results
+from dramatiq.results.backends import RedisBackend
 
+from tests.integration.apps.interop import Interop
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.scenarios import Scenarios
 from tests.integration.apps.small import Small
@@ -27,10 +30,17 @@ def make_broker(broker_url: str, namespace: str) -> dramatiq.Broker:
     raise ValueError(f"unsupported broker URL {broker_url!r}")
 
 
-def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small]:
+def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small | Interop]:
     """The App and its declared tasks, exactly as the test process builds them."""
-    broker = make_broker(env["WFCORE_IT_BROKER_URL"], env.get("WFCORE_IT_NAMESPACE", "dramatiq"))
+    namespace = env.get("WFCORE_IT_NAMESPACE", "dramatiq")
+    broker = make_broker(env["WFCORE_IT_BROKER_URL"], namespace)
+    suite = env.get("WFCORE_IT_SUITE", "scenarios")
+    if suite == "interop":  # results on the same Redis, before tasks that store them
+        backend = RedisBackend(url=env["WFCORE_IT_BROKER_URL"], namespace=namespace + "-results")
+        broker.add_middleware(Results(backend=backend))  # type: ignore[no-untyped-call]
     app = App(broker=broker, store=env["WFCORE_IT_STORE_URL"])
-    if env.get("WFCORE_IT_SUITE", "scenarios") == "small":
+    if suite == "small":
         return app, Small(app, env["WFCORE_IT_QUEUE"])
+    if suite == "interop":
+        return app, Interop(app)
     return app, Scenarios(app, Ledger(env["WFCORE_IT_LEDGER"]))

@@ -6,7 +6,8 @@ Everything comes from the environment so the worker and the test process build t
 - ``WFCORE_IT_NAMESPACE``: the RedisBroker key namespace (isolates a test run).
 - ``WFCORE_IT_STORE_URL``: the state store (e.g. ``redis://...?prefix=...``).
 - ``WFCORE_IT_LEDGER``: the directory of the side-effect ledger.
-- ``WFCORE_IT_SUITE``: ``scenarios`` (every scenario task) or ``small`` (two tasks).
+- ``WFCORE_IT_SUITE``: ``scenarios`` (every scenario task), ``small`` (two tasks) or ``interop``
+  (Results on Redis, task messages and plain actors).
 - ``WFCORE_IT_QUEUE``: the queue of the ``small`` suite's tasks.
 """
 
