@@ -82,3 +82,15 @@ def test_run_returns_the_callers_ctx_updated(setup: Setup) -> None:
     wf.add_step(f.tally)
     assert asyncio.run(wf.run()) is ctx
     assert ctx["tally"] == 3
+
+
+def test_a_finished_run_replays_against_the_current_code(tmp_path: Any) -> None:
+    with App(store=f"sqlite:///{tmp_path / 's.sqlite3'}", worker_threads=2) as app:
+        wf = Workflow(ctx={"fail_times": 1, "ledger": str(tmp_path), "token": "t"}, app=app,
+                      retry_backoff=0.01)  # fmt: skip
+        wf.add_parallel_steps([f.count_a, f.flaky_branch], name="pair", retries=1)
+        wf.add_exit_step(f.tally)
+        asyncio.run(wf.run())
+        assert wf.workflow_id is not None
+        replay = app.verify_replay(wf.workflow_id)
+        assert replay.ok, replay
