@@ -1,5 +1,6 @@
 """Fixtures of the ``wfcore.steps`` tests: the embedded default App (a temp SQLite store) and
-a real ``dramatiq`` worker process over Redis, both running the same workflows."""
+a real ``dramatiq`` worker process over Redis (isolated as the flow tests' ``redis_env``),
+both running the same workflows."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 
 import wfcore.steps.registry
+from tests.flow.conftest import redis_env
 from tests.integration.apps.steps_flows import build_steps_app
-from tests.integration.harness import WorkerProcess, delete_redis_keys, redis_url_of, with_query
+from tests.integration.harness import WorkerProcess, delete_redis_keys, redis_url_of
 from tests.support.redis_server import RedisServer
 from wfcore_dramatiq import App
 
@@ -42,20 +44,6 @@ class RedisSteps:
     app: App
     env: dict[str, str]
     root: Path
-
-
-def redis_env(url: str, root: Path) -> tuple[dict[str, str], list[str]]:
-    """A unique broker namespace, store prefix and ledger directory; and the key prefixes
-    to delete afterwards."""
-    run = uuid.uuid4().hex[:12]
-    namespace, prefix = f"wfcore-steps-{run}", f"wfcore-steps-store-{run}"
-    env = {
-        "WFCORE_IT_BROKER_URL": url,
-        "WFCORE_IT_NAMESPACE": namespace,
-        "WFCORE_IT_STORE_URL": with_query(url, prefix=prefix),
-        "WFCORE_IT_LEDGER": str(root / "ledger"),
-    }
-    return env, [namespace, prefix]
 
 
 @pytest.fixture(scope="session")
