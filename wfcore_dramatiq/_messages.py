@@ -4,14 +4,15 @@ Dramatiq's Results and Pipelines middleware see is the workflow's, given when it
 A raw message starts workflow ``msg-<message id>`` and returns at once, long before the
 workflow is done. So that ``message.get_result()`` and the next pipeline step get the
 workflow's result, the message's reply (its id, queue and actor; whether to store results
-and for how long; the pipeline's next message) is written into the workflow's data while
-its root is unfinished, and the message itself is made to store no result and pipe
-nothing. Whoever processes the message that finishes the root (or a redelivery of it)
-reads the reply and gives the outcome: ``store_result``/``store_exception`` under the
-original message's key, and the next message sent with the result appended. If the root
-had already finished when the reply was to be written, the raw message gives it itself.
-At least once, like Dramatiq's own: a crash between finishing and giving leaves the
-message unacked, and its redelivery gives it.
+and for how long; the pipeline's next message) is written into the workflow's data, and the
+message itself is made to store no result and pipe nothing. Whoever processes the message
+that finishes the root (or a redelivery of it) reads the reply and gives the outcome:
+``store_result``/``store_exception`` under the original message's key, and the next message
+sent with the result appended. If the root had already finished when the reply was
+written, the raw message gives it itself (the reply stays written all the same, so a
+resumed workflow gives its new outcome when it ends). At least once, like Dramatiq's own:
+a crash between finishing and giving leaves the message unacked, and its redelivery gives
+it.
 """
 
 from __future__ import annotations

@@ -403,3 +403,41 @@ def test_a_resumed_workflow_gives_its_message_the_new_result(app: App) -> None:
         except ResultFailure:
             assert time.monotonic() < deadline, "the resumed workflow's result never came"
             time.sleep(0.01)
+
+
+def test_a_workflow_that_failed_before_its_reply_was_written_still_gives_its_resumed_result(
+    app: App,
+) -> None:
+    # Given a raw message whose workflow failed before the message wrote its reply (a busy
+    # worker: the root ran and failed between the start and the reply's write)
+    attempts: list[int] = []
+
+    @app.task(store_results=True, max_retries=0)
+    def fails_first(n: int) -> int:
+        attempts.append(n)
+        if len(attempts) == 1:
+            raise ValueError("first run fails")
+        return n
+
+    message = fails_first.message(7)
+    workflow_id = f"msg-{message.message_id}"
+    app.engine.start(fails_first.spec, (7,), {}, workflow_id=workflow_id)
+    handle = app.handle(workflow_id)
+    with pytest.raises(WorkflowFailedError):
+        handle.result(timeout=10)
+    app._replies.defer(message, workflow_id)
+    backend = app.broker.get_results_backend()
+    with pytest.raises(ResultFailure, match="first run fails"):
+        message.get_result(backend=backend)
+    # When the workflow is resumed and completes
+    handle.resume()
+    assert handle.result(timeout=10) == 7
+    # Then the message's result becomes the new one
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert message.get_result(backend=backend) == 7
+            break
+        except ResultFailure:
+            assert time.monotonic() < deadline, "the resumed workflow's result never came"
+            time.sleep(0.01)

@@ -1,5 +1,5 @@
 """Outcomes recorded from outside a run (a queue's own job run as a child), and data
-attached to an unfinished invocation."""
+attached to an invocation, finished or not."""
 
 from __future__ import annotations
 
@@ -64,11 +64,13 @@ def test_a_value_the_codec_refuses_fails_the_child() -> None:
     assert str(engine.run(root).value).startswith("wfcore.errors.EncodeError: cannot encode result")
 
 
-def test_data_is_attached_only_while_the_invocation_is_unfinished() -> None:
+def test_data_is_attached_and_says_whether_the_invocation_was_still_unfinished() -> None:
     engine, _queue, root, child = _engine()
     assert engine.attach(root, "note", engine.codec.encode("kept"))
     assert engine.store.read_data(root.workflow_id, "note") == engine.codec.encode("kept")
     engine.complete(child, 1)
     engine.run(root)
+    # A finished invocation: False (act on its finish yourself), but written all the same, so
+    # a later finish of the resumed invocation finds it
     assert not engine.attach(root, "late", engine.codec.encode(1))
-    assert engine.store.read_data(root.workflow_id, "late") is None
+    assert engine.store.read_data(root.workflow_id, "late") == engine.codec.encode(1)

@@ -59,19 +59,23 @@ class Outcomes(EngineBase):
         return self._finish_outside(ref, WorkflowStatus.COMPLETED, value)
 
     def attach(self, ref: InvocationRef, key: str, value: bytes) -> bool:
-        """Write ``value`` (encoded) under ``key`` in the workflow's data, unless ``ref`` has
-        finished.
+        """Write ``value`` (encoded) under ``key`` in the workflow's data, and say whether
+        ``ref`` was still unfinished when it was written.
 
-        True: written, and any finish of ``ref`` is written after it (whoever acts on that
-        finish reads it). False: nothing written, ``ref`` finished first (or is gone).
+        True: any finish of ``ref`` is written after it (whoever acts on that finish reads
+        it). False: ``ref`` had finished first (the caller acts on that finish itself), or is
+        gone (nothing written). Written either way, so a later finish of a resumed ``ref``
+        finds it.
         """
         for _ in range(self._max_conflicts):
             snap = self.store.load(ref.workflow_id, ref.invocation_id, claim=False)
-            if snap is None or snap.invocation.status.finished:
+            if snap is None:
                 return False
+            # A finish appends to the history, so this commit (at this history length) lands
+            # before any finish or not at all: the status read here is the one at the write.
             batch = Batch(len(snap.entries), data={key: value})
             if self.store.commit(ref.workflow_id, ref.invocation_id, batch).ok:
-                return True
+                return not snap.invocation.status.finished
         raise RuntimeError(
             f"could not write data {key!r} of workflow {ref.workflow_id!r}: invocation "
             f"{ref.invocation_id!r} kept moving ({self._max_conflicts} tries); retry later"
