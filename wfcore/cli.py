@@ -14,12 +14,12 @@ from typing import Any
 
 from wfcore import _cli_render as render
 from wfcore import _cli_repair as repair
-from wfcore._codec import Codec
 from wfcore._export import export_history
-from wfcore._models import WorkflowRecord, WorkflowStatus
+from wfcore._inspect import inspecting_engine, workflow_values
+from wfcore._models import WorkflowStatus
 from wfcore._replay import Replayer, ReplayResult
-from wfcore.engine import Engine, outcome_value
-from wfcore.errors import ConfigurationError, WfError, WorkflowNotFoundError
+from wfcore.engine import Engine
+from wfcore.errors import ConfigurationError, WfError
 from wfcore.store import StateStore, open_store
 
 __all__ = ["main"]
@@ -167,15 +167,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 found = [w for w in found if w.forked_from is not None][: args.limit]
             render.workflows(found, as_json=args.json)
             return 0
-        # Values of models nobody registered are shown as such rather than failing the command.
-        codec = Codec(
-            types=app.codec.registered_types() if app is not None else (),
-            unregistered_model=render.UnregisteredModel,
-        )
-        engine = Engine(store=store, dispatcher=_NoQueue(), tasks=_no_tasks, codec=codec)
+        engine = inspecting_engine(store, app)
         record = engine.workflow(args.workflow_id)
         if command == "show":
-            render.show(record, _values(engine, record), as_json=args.json)
+            render.show(record, workflow_values(engine, record), as_json=args.json)
         elif command == "history":
             render.history(engine.history(record.workflow_id), as_json=args.json)
         elif command == "tree":
@@ -200,35 +195,6 @@ def _open(url: str | None, read_only: bool) -> StateStore:
     store = open_store(url or DEFAULT_STORE, read_only=read_only)
     store.ping()
     return store
-
-
-def _values(engine: Engine, record: WorkflowRecord) -> dict[str, Any]:
-    """The root's arguments and the outcome, each shown even if another cannot be read."""
-    values: dict[str, Any] = {}
-    unreadable: dict[str, str] = {}
-    workflow_id = record.workflow_id
-    try:
-        root = engine.store.get_invocation(workflow_id, record.root_invocation_id)
-        if root is not None:
-            args, kwargs = engine.codec.decode(root.args, what=f"arguments of {workflow_id!r}")
-            values["args"] = args
-            if kwargs:
-                values["kwargs"] = kwargs
-    except (WfError, TypeError, ValueError) as exc:
-        unreadable["args"] = str(exc)
-    try:
-        outcome = engine.outcome(workflow_id)
-    except WfError as exc:
-        unreadable["result"] = str(exc)
-    else:
-        if outcome is not None:
-            try:
-                values["result"] = outcome_value(workflow_id, outcome)
-            except WfError as exc:
-                values["error"] = str(exc)
-    if unreadable:
-        values["unreadable"] = unreadable
-    return values
 
 
 def _load_attribute(target: str, what: str) -> Any:
@@ -349,20 +315,6 @@ def _demo(store: str | None, *, as_json: bool) -> int:
         render.history(history, as_json=False)
         render.replays([(Path(handle.workflow_id), replay)], as_json=False)
     return 0 if replay.ok else 1
-
-
-class _NoQueue:
-    """Without an App the CLI has no queue: wake-ups are left to the workers."""
-
-    def enqueue(self, ref: Any) -> None:
-        """Nothing to send to: the invocation sees the change when it next wakes."""
-
-    def wake(self, ref: Any, delay: float) -> None:
-        raise ConfigurationError("this command does not run workflows")
-
-
-def _no_tasks(name: str) -> Any:
-    raise WorkflowNotFoundError(f"task {name!r} is not available to this command")
 
 
 if __name__ == "__main__":  # pragma: no cover
