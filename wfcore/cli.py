@@ -108,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
     repair.add_commands(command)
+    web = command("web", "serve the web view: workflows, histories, cancel, signal (wfcore[web])")
+    web.add_argument("--app", help="MODULE:ATTRIBUTE of the App: decodes its models, wakes at once")
+    web.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8233, help="port (default: 8233)")
+    web.add_argument(
+        "--token",
+        default=os.environ.get("WFCORE_WEB_TOKEN"),
+        help="required on every request; needed off loopback (default: $WFCORE_WEB_TOKEN)",
+    )
     worker = commands.add_parser(
         "worker", help="run an embedded App's worker in the foreground until SIGINT/SIGTERM"
     )
@@ -145,6 +154,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args.target, args.args, args.timeout, as_json=args.json)
     if command == "worker":
         return _worker(args.app)
+    if command == "web":
+        return _web(args)
     if command == "cancel" and args.app:
         return _cancel(_app_engine(args.app), args.workflow_id, as_json=args.json)
     if command == "signal" and args.app:
@@ -283,6 +294,17 @@ def _worker(target: str) -> int:
     from wfcore_dramatiq._foreground import serve
 
     return serve(_load_attribute(target, "--app"), target)
+
+
+def _web(args: argparse.Namespace) -> int:
+    # Imported here only: the web view needs the wfcore[web] extra.
+    from wfcore.web import serve
+
+    app = _app_engine(args.app) if args.app else None
+    url = args.store or os.environ.get("WFCORE_STORE_URL")
+    if url is None and app is None:
+        url = DEFAULT_STORE
+    return serve(url, app=app, host=args.host, port=args.port, token=args.token)
 
 
 def _parse_arg(raw: str) -> Any:
