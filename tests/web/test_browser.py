@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -124,17 +125,41 @@ def _wait(driver: webdriver.Chrome, seconds: float = 10) -> WebDriverWait[webdri
     return WebDriverWait(driver, seconds)
 
 
-def test_list_page(
+@dataclass
+class Visit:
+    """The browser on the served view, the demo workflows, and the screenshot taker."""
+
+    base: str
+    demo: apps.Demo
+    driver: webdriver.Chrome
+    shoot: Callable[[webdriver.Chrome, str], Path]
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base + path)
+
+    def status(self) -> str:
+        return str(self.driver.find_element(By.ID, "status").text)
+
+    def screenshot(self, name: str) -> None:
+        self.shoot(self.driver, name)
+
+
+@pytest.fixture
+def visit(
     site: tuple[str, apps.Demo],
     browser: webdriver.Chrome,
     shoot: Callable[[webdriver.Chrome, str], Path],
-) -> None:
-    base, demo = site
-    browser.get(f"{base}/")
+) -> Visit:
+    return Visit(site[0], site[1], browser, shoot)
+
+
+def test_list_page(visit: Visit) -> None:
+    browser, demo = visit.driver, visit.demo
+    visit.open("/")
     rows = browser.find_elements(By.CSS_SELECTOR, "#workflows tbody tr")
     assert len(rows) == 50  # a page of the 55 workflows
     assert browser.find_element(By.ID, "next-page").is_displayed()
-    shoot(browser, "list")
+    visit.screenshot("list")
     select = browser.find_element(By.NAME, "status")
     select.find_element(By.CSS_SELECTOR, "option[value=FAILED]").click()
     browser.find_element(By.CSS_SELECTOR, ".filters button[type=submit]").click()
@@ -144,17 +169,13 @@ def test_list_page(
     links[0].click()
     _wait(browser).until(expected_conditions.url_contains(f"/workflows/{demo.failed}"))
     assert "order A-1 cannot be shipped" in browser.find_element(By.ID, "error").text
-    shoot(browser, "workflow-failed")
+    visit.screenshot("workflow-failed")
 
 
-def test_workflow_page_with_a_50_child_tree(
-    site: tuple[str, apps.Demo],
-    browser: webdriver.Chrome,
-    shoot: Callable[[webdriver.Chrome, str], Path],
-) -> None:
-    base, demo = site
-    browser.get(f"{base}/workflows/{demo.fanout}")
-    assert browser.find_element(By.ID, "status").text == "COMPLETED"
+def test_workflow_page_with_a_50_child_tree(visit: Visit) -> None:
+    browser, demo = visit.driver, visit.demo
+    visit.open(f"/workflows/{demo.fanout}")
+    assert visit.status() == "COMPLETED"
     children = browser.find_elements(By.CSS_SELECTOR, "#child-workflows > li")
     assert len(children) == 50
     assert all("COMPLETED" in child.text and "web.leaf" in child.text for child in children)
@@ -163,24 +184,20 @@ def test_workflow_page_with_a_50_child_tree(
     history = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
     assert sum("start_task" in row.text for row in history) == 50
     assert "fanout-order-17" in browser.find_element(By.ID, "identity").text
-    shoot(browser, "workflow-tree")
+    visit.screenshot("workflow-tree")
     children[7].find_element(By.TAG_NAME, "a").click()
     _wait(browser).until(
         expected_conditions.text_to_be_present_in_element((By.ID, "identity"), demo.fanout)
     )
 
 
-def test_cancel_from_the_page(
-    site: tuple[str, apps.Demo],
-    browser: webdriver.Chrome,
-    shoot: Callable[[webdriver.Chrome, str], Path],
-) -> None:
-    base, demo = site
-    browser.get(f"{base}/workflows/{demo.sleeper}")
-    assert browser.find_element(By.ID, "status").text == "SUSPENDED"
+def test_cancel_from_the_page(visit: Visit) -> None:
+    browser, demo = visit.driver, visit.demo
+    visit.open(f"/workflows/{demo.sleeper}")
+    assert visit.status() == "SUSPENDED"
     suspended = browser.find_elements(By.CSS_SELECTOR, "#timeline .track .span.suspended")
     assert len(suspended) == 1
-    shoot(browser, "workflow-running")
+    visit.screenshot("workflow-running")
     browser.find_element(By.ID, "cancel").click()
     _wait(browser).until(expected_conditions.alert_is_present()).accept()
     notice = _wait(browser).until(
@@ -199,4 +216,4 @@ def test_cancel_from_the_page(
         expected_conditions.text_to_be_present_in_element((By.ID, "status"), "CANCELLED")
     )
     assert not browser.find_elements(By.ID, "cancel")
-    shoot(browser, "workflow-cancelled")
+    visit.screenshot("workflow-cancelled")
