@@ -26,13 +26,18 @@ if TYPE_CHECKING:
 __all__ = [
     "UnregisteredModel",
     "history",
+    "history_data",
+    "plain",
     "message",
     "repairs",
     "replays",
     "result",
     "show",
+    "show_data",
     "tree",
+    "tree_data",
     "workflows",
+    "workflows_data",
 ]
 
 
@@ -67,10 +72,11 @@ def _broken_pipe() -> None:
 
 
 def _json(value: Any) -> None:
-    print(json.dumps(value, default=_plain, indent=2))
+    print(json.dumps(value, default=plain, indent=2))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for decoded values (the CLI's ``--json`` and the web API)."""
     # What JSON cannot hold, as JSON: models as their fields, sets as lists, the rest as text.
     if isinstance(value, UnregisteredModel):
         return {"unregistered_model": value.type_name, "fields": value.fields}
@@ -103,10 +109,15 @@ def message(text: str, data: dict[str, Any], *, as_json: bool) -> None:
         _console().print(text, highlight=False)
 
 
+def workflows_data(records: Sequence[WorkflowRecord]) -> list[dict[str, Any]]:
+    """The ``--json`` form of a listing of workflows."""
+    return [r.model_dump(mode="json", exclude={"root_invocation_id"}) for r in records]
+
+
 def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
     """A table of workflows."""
     if as_json:
-        _json([r.model_dump(mode="json", exclude={"root_invocation_id"}) for r in records])
+        _json(workflows_data(records))
         return
     from rich.table import Table
 
@@ -121,10 +132,15 @@ def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
     _console().print(table)
 
 
+def show_data(record: WorkflowRecord, values: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` form of ``show``: the record with its decoded ``values``."""
+    return {**record.model_dump(mode="json"), **values}
+
+
 def show(record: WorkflowRecord, values: dict[str, Any], *, as_json: bool) -> None:
     """One workflow with its arguments and result or error (``values``), and what of them
     could not be read (``values["unreadable"]``: part -> why)."""
-    data: dict[str, Any] = {**record.model_dump(mode="json"), **values}
+    data = show_data(record, values)
     if as_json:
         _json(data)
         return
@@ -180,19 +196,22 @@ def result(workflow_id: str, value: Any) -> None:
     _console().print(table)
 
 
+def history_data(events: Sequence[HistoryEvent]) -> list[dict[str, Any]]:
+    """The ``--json`` form of a history (values decoded, not yet made JSON: see ``plain``)."""
+    return [
+        {
+            "timestamp": e.timestamp, "invocation_id": e.invocation_id,
+            "task": e.task_name, "seq": e.seq, "kind": e.kind, "name": e.name,
+            "ok": e.ok, "value": e.value,
+        }
+        for e in events
+    ]  # fmt: skip
+
+
 def history(events: Sequence[HistoryEvent], *, as_json: bool) -> None:
     """A workflow's history, one row per event."""
     if as_json:
-        _json(
-            [
-                {
-                    "timestamp": e.timestamp, "invocation_id": e.invocation_id,
-                    "task": e.task_name, "seq": e.seq, "kind": e.kind, "name": e.name,
-                    "ok": e.ok, "value": e.value,
-                }
-                for e in events
-            ]
-        )  # fmt: skip
+        _json(history_data(events))
         return
     from rich.table import Table
 
@@ -207,7 +226,7 @@ def history(events: Sequence[HistoryEvent], *, as_json: bool) -> None:
     _console().print(table)
 
 
-def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
+def tree_data(store: StateStore, root: WorkflowRecord) -> dict[str, Any]:
     """A workflow and its descendants, with statuses, and its fork lineage: the workflow it
     was forked from and the forks made of it (``forked_from``, ``forks``)."""
 
@@ -232,6 +251,12 @@ def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
             {"workflow_id": w.workflow_id, "type": w.workflow_type, "status": w.status.value}
             for w in forks
         ]
+    return data
+
+
+def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
+    """A workflow and its descendants, with statuses, and its fork lineage."""
+    data = tree_data(store, root)
     if as_json:
         _json(data)
         return
@@ -244,7 +269,7 @@ def tree(store: StateStore, root: WorkflowRecord, *, as_json: bool) -> None:
     origin = f"  (fork of {root.forked_from})" if root.forked_from else ""
     top = Tree(_label(data) + origin)
     add(top, data)
-    if forks:
+    if "forks" in data:
         lineage = top.add("forks")
         for fork in data["forks"]:
             lineage.add(_label(fork))

@@ -14,12 +14,12 @@ from typing import Any
 
 from wfcore import _cli_render as render
 from wfcore import _cli_repair as repair
-from wfcore._codec import Codec
 from wfcore._export import export_history
-from wfcore._models import WorkflowRecord, WorkflowStatus
+from wfcore._inspect import inspecting_engine, workflow_values
+from wfcore._models import WorkflowStatus
 from wfcore._replay import Replayer, ReplayResult
-from wfcore.engine import Engine, outcome_value
-from wfcore.errors import ConfigurationError, WfError, WorkflowNotFoundError
+from wfcore.engine import Engine
+from wfcore.errors import ConfigurationError, WfError
 from wfcore.store import StateStore, open_store
 
 __all__ = ["main"]
@@ -108,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
     repair.add_commands(command)
+    web = command("web", "serve the web view: workflows, histories, cancel, signal (wfcore[web])")
+    web.add_argument("--app", help="MODULE:ATTRIBUTE of the App: decodes its models, wakes at once")
+    web.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8233, help="port (default: 8233)")
+    web.add_argument(
+        "--token",
+        default=os.environ.get("WFCORE_WEB_TOKEN"),
+        help="required on every request; needed off loopback (default: $WFCORE_WEB_TOKEN)",
+    )
     worker = commands.add_parser(
         "worker", help="run an embedded App's worker in the foreground until SIGINT/SIGTERM"
     )
@@ -145,6 +154,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args.target, args.args, args.timeout, as_json=args.json)
     if command == "worker":
         return _worker(args.app)
+    if command == "web":
+        return _web(args)
     if command == "cancel" and args.app:
         return _cancel(_app_engine(args.app), args.workflow_id, as_json=args.json)
     if command == "signal" and args.app:
@@ -167,15 +178,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 found = [w for w in found if w.forked_from is not None][: args.limit]
             render.workflows(found, as_json=args.json)
             return 0
-        # Values of models nobody registered are shown as such rather than failing the command.
-        codec = Codec(
-            types=app.codec.registered_types() if app is not None else (),
-            unregistered_model=render.UnregisteredModel,
-        )
-        engine = Engine(store=store, dispatcher=_NoQueue(), tasks=_no_tasks, codec=codec)
+        engine = inspecting_engine(store, app)
         record = engine.workflow(args.workflow_id)
         if command == "show":
-            render.show(record, _values(engine, record), as_json=args.json)
+            render.show(record, workflow_values(engine, record), as_json=args.json)
         elif command == "history":
             render.history(engine.history(record.workflow_id), as_json=args.json)
         elif command == "tree":
@@ -200,35 +206,6 @@ def _open(url: str | None, read_only: bool) -> StateStore:
     store = open_store(url or DEFAULT_STORE, read_only=read_only)
     store.ping()
     return store
-
-
-def _values(engine: Engine, record: WorkflowRecord) -> dict[str, Any]:
-    """The root's arguments and the outcome, each shown even if another cannot be read."""
-    values: dict[str, Any] = {}
-    unreadable: dict[str, str] = {}
-    workflow_id = record.workflow_id
-    try:
-        root = engine.store.get_invocation(workflow_id, record.root_invocation_id)
-        if root is not None:
-            args, kwargs = engine.codec.decode(root.args, what=f"arguments of {workflow_id!r}")
-            values["args"] = args
-            if kwargs:
-                values["kwargs"] = kwargs
-    except (WfError, TypeError, ValueError) as exc:
-        unreadable["args"] = str(exc)
-    try:
-        outcome = engine.outcome(workflow_id)
-    except WfError as exc:
-        unreadable["result"] = str(exc)
-    else:
-        if outcome is not None:
-            try:
-                values["result"] = outcome_value(workflow_id, outcome)
-            except WfError as exc:
-                values["error"] = str(exc)
-    if unreadable:
-        values["unreadable"] = unreadable
-    return values
 
 
 def _load_attribute(target: str, what: str) -> Any:
@@ -319,6 +296,17 @@ def _worker(target: str) -> int:
     return serve(_load_attribute(target, "--app"), target)
 
 
+def _web(args: argparse.Namespace) -> int:
+    # Imported here only: the web view needs the wfcore[web] extra.
+    from wfcore.web import serve
+
+    app = _app_engine(args.app) if args.app else None
+    url = args.store or os.environ.get("WFCORE_STORE_URL")
+    if url is None and app is None:
+        url = DEFAULT_STORE
+    return serve(url, app=app, host=args.host, port=args.port, token=args.token)
+
+
 def _parse_arg(raw: str) -> Any:
     try:
         return json.loads(raw)
@@ -349,20 +337,6 @@ def _demo(store: str | None, *, as_json: bool) -> int:
         render.history(history, as_json=False)
         render.replays([(Path(handle.workflow_id), replay)], as_json=False)
     return 0 if replay.ok else 1
-
-
-class _NoQueue:
-    """Without an App the CLI has no queue: wake-ups are left to the workers."""
-
-    def enqueue(self, ref: Any) -> None:
-        """Nothing to send to: the invocation sees the change when it next wakes."""
-
-    def wake(self, ref: Any, delay: float) -> None:
-        raise ConfigurationError("this command does not run workflows")
-
-
-def _no_tasks(name: str) -> Any:
-    raise WorkflowNotFoundError(f"task {name!r} is not available to this command")
 
 
 if __name__ == "__main__":  # pragma: no cover
