@@ -4,6 +4,7 @@ reported, where the last run stopped (``wf.is_replaying``), and ``wf.patched`` v
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from time import perf_counter
 from typing import Any
 
 from wfcore._codec import Codec
@@ -89,6 +90,8 @@ class Replaying(Cancellation):
             raise self._fatal
         seq = self._seq
         if seq >= len(self._entries):
+            if self._caught_up is None:
+                self._caught_up = perf_counter()
             if self._strict:
                 self._beyond_history(describe(kind, name))
             if self._cancel_pending:
