@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -134,6 +135,23 @@ def test_install_changes_only_the_formatters_of_existing_handlers() -> None:
         assert json.loads(out.getvalue())["workflow_id"] == "w1"
         assert logger.handlers == [handler]
         assert logger.level == level
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_install_keeps_the_format_of_a_text_handler() -> None:
+    # Given a handler with the dramatiq CLI's format
+    logger = logging.getLogger("dramatiq-like")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("[PID %(process)d] [%(name)s] %(message)s"))
+    logger.addHandler(handler)
+    try:
+        wfcore.logging.install(logger=logger)
+        logger.warning("x", extra={"workflow_id": "w1", "attempt": 2})
+        assert (
+            out.getvalue() == f"[PID {os.getpid()}] [dramatiq-like] x [workflow_id=w1 attempt=2]\n"
+        )
     finally:
         logger.removeHandler(handler)
 

@@ -87,12 +87,17 @@ def install(*, json: bool = False, logger: logging.Logger | None = None) -> int:
 
     For a process whose logging is set up by someone else, e.g. a ``dramatiq`` worker
     (the CLI configures the root logger, then imports the broker's module: call this
-    there). Returns how many handlers it changed.
+    there). A text formatter keeps each handler's format and appends the workflow fields.
+    Returns how many handlers it changed.
     """
     target = logger or logging.getLogger()
-    formatter = _formatter(json)
     for handler in target.handlers:
-        handler.setFormatter(formatter)
+        old = handler.formatter
+        if json:
+            handler.setFormatter(JsonFormatter())
+        elif not isinstance(old, WorkflowFormatter):
+            fmt = None if old is None else old._fmt
+            handler.setFormatter(WorkflowFormatter(fmt, None if old is None else old.datefmt))
     return len(target.handlers)
 
 
