@@ -6,7 +6,11 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +172,25 @@ def test_configure_adds_one_handler_at_the_level() -> None:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
+
+
+def test_observability_extras_are_declared_and_imported_only_when_used() -> None:
+    # Given the project's extras and its test dependency group (what scripts/test installs)
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    test_group = pyproject["dependency-groups"]["test"]
+    # Then wfcore[metrics] and wfcore[otel] name their libraries, the tests install them
+    assert extras["metrics"] == ["prometheus-client>=0.20"]
+    assert extras["otel"] == ["opentelemetry-api>=1.25", "opentelemetry-sdk>=1.25"]
+    assert set(extras["metrics"] + extras["otel"]) <= set(test_group)
+    # and importing wfcore's observability modules loads neither (redis-py, which the
+    # plugin imports, may load parts of OpenTelemetry itself: compared from there)
+    code = (
+        "import sys, wfcore, wfcore_dramatiq; before = set(sys.modules);"
+        "import wfcore.logging, wfcore.observability.metrics, wfcore.observability.tracing,"
+        " wfcore_dramatiq.observability;"
+        "print(sorted(m for m in set(sys.modules) - before"
+        " if m.split('.')[0] in ('prometheus_client', 'opentelemetry')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
