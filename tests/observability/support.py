@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["sample", "scrape"]
+__all__ = ["hide_package", "sample", "scrape"]
+
+
+def hide_package(monkeypatch: pytest.MonkeyPatch, package: str) -> None:
+    """Make ``package`` look not installed to ``importlib.util.find_spec``."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == package else real_find_spec(name, *args),
+    )
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.observability.support import sample, scrape
+from tests.observability.support import hide_package, sample, scrape
 from wfcore import LocalRunner
 from wfcore.errors import ConfigurationError, WorkflowFailedError
 from wfcore.observability.metrics import WorkflowMetrics
@@ -120,12 +119,7 @@ def test_recovery_resends_are_counted() -> None:
 
 def test_missing_prometheus_client_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a Python without prometheus_client
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "prometheus_client" else real_find_spec(name, *args),
-    )
+    hide_package(monkeypatch, "prometheus_client")
     # Then asking for metrics says which extra to install
     with pytest.raises(ConfigurationError, match=r"pip install 'wfcore\[metrics\]'"):
         WorkflowMetrics(CollectorRegistry())

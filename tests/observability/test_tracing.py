@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.integration.harness import start
+from tests.observability.support import hide_package
 from wfcore.errors import ConfigurationError, WorkflowFailedError
 from wfcore.observability.tracing import WorkflowTracing, root_span_id_for, trace_id_for
 from wfcore_dramatiq import App
@@ -127,11 +127,6 @@ def test_a_failed_run_records_its_error(make_app: MakeApp) -> None:
 
 
 def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "opentelemetry" else real_find_spec(name, *args),
-    )
+    hide_package(monkeypatch, "opentelemetry")
     with pytest.raises(ConfigurationError, match=r"pip install 'wfcore\[otel\]'"):
         WorkflowTracing()
