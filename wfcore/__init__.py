@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import logging as _logging
 
 from wfcore._codec import Codec, RemoteError
 from wfcore._current import current, current_or_none
@@ -39,7 +39,7 @@ from wfcore.store import StateStore, open_store
 
 # A library adds no handlers of its own, only this one so Python's last-resort handler stays
 # quiet; the host application decides where wfcore's records go.
-logging.getLogger("wfcore").addHandler(logging.NullHandler())
+_logging.getLogger("wfcore").addHandler(_logging.NullHandler())
 
 __all__ = [
     "Codec",

@@ -37,7 +37,7 @@ from wfcore_dramatiq._embedded import EmbeddedWorker
 from wfcore_dramatiq._global_broker import adopt_as_global
 from wfcore_dramatiq._handle import FinishedSignal, WorkflowHandle
 from wfcore_dramatiq._messages import Replies, raw_workflow_id
-from wfcore_dramatiq._middleware import WorkflowMiddleware
+from wfcore_dramatiq._middleware import OPTION, WorkflowMiddleware
 from wfcore_dramatiq._outbox import outbox_for
 from wfcore_dramatiq._plain_actors import PlainActorOutcomes, PlainActors
 from wfcore_dramatiq._recovery import RecoverySweeper
@@ -349,7 +349,8 @@ class App(Repairs):
         if left > 0:
             self.engine.dispatcher.wake(ref, left)  # a long delay's next hop: not yet
             return
-        result = self.engine.run(ref, final_attempt=self._final_attempt(spec.name, options))
+        final = self._final_attempt(spec.name, options)
+        result = self.engine.run(ref, final_attempt=final, carried=options.get(OPTION))
         if result.status in _ENDED:
             if result.status is not RunStatus.SKIPPED:
                 self._finished.notify()

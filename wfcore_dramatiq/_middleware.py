@@ -42,6 +42,9 @@ class WorkflowMiddleware(Middleware):
         self._local = threading.local()
         self._sweeper = sweeper
         self._is_task = is_task
+        # What observers add to the option of each message that runs an invocation
+        # (metrics: when it is due; tracing: the sending span), given the option and delay.
+        self.stamps: list[Callable[[dict[str, Any], int | None], None]] = []
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """Start the recovery sweep in this worker process."""
@@ -61,8 +64,13 @@ class WorkflowMiddleware(Middleware):
     def before_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int
     ) -> None:
-        """Stamp messages sent from inside an invocation with that invocation's identity."""
-        if OPTION in message.options:
+        """Stamp messages sent from inside an invocation with that invocation's identity;
+        let observers stamp the messages that run invocations."""
+        option = message.options.get(OPTION)
+        if option is not None:
+            if self.stamps and "invocation_id" in option:
+                for stamp in self.stamps:
+                    stamp(option, delay)
             return
         ctx = current_or_none()
         if ctx is not None:

@@ -59,6 +59,8 @@ class Recording:
         self._last_now: datetime | None = None
         self._seed: bytes | None = None  # the PRNG key, made by the first draw that needs it
         self._fatal: BaseException | None = None
+        # When the code first went past the recorded operations (perf_counter), for observers.
+        self._caught_up: float | None = None
         self._where = (
             f"invocation {snapshot.invocation.invocation_id!r} "
             f"(task {snapshot.invocation.task_name!r}) of workflow "

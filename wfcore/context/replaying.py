@@ -4,6 +4,8 @@ reported, where the last run stopped (``wf.is_replaying``), and ``wf.patched`` v
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from time import perf_counter
+from typing import Any
 
 from wfcore._codec import Codec
 from wfcore._history import Entry, Kind, describe, is_operation
@@ -38,6 +40,12 @@ class Replaying(Cancellation):
         if seq < recorded or self._strict:
             return True
         return seq == recorded and self._suspended_on is not None
+
+    def log_extra(self) -> dict[str, Any]:
+        """The ``extra`` fields wfcore puts on log records about this invocation."""
+        extra = super().log_extra()
+        extra["replaying"] = self.is_replaying
+        return extra
 
     def patched(self, change_id: str) -> bool:
         """True on executions that may take the new branch of a code change.
@@ -82,6 +90,8 @@ class Replaying(Cancellation):
             raise self._fatal
         seq = self._seq
         if seq >= len(self._entries):
+            if self._caught_up is None:
+                self._caught_up = perf_counter()
             if self._strict:
                 self._beyond_history(describe(kind, name))
             if self._cancel_pending:

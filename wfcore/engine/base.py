@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher, Outbox
-from wfcore._models import QueuePush
+from wfcore._models import QueuePush, WorkflowRecord, WorkflowStatus
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime
 from wfcore.errors import ConfigurationError
+from wfcore.observability.observer import Observer, Observers
 from wfcore.store import StateStore
 
 __all__ = ["EngineBase", "log"]
@@ -61,6 +62,19 @@ class EngineBase:
         # The thread marking those runs alive (see .heartbeats), started by the first run.
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_thread: threading.Thread | None = None
+        # Told about runs, ends and sweeps (metrics, tracing); None costs nothing per run.
+        self.observer: Observer | None = None
+
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` about this engine's runs, workflow ends and recovery sweeps
+        (see :class:`~wfcore.observability.observer.Observer`); added to any others."""
+        current = self.observer
+        if current is None:
+            self.observer = observer
+        elif isinstance(current, Observers):
+            current.observers.append(observer)
+        else:
+            self.observer = Observers([current, observer])
 
     def task(self, name: str) -> TaskSpec:
         """The task registered under ``name``.
@@ -69,6 +83,12 @@ class EngineBase:
             ConfigurationError: no such task.
         """
         return self._tasks(name)
+
+    def _ended(self, workflow: WorkflowRecord, invocation_id: str, status: WorkflowStatus) -> None:
+        """Tell the observer a workflow ended, if ``invocation_id`` (just finished with
+        ``status``) is its root."""
+        if self.observer is not None and invocation_id == workflow.root_invocation_id:
+            self.observer.workflow_ended(workflow.identity, status)
 
     def _written(self, push: QueuePush | None) -> bool:
         """After a write that carried ``push`` (and wrote it): its after-send bookkeeping.

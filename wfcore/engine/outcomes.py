@@ -96,6 +96,7 @@ class Outcomes(EngineBase):
             committed = self.store.commit(ref.workflow_id, ref.invocation_id, batch)
             if committed.ok:
                 self._tell_parent(inv, outcome, committed, push)
+                self._ended(snap.workflow, inv.invocation_id, finish.status)
                 return True
         return False
 

@@ -43,6 +43,8 @@ class Recovery(Outcomes):
             self.dispatcher.enqueue(ref)
         if woken:
             log.warning("recovery sweep re-enqueued %d invocation(s)", len(woken))
+            if self.observer is not None:
+                self.observer.recovered(woken)
         return woken
 
     def _can_progress(self, inv: InvocationRecord, now: float) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ from wfcore.errors import (
     RetryableError,
     WorkflowCancelled,
 )
+from wfcore.observability.observer import Observer
 
 __all__ = ["RunResult", "RunStatus", "Running"]
 
@@ -50,6 +52,14 @@ class RunStatus(StrEnum):
     SUSPENDED = "SUSPENDED"
     RETRY = "RETRY"
     SKIPPED = "SKIPPED"
+
+
+# A root invocation's run ending so ends its workflow.
+_WORKFLOW_ENDS = {
+    RunStatus.COMPLETED: WorkflowStatus.COMPLETED,
+    RunStatus.FAILED: WorkflowStatus.FAILED,
+    RunStatus.CANCELLED: WorkflowStatus.CANCELLED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +83,26 @@ class RunResult:
 class Running(Cancelling, Heartbeating):
     """Executes an invocation's task function under its context and commits the outcome."""
 
-    def run(self, ref: InvocationRef, *, final_attempt: bool = True) -> RunResult:
+    def run(
+        self,
+        ref: InvocationRef,
+        *,
+        final_attempt: bool = True,
+        carried: Mapping[str, Any] | None = None,
+    ) -> RunResult:
         """Execute (replay) one invocation until it completes, fails or suspends.
 
         Args:
             ref: the invocation to run.
             final_attempt: False while the queue will retry a failure; True makes any
                 exception a permanent failure.
+            carried: what the message asking for this run carried for the engine's
+                observer (trace context, send time); see ``Observer.run_started``.
         """
         self.track(ref)
         try:
             for _ in range(self._max_conflicts):
-                result = self._run_once(ref, final_attempt)
+                result = self._run_once(ref, final_attempt, carried)
                 if result is not None:
                     return result
         finally:
@@ -97,7 +115,9 @@ class Running(Cancelling, Heartbeating):
             ),
         )
 
-    def _run_once(self, ref: InvocationRef, final_attempt: bool) -> RunResult | None:
+    def _run_once(
+        self, ref: InvocationRef, final_attempt: bool, carried: Mapping[str, Any] | None
+    ) -> RunResult | None:
         snap = self.store.load(ref.workflow_id, ref.invocation_id)
         if snap is None:
             log.warning(
@@ -118,16 +138,39 @@ class Running(Cancelling, Heartbeating):
         if deadline is not None and self.clock() >= deadline:
             return self._past_deadline(snap.workflow, inv)
         if snap.workflow.cancel_requested and not inv.cancel_shielded and not snap.entries:
-            return self._skip_cancelled(snap.invocation)
+            return self._skip_cancelled(snap.workflow, snap.invocation)
         spec = self._tasks(inv.task_name)
         ctx = WorkflowContext(self._runtime, snap)
+        observer = self.observer
         try:
-            return self._execute(spec, ctx, inv, final_attempt)
+            if observer is None:
+                return self._execute(spec, ctx, inv, final_attempt)
+            return self._observed(observer, spec, ctx, inv, final_attempt, carried)
         finally:
             # A signal the run raised holds its traceback, whose frames hold the context:
             # dropping it lets reference counting free the whole run now, instead of leaving
             # a garbage cycle (the run's records, history and frames) to the collector.
             ctx._fatal = None
+
+    def _observed(
+        self,
+        observer: Observer,
+        spec: TaskSpec,
+        ctx: WorkflowContext,
+        inv: InvocationRecord,
+        final_attempt: bool,
+        carried: Mapping[str, Any] | None,
+    ) -> RunResult | None:
+        """``_execute`` between the observer's ``run_started`` and ``run_ended``."""
+        token = observer.run_started(ctx, carried)
+        result = None
+        try:
+            result = self._execute(spec, ctx, inv, final_attempt)
+        finally:
+            observer.run_ended(token, ctx, result)
+        if result is not None and result.status in _WORKFLOW_ENDS:
+            self._ended(ctx._workflow_record, inv.invocation_id, _WORKFLOW_ENDS[result.status])
+        return result
 
     def _execute(
         self, spec: TaskSpec, ctx: WorkflowContext, inv: InvocationRecord, final_attempt: bool
@@ -251,12 +294,13 @@ class Running(Cancelling, Heartbeating):
             workflow_id=workflow.workflow_id,
             deadline=workflow.deadline,
         )
-        self.fail(inv.ref, error)
+        if self.fail(inv.ref, error):
+            self._ended(workflow, inv.invocation_id, WorkflowStatus.FAILED)
         for child in self.store.child_workflows(workflow.workflow_id):
             self.cancel(child.workflow_id)
         return RunResult(RunStatus.FAILED, error=error)
 
-    def _skip_cancelled(self, inv: InvocationRecord) -> RunResult | None:
+    def _skip_cancelled(self, workflow: WorkflowRecord, inv: InvocationRecord) -> RunResult | None:
         """A queued invocation of a cancelled workflow that never ran: cancel, don't run."""
         error = WorkflowCancelled(inv.workflow_id)
         outcome = encode_outcome(
@@ -270,6 +314,7 @@ class Running(Cancelling, Heartbeating):
         if not committed.ok:
             return None
         self._tell_parent(inv, outcome, committed, push)
+        self._ended(workflow, inv.invocation_id, WorkflowStatus.CANCELLED)
         return RunResult(RunStatus.CANCELLED, error=error)
 
 
