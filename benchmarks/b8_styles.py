@@ -100,15 +100,19 @@ def bench_mode(styles: Styles, n: int, rounds: int, warmup: int) -> dict[str, An
                 full[style].append(big)
                 single[style].append(small)
         done = "warm-up" if round_ < warmup else f"round {round_ - warmup + 1}/{rounds}"
-        per_step = {s: _ms(full[s][-1].run_s / n) if full[s] else None for s in STYLES}
-        log(f"{done}: per-step ms {per_step}")
+        latest = {s: _ms(full[s][-1].run_s / n) if full[s] else None for s in STYLES}
+        log(f"{done}: per-step ms {latest}")
     out: dict[str, Any] = {}
     for style in STYLES:
         per_step = [r.run_s / n for r in full[style]]
-        marginal = [
-            (big.run_s - small.run_s) / (n - 1)
-            for big, small in zip(full[style], single[style], strict=True)
-        ] if n > 1 else []
+        marginal = (
+            [
+                (big.run_s - small.run_s) / (n - 1)
+                for big, small in zip(full[style], single[style], strict=True)
+            ]
+            if n > 1
+            else []
+        )
         out[style] = {
             "per_step_ms": _ms(statistics.median(per_step)),
             "per_step_ms_range": [_ms(min(per_step)), _ms(max(per_step))],
@@ -193,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = (args.modes or ("embedded" if args.quick else ",".join(MODES))).split(",")
     if not set(modes) <= set(MODES) or n < 1 or rounds < 1:
         parser.error(f"--modes takes a subset of {MODES}; --n and --rounds must be >= 1")
-    settings = WorkerSettings(
-        processes=args.processes, threads=args.threads, worker_timeout_ms=100
-    )
+    settings = WorkerSettings(processes=args.processes, threads=args.threads, worker_timeout_ms=100)
     started = time.monotonic()
     at_start = machine()
     log(f"N={n} steps, {rounds} rounds (+{warmup} warm-up), modes {modes}")
@@ -218,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "same round",
         "target_ratio": TARGET_RATIO,
         "modes": results,
-        "target_met": all(
-            r["target_met"] for m in results.values() for r in m["ratios"].values()
-        ),
+        "target_met": all(r["target_met"] for m in results.values() for r in m["ratios"].values()),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     json.dump(report, sys.stdout, indent=2)
