@@ -14,6 +14,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from benchmarks._styles import declare as declare_styles
 from wfcore._models import Batch, InvocationRecord, WorkflowRecord
 from wfcore.store.redis import RedisStore
 from wfcore_dramatiq import App
@@ -368,3 +369,8 @@ def b7_poller(run: str, interval: float) -> int:
 def b7_hop(run: str, i: int) -> None:
     """One raw Dramatiq hop: record when it was received."""
     _stamp("hop", run, i)
+
+
+# -- B8: per-step overhead of wfcore.steps and wfcore.flow vs wf.execute_task -----------------
+
+b8 = declare_styles(app)

@@ -61,3 +61,26 @@ def test_b7_quick_measures_signals_hops_and_polling() -> None:
     assert set(waiting) == {"wait_s", "idle", "signal_wait", "polling"}
     for window in ("signal_wait", "polling"):
         assert set(waiting[window]["over_idle"]) >= {"redis_commands", "worker_cpu_ms"}
+
+
+@pytest.mark.timeout(150)
+def test_b8_quick_compares_each_style_with_execute_task() -> None:
+    report = _run("b8_styles.py", "--quick")
+    assert report["benchmark"] == "B8"
+    modes = report["modes"]
+    assert isinstance(modes, dict)
+    assert set(modes) == {"embedded"}
+    embedded = modes["embedded"]
+    for style in ("execute_task", "steps", "flow"):
+        numbers = embedded[style]
+        assert numbers["per_step_ms"] > 0
+        assert len(numbers["per_step_ms_rounds"]) == report["rounds"]
+        # Every step is a recorded child: the history grows with the steps.
+        assert numbers["history_events"] > numbers["history_events_one_step"]
+    ratios = embedded["ratios"]
+    assert set(ratios) == {"steps", "flow"}
+    for ratio in ratios.values():
+        assert ratio["target"] == 1.5
+        assert isinstance(ratio["per_step_ratio"], float)
+        assert isinstance(ratio["target_met"], bool)
+    assert isinstance(report["target_met"], bool)

@@ -14,7 +14,6 @@ A failure is raised after all that (``StepFailedError``), a cancellation re-rais
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -142,8 +141,14 @@ class _Driver:
         self, handles: dict[int, TaskHandle], values: dict[int, list[Any]]
     ) -> dict[int, TaskFailedError]:
         """Wait for every handle (suspends once); record values, return the failures."""
-        with contextlib.suppress(TaskFailedError):  # each one's outcome is read below
-            self._op(self.wf.wait, *handles.values())
+        try:
+            results = self._op(self.wf.wait, *handles.values())
+        except TaskFailedError:
+            pass  # which ones failed: each one's outcome is read below
+        else:  # all succeeded: no second wait (on every replay) per handle
+            for i, result in zip(handles, results, strict=True):
+                values[i] = result.result
+            return {}
         errors: dict[int, TaskFailedError] = {}
         for i, handle in handles.items():
             try:
