@@ -9,6 +9,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.results import Results
 from dramatiq.results.backends import RedisBackend
 
+from tests.integration.apps.aio import Aio
 from tests.integration.apps.interop import Interop
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.scenarios import Scenarios
@@ -30,7 +31,7 @@ def make_broker(broker_url: str, namespace: str) -> dramatiq.Broker:
     raise ValueError(f"unsupported broker URL {broker_url!r}")
 
 
-def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small | Interop]:
+def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small | Interop | Aio]:
     """The App and its declared tasks, exactly as the test process builds them."""
     namespace = env.get("WFCORE_IT_NAMESPACE", "dramatiq")
     broker = make_broker(env["WFCORE_IT_BROKER_URL"], namespace)
@@ -43,4 +44,6 @@ def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small | Interop]
         return app, Small(app, env["WFCORE_IT_QUEUE"])
     if suite == "interop":
         return app, Interop(app)
+    if suite == "aio":
+        return app, Aio(app)
     return app, Scenarios(app, Ledger(env["WFCORE_IT_LEDGER"]))

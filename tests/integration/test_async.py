@@ -1,0 +1,107 @@
+"""Async tasks on Dramatiq: the embedded App (StubBroker, worker threads) and a real
+``dramatiq`` worker process on Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from dramatiq.middleware.asyncio import AsyncIO
+
+from tests.integration.apps.aio import Aio
+from tests.integration.apps.deploy import build_app
+from tests.integration.harness import (
+    RESULT_TIMEOUT,
+    WorkerProcess,
+    delete_redis_keys,
+    redis_url_of,
+    with_query,
+)
+from tests.support.redis_server import RedisServer
+from wfcore import WorkflowStatus
+from wfcore_dramatiq import App, WorkflowHandle
+
+
+def _resumes(handle: WorkflowHandle[object], task_name: str) -> int:
+    return sum(1 for e in handle.history() if e.kind == "task_resumed" and e.task_name == task_name)
+
+
+def _until_suspended_on_signal(handle: WorkflowHandle[object]) -> None:
+    deadline = time.monotonic() + RESULT_TIMEOUT
+    while time.monotonic() < deadline:
+        waiting = any(e.kind == "wait_signal" for e in handle.history())
+        if waiting and handle.status() is WorkflowStatus.SUSPENDED:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the workflow never reached its signal wait")
+
+
+def _check_dashboard(aio: Aio) -> None:
+    handle = aio.dashboard.send("ada")
+    _until_suspended_on_signal(handle)
+    handle.signal("approval", "yes")
+    value = handle.result(timeout=RESULT_TIMEOUT)
+    assert value["user"]["path"] == "/users/ada"
+    # The plain async task ran on the AsyncIO middleware's event loop thread
+    assert value["user"]["thread"] == "EventLoopThread"
+    assert (value["recs"], value["token"], value["approval"]) == ("RECS", "token-ada", "yes")
+    assert aio.app.verify_replay(handle.workflow_id).ok
+
+
+def _check_join_and_calls(aio: Aio) -> None:
+    joined = aio.join.send(30)
+    assert joined.result(timeout=RESULT_TIMEOUT) == sum(range(30))
+    # Children finishing close together are delivered together: far fewer than 30 replays
+    assert _resumes(joined, aio.join.spec.name) <= 10
+    assert aio.app.verify_replay(joined.workflow_id).ok
+    parent = aio.sync_parent.send(20)
+    assert parent.result(timeout=RESULT_TIMEOUT) == 21
+    assert aio.app.verify_replay(parent.workflow_id).ok
+
+
+@pytest.fixture
+def embedded(make_app: Callable[..., App]) -> Aio:
+    return Aio(make_app())
+
+
+def test_the_app_adds_the_asyncio_middleware_for_plain_async_tasks(embedded: Aio) -> None:
+    assert sum(isinstance(m, AsyncIO) for m in embedded.app.broker.middleware) == 1
+
+
+def test_async_workflows_on_the_embedded_app(embedded: Aio) -> None:
+    _check_dashboard(embedded)
+    _check_join_and_calls(embedded)
+
+
+@pytest.fixture(scope="module")
+def redis_aio(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aio]:
+    """The async suite's App (client side) and a real worker process serving it."""
+    redis_url = redis_url_of(redis_server)
+    run = uuid.uuid4().hex[:12]
+    namespace, prefix = f"wfcore-aio-{run}", f"wfcore-aio-store-{run}"
+    env = {
+        "WFCORE_IT_BROKER_URL": redis_url,
+        "WFCORE_IT_NAMESPACE": namespace,
+        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
+        "WFCORE_IT_SUITE": "aio",
+    }
+    app, tasks = build_app(env)
+    assert isinstance(tasks, Aio)
+    worker = WorkerProcess(env, Path(tmp_path_factory.mktemp("aio")) / "worker.log")
+    worker.start()
+    try:
+        yield tasks
+    finally:
+        worker.stop()
+        app.close()
+        app.broker.close()
+        delete_redis_keys(redis_url, namespace, prefix)
+
+
+@pytest.mark.redis
+def test_async_workflows_on_a_real_worker_with_redis(redis_aio: Aio) -> None:
+    _check_dashboard(redis_aio)
+    _check_join_and_calls(redis_aio)
