@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 from wfcore._current import current
 from wfcore._models import WorkflowIdentity
@@ -14,6 +23,7 @@ from wfcore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from wfcore.context import WorkflowContext
+    from wfcore.context.async_view import AsyncWorkflowContext
 
 __all__ = ["Body", "HasTaskSpec", "Task", "TaskResult", "TaskSpec", "spec_of"]
 
@@ -104,6 +114,26 @@ class TaskResult:
     task_name: str
 
 
+class _Wf:
+    """``task.wf``: the deterministic context of the invocation running now. Typed as an
+    :class:`~wfcore.context.async_view.AsyncWorkflowContext` (awaitable waits) on a task
+    whose function is ``async def``."""
+
+    @overload
+    def __get__(self, task: None, owner: type[Any]) -> _Wf: ...
+
+    @overload
+    def __get__(
+        self, task: Task[..., Coroutine[Any, Any, Any]], owner: type[Any]
+    ) -> AsyncWorkflowContext: ...
+
+    @overload
+    def __get__(self, task: Task[..., Any], owner: type[Any]) -> WorkflowContext: ...
+
+    def __get__(self, task: Task[..., Any] | None, owner: type[Any]) -> Any:
+        return self if task is None else current()
+
+
 class Task(Generic[P, R]):
     """A declared task: callable as a plain function, with ``wf`` and ``workflow`` accessors.
 
@@ -117,10 +147,7 @@ class Task(Generic[P, R]):
         self.__doc__ = spec.fn.__doc__
         self.__wrapped__ = spec.fn
 
-    @property
-    def wf(self) -> WorkflowContext:
-        """The deterministic context of the invocation running now."""
-        return current()
+    wf = _Wf()
 
     @property
     def workflow(self) -> WorkflowIdentity:

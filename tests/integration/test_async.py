@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dramatiq.middleware.asyncio import AsyncIO
@@ -22,14 +23,19 @@ from tests.integration.harness import (
 )
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
-from wfcore_dramatiq import App, WorkflowHandle
+from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
 
 
-def _resumes(handle: WorkflowHandle[object], task_name: str) -> int:
+def _send(task: DramatiqTask[..., Any], *args: Any) -> WorkflowHandle[Any]:
+    """``task.send(...)`` of an async task (its handle's result is what the body returns)."""
+    return task.send_with_options(args=args)
+
+
+def _resumes(handle: WorkflowHandle[Any], task_name: str) -> int:
     return sum(1 for e in handle.history() if e.kind == "task_resumed" and e.task_name == task_name)
 
 
-def _until_suspended_on_signal(handle: WorkflowHandle[object]) -> None:
+def _until_suspended_on_signal(handle: WorkflowHandle[Any]) -> None:
     deadline = time.monotonic() + RESULT_TIMEOUT
     while time.monotonic() < deadline:
         waiting = any(e.kind == "wait_signal" for e in handle.history())
@@ -40,7 +46,7 @@ def _until_suspended_on_signal(handle: WorkflowHandle[object]) -> None:
 
 
 def _check_dashboard(aio: Aio) -> None:
-    handle = aio.dashboard.send("ada")
+    handle = _send(aio.dashboard, "ada")
     _until_suspended_on_signal(handle)
     handle.signal("approval", "yes")
     value = handle.result(timeout=RESULT_TIMEOUT)
@@ -52,12 +58,12 @@ def _check_dashboard(aio: Aio) -> None:
 
 
 def _check_join_and_calls(aio: Aio) -> None:
-    joined = aio.join.send(30)
+    joined = _send(aio.join, 30)
     assert joined.result(timeout=RESULT_TIMEOUT) == sum(range(30))
     # Children finishing close together are delivered together: far fewer than 30 replays
     assert _resumes(joined, aio.join.spec.name) <= 10
     assert aio.app.verify_replay(joined.workflow_id).ok
-    parent = aio.sync_parent.send(20)
+    parent = _send(aio.sync_parent, 20)
     assert parent.result(timeout=RESULT_TIMEOUT) == 21
     assert aio.app.verify_replay(parent.workflow_id).ok
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, overload
 
 from wfcore._history import Kind, encode_entry
 from wfcore.context.awaiting import Awaiting
@@ -23,7 +23,15 @@ class _Deterministic:
     def __init__(self, ctx: Steps) -> None:
         self._ctx = ctx
 
-    def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    @overload
+    def __call__(
+        self, name: str, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any
+    ) -> T: ...
+
+    @overload
+    def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def __call__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         ctx = self._ctx
         if ctx._aio is None:
             return ctx._step(name, fn, args, kwargs)
@@ -33,8 +41,8 @@ class _Deterministic:
         try:
             value = ctx._step(name, fn, args, kwargs)
         except Exception as exc:
-            return aio.failed(exc)  # type: ignore[return-value]
-        return aio.resolved(value)  # type: ignore[return-value]
+            return aio.failed(exc)
+        return aio.resolved(value)
 
     def _deterministic_operation(self, name: str, fn: Callable[..., T]) -> T:
         return self._ctx._step(name, fn, (), {})
