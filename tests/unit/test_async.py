@@ -94,6 +94,7 @@ def test_a_signal_is_awaited_and_delivered() -> None:
 
     workflow_id = runner.start(approve)
     runner.run_until_idle()
+    _verify(runner, workflow_id)  # a suspended async body verifies up to where it waits
     runner.signal(workflow_id, "ok", {"by": "bob"})
     runner.run_until_idle()
     assert runner.engine.result(workflow_id) == {"by": "bob"}

@@ -139,6 +139,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         self._running = False
         self._closed = False
         self._exceptions: list[dict[str, Any]] = []
+        self._tasks: list[asyncio.Task[Any]] = []  # in creation order
 
     # -- driving -------------------------------------------------------------------------
 
@@ -179,7 +180,10 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
     def _close_tasks(self) -> None:
         """Close the coroutines of tasks left waiting (the run suspended or failed): their
         ``finally`` blocks run now, in this thread, not later in the garbage collector."""
-        for task in asyncio.all_tasks(self):
+        # In creation order (a set's order is not reproducible): finally blocks that record
+        # wf operations record them in the same order on every run.
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
             task._log_destroy_pending = False  # type: ignore[attr-defined]
             coro = task.get_coro()
             # RuntimeError: it awaited again in a finally block; nothing more can run.
@@ -187,6 +191,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                 coro.close()
         self._ready.clear()
         self._waits.clear()
+        self._tasks.clear()
 
     # -- waits ---------------------------------------------------------------------------
 
@@ -286,7 +291,9 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[Any]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        task = asyncio.Task(coro, loop=self, name=name, context=context)
+        self._tasks.append(task)
+        return task
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
         pass  # the wait goes inactive; a suspension no longer waits for it
@@ -342,7 +349,11 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
 
 def _refusal(name: str) -> Callable[..., NoReturn]:
     def refuse(self: DeterministicLoop, *args: Any, **kwargs: Any) -> NoReturn:
-        what = "threads" if name == "call_soon_threadsafe" else "real I/O"
+        what = "real I/O"
+        if name == "call_soon_threadsafe":
+            what = "threads"
+        elif name.startswith("run_"):
+            what = "a nested run of the loop"
         self._refuse(f"loop.{name}() ({what}) in a workflow body")
 
     refuse.__name__ = name
