@@ -318,3 +318,53 @@ def raw_fan_join(run: str) -> None:
     """The join: record when it ran and how many times."""
     redis_client.incr(key(run, "joins"))
     redis_client.set(key(run, "finished"), repr(time.time()))
+
+
+# -- B7: a signal's wake-up vs a raw hop vs polling a flag ----------------------------------
+
+
+def _stamp(field: str, run: str, i: int) -> float:
+    """The time now, also written to ``key(run, field)[i]`` for the client to read."""
+    now = time.time()
+    redis_client.hset(key(run, field), str(i), repr(now))
+    return now
+
+
+@app.task
+def b7_waiter(run: str, n: int) -> int:
+    """Waits for n signals "go" in turn; right after each, a recorded operation stamps the time.
+
+    ``set_data("ready", i)`` is written by the wait's own commit (it registers the wait), so a
+    client that reads it knows the wait is registered."""
+    wf = b7_waiter.wf
+    for i in range(n):
+        wf.set_data("ready", i)
+        wf.wait_signal("go")
+        wf.deterministic("woke", lambda i=i: _stamp("woke", run, i))
+    return n
+
+
+def _flag_seen(run: str) -> float | None:
+    """The time now if the client has set the run's flag (then also stamped), else None."""
+    if not redis_client.exists(key(run, "flag")):
+        return None
+    return _stamp("seen", run, 0)
+
+
+@app.task
+def b7_poller(run: str, interval: float) -> int:
+    """The workaround without signals: sleep ``interval``, check a flag, until it is set."""
+    wf = b7_poller.wf
+    polls = 0
+    while wf.deterministic("check", lambda: _flag_seen(run)) is None:
+        polls += 1
+        if polls == 1:
+            wf.set_data("polling", True)
+        wf.sleep(interval)
+    return polls
+
+
+@dramatiq.actor(broker=broker, actor_name="b7_hop")
+def b7_hop(run: str, i: int) -> None:
+    """One raw Dramatiq hop: record when it was received."""
+    _stamp("hop", run, i)

@@ -38,6 +38,7 @@ __all__ = [
     "machine",
     "percentile",
     "profile_summary",
+    "running_rig",
     "settings_from",
     "start_phase",
     "throwaway_redis",
@@ -281,6 +282,29 @@ class Start:
     at: float
     messages: int
     cpu: dict[str, float]
+
+
+@contextmanager
+def running_rig(settings: WorkerSettings, profile_dir: str | None = None) -> Iterator[Rig]:
+    """A throwaway Redis, the worker module imported with its settings, and the `dramatiq`
+    workers started; on exit (the workers' log tail on stderr after an error) all stopped."""
+    with throwaway_redis() as (server, namespace):
+        env = environment(worker_url(server, settings), namespace, settings, profile_dir)
+        os.environ.update(env)  # the worker module reads them at import, here and in workers
+        from benchmarks import _bench_app as bench
+
+        client = redis.Redis.from_url(server.url(0))
+        workers = Workers(env, settings, client)
+        try:
+            yield Rig(bench, client, workers, CpuMeter(server.pid, workers.pids()))
+        except BaseException:
+            log("workers' log:\n" + workers.tail())
+            raise
+        finally:
+            workers.stop()
+            workers.cleanup()
+            bench.store.close()
+            client.close()
 
 
 def start_phase(rig: Rig) -> Start:

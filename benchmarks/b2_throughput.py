@@ -22,18 +22,15 @@ from benchmarks._workers import (
     CpuMeter,
     Rig,
     Start,
-    Workers,
     add_worker_arguments,
-    environment,
     log,
     machine,
     percentile,
     profile_summary,
+    running_rig,
     settings_from,
     start_phase,
-    throwaway_redis,
     wait_until,
-    worker_url,
 )
 
 if TYPE_CHECKING:
@@ -196,45 +193,30 @@ def main() -> None:
     sequential_n = 10 if args.quick else 30
     profile_dir = tempfile.mkdtemp(prefix="wfcore-bench-prof-") if args.profile else None
     load_before = os.getloadavg()[0]
-    with throwaway_redis() as (server, namespace):
-        env = environment(worker_url(server, settings), namespace, settings, profile_dir)
-        os.environ.update(env)  # the worker module reads them at import, here and in workers
-        from benchmarks import _bench_app as bench
-
-        client = redis.Redis.from_url(server.url(0))
-        workers = Workers(env, settings, client)
-        rig = Rig(bench, client, workers, CpuMeter(server.pid, workers.pids()))
-        try:
-            log("warm-up")
-            raw_burst(rig, 20)
-            wfcore_burst(rig, 20)
+    with running_rig(settings, profile_dir) as rig:
+        bench, client = rig.bench, rig.client
+        log("warm-up")
+        raw_burst(rig, 20)
+        wfcore_burst(rig, 20)
+        if args.store_only:
+            store_only_burst(rig, 20)
+        raw: list[dict[str, Any]] = []
+        wfc: list[dict[str, Any]] = []
+        store_only: list[dict[str, Any]] = []
+        for r in range(rounds):
+            log(f"round {r + 1}/{rounds}: raw Dramatiq, {n} chains of 7 messages")
+            raw.append(raw_burst(rig, n))
+            log(f"  {raw[-1]['messages_per_s']} msg/s, wall {raw[-1]['wall_s']} s")
+            log(f"round {r + 1}/{rounds}: wfcore, {n} workflows")
+            wfc.append(wfcore_burst(rig, n))
+            log(f"  {wfc[-1]['messages_per_s']} msg/s, wall {wfc[-1]['wall_s']} s")
             if args.store_only:
-                store_only_burst(rig, 20)
-            raw: list[dict[str, Any]] = []
-            wfc: list[dict[str, Any]] = []
-            store_only: list[dict[str, Any]] = []
-            for r in range(rounds):
-                log(f"round {r + 1}/{rounds}: raw Dramatiq, {n} chains of 7 messages")
-                raw.append(raw_burst(rig, n))
-                log(f"  {raw[-1]['messages_per_s']} msg/s, wall {raw[-1]['wall_s']} s")
-                log(f"round {r + 1}/{rounds}: wfcore, {n} workflows")
-                wfc.append(wfcore_burst(rig, n))
-                log(f"  {wfc[-1]['messages_per_s']} msg/s, wall {wfc[-1]['wall_s']} s")
-                if args.store_only:
-                    log(f"round {r + 1}/{rounds}: raw chains with B2's store round trips")
-                    store_only.append(store_only_burst(rig, n))
-                    log(f"  {store_only[-1]['messages_per_s']} msg/s")
-            log(f"sequential latency, {sequential_n} of each")
-            raw_seq = raw_sequential(bench, client, sequential_n)
-            wfc_seq = wfcore_sequential(bench, sequential_n)
-        except BaseException:
-            log("workers' log:\n" + workers.tail())
-            raise
-        finally:
-            workers.stop()
-            workers.cleanup()
-            bench.store.close()
-            client.close()
+                log(f"round {r + 1}/{rounds}: raw chains with B2's store round trips")
+                store_only.append(store_only_burst(rig, n))
+                log(f"  {store_only[-1]['messages_per_s']} msg/s")
+        log(f"sequential latency, {sequential_n} of each")
+        raw_seq = raw_sequential(bench, client, sequential_n)
+        wfc_seq = wfcore_sequential(bench, sequential_n)
     raw_side, wfc_side = _side(raw, raw_seq), _side(wfc, wfc_seq)
     ratio = wfc_side["messages_per_s"] / raw_side["messages_per_s"]
     out: dict[str, Any] = {

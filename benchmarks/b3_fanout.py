@@ -11,8 +11,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import redis
-
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -20,17 +18,14 @@ from benchmarks._workers import (
     CpuMeter,
     Rig,
     Start,
-    Workers,
     add_worker_arguments,
-    environment,
     log,
     machine,
     profile_summary,
+    running_rig,
     settings_from,
     start_phase,
-    throwaway_redis,
     wait_until,
-    worker_url,
 )
 
 
@@ -129,35 +124,19 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 5)
     profile_dir = tempfile.mkdtemp(prefix="wfcore-bench-prof-") if args.profile else None
     load_before = os.getloadavg()[0]
-    with throwaway_redis() as (server, namespace):
-        env = environment(worker_url(server, settings), namespace, settings, profile_dir)
-        os.environ.update(env)  # the worker module reads them at import, here and in workers
-        from benchmarks import _bench_app as bench
-
-        client = redis.Redis.from_url(server.url(0))
-        workers = Workers(env, settings, client)
-        rig = Rig(bench, client, workers, CpuMeter(server.pid, workers.pids()))
-        try:
-            log("warm-up")
-            raw_fanout(rig, 50, 0)
-            wfcore_fanout(rig, 50, 0)
-            raw: list[dict[str, Any]] = []
-            wfc: list[dict[str, Any]] = []
-            for r in range(rounds):
-                log(f"round {r + 1}/{rounds}: raw Dramatiq, 1 -> {n} -> join")
-                raw.append(raw_fanout(rig, n, args.child_ms))
-                log(f"  wall {raw[-1]['wall_s']} s, joins {raw[-1]['join_runs']}")
-                log(f"round {r + 1}/{rounds}: wfcore, 1 -> {n} -> wf.wait")
-                wfc.append(wfcore_fanout(rig, n, args.child_ms))
-                log(f"  wall {wfc[-1]['wall_s']} s, resumed {wfc[-1]['join_runs']} time(s)")
-        except BaseException:
-            log("workers' log:\n" + workers.tail())
-            raise
-        finally:
-            workers.stop()
-            workers.cleanup()
-            bench.store.close()
-            client.close()
+    with running_rig(settings, profile_dir) as rig:
+        log("warm-up")
+        raw_fanout(rig, 50, 0)
+        wfcore_fanout(rig, 50, 0)
+        raw: list[dict[str, Any]] = []
+        wfc: list[dict[str, Any]] = []
+        for r in range(rounds):
+            log(f"round {r + 1}/{rounds}: raw Dramatiq, 1 -> {n} -> join")
+            raw.append(raw_fanout(rig, n, args.child_ms))
+            log(f"  wall {raw[-1]['wall_s']} s, joins {raw[-1]['join_runs']}")
+            log(f"round {r + 1}/{rounds}: wfcore, 1 -> {n} -> wf.wait")
+            wfc.append(wfcore_fanout(rig, n, args.child_ms))
+            log(f"  wall {wfc[-1]['wall_s']} s, resumed {wfc[-1]['join_runs']} time(s)")
     raw_side, wfc_side = _side(raw), _side(wfc)
     out: dict[str, Any] = {
         "benchmark": "B3",

@@ -196,8 +196,12 @@ class HistoryEvent:
         invocation_id: the invocation it belongs to.
         task_name: that invocation's task.
         kind: a recorded operation's kind (``random``, ``start_task``, ``patched``, ``sleep``
-            -- a timer scheduled, its value the fire time --, ...), ``sleep_fired`` (when the
-            timer at that seq fired), or a lifecycle event: ``task_created``,
+            -- a timer scheduled, its value the fire time --, ``wait_signal``, ...),
+            ``sleep_fired`` (when the timer at that seq fired), what the ``wait_signal`` or
+            ``poll_signal`` at that seq consumed: ``signal_received`` (value: the payload;
+            dated when the invocation took it), ``signal_timed_out`` or ``signal_closed``
+            (cancelled; both dated when the wait ended, value None), or a lifecycle event:
+            ``task_created``,
             ``task_started``, ``task_resumed``, ``task_suspended``, ``task_retrying``,
             ``task_completed``, ``task_failed``,
             ``task_cancelled``, and for the workflow's root invocation the matching
@@ -243,12 +247,15 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
         line = (inv.invocation_id, inv.task_name)
         events.append(HistoryEvent(inv.created_at, *line, "task_created", "", None, True, None))
         seq = 0
-        for data in snap.entries:
+        for index, data in enumerate(snap.entries):
             if is_operation(data):
                 e = decode_entry(codec, seq, data, where)
                 events.append(
                     HistoryEvent(e.recorded_at, *line, e.kind, e.name, seq, e.ok, e.value)
                 )
+                if e.kind in _SIGNAL_TAKES and seq in snap.outcomes:
+                    taken = snap.outcomes[seq]
+                    events.append(_signal_taken(codec, snap.entries, index, e, taken, line, where))
                 if e.kind == Kind.SLEEP and seq in snap.outcomes:
                     fired_at = decode_outcome(codec, snap.outcomes[seq], where).value
                     if type(fired_at) is not float:
@@ -270,3 +277,51 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
                 )
     events.sort(key=lambda ev: ev.timestamp)
     return events
+
+
+_SIGNAL_TAKES = frozenset({Kind.WAIT_SIGNAL, Kind.POLL_SIGNAL})
+# How a signal wait ended, by the status of the outcome at its position (wfcore._signals).
+_SIGNAL_ENDS = {
+    WorkflowStatus.COMPLETED: "signal_received",
+    WorkflowStatus.FAILED: "signal_timed_out",
+    WorkflowStatus.CANCELLED: "signal_closed",
+}
+
+
+def _signal_taken(
+    codec: Codec,
+    entries: list[bytes],
+    index: int,
+    e: Entry,
+    taken: bytes,
+    line: tuple[str, str],
+    where: str,
+) -> HistoryEvent:
+    """The event for what the signal wait or poll ``e`` (``entries[index]``) consumed: the
+    outcome ``taken`` recorded at its position.
+
+    ``signal_received`` (value: the payload) is dated when the invocation took it: the
+    wait's own time when a signal was buffered, else the first lifecycle event after the
+    suspension the wait caused (it resumed with it; the suspension's time until it has).
+    ``signal_timed_out`` and ``signal_closed`` (cancelled; value None) are dated when the wait
+    ended.
+    """
+    outcome = decode_outcome(codec, taken, f"signal wait {e.seq} of {where}")
+    kind = _SIGNAL_ENDS.get(outcome.status)
+    if kind is None or (kind != "signal_received" and type(outcome.value) is not float):
+        raise DecodeError(
+            f"cannot decode what signal wait {e.seq} of {where} received: "
+            f"{outcome.status.value} {type(outcome.value).__qualname__}; it is corrupt"
+        )
+    if kind != "signal_received":
+        return HistoryEvent(outcome.value, *line, kind, e.name, e.seq, True, None)
+    at, suspended = e.recorded_at, False
+    for data in entries[index + 1 :]:
+        if is_operation(data):
+            break
+        event, _, when, _ = decode_lifecycle(codec, data, where)
+        at = when if suspended or event == "task_suspended" else at
+        if suspended:
+            break
+        suspended = event == "task_suspended"
+    return HistoryEvent(at, *line, kind, e.name, e.seq, True, outcome.value)

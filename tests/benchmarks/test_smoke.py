@@ -39,3 +39,25 @@ def test_b5_quick_replays_without_divergence() -> None:
     replay = report["replay"]
     assert isinstance(replay, dict)
     assert replay["events"] == 1000
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b7_quick_measures_signals_hops_and_polling() -> None:
+    report = _run("b7_signals.py", "--quick")
+    assert report["benchmark"] == "B7"
+    assert report["signals"] == 20
+    for side in ("signal_latency", "raw_hop_latency", "paired_extra_ms"):
+        latency = report[side]
+        assert isinstance(latency, dict)
+        assert set(latency) == {"p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"}
+    assert isinstance(report["ratio_p50_signal_to_raw_hop"], float)
+    assert isinstance(report["target_met"], bool)
+    polling = report["polling"]
+    assert isinstance(polling, dict)
+    assert polling["samples"] == 2
+    waiting = report["waiting"]
+    assert isinstance(waiting, dict)
+    assert set(waiting) == {"wait_s", "idle", "signal_wait", "polling"}
+    for window in ("signal_wait", "polling"):
+        assert set(waiting[window]["over_idle"]) >= {"redis_commands", "worker_cpu_ms"}

@@ -13,6 +13,9 @@ Shapes (each returns what it recorded, so a test can compare results with histor
   commit it.
 - ``mixed(i)``: the chaos test's workflow; ``i % 4`` picks a sequential pair of children, a
   ``sub`` child workflow, a fan-out of ``FANOUT`` leaves with one ``wait``, or a sleep.
+- ``listener(tag)``: uuid, then ``wait_signal("ping")``; returns the payload and what a
+  ``poll_signal("ping")`` right after finds (None: nothing was delivered twice).
+- ``pinger(target, payload)``: ``wf.signal_workflow(target, "ping", payload)``.
 - ``counted(tag)``: one body execution counted per first run (idempotent start tests).
 - ``long_step(tag, seconds)``: one ``wf.deterministic`` step of ``seconds``, each execution
   of its body counted (heartbeat tests: longer than ``stale_after``, it must run once).
@@ -135,6 +138,19 @@ class ChaosTasks:
             return out
 
         @app.task(**FAST)
+        def listener(tag: str) -> dict[str, Any]:
+            wf = listener.wf
+            u = wf.uuid()
+            wf.set_data("listening", u)  # written by the commit that registers the wait
+            got = wf.wait_signal("ping")
+            return {"tag": tag, "uuid": u, "got": got, "again": wf.poll_signal("ping")}
+
+        @app.task(**FAST)
+        def pinger(target: str, payload: Any) -> str:
+            pinger.wf.signal_workflow(target, "ping", payload)
+            return "sent"
+
+        @app.task(**FAST)
         def counted(tag: str) -> dict[str, Any]:
             wf = counted.wf
             if not wf.is_replaying:
@@ -159,6 +175,8 @@ class ChaosTasks:
         self.racer: DramatiqTask[[str, int], dict[str, Any]] = racer
         self.mixed: DramatiqTask[[int], dict[str, Any]] = mixed
         self.counted: DramatiqTask[[str], dict[str, Any]] = counted
+        self.listener: DramatiqTask[[str], dict[str, Any]] = listener
+        self.pinger: DramatiqTask[[str, Any], str] = pinger
 
 
 def rendezvous(book: Book, name: str, parties: int, timeout: float = 5.0) -> int:

@@ -8,10 +8,11 @@ per test run across every process (a Redis ``SET NX`` marker), so the restarted 
 
 Both also count, in Redis, what the guarantees are about: which child outcomes were recorded
 (``record_outcome`` that returned ``recorded=True``), which invocations committed a finish,
-which child messages a parent run sent, which messages were processed, and which invocations
-the recovery sweep claimed. A count is written right after the store call returns and before
-any crash point, so the injected crash never hides one; with one worker thread nothing else is
-in flight when it fires, so the counts are exact. (Other threads, or a SIGKILL from outside,
+which child messages a parent run sent, which messages were processed, which signals were
+accepted or dropped as duplicates, and which invocations the recovery sweep claimed. A count
+is written right after the store call returns and before any crash point, so the injected
+crash never hides one; with one worker thread nothing else is in flight when it fires, so the
+counts are exact. (Other threads, or a SIGKILL from outside,
 can die between a store write and its count, which is why the chaos test asserts ``<= 1``.)
 """
 
@@ -33,6 +34,7 @@ from wfcore._models import (
     InvocationRecord,
     OutcomeResult,
     QueuePush,
+    SignalResult,
     Snapshot,
     WorkflowRecord,
     WorkflowStatus,
@@ -87,6 +89,11 @@ CRASH_POINTS: dict[str, str] = {
     "during-completion": "a top-level workflow's finish was committed; the run has not returned",
     "after-timer-suspend-before-wake": (
         "an invocation suspended on a new durable timer; the wake message is not sent"
+    ),
+    "after-signal-stored-before-wake": (
+        "a signal was stored and recorded as the outcome of a suspended wait, and the store "
+        "decided this sender wakes the waiter; the wake message is not sent (a client's "
+        "handle.signal, or a workflow's wf.signal_workflow before its own commit)"
     ),
     "after-timer-suspend": (
         "an invocation suspended on a durable timer and its delayed wake message was sent; "
@@ -265,6 +272,22 @@ class CrashingStore(DelegatingStore):
         if result.wake:
             # The detail names the parent whose wake-up the crash loses.
             self._crash("after-outcome-recorded-before-wake", _member(workflow_id, invocation_id))
+
+    def send_signal(
+        self, workflow_id: str, name: str, payload: bytes, *, signal_id: str | None = None
+    ) -> SignalResult:
+        result = self.inner.send_signal(workflow_id, name, payload, signal_id=signal_id)
+        if result.accepted or result.duplicate:
+            what = "accepted" if result.accepted else "duplicate"
+            self.book.count("signals", _member(workflow_id, name, what))
+        if result.wake and result.waiter is not None:
+            # The detail names the waiter whose wake-up the crash loses.
+            waiter = result.waiter
+            self._crash(
+                "after-signal-stored-before-wake",
+                _member(waiter.workflow_id, waiter.invocation_id),
+            )
+        return result
 
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100

@@ -6,6 +6,8 @@ ready, waits for the test's "go" marker, and calls ``send_with_options`` once pe
 first with an ``idempotency_key``, then with an explicit ``workflow_id``.
 
 ``start_and_die``: a client that dies between creating a workflow and sending its message.
+
+``signal_and_die``: a client that dies between storing a signal and sending the wake-up.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 
 from tests.chaos.harness import build_app
 
-__all__ = ["start_and_die", "start_twice"]
+__all__ = ["signal_and_die", "start_and_die", "start_twice"]
 
 
 def _wait_go(book_get: object, name: str, timeout: float = 60.0) -> None:
@@ -55,3 +57,11 @@ def start_and_die(env: dict[str, str], workflow_id: str) -> None:
     _, tasks = build_app(env, armed=True)
     tasks.parent.send_with_options(args=("client-crash",), workflow_id=workflow_id)
     raise AssertionError("the client should have died before sending")
+
+
+def signal_and_die(env: dict[str, str], workflow_id: str, payload: object) -> None:
+    """Signal "ping" to ``workflow_id`` from a client armed to die (``WFCORE_CRASH_POINT``)
+    between the store accepting it for a suspended wait and the wake message."""
+    app, _ = build_app(env, armed=True)
+    app.signal(workflow_id, "ping", payload)
+    raise AssertionError("the client should have died before waking the waiter")

@@ -55,6 +55,18 @@ def test_signal_and_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert runner.engine.result(workflow_id) == {"ok": True}
     assert main(["--store", url, "data", workflow_id]) == 0
     assert "decided" in capsys.readouterr().out
+    # And its history shows what the wait received
+    assert main(["--store", url, "--json", "history", workflow_id]) == 0
+    rows = [
+        (e["kind"], e["name"], e["seq"], e["value"]) for e in json.loads(capsys.readouterr().out)
+    ]
+    waited = [row for row in rows if row[0] in ("wait_signal", "signal_received")]
+    assert waited == [
+        ("wait_signal", "approval", 2, None),
+        ("signal_received", "approval", 2, {"ok": True}),
+    ]
+    assert main(["--store", url, "history", workflow_id]) == 0
+    assert "signal_received" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

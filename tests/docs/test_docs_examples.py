@@ -12,14 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 
 
 def _blocks() -> list[tuple[str, str]]:
     found = []
     for doc in DOCS:
         for block in BLOCK.findall(doc.read_text()):
-            found.append((doc.name, block))
+            found.append((str(doc.relative_to(ROOT)), block))
     return found
 
 

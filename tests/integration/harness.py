@@ -144,6 +144,15 @@ class WorkerProcess:
         except FileNotFoundError:
             return ""
 
+    def kill(self) -> None:
+        """SIGKILL the CLI and its worker processes (its own process group, by id): no
+        shutdown, no acks, in-flight messages left to redelivery and recovery."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the CLI's main process (it stops its worker), wait; kill on timeout."""
         proc, self._proc = self._proc, None

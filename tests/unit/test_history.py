@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,100 @@ def test_an_outcome_decodes_to_its_status_and_value() -> None:
     data = encode_outcome(codec, WorkflowStatus.FAILED, {"why": [1, 2]}, "result")
     outcome = decode_outcome(codec, data, "inv-1")
     assert (outcome.status, outcome.value) == (WorkflowStatus.FAILED, {"why": [1, 2]})
+
+
+def _signal_flow(runner: LocalRunner) -> Any:
+    @runner.task(name="listener")
+    def listener() -> list[Any]:
+        wf = listener.wf
+        first = wf.wait_signal("go")
+        second = wf.wait_signal("go", timeout="1h", default="late")
+        third = wf.poll_signal("note")
+        fourth = wf.poll_signal("note", default="none")
+        wf.random()
+        return [first, second, third, fourth]
+
+    return listener
+
+
+def _signal_rows(runner: LocalRunner, workflow_id: str) -> list[tuple[str, str, Any, Any]]:
+    """(kind, name, seq, value) of the signal operations and what they took, by seq (the
+    runner's clock jumped to the timeout, so the timed-out event sorts last by time)."""
+    rows = [
+        (e.kind, e.name, e.seq, e.value)
+        for e in runner.engine.history(workflow_id)
+        if e.seq is not None and e.kind != "random"
+    ]
+    return sorted(rows, key=lambda row: row[2])
+
+
+def test_signal_waits_show_what_they_received_timed_out_or_polled() -> None:
+    # Given a workflow that waits for a signal (it suspends), waits again with a timeout that
+    # passes, polls a buffered signal and polls an empty buffer
+    runner = LocalRunner()
+    workflow_id = runner.start(_signal_flow(runner))
+    runner.run_until_idle()
+    runner.signal(workflow_id, "note", {"text": "ship it"})
+    runner.signal(workflow_id, "go", {"ok": True, "by": "ana"})
+    runner.run_until_idle()
+    # When its history is read
+    events = runner.engine.history(workflow_id)
+    rows = _signal_rows(runner, workflow_id)
+    # Then each wait and poll is followed by what it consumed: the payloads, or the timeout
+    wait_until = rows[2][3]
+    assert rows == [
+        ("wait_signal", "go", 0, None),
+        ("signal_received", "go", 0, {"ok": True, "by": "ana"}),
+        ("wait_signal", "go", 1, wait_until),
+        ("signal_timed_out", "go", 1, None),
+        ("poll_signal", "note", 2, None),
+        ("signal_received", "note", 2, {"text": "ship it"}),
+        ("poll_signal", "note", 3, None),  # nothing buffered: nothing received
+    ]
+    assert runner.engine.result(workflow_id) == [
+        {"ok": True, "by": "ana"}, "late", {"text": "ship it"}, "none"
+    ]  # fmt: skip
+    # And the received signal is dated when the suspended wait resumed with it; the timeout
+    # when it passed; a poll's when the poll took it
+    by_kind = {(e.kind, e.seq): e for e in events}
+    resumed = [e for e in events if e.kind == "task_resumed"]
+    assert by_kind[("signal_received", 0)].timestamp == resumed[0].timestamp
+    assert by_kind[("signal_timed_out", 1)].timestamp >= wait_until
+    assert by_kind[("signal_received", 2)].timestamp == by_kind[("poll_signal", 2)].timestamp
+
+
+def test_a_buffered_signal_is_received_when_the_wait_runs() -> None:
+    # Given a signal sent before the workflow first ran
+    runner = LocalRunner()
+
+    @runner.task(name="taker")
+    def taker() -> Any:
+        return taker.wf.wait_signal("go")
+
+    workflow_id = runner.start(taker)
+    runner.signal(workflow_id, "go", 7)
+    runner.run_until_idle()
+    # Then its wait took it at once: received, dated with the wait itself
+    events = runner.engine.history(workflow_id)
+    wait = next(e for e in events if e.kind == "wait_signal")
+    received = next(e for e in events if e.kind == "signal_received")
+    assert (received.seq, received.name, received.value) == (0, "go", 7)
+    assert received.timestamp == wait.timestamp
+    assert not any(e.kind == "task_suspended" for e in events)
+
+
+def test_a_cancelled_signal_wait_shows_closed() -> None:
+    # Given a workflow suspended in wait_signal, then cancelled
+    runner = LocalRunner()
+
+    @runner.task(name="doomed")
+    def doomed() -> Any:
+        return doomed.wf.wait_signal("go")
+
+    workflow_id = runner.start(doomed)
+    runner.run_until_idle()
+    assert runner.engine.cancel(workflow_id)
+    runner.run_until_idle()
+    # Then the history says the wait was closed, not that it received anything
+    kinds = [(e.kind, e.seq, e.value) for e in runner.engine.history(workflow_id) if e.seq == 0]
+    assert kinds == [("wait_signal", 0, None), ("signal_closed", 0, None)]

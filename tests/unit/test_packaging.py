@@ -26,6 +26,16 @@ def test_wfcore_never_imports_dramatiq() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_wfcore_flow_never_imports_dramatiq() -> None:
+    # The durable executor takes the user's App; nothing of wfcore.flow imports the plugin
+    code = (
+        "import sys, wfcore.flow, wfcore.flow.durable;"
+        "print(any(m.split('.')[0] in ('dramatiq', 'wfcore_dramatiq') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_plain_import_does_not_load_redis() -> None:
     code = "import sys, wfcore; print('redis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -220,7 +220,9 @@ def test_replay_and_verification_return_the_recorded_payloads(store: StateStore)
     assert result.ok, result
     assert runner.engine.result(workflow_id)["comment"] == "ship it"
     kinds = [e.kind for e in runner.engine.history(workflow_id) if e.seq is not None]
-    assert kinds == ["set_data", "wait_signal", "poll_signal", "set_data"]
+    assert kinds == [
+        "set_data", "wait_signal", "signal_received", "poll_signal", "signal_received", "set_data"
+    ]  # fmt: skip
 
 
 def test_changed_signal_names_are_divergences(store: StateStore) -> None:
