@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -27,9 +28,12 @@ from typing import Any, ParamSpec, TypeVar
 import pytest
 import redis
 
+from tests.integration.apps.aio import Aio
 from tests.integration.apps.deploy import build_app
+from tests.integration.apps.interop import Interop
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.scenarios import Scenarios
+from tests.integration.apps.small import Small
 from tests.support.redis_server import RedisServer
 from wfcore import HistoryEvent
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
@@ -43,6 +47,7 @@ __all__ = [
     "delete_redis_keys",
     "redis_deployment",
     "redis_url_of",
+    "served_suite",
     "start",
     "token",
     "with_query",
@@ -187,6 +192,33 @@ def delete_redis_keys(url: str, *prefixes: str) -> None:
                 client.delete(*keys[i : i + 500])
     finally:
         client.close()
+
+
+@contextmanager
+def served_suite(
+    redis_server: RedisServer, log_dir: Path, suite: str
+) -> Iterator[Scenarios | Small | Interop | Aio]:
+    """The tasks of ``suite`` (the client side's App) while a real worker process serves
+    them over Redis, under a unique broker namespace and store prefix deleted afterwards."""
+    redis_url = redis_url_of(redis_server)
+    run = uuid.uuid4().hex[:12]
+    namespace, prefix = f"wfcore-{suite}-{run}", f"wfcore-{suite}-store-{run}"
+    env = {
+        "WFCORE_IT_BROKER_URL": redis_url,
+        "WFCORE_IT_NAMESPACE": namespace,
+        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
+        "WFCORE_IT_SUITE": suite,
+    }
+    app, tasks = build_app(env)
+    worker = WorkerProcess(env, log_dir / "worker.log")
+    worker.start()
+    try:
+        yield tasks
+    finally:
+        worker.stop()
+        app.close()
+        app.broker.close()
+        delete_redis_keys(redis_url, namespace, prefix)
 
 
 # -- fixtures --------------------------------------------------------------------------------

@@ -4,23 +4,14 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from dramatiq.middleware.asyncio import AsyncIO
 
 from tests.integration.apps.aio import Aio
-from tests.integration.apps.deploy import build_app
-from tests.integration.harness import (
-    RESULT_TIMEOUT,
-    WorkerProcess,
-    delete_redis_keys,
-    redis_url_of,
-    with_query,
-)
+from tests.integration.harness import RESULT_TIMEOUT, served_suite
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
@@ -85,26 +76,9 @@ def test_async_workflows_on_the_embedded_app(embedded: Aio) -> None:
 @pytest.fixture(scope="module")
 def redis_aio(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aio]:
     """The async suite's App (client side) and a real worker process serving it."""
-    redis_url = redis_url_of(redis_server)
-    run = uuid.uuid4().hex[:12]
-    namespace, prefix = f"wfcore-aio-{run}", f"wfcore-aio-store-{run}"
-    env = {
-        "WFCORE_IT_BROKER_URL": redis_url,
-        "WFCORE_IT_NAMESPACE": namespace,
-        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
-        "WFCORE_IT_SUITE": "aio",
-    }
-    app, tasks = build_app(env)
-    assert isinstance(tasks, Aio)
-    worker = WorkerProcess(env, Path(tmp_path_factory.mktemp("aio")) / "worker.log")
-    worker.start()
-    try:
+    with served_suite(redis_server, tmp_path_factory.mktemp("aio"), "aio") as tasks:
+        assert isinstance(tasks, Aio)
         yield tasks
-    finally:
-        worker.stop()
-        app.close()
-        app.broker.close()
-        delete_redis_keys(redis_url, namespace, prefix)
 
 
 @pytest.mark.redis
