@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, overload
 
 import dramatiq
@@ -300,7 +300,15 @@ class App(Repairs):
         """Send signal ``name`` to a workflow; ``handle(workflow_id).signal(...)`` (see there)."""
         WorkflowHandle(self, workflow_id).signal(name, payload, signal_id=signal_id)
 
-    def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    @overload
+    def run(
+        self, task: DramatiqTask[P, Coroutine[Any, Any, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+
+    @overload
+    def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def run(self, task: DramatiqTask[P, Any], *args: P.args, **kwargs: P.kwargs) -> Any:
         """Start a workflow and wait for its result (``send`` + ``result``)."""
         handle = task.send_with_options(args=args, kwargs=kwargs)
         return handle.result()

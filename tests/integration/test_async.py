@@ -18,7 +18,6 @@ from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
 
 
 def _send(task: DramatiqTask[..., Any], *args: Any) -> WorkflowHandle[Any]:
-    """``task.send(...)`` of an async task (its handle's result is what the body returns)."""
     return task.send_with_options(args=args)
 
 

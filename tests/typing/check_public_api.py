@@ -90,6 +90,10 @@ if TYPE_CHECKING:
         assert_type(await wf.wait_signal("ok", timeout="2d", default=None), Any)
         return name
 
+    assert_type(async_body.send_with_options(args=("x",)), WorkflowHandle[str])
+    assert_type(async_body.send("x"), WorkflowHandle[str] | TaskHandle)
+    assert_type(app.run(async_body, "x"), str)
+
     @app.task
     def sync_body() -> int:
         assert_type(sync_body.wf, WorkflowContext)
