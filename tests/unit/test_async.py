@@ -287,6 +287,46 @@ def test_a_plain_async_task_cannot_await_wf_waits() -> None:
     assert _starts(runner, workflow_id) == []
 
 
+def test_a_plain_async_task_does_real_io_and_plain_wf_calls() -> None:
+    runner = _runner()
+
+    @runner.task
+    async def plain(key: str) -> dict[str, Any]:
+        wf = plain.wf
+        wf.set_data("key", key)  # non-waiting operations work here
+        draw = wf.random()
+        echoed = await _echo_roundtrip()  # real I/O on a real event loop
+        with pytest.raises(ConfigurationError, match="plain async task"):
+            wf.deterministic("step", lambda: 1)  # a wait: refused, nothing recorded
+        return {"draw": draw, "echo": echoed}
+
+    workflow_id = runner.start(plain, "k")
+    runner.run_until_idle()
+    value = runner.engine.result(workflow_id)
+    assert value["echo"] == b"ping"
+    assert 0 <= value["draw"] < 1
+    _verify(runner, workflow_id)
+
+
+async def _echo_roundtrip() -> bytes:
+    """A TCP echo over localhost: real sockets, which a workflow body may not open."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(4))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ping")
+        data = await reader.read(4)
+        writer.close()
+        await writer.wait_closed()
+    return data
+
+
 def test_cancellation_arrives_at_the_await_and_cleanup_runs() -> None:
     runner = _runner()
     cleaned: list[str] = []
