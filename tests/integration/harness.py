@@ -196,10 +196,11 @@ def delete_redis_keys(url: str, *prefixes: str) -> None:
 
 @contextmanager
 def served_suite(
-    redis_server: RedisServer, log_dir: Path, suite: str
-) -> Iterator[Scenarios | Small | Interop | Aio]:
-    """The tasks of ``suite`` (the client side's App) while a real worker process serves
-    them over Redis, under a unique broker namespace and store prefix deleted afterwards."""
+    redis_server: RedisServer, log_dir: Path, suite: str, *, worker: bool = True
+) -> Iterator[tuple[Scenarios | Small | Interop | Aio, dict[str, str]]]:
+    """The tasks of ``suite`` (the client side's App) and the environment its workers use,
+    while a real worker process serves them over Redis (none with ``worker=False``: the test
+    starts its own), under a unique broker namespace and store prefix deleted afterwards."""
     redis_url = redis_url_of(redis_server)
     run = uuid.uuid4().hex[:12]
     namespace, prefix = f"wfcore-{suite}-{run}", f"wfcore-{suite}-store-{run}"
@@ -208,14 +209,16 @@ def served_suite(
         "WFCORE_IT_NAMESPACE": namespace,
         "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
         "WFCORE_IT_SUITE": suite,
+        "WFCORE_IT_LEDGER": str(log_dir / "ledger"),
     }
     app, tasks = build_app(env)
-    worker = WorkerProcess(env, log_dir / "worker.log")
-    worker.start()
+    process = WorkerProcess(env, log_dir / "worker.log")
+    if worker:
+        process.start()
     try:
-        yield tasks
+        yield tasks, env
     finally:
-        worker.stop()
+        process.stop()
         app.close()
         app.broker.close()
         delete_redis_keys(redis_url, namespace, prefix)

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dramatiq.middleware.asyncio import AsyncIO
 
 from tests.integration.apps.aio import Aio
-from tests.integration.harness import RESULT_TIMEOUT, served_suite
+from tests.integration.apps.ledger import Ledger
+from tests.integration.harness import RESULT_TIMEOUT, WorkerProcess, served_suite
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
@@ -59,8 +62,8 @@ def _check_join_and_calls(aio: Aio) -> None:
 
 
 @pytest.fixture
-def embedded(make_app: Callable[..., App]) -> Aio:
-    return Aio(make_app())
+def embedded(make_app: Callable[..., App], tmp_path: Path) -> Aio:
+    return Aio(make_app(), Ledger(tmp_path / "ledger"))
 
 
 def test_the_app_adds_the_asyncio_middleware_for_plain_async_tasks(embedded: Aio) -> None:
@@ -75,7 +78,7 @@ def test_async_workflows_on_the_embedded_app(embedded: Aio) -> None:
 @pytest.fixture(scope="module")
 def redis_aio(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aio]:
     """The async suite's App (client side) and a real worker process serving it."""
-    with served_suite(redis_server, tmp_path_factory.mktemp("aio"), "aio") as tasks:
+    with served_suite(redis_server, tmp_path_factory.mktemp("aio"), "aio") as (tasks, _):
         assert isinstance(tasks, Aio)
         yield tasks
 
@@ -84,3 +87,39 @@ def redis_aio(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
 def test_async_workflows_on_a_real_worker_with_redis(redis_aio: Aio) -> None:
     _check_dashboard(redis_aio)
     _check_join_and_calls(redis_aio)
+
+
+@pytest.mark.redis
+def test_a_sigkilled_worker_mid_async_workflow_loses_nothing(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    with served_suite(redis_server, tmp_path, "aio", worker=False) as (tasks, env):
+        assert isinstance(tasks, Aio)
+        ledger = Ledger(env["WFCORE_IT_LEDGER"])
+        token = uuid.uuid4().hex[:12]
+        first = WorkerProcess(env, tmp_path / "first.log")
+        second = WorkerProcess(env, tmp_path / "second.log")
+        try:
+            # Given an async body gathering two children, one of them in flight on a worker
+            first.start()
+            handle = _send(tasks.crashy, token)
+            deadline = time.monotonic() + RESULT_TIMEOUT
+            while not ledger.exists(f"held-started-{token}"):
+                assert time.monotonic() < deadline, first.log()[-2000:]
+                time.sleep(0.05)
+            # When that worker is SIGKILLed and another one starts
+            first.kill()
+            ledger.touch(f"release-{token}")
+            second.start()
+            value = handle.result(timeout=60)
+            replayed = tasks.app.verify_replay(handle.workflow_id)
+        finally:
+            first.kill()
+            second.stop()
+    # Then the workflow finished: the in-flight child ran again, the finished one did not,
+    # and the body's history replays
+    assert value[1] == "released"
+    assert replayed.ok, replayed.divergence
+    assert ledger.count(f"held-started-{token}") >= 2
+    assert ledger.count(f"counted-{token}") == 2  # once before the gather, once in it
+    assert sorted([value[0], value[2]]) == [1, 2]

@@ -23,7 +23,7 @@ def interop(
     redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Interop]:
     """The interop suite's App (client side) and a worker process serving it."""
-    with served_suite(redis_server, tmp_path_factory.mktemp("interop"), "interop") as tasks:
+    with served_suite(redis_server, tmp_path_factory.mktemp("interop"), "interop") as (tasks, _):
         assert isinstance(tasks, Interop)
         yield tasks
 

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
+from tests.integration.apps.ledger import Ledger
 from wfcore_dramatiq import App
 
 __all__ = ["Aio"]
@@ -20,9 +21,10 @@ class Aio:
     """``dashboard`` (an async workflow body) runs ``fetch`` (a plain async task: real event
     loop, reports the thread it ran in) and ``shout`` (sync) as children, an async step, a
     sleep and a signal wait; ``join`` gathers N children; ``sync_parent`` runs the async
-    body ``plus_one`` as a child."""
+    body ``plus_one`` as a child; ``crashy`` gathers ``held`` (a plain async task that waits
+    for the ledger's ``release-<token>``) and ``counted`` (which counts its runs)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, ledger: Ledger | None = None) -> None:
         @app.task
         async def fetch(path: str) -> dict[str, str]:
             await asyncio.sleep(0.001)  # real asyncio: this task runs on a real event loop
@@ -68,7 +70,32 @@ class Aio:
         def sync_parent(x: int) -> int:
             return int(sync_parent.wf.execute_task(plus_one, x).result)
 
+        @app.task
+        async def held(token: str) -> str:
+            # A plain async task that says it started, then waits for the test's release.
+            assert ledger is not None
+            ledger.append(f"held-started-{token}")
+            while not ledger.exists(f"release-{token}"):
+                await asyncio.sleep(0.02)
+            return "released"
+
+        @app.task(force_new_workflow=True)
+        async def crashy(token: str) -> list[Any]:
+            wf = crashy.wf
+            first = await wf.execute_task(counted, token)
+            held_child, second = await asyncio.gather(
+                wf.execute_task(held, token), wf.execute_task(counted, token)
+            )
+            return [first.result, held_child.result, second.result]
+
+        @app.task
+        def counted(token: str) -> int:
+            assert ledger is not None
+            ledger.append(f"counted-{token}")
+            return ledger.count(f"counted-{token}")
+
         self.app = app
+        self.crashy = crashy
         self.fetch = fetch
         self.dashboard = dashboard
         self.join = join
