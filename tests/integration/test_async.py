@@ -121,5 +121,5 @@ def test_a_sigkilled_worker_mid_async_workflow_loses_nothing(
     assert value[1] == "released"
     assert replayed.ok, replayed.divergence
     assert ledger.count(f"held-started-{token}") >= 2
-    assert ledger.count(f"counted-{token}") == 2  # once before the gather, once in it
-    assert sorted([value[0], value[2]]) == [1, 2]
+    assert ledger.count(f"counted-before-{token}") == value[0] == 1  # finished: never again
+    assert value[2] >= 1  # the other gathered child may have been in flight too

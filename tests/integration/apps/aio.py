@@ -82,17 +82,17 @@ class Aio:
         @app.task(force_new_workflow=True)
         async def crashy(token: str) -> list[Any]:
             wf = crashy.wf
-            first = await wf.execute_task(counted, token)
+            first = await wf.execute_task(counted, f"before-{token}")
             held_child, second = await asyncio.gather(
-                wf.execute_task(held, token), wf.execute_task(counted, token)
+                wf.execute_task(held, token), wf.execute_task(counted, f"during-{token}")
             )
             return [first.result, held_child.result, second.result]
 
         @app.task
-        def counted(token: str) -> int:
+        def counted(name: str) -> int:
             assert ledger is not None
-            ledger.append(f"counted-{token}")
-            return ledger.count(f"counted-{token}")
+            ledger.append(f"counted-{name}")
+            return ledger.count(f"counted-{name}")
 
         self.app = app
         self.crashy = crashy
