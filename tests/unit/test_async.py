@@ -461,3 +461,57 @@ def test_a_body_that_suspends_and_a_run_result_is_suspended() -> None:
     assert first.status is RunStatus.SUSPENDED
     runner.run_until_idle()
     assert runner.engine.result(workflow_id) == "awake"
+
+
+def _failing_gather_runner() -> tuple[LocalRunner, Any, dict[str, Any]]:
+    runner = _runner()
+    state: dict[str, Any] = {"fail": True, "ok_runs": 0}
+
+    @runner.task
+    def flaky(x: int) -> int:
+        if state["fail"]:
+            raise ValueError("boom")
+        return x
+
+    @runner.task
+    def steady(x: int) -> int:
+        state["ok_runs"] += 1
+        return x
+
+    @runner.task(workflow=True)
+    async def body() -> int:
+        wf = body.wf
+        first = await wf.execute_task(steady, 1)
+        second, third = await asyncio.gather(wf.execute_task(flaky, 2), wf.execute_task(steady, 3))
+        return int(first.result + second.result + third.result)
+
+    return runner, body, state
+
+
+def test_resume_of_an_async_body_failed_by_a_gathered_child_reruns_only_that_child() -> None:
+    # Given an async body failed by one of two gathered children
+    runner, body, state = _failing_gather_runner()
+    workflow_id = runner.start(body)
+    runner.run_until_idle()
+    with pytest.raises(WorkflowFailedError, match="boom"):
+        runner.engine.result(workflow_id)
+    # When the child is fixed and the workflow resumed
+    state["fail"] = False
+    runner.engine.resume(workflow_id)
+    runner.run_until_idle()
+    # Then it completes; the children that had finished did not run again
+    assert runner.engine.result(workflow_id) == 6
+    assert state["ok_runs"] == 2
+    _verify(runner, workflow_id)
+
+
+def test_fork_of_an_async_body_from_its_failure() -> None:
+    runner, body, state = _failing_gather_runner()
+    workflow_id = runner.start(body)
+    runner.run_until_idle()
+    state["fail"] = False
+    fork, created = runner.engine.fork(workflow_id, from_failure=True)
+    assert created
+    runner.run_until_idle()
+    assert runner.engine.result(fork.workflow_id) == 6
+    _verify(runner, fork.workflow_id)

@@ -26,7 +26,7 @@ from wfcore.context.replaying import Replaying
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import ConfigurationError, WorkflowCancelled
 
-__all__ = ["Awaiting", "run_async"]
+__all__ = ["Awaiting", "call_body", "run_async"]
 
 
 class Awaiting(Replaying):
@@ -116,6 +116,13 @@ class Awaiting(Replaying):
         counted = [sum(s not in outcomes for s in w.seqs) for w in waits if w.counts]
         need = min([c for c in counted if c > 0], default=len(seqs))
         self._fatal = _Suspend(seqs, wake_at=min(times) if times else None, need=need)
+
+
+def call_body(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """Run a task's function for ``ctx``, sync or async (verification, repair checks)."""
+    if spec.body is Body.SYNC:
+        return spec.fn(*args, **kwargs)
+    return run_async(ctx, spec, args, kwargs)
 
 
 def run_async(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
