@@ -157,7 +157,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
             while True:
                 while ready:
                     handle = ready.popleft()
-                    if not handle._cancelled:
+                    if not handle.cancelled():
                         handle._run()
                     stop = fatal()
                     if stop is not None:
