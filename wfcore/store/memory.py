@@ -7,7 +7,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from wfcore._models import (
     Batch,
@@ -25,28 +24,9 @@ from wfcore._models import (
 )
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import refuse_pushes, suspend_slack
+from wfcore.store._memory_entry import WorkflowEntry
 
 __all__ = ["MemoryStore"]
-
-
-@dataclass(slots=True)
-class _Workflow:
-    record: WorkflowRecord
-    invocations: dict[str, InvocationRecord] = field(default_factory=dict)
-    histories: dict[str, list[bytes]] = field(default_factory=dict)
-    outcomes: dict[str, dict[int, bytes]] = field(default_factory=dict)
-    data: dict[str, bytes] = field(default_factory=dict)
-    # Per suspended invocation, the awaited seqs whose outcome is still missing: each outcome
-    # is O(1), and the one that empties the set wakes the invocation.
-    missing: dict[str, set[int]] = field(default_factory=dict)
-    # ... and how many of them may stay missing when it wakes (Batch.suspend_need).
-    slack: dict[str, int] = field(default_factory=dict)
-    # Signals by name: buffered payloads (oldest first), waits registered (invocation, seq)
-    # in the order they were, and the ids of every signal accepted with one.
-    signals: dict[str, deque[bytes]] = field(default_factory=dict)
-    waiters: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
-    signal_ids: set[str] = field(default_factory=set)
-    expires_at: float | None = None
 
 
 class MemoryStore:
@@ -54,7 +34,7 @@ class MemoryStore:
 
     def __init__(self, *, retention: float | None = None) -> None:
         self._lock = threading.Lock()
-        self._workflows: dict[str, _Workflow] = {}
+        self._workflows: dict[str, WorkflowEntry] = {}
         self._retention = retention
         self._closed = False
 
@@ -71,7 +51,7 @@ class MemoryStore:
                 return existing.record, False
             if self._inherits_cancel(workflow, root):
                 workflow = workflow.model_copy(update={"cancel_requested": True})
-            entry = _Workflow(workflow)
+            entry = WorkflowEntry(workflow)
             entry.invocations[root.invocation_id] = root
             entry.histories[root.invocation_id] = []
             entry.outcomes[root.invocation_id] = {}
@@ -240,7 +220,7 @@ class MemoryStore:
             entry.signals.setdefault(name, deque()).append(payload)
             return SignalResult(status=status, accepted=True)
 
-    def _take(self, entry: _Workflow, invocation_id: str, take: SignalTake) -> bytes | None:
+    def _take(self, entry: WorkflowEntry, invocation_id: str, take: SignalTake) -> bytes | None:
         """``Batch.signal``: the first buffered signal into the outcome, or a wait."""
         buffered = entry.signals.get(take.name)
         if buffered:
@@ -316,7 +296,7 @@ class MemoryStore:
             return self._record(entry, invocation_id, seq, outcome)
 
     def _record(
-        self, entry: _Workflow, invocation_id: str, seq: int, outcome: bytes
+        self, entry: WorkflowEntry, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
         if invocation_id not in entry.invocations:
             return OutcomeResult(recorded=False, wake=False)
@@ -377,7 +357,7 @@ class MemoryStore:
     ) -> None:
         """Put an exported workflow back as it was (replay from files)."""
         with self._lock:
-            entry = _Workflow(workflow)
+            entry = WorkflowEntry(workflow)
             for invocation, history, outcomes in invocations:
                 entry.invocations[invocation.invocation_id] = invocation
                 entry.histories[invocation.invocation_id] = list(history)
@@ -412,34 +392,7 @@ class MemoryStore:
                 history = entry.histories.get(change.invocation_id)
                 if history is None or len(history) != change.length:
                     return None
-            now = time.time()
-            for change in changes:
-                history = entry.histories[change.invocation_id]
-                for position, data in change.rewrite.items():
-                    history[position] = data
-                history.extend(change.append)
-                outcomes = entry.outcomes[change.invocation_id]
-                for seq in change.forget:
-                    outcomes.pop(seq, None)
-                entry.missing.pop(change.invocation_id, None)
-                entry.slack.pop(change.invocation_id, None)
-                invocation = entry.invocations[change.invocation_id]
-                entry.invocations[change.invocation_id] = invocation.model_copy(
-                    update={
-                        "status": WorkflowStatus.PENDING,
-                        "outcome": None,
-                        "waiting": (),
-                        "updated_at": now,
-                    }
-                )
-            entry.record = entry.record.model_copy(
-                update={
-                    "status": WorkflowStatus.PENDING,
-                    "cancel_requested": False,
-                    "updated_at": now,
-                }
-            )
-            entry.expires_at = None
+            entry.reopen(changes, time.time())
             return entry.record
 
     def create_fork(
@@ -455,7 +408,7 @@ class MemoryStore:
             existing = self._workflows.get(workflow.workflow_id)
             if existing is not None:
                 return existing.record, False
-            entry = _Workflow(workflow, data=dict(data))
+            entry = WorkflowEntry(workflow, data=dict(data))
             entry.invocations[root.invocation_id] = root
             entry.histories[root.invocation_id] = list(entries)
             entry.outcomes[root.invocation_id] = dict(outcomes)
@@ -468,7 +421,7 @@ class MemoryStore:
         if self._closed:
             raise StoreUnavailableError("this MemoryStore was closed; create a new one")
 
-    def _entry_with(self, workflow_id: str, invocation_id: str) -> _Workflow:
+    def _entry_with(self, workflow_id: str, invocation_id: str) -> WorkflowEntry:
         entry = self._workflows.get(workflow_id)
         if entry is None or invocation_id not in entry.invocations:
             raise WorkflowNotFoundError(
@@ -477,7 +430,7 @@ class MemoryStore:
             )
         return entry
 
-    def _touch(self, entry: _Workflow, invocation: InvocationRecord) -> None:
+    def _touch(self, entry: WorkflowEntry, invocation: InvocationRecord) -> None:
         """Progress marks an invocation alive (never moving ``updated_at`` back: a hold)."""
         now = time.time()
         if invocation.updated_at >= now:
@@ -490,7 +443,7 @@ class MemoryStore:
 
     def _set_invocation(
         self,
-        entry: _Workflow,
+        entry: WorkflowEntry,
         invocation: InvocationRecord,
         **changes: object,
     ) -> InvocationRecord:
