@@ -106,6 +106,37 @@ class LocalRunner:
         record, _ = self.engine.start(task.spec, args, kwargs)
         return record.workflow_id
 
+    def schedule(
+        self,
+        task: Task[..., Any],
+        *,
+        cron: str | None = None,
+        every: float | str | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        schedule_id: str | None = None,
+        overlap: str = "skip",
+        catchup_window: float | str = "1h",
+    ) -> str:
+        """Start ``task`` on a schedule (see ``wfcore.schedules``); its ``schedule-<id>``
+        workflow id. Fire times follow this runner's clock."""
+        from wfcore import schedules
+
+        if schedules.SCHEDULER_TASK not in self._specs:
+            self._specs[schedules.SCHEDULER_TASK] = schedules.scheduler_spec(lambda: self.engine)
+        return schedules.create_schedule(
+            self.engine,
+            self._specs[schedules.SCHEDULER_TASK],
+            task.spec,
+            cron=cron,
+            every=every,
+            args=args,
+            kwargs=kwargs,
+            schedule_id=schedule_id,
+            overlap=overlap,
+            catchup_window=catchup_window,
+        )
+
     def signal(
         self, workflow_id: str, name: str, payload: Any = None, *, signal_id: str | None = None
     ) -> None:
@@ -135,6 +166,18 @@ class LocalRunner:
         for count in range(max_messages):
             if self.step() is None:
                 return count
+        raise RuntimeError(f"still busy after {max_messages} messages; a workflow loops?")
+
+    def run_for(self, seconds: float, *, max_messages: int = 100_000) -> int:
+        """Process messages and the timers due within the next ``seconds`` of this runner's
+        clock, then move the clock to that point (for workflows that never end, such as
+        schedules); how many ran."""
+        until = self.now() + seconds
+        for count in range(max_messages):
+            if not self._queue and (not self._timers or self._timers[0][0] > until):
+                self._offset += max(0.0, until - self.now())
+                return count
+            self.step()
         raise RuntimeError(f"still busy after {max_messages} messages; a workflow loops?")
 
     def run(self, task: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
