@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from wfcore import LocalRunner, WorkflowStatus, current
+from wfcore import LocalRunner, Task, WorkflowStatus, current
 from wfcore.errors import ConfigurationError
-from wfcore.schedules import SCHEDULER_TASK, fire_key, list_schedules, send_command
+from wfcore.schedules import (
+    SCHEDULER_TASK,
+    Schedule,
+    fire,
+    fire_key,
+    list_schedules,
+    send_command,
+)
 from wfcore.store.memory import MemoryStore
+
 
 def _started(r: LocalRunner, task_name: str) -> list[str]:
     return sorted(
@@ -16,7 +24,7 @@ def _started(r: LocalRunner, task_name: str) -> list[str]:
     )
 
 
-def _make(store: MemoryStore | None = None) -> tuple[LocalRunner, object, object]:
+def _make(store: MemoryStore | None = None) -> tuple[LocalRunner, Task[..., int], Task[..., str]]:
     r = LocalRunner(store)
 
     @r.task(name="tick")
@@ -33,7 +41,7 @@ def _make(store: MemoryStore | None = None) -> tuple[LocalRunner, object, object
 
 def test_every_starts_one_workflow_per_fire_time() -> None:
     r, tick, _ = _make()
-    r.schedule(tick, every="10m", args=(7,), schedule_id="t")  # type: ignore[arg-type]
+    r.schedule(tick, every="10m", args=(7,), schedule_id="t")
     r.run_for(3600 + 1)
     keys = _started(r, "tick")
     assert len(keys) == 6
@@ -44,7 +52,7 @@ def test_every_starts_one_workflow_per_fire_time() -> None:
 
 def test_cron_fire_times_are_the_cron_ones() -> None:
     r, tick, _ = _make()
-    r.schedule(tick, cron="*/15 * * * *", args=(1,), schedule_id="c")  # type: ignore[arg-type]
+    r.schedule(tick, cron="*/15 * * * *", args=(1,), schedule_id="c")
     r.run_for(3600)
     keys = _started(r, "tick")
     assert len(keys) == 4
@@ -55,7 +63,7 @@ def test_overlap_skip_buffer_one_and_allow() -> None:
     counts = {}
     for overlap in ("skip", "buffer_one", "allow"):
         r, _, slow = _make()
-        r.schedule(slow, every="10m", overlap=overlap, schedule_id="s")  # type: ignore[arg-type]
+        r.schedule(slow, every="10m", overlap=overlap, schedule_id="s")
         r.run_for(3600 + 1)
         counts[overlap] = len(_started(r, "slow"))
     # 6 fire times in the hour, each run lasts 25 min: skip starts every third fire;
@@ -67,9 +75,7 @@ def test_overlap_skip_buffer_one_and_allow() -> None:
 
 def test_catchup_window_starts_recent_missed_fires_and_skips_older() -> None:
     r, tick, _ = _make()
-    r.schedule(  # type: ignore[arg-type]
-        tick, every="10m", args=(1,), schedule_id="k", catchup_window="30m", overlap="allow"
-    )
+    r.schedule(tick, every="10m", args=(1,), schedule_id="k", catchup_window="30m", overlap="allow")
     r.run_for(1)
     # Workers down for 2 hours: nothing runs, then the wake-up runs late.
     r.advance(2 * 3600)
@@ -81,7 +87,7 @@ def test_catchup_window_starts_recent_missed_fires_and_skips_older() -> None:
 
 def test_pause_resume_delete_and_trigger() -> None:
     r, tick, _ = _make()
-    wid = r.schedule(tick, every="10m", args=(1,), schedule_id="p")  # type: ignore[arg-type]
+    wid = r.schedule(tick, every="10m", args=(1,), schedule_id="p")
     r.run_for(1)
     send_command(r.engine, "p", "pause")
     r.run_for(3600)
@@ -92,7 +98,7 @@ def test_pause_resume_delete_and_trigger() -> None:
     send_command(r.engine, "p", "resume")
     r.run_for(1800 + 1)
     assert len(_started(r, "tick")) == 4
-    (schedule, record), = list_schedules(r.engine)
+    ((schedule, record),) = list_schedules(r.engine)
     assert schedule.schedule_id == "p"
     assert record.status is WorkflowStatus.SUSPENDED
     send_command(r.engine, "p", "delete")
@@ -105,9 +111,9 @@ def test_two_firers_on_one_store_start_one_workflow_per_fire_time() -> None:
     store = MemoryStore()
     first, tick1, _ = _make(store)
     second, tick2, _ = _make(store)
-    first.schedule(tick1, every="10m", args=(1,), schedule_id="two")  # type: ignore[arg-type]
+    first.schedule(tick1, every="10m", args=(1,), schedule_id="two")
     # The second worker declares the same schedule: the same workflow, not a second one.
-    second.schedule(tick2, every="10m", args=(1,), schedule_id="two")  # type: ignore[arg-type]
+    second.schedule(tick2, every="10m", args=(1,), schedule_id="two")
     assert len(store.list_workflows(workflow_type=SCHEDULER_TASK)) == 1
     # Both run every message of the schedule, as two workers racing on a redelivered message.
     first.run_for(1)
@@ -124,19 +130,43 @@ def test_two_firers_on_one_store_start_one_workflow_per_fire_time() -> None:
 
 
 def test_fire_key_is_the_same_for_every_firer() -> None:
-    assert fire_key("a", 600.0) == fire_key("a", 600.0) == "schedule:a:1970-01-01T00:10:00.000+00:00"
+    assert (
+        fire_key("a", 600.0) == fire_key("a", 600.0) == "schedule:a:1970-01-01T00:10:00.000+00:00"
+    )
 
 
 def test_bad_definitions_are_refused_with_a_clear_error() -> None:
     r, tick, _ = _make()
     with pytest.raises(ConfigurationError, match="exactly one of cron"):
-        r.schedule(tick)  # type: ignore[arg-type]
+        r.schedule(tick)
     with pytest.raises(ConfigurationError, match="cron expression"):
-        r.schedule(tick, cron="every tuesday")  # type: ignore[arg-type]
+        r.schedule(tick, cron="every tuesday")
     with pytest.raises(ConfigurationError, match="overlap must be one of"):
-        r.schedule(tick, every="1m", overlap="queue")  # type: ignore[arg-type]
+        r.schedule(tick, every="1m", overlap="queue")
     with pytest.raises(ConfigurationError, match="unknown schedule command"):
         send_command(r.engine, "x", "stop")
-    r.schedule(tick, every="1m", args=(1,), schedule_id="same")  # type: ignore[arg-type]
+    r.schedule(tick, every="1m", args=(1,), schedule_id="same")
     with pytest.raises(ConfigurationError, match="other arguments"):
-        r.schedule(tick, every="2m", args=(1,), schedule_id="same")  # type: ignore[arg-type]
+        r.schedule(tick, every="2m", args=(1,), schedule_id="same")
+
+
+def test_two_engines_firing_the_same_fire_time_start_one_workflow() -> None:
+    store = MemoryStore()
+    first, _, _ = _make(store)
+    second, _, _ = _make(store)
+    schedule = Schedule.build(
+        "race",
+        "tick",
+        cron=None,
+        every=60,
+        args=[3],
+        kwargs=None,
+        overlap="allow",
+        catchup_window=3600,
+    )
+    started = {
+        fire(first.engine, schedule, 120.0, None),
+        fire(second.engine, schedule, 120.0, None),
+    }
+    assert len(started) == 1
+    assert len(store.list_workflows(workflow_type="tick")) == 1

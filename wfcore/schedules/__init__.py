@@ -68,9 +68,7 @@ def create_schedule(
         overlap=overlap,
         catchup_window=catchup_window,
     )
-    record, _ = engine.start(
-        scheduler, (schedule.config(),), workflow_id=schedule_workflow_id(sid)
-    )
+    record, _ = engine.start(scheduler, (schedule.config(),), workflow_id=schedule_workflow_id(sid))
     return record.workflow_id
 
 
@@ -99,4 +97,3 @@ def send_command(engine: Engine, schedule_id: str, command: str) -> None:
             f"unknown schedule command {command!r}; use one of {', '.join(COMMANDS)}"
         )
     engine.signal(schedule_workflow_id(schedule_id), SIGNAL, {"op": command})
-

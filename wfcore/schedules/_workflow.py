@@ -20,6 +20,7 @@ __all__ = ["BUFFER_POLL", "SCHEDULER_TASK", "SIGNAL", "fire", "scheduler_spec"]
 
 SCHEDULER_TASK = "wfcore_schedule"
 SIGNAL = "wfcore.schedule"  # control signals: {"op": "pause" | "resume" | "delete" | "trigger"}
+LATE_GRACE = 60.0  # a fire this late is no "missed" one: wake-ups run a little late
 BUFFER_POLL = 5.0  # seconds between looks at the previous workflow while a fire is buffered
 
 
@@ -77,7 +78,8 @@ def _loop(engine: Engine, schedule: Schedule) -> str:
             if started is not None:
                 previous, pending = started, None
         while due <= now:
-            if now - due <= schedule.catchup_window:  # older ones were missed for too long
+            # Fire times missed longer ago than the window (workers were down) are skipped.
+            if now - due <= max(schedule.catchup_window, LATE_GRACE):
                 started = _fire(engine, schedule, due, previous)
                 if started is not None:
                     previous = started
@@ -88,6 +90,6 @@ def _loop(engine: Engine, schedule: Schedule) -> str:
 
 def _fire(engine: Engine, schedule: Schedule, fire_at: float, previous: str | None) -> str | None:
     wf = current()
-    return wf.deterministic(  # type: ignore[no-any-return]
+    return wf.deterministic(
         f"fire {fire_key(schedule.schedule_id, fire_at)}", fire, engine, schedule, fire_at, previous
     )
