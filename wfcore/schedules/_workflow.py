@@ -54,6 +54,7 @@ def _loop(engine: Engine, schedule: Schedule) -> str:
     pending: float | None = None  # buffer_one: a fire time waiting for ``previous`` to end
     while True:
         due = schedule.next_fire(last)
+        wf.set_data("next_fire", due)  # shown by `wfcore schedules list`
         if paused:
             timeout: float | None = None
         else:
@@ -67,8 +68,10 @@ def _loop(engine: Engine, schedule: Schedule) -> str:
             return "deleted"
         if op == "pause":
             paused = True
+            wf.set_data("state", "paused")
         elif op == "resume" and paused:
             paused, last = False, now  # fire times missed while paused are skipped
+            wf.set_data("state", "active")
         elif op == "trigger":
             previous = _fire(engine, schedule, now, None) or previous
         if command is not None or paused:
