@@ -310,6 +310,7 @@ class App(Repairs):
         """What each worker's recovery thread does at boot and every ``recovery_interval``."""
         self.engine.heartbeat()
         self.engine.recover(stale_after=self.stale_after)
+        self.store.purge_expired(time.time())  # retention=: finished workflows past it go
 
     def register_type(self, cls: type) -> None:
         """Allow values of a pydantic model or exception class to be decoded from storage."""
