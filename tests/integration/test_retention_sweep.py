@@ -27,8 +27,8 @@ def test_the_sweep_purges_expired_workflows_without_a_manual_purge(
         def waits() -> object:
             return short.wf.wait_signal("never")
 
-        finished = short.send()
-        waiting = waits.send()
+        finished = short.send_with_options()
+        waiting = waits.send_with_options()
         assert finished.result(timeout=10) == "done"
         deadline = time.monotonic() + 10
         while app.store.get_workflow(finished.workflow_id) is not None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from wfcore import LocalRunner, Task, WorkflowStatus, current
+from wfcore import LocalRunner, Task, TaskSpec, WorkflowStatus, current
 from wfcore.errors import ConfigurationError
 from wfcore.schedules import (
     SCHEDULER_TASK,
     Schedule,
+    create_schedule,
     fire,
     fire_key,
     list_schedules,
@@ -170,3 +171,20 @@ def test_two_engines_firing_the_same_fire_time_start_one_workflow() -> None:
     }
     assert len(started) == 1
     assert len(store.list_workflows(workflow_type="tick")) == 1
+
+
+def test_a_fire_that_cannot_start_does_not_end_the_schedule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a schedule of a task this worker does not declare (deployed before its code)
+    r, tick, _ = _make()
+    r.schedule(tick, every="10m", args=(1,), schedule_id="real")
+    ghost = TaskSpec("ghost", lambda: None)
+    scheduler = r.engine.task(SCHEDULER_TASK)
+    wid = create_schedule(r.engine, scheduler, ghost, every="10m", schedule_id="ghost")
+    # When its fire times pass
+    r.run_for(3600)
+    # Then each failed fire is logged and the schedule waits for the next one
+    assert "could not start schedule:ghost:" in caplog.text
+    assert r.store.get_workflow(wid).status is WorkflowStatus.SUSPENDED  # type: ignore[union-attr]
+    assert len(_started(r, "tick")) == 6

@@ -93,6 +93,10 @@ def _loop(engine: Engine, schedule: Schedule) -> str:
 
 def _fire(engine: Engine, schedule: Schedule, fire_at: float, previous: str | None) -> str | None:
     wf = current()
-    return wf.deterministic(
-        f"fire {fire_key(schedule.schedule_id, fire_at)}", fire, engine, schedule, fire_at, previous
-    )
+    key = fire_key(schedule.schedule_id, fire_at)
+    try:
+        return wf.deterministic(f"fire {key}", fire, engine, schedule, fire_at, previous)
+    except Exception as exc:  # recorded (an undeclared task, other arguments...): the
+        # schedule goes on to its next fire time rather than failing with this one
+        wf.logger.error("schedule %r could not start %s: %s", schedule.schedule_id, key, exc)
+        return None
