@@ -7,7 +7,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from wfcore._codec import Codec
 from wfcore._models import InvocationRef
@@ -15,6 +15,9 @@ from wfcore._tasks import Task, TaskSpec
 from wfcore.engine import Engine, RunResult
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
+
+if TYPE_CHECKING:
+    from wfcore.schedules import ScheduleOptions
 
 __all__ = ["LocalRunner"]
 
@@ -106,36 +109,15 @@ class LocalRunner:
         record, _ = self.engine.start(task.spec, args, kwargs)
         return record.workflow_id
 
-    def schedule(
-        self,
-        task: Task[..., Any],
-        *,
-        cron: str | None = None,
-        every: float | str | None = None,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-        schedule_id: str | None = None,
-        overlap: str = "skip",
-        catchup_window: float | str = "1h",
-    ) -> str:
-        """Start ``task`` on a schedule (see ``wfcore.schedules``); its ``schedule-<id>``
-        workflow id. Fire times follow this runner's clock."""
-        from wfcore import schedules
+    def schedule(self, task: Task[..., Any], **options: Unpack[ScheduleOptions]) -> str:
+        """Start ``task`` on a schedule (``app.schedule``'s options: docs/operations.md); its
+        ``schedule-<id>`` workflow id. Fire times follow this runner's clock."""
+        from wfcore.schedules import create_schedule
 
-        if schedules.SCHEDULER_TASK not in self._specs:
-            self._specs[schedules.SCHEDULER_TASK] = schedules.scheduler_spec(lambda: self.engine)
-        return schedules.create_schedule(
-            self.engine,
-            self._specs[schedules.SCHEDULER_TASK],
-            task.spec,
-            cron=cron,
-            every=every,
-            args=args,
-            kwargs=kwargs,
-            schedule_id=schedule_id,
-            overlap=overlap,
-            catchup_window=catchup_window,
-        )
+        return create_schedule(self.engine, self._declare_scheduler, task.spec, **options)
+
+    def _declare_scheduler(self, spec: TaskSpec) -> TaskSpec:
+        return self._specs.setdefault(spec.name, spec)
 
     def signal(
         self, workflow_id: str, name: str, payload: Any = None, *, signal_id: str | None = None

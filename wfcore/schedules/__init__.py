@@ -7,7 +7,8 @@ workers may run it and each fire time starts exactly one workflow. See docs/oper
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict, Unpack
 
 from wfcore._models import WorkflowRecord
 from wfcore._tasks import TaskSpec
@@ -21,6 +22,7 @@ __all__ = [
     "SCHEDULER_TASK",
     "SIGNAL",
     "Schedule",
+    "ScheduleOptions",
     "create_schedule",
     "fire",
     "fire_key",
@@ -38,36 +40,45 @@ def schedule_workflow_id(schedule_id: str) -> str:
     return f"schedule-{schedule_id}"
 
 
+class ScheduleOptions(TypedDict, total=False):
+    """The keyword arguments of ``app.schedule`` / ``runner.schedule`` (see docs/operations.md)."""
+
+    cron: str | None  # five fields, UTC: "*/5 * * * *" (needs croniter)
+    every: float | str | None  # seconds or "10m"
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] | None
+    schedule_id: str | None  # default: the task's name
+    overlap: str  # "skip" (default), "buffer_one" or "allow"
+    catchup_window: float | str  # default "1h"
+
+
 def create_schedule(
     engine: Engine,
-    scheduler: TaskSpec,
+    declare: Callable[[TaskSpec], TaskSpec],
     task: TaskSpec,
-    *,
-    cron: str | None = None,
-    every: object = None,
-    args: tuple[Any, ...] | list[Any] = (),
-    kwargs: dict[str, Any] | None = None,
-    schedule_id: str | None = None,
-    overlap: str = "skip",
-    catchup_window: object = "1h",
+    **options: Unpack[ScheduleOptions],
 ) -> str:
     """Store a schedule (idempotently: the same call again returns it); its workflow id.
+
+    ``declare`` registers the scheduler task on the caller's worker (an App's actor, a
+    runner's task) if it is not yet, and returns it.
 
     Raises:
         ConfigurationError: a bad cron/every/overlap, or a schedule of this id already exists
             with another definition (delete it and use a new id).
     """
-    sid = schedule_id or task.name
+    sid = options.get("schedule_id") or task.name
     schedule = Schedule.build(
         sid,
         task.name,
-        cron=cron,
-        every=every,
-        args=args,
-        kwargs=kwargs,
-        overlap=overlap,
-        catchup_window=catchup_window,
+        cron=options.get("cron"),
+        every=options.get("every"),
+        args=options.get("args", ()),
+        kwargs=options.get("kwargs"),
+        overlap=options.get("overlap", "skip"),
+        catchup_window=options.get("catchup_window", "1h"),
     )
+    scheduler = declare(scheduler_spec(lambda: engine))
     record, _ = engine.start(scheduler, (schedule.config(),), workflow_id=schedule_workflow_id(sid))
     return record.workflow_id
 

@@ -21,7 +21,7 @@ __all__ = ["BUFFER_POLL", "SCHEDULER_TASK", "SIGNAL", "fire", "scheduler_spec"]
 SCHEDULER_TASK = "wfcore_schedule"
 SIGNAL = "wfcore.schedule"  # control signals: {"op": "pause" | "resume" | "delete" | "trigger"}
 LATE_GRACE = 60.0  # a fire this late is no "missed" one: wake-ups run a little late
-BUFFER_POLL = 5.0  # seconds between looks at the previous workflow while a fire is buffered
+BUFFER_POLL = 30.0  # seconds between looks at the previous workflow while a fire is buffered
 
 
 def fire(engine: Engine, schedule: Schedule, fire_at: float, previous: str | None) -> str | None:
@@ -52,9 +52,12 @@ def _loop(engine: Engine, schedule: Schedule) -> str:
     paused = False
     previous: str | None = None  # the workflow the last fire started
     pending: float | None = None  # buffer_one: a fire time waiting for ``previous`` to end
+    shown: float | None = None
     while True:
         due = schedule.next_fire(last)
-        wf.set_data("next_fire", due)  # shown by `wfcore schedules list`
+        if due != shown:
+            wf.set_data("next_fire", due)  # shown by `wfcore schedules list`
+            shown = due
         if paused:
             timeout: float | None = None
         else:
