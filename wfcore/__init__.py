@@ -14,6 +14,7 @@ from wfcore._models import InvocationRef, WorkflowIdentity, WorkflowRecord, Work
 from wfcore._replay import Divergence, Replayer, ReplayResult
 from wfcore._tasks import Task, TaskResult, TaskSpec
 from wfcore.context import WorkflowContext
+from wfcore.context.async_view import AsyncWorkflowContext
 from wfcore.context.children import TaskHandle
 from wfcore.engine import Engine, RunResult, RunStatus
 from wfcore.errors import (
@@ -42,6 +43,7 @@ from wfcore.store import StateStore, open_store
 _logging.getLogger("wfcore").addHandler(_logging.NullHandler())
 
 __all__ = [
+    "AsyncWorkflowContext",
     "Codec",
     "ConfigurationError",
     "DecodeError",

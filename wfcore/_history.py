@@ -46,6 +46,7 @@ class Kind:
     WAIT_SIGNAL = "wait_signal"
     POLL_SIGNAL = "poll_signal"
     SIGNAL_WORKFLOW = "signal_workflow"
+    RESUMED = "resumed"  # an async body's idle point: the waits delivered there (seqs)
 
 
 @dataclass(slots=True)  # not frozen: built once per replayed operation, frozen costs 4x

@@ -61,6 +61,7 @@ class LocalRunner:
         name: str | None = None,
         force_new_workflow: bool = False,
         max_duration: float | None = None,
+        workflow: bool | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -71,12 +72,15 @@ class LocalRunner:
         name: str | None = None,
         force_new_workflow: bool = False,
         max_duration: float | None = None,
+        workflow: bool | None = None,
     ) -> Any:
-        """Declare a task (bare ``@runner.task`` or ``@runner.task(...)``)."""
+        """Declare a task (bare ``@runner.task`` or ``@runner.task(...)``); ``workflow``
+        chooses, for an ``async def`` task, the deterministic loop (a workflow body) or a real
+        event loop (a plain async task); by default ``force_new_workflow`` tasks are bodies."""
 
         def declare(f: Callable[P, R]) -> Task[P, R]:
             task_name = name or f"{f.__module__}.{f.__qualname__}"
-            spec = TaskSpec(task_name, f, force_new_workflow, max_duration)
+            spec = TaskSpec(task_name, f, force_new_workflow, max_duration, workflow)
             if spec.name in self._specs:
                 raise ConfigurationError(f"a task named {spec.name!r} is already declared")
             self._specs[spec.name] = spec

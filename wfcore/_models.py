@@ -216,6 +216,11 @@ class Batch:
 
     ``signal`` takes a buffered signal (or registers a wait for one) after the entries are
     appended and before ``suspend`` is looked at (see :class:`SignalTake`).
+
+    ``suspend`` seqs are distinct. ``suspend_need`` (None: all of them) is how many of them
+    must get an outcome before the invocation wakes: with ``k`` already there at commit time,
+    the suspension is ``ready`` if ``k >= need``, else the ``need - k``-th outcome recorded
+    after it wakes the invocation (an async body waiting on several things at once).
     """
 
     base_seq: int
@@ -223,6 +228,7 @@ class Batch:
     data: Mapping[str, bytes] = field(default_factory=dict)
     children: Sequence[InvocationRecord] = ()
     suspend: Sequence[int] | None = None
+    suspend_need: int | None = None
     finish: Finish | None = None
     parent: ParentOutcome | None = None
     pushes: Sequence[QueuePush] = ()

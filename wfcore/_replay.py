@@ -28,6 +28,7 @@ from wfcore._models import (
 )
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime, WorkflowContext
+from wfcore.context.awaiting import call_body
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import (
     ConfigurationError,
@@ -183,7 +184,7 @@ class Replayer:
         value: Any = None
         try:
             args, kwargs = self.codec.decode(inv.args, what=f"arguments of {inv.invocation_id!r}")
-            value = spec.fn(*args, **kwargs)
+            value = call_body(ctx, spec, args, kwargs)
         except BaseException as exc:  # every way out of user code is compared below
             error = exc
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 import dramatiq
@@ -25,7 +25,9 @@ from wfcore import (
     open_store,
 )
 from wfcore._durations import deadline_after
+from wfcore._tasks import Body
 from wfcore.errors import ConfigurationError, FatalError
+from wfcore_dramatiq._asyncio import ensure_asyncio, run_coroutine
 from wfcore_dramatiq._compat import check_dramatiq_version
 from wfcore_dramatiq._dispatch import (
     DramatiqDispatcher,
@@ -148,6 +150,7 @@ class App(Repairs):
             outbox=outbox,
             heartbeat_interval=stale_after / 4,  # runs marked alive well within stale_after
             resolve_task=self._plain.resolve,
+            run_coroutine=run_coroutine,
         )
         # After Retries' hooks (Dramatiq runs after_* hooks last-added first): a plain
         # actor's failed message is then known to be final or retried.
@@ -172,6 +175,7 @@ class App(Repairs):
         /,
         *,
         force_new_workflow: bool = False,
+        workflow: bool | None = None,
         actor_name: str | None = None,
         queue_name: str = "default",
         **options: Any,
@@ -183,6 +187,7 @@ class App(Repairs):
         /,
         *,
         force_new_workflow: bool = False,
+        workflow: bool | None = None,
         actor_name: str | None = None,
         queue_name: str = "default",
         **options: Any,
@@ -193,12 +198,17 @@ class App(Repairs):
         Args:
             fn: the function (bare ``@app.task``).
             force_new_workflow: started as a child, it begins a child workflow of its own.
+            workflow: for an ``async def`` task: True runs it as a workflow body on wfcore's
+                deterministic event loop (awaitable wf waits, no real I/O), False as a plain
+                async task on Dramatiq's AsyncIO event loop (real I/O, no wf waits); by
+                default ``force_new_workflow`` async tasks are workflow bodies (docs/async.md).
             actor_name: the actor (and task) name; the function's name by default.
             queue_name: the Dramatiq queue.
             **options: other Dramatiq actor options.
         """
 
         def declare(f: Callable[P, R]) -> DramatiqTask[P, R]:
+            options["workflow"] = workflow
             return self._declare(f, force_new_workflow, actor_name, queue_name, options)
 
         return declare if fn is None else declare(fn)
@@ -221,7 +231,9 @@ class App(Repairs):
             )
         max_duration = options.pop("max_duration", None)
         deadline_after(0.0, max_duration)  # validates it now, at declaration
-        spec = TaskSpec(name, fn, force_new_workflow, max_duration)
+        spec = TaskSpec(name, fn, force_new_workflow, max_duration, options.pop("workflow", None))
+        if spec.body is Body.PLAIN_ASYNC:
+            ensure_asyncio(self.broker)  # its coroutine runs on the AsyncIO middleware's loop
 
         def run_message(*args: Any, **kwargs: Any) -> None:
             self._run_message(spec, args, kwargs)
@@ -318,7 +330,15 @@ class App(Repairs):
         """Send signal ``name`` to a workflow; ``handle(workflow_id).signal(...)`` (see there)."""
         WorkflowHandle(self, workflow_id).signal(name, payload, signal_id=signal_id)
 
-    def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    @overload
+    def run(
+        self, task: DramatiqTask[P, Coroutine[Any, Any, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+
+    @overload
+    def run(self, task: DramatiqTask[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def run(self, task: DramatiqTask[P, Any], *args: P.args, **kwargs: P.kwargs) -> Any:
         """Start a workflow and wait for its result (``send`` + ``result``)."""
         handle = task.send_with_options(args=args, kwargs=kwargs)
         return handle.result()

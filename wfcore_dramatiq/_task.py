@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 import dramatiq
 
@@ -18,6 +19,7 @@ __all__ = ["DramatiqTask"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class DramatiqTask(Task[P, R]):
@@ -34,7 +36,15 @@ class DramatiqTask(Task[P, R]):
         self.app = app
         self.actor = actor
 
-    def send(self, *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R] | TaskHandle:
+    @overload
+    def send(
+        self: DramatiqTask[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandle[T] | TaskHandle: ...
+
+    @overload
+    def send(self, *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R] | TaskHandle: ...
+
+    def send(self, *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[Any] | TaskHandle:
         """Start it: outside a workflow a new workflow (a handle to it); inside one a child.
 
         Inside a workflow this is recorded exactly like ``wf.start_task(task, ...)``.
@@ -43,6 +53,30 @@ class DramatiqTask(Task[P, R]):
         if ctx is not None:
             return ctx.start_task(self, *args, **kwargs)
         return self.send_with_options(args=args, kwargs=kwargs)
+
+    @overload
+    def send_with_options(
+        self: DramatiqTask[P, Coroutine[Any, Any, T]],
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        workflow_id: str | None = None,
+        delay: float | timedelta | None = None,
+        max_duration: float | None = None,
+    ) -> WorkflowHandle[T]: ...
+
+    @overload
+    def send_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        workflow_id: str | None = None,
+        delay: float | timedelta | None = None,
+        max_duration: float | None = None,
+    ) -> WorkflowHandle[R]: ...
 
     def send_with_options(
         self,
@@ -53,7 +87,7 @@ class DramatiqTask(Task[P, R]):
         workflow_id: str | None = None,
         delay: float | timedelta | None = None,
         max_duration: float | None = None,
-    ) -> WorkflowHandle[R]:
+    ) -> WorkflowHandle[Any]:
         """Start a workflow with options.
 
         Args:

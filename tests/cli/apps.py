@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel
 
 from wfcore import Codec, LocalRunner, StateStore, Task
@@ -25,6 +27,15 @@ def build_runner(store: StateStore | None = None) -> tuple[LocalRunner, Task[[in
         if VERSION["v"] == 2:
             wf.uuid()
         return int(wf.execute_task(double, x).result)
+
+    @runner.task(name="cli.async_flow", workflow=True)
+    async def async_flow(x: int) -> int:
+        wf = async_flow.wf
+        wf.random()
+        if VERSION["v"] == 2:
+            wf.uuid()
+        doubled = await asyncio.gather(*[wf.execute_task(double, x + i) for i in range(2)])
+        return sum(int(d.result) for d in doubled)
 
     return runner, flow
 

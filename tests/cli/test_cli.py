@@ -50,6 +50,21 @@ def test_list_show_history_tree(store_url: str, capsys: pytest.CaptureFixture[st
     assert "start_task" in capsys.readouterr().out
 
 
+def _replay_before_and_after_a_change(
+    history: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, int, str]:
+    """``wfcore replay`` of ``history`` against the test app, then against its version 2 (an
+    extra ``uuid()``): each exit code and output."""
+    same = main(["replay", "--app", "tests.cli.apps:runner", str(history)])
+    first = capsys.readouterr().out
+    apps.VERSION["v"] = 2
+    try:
+        changed = main(["replay", "--app", "tests.cli.apps:runner", str(history)])
+    finally:
+        apps.VERSION["v"] = 1
+    return same, first, changed, capsys.readouterr().out
+
+
 def test_export_then_replay_passes_and_fails_after_a_change(
     store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,20 +75,37 @@ def test_export_then_replay_passes_and_fails_after_a_change(
     assert main(["--store", store_url, "export", listed[0]["workflow_id"], "-o", str(out)]) == 0
     capsys.readouterr()
     # When it is replayed against the same code, then against changed code
-    same = main(["replay", "--app", "tests.cli.apps:runner", str(out)])
-    first = capsys.readouterr().out
-    apps.VERSION["v"] = 2
-    try:
-        changed = main(["replay", "--app", "tests.cli.apps:runner", str(out)])
-    finally:
-        apps.VERSION["v"] = 1
-    second = capsys.readouterr().out
+    same, first, changed, second = _replay_before_and_after_a_change(out, capsys)
     # Then the first passes and the second exits non-zero naming the divergence
     assert (same, changed) == (0, 1)
     assert "replay ok" in first
     assert "DIVERGED" in second
     assert "uuid()" in second
     assert "apps.py" in second
+
+
+def test_an_async_workflow_exports_and_replays_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a finished async workflow (gather over two children), exported
+    url = f"sqlite:///{tmp_path / 'async.sqlite3'}"
+    runner, _ = apps.build_runner(open_store(url))
+    record, _ = runner.engine.start(runner._lookup("cli.async_flow"), (20,), {})
+    runner.run_until_idle()
+    assert runner.engine.result(record.workflow_id) == 82  # 2 * 20 + 2 * 21
+    runner.store.close()
+    out = tmp_path / "async.wfh"
+    assert main(["--store", url, "export", record.workflow_id, "-o", str(out)]) == 0
+    capsys.readouterr()
+    events = _json(capsys, "--store", url, "history", record.workflow_id)
+    assert isinstance(events, list)
+    assert "resumed" in [e["kind"] for e in events]  # where the gather was delivered
+    # When it is replayed against the same code, then against changed code
+    same, first, changed, second = _replay_before_and_after_a_change(out, capsys)
+    # Then the first passes and the second names the divergence
+    assert (same, changed) == (0, 1)
+    assert "replay ok" in first
+    assert "uuid()" in second
 
 
 def test_run_starts_a_task_and_prints_its_result(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -27,9 +28,12 @@ from typing import Any, ParamSpec, TypeVar
 import pytest
 import redis
 
+from tests.integration.apps.aio import Aio
 from tests.integration.apps.deploy import build_app
+from tests.integration.apps.interop import Interop
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.scenarios import Scenarios
+from tests.integration.apps.small import Small
 from tests.support.redis_server import RedisServer
 from wfcore import HistoryEvent
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
@@ -43,6 +47,7 @@ __all__ = [
     "delete_redis_keys",
     "redis_deployment",
     "redis_url_of",
+    "served_suite",
     "start",
     "token",
     "with_query",
@@ -187,6 +192,36 @@ def delete_redis_keys(url: str, *prefixes: str) -> None:
                 client.delete(*keys[i : i + 500])
     finally:
         client.close()
+
+
+@contextmanager
+def served_suite(
+    redis_server: RedisServer, log_dir: Path, suite: str, *, worker: bool = True
+) -> Iterator[tuple[Scenarios | Small | Interop | Aio, dict[str, str]]]:
+    """The tasks of ``suite`` (the client side's App) and the environment its workers use,
+    while a real worker process serves them over Redis (none with ``worker=False``: the test
+    starts its own), under a unique broker namespace and store prefix deleted afterwards."""
+    redis_url = redis_url_of(redis_server)
+    run = uuid.uuid4().hex[:12]
+    namespace, prefix = f"wfcore-{suite}-{run}", f"wfcore-{suite}-store-{run}"
+    env = {
+        "WFCORE_IT_BROKER_URL": redis_url,
+        "WFCORE_IT_NAMESPACE": namespace,
+        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
+        "WFCORE_IT_SUITE": suite,
+        "WFCORE_IT_LEDGER": str(log_dir / "ledger"),
+    }
+    app, tasks = build_app(env)
+    process = WorkerProcess(env, log_dir / "worker.log")
+    if worker:
+        process.start()
+    try:
+        yield tasks, env
+    finally:
+        process.stop()
+        app.close()
+        app.broker.close()
+        delete_redis_keys(redis_url, namespace, prefix)
 
 
 # -- fixtures --------------------------------------------------------------------------------

@@ -3,16 +3,13 @@ children, served by a real ``dramatiq`` worker process."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import dramatiq
 import pytest
 
-from tests.integration.apps.deploy import build_app
 from tests.integration.apps.interop import Interop
-from tests.integration.harness import WorkerProcess, delete_redis_keys, redis_url_of, with_query
+from tests.integration.harness import served_suite
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
 
@@ -26,26 +23,9 @@ def interop(
     redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Interop]:
     """The interop suite's App (client side) and a worker process serving it."""
-    redis_url = redis_url_of(redis_server)
-    run = uuid.uuid4().hex[:12]
-    namespace, prefix = f"wfcore-interop-{run}", f"wfcore-interop-store-{run}"
-    env = {
-        "WFCORE_IT_BROKER_URL": redis_url,
-        "WFCORE_IT_NAMESPACE": namespace,
-        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
-        "WFCORE_IT_SUITE": "interop",
-    }
-    app, tasks = build_app(env)
-    assert isinstance(tasks, Interop)
-    worker = WorkerProcess(env, Path(tmp_path_factory.mktemp("interop")) / "worker.log")
-    worker.start()
-    try:
+    with served_suite(redis_server, tmp_path_factory.mktemp("interop"), "interop") as (tasks, _):
+        assert isinstance(tasks, Interop)
         yield tasks
-    finally:
-        worker.stop()
-        app.close()
-        app.broker.close()
-        delete_redis_keys(redis_url, namespace, prefix)
 
 
 def test_a_group_gives_the_final_results_of_its_workflows(interop: Interop) -> None:

@@ -299,6 +299,37 @@ def test_outcomes_not_awaited_do_not_count_towards_a_wake(store: StateStore) -> 
     assert wakes == [False, False, True]
 
 
+def test_a_suspension_needing_one_of_three_wakes_on_the_first_awaited_outcome(
+    store: StateStore,
+) -> None:
+    # Given an invocation suspended on seqs 0, 1 and 2, needing any one of them (an async
+    # body's asyncio.wait(FIRST_COMPLETED))
+    inv = _started(store)
+    store.load("wf-1", inv)
+    batch = Batch(0, [b"a", b"b", b"c"], suspend=[0, 1, 2], suspend_need=1)
+    assert store.commit("wf-1", inv, batch).ready is False
+    # When the outcomes arrive one by one
+    wakes = [store.record_outcome("wf-1", inv, seq, b"o").wake for seq in (1, 0, 2)]
+    # Then the first wakes it, once
+    assert wakes == [True, False, False]
+
+
+def test_a_suspension_needing_two_counts_what_arrived_since(store: StateStore) -> None:
+    # Given an invocation whose first of three awaited outcomes is already recorded
+    inv = _started(store)
+    store.load("wf-1", inv)
+    store.commit("wf-1", inv, Batch(0, [b"a", b"b", b"c"]))
+    store.record_outcome("wf-1", inv, 0, b"o")
+    # When it suspends on all three, needing two: one more is enough
+    result = store.commit("wf-1", inv, Batch(3, suspend=[0, 1, 2], suspend_need=2))
+    assert (result.ok, result.ready) == (True, False)
+    wakes = [store.record_outcome("wf-1", inv, seq, b"o").wake for seq in (2, 1)]
+    # Then the next one wakes it; and a suspension whose need is met is ready at once
+    assert wakes == [True, False]
+    ready = store.commit("wf-1", inv, Batch(3, suspend=[0, 1, 2], suspend_need=3))
+    assert (ready.ok, ready.ready) == (True, True)
+
+
 def test_suspend_is_refused_when_outcomes_are_already_there(store: StateStore) -> None:
     # Given a running invocation whose child finished while it ran
     inv = _started(store)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, assert_type
 
 from wfcore import (
+    AsyncWorkflowContext,
     HistoryEvent,
     InvocationRef,
     LocalRunner,
@@ -13,6 +14,7 @@ from wfcore import (
     Task,
     TaskHandle,
     TaskResult,
+    WorkflowContext,
     WorkflowIdentity,
     WorkflowStatus,
 )
@@ -71,3 +73,29 @@ if TYPE_CHECKING:
     typed_local: Task[[str], bytes] = local
     assert_type(runner.run(typed_local, "x"), bytes)
     assert_type(typed_child("n"), str)
+
+    async def lookup(key: str) -> int:
+        return len(key)
+
+    @app.task(force_new_workflow=True)
+    async def async_body(name: str) -> str:
+        wf = async_body.wf
+        assert_type(wf, AsyncWorkflowContext)
+        assert_type(wf.random(), float)  # non-waiting operations stay plain calls
+        assert_type(await wf.execute_task(add, 1, 2), TaskResult)
+        assert_type(await wf.wait(wf.start_task(add, 1, 2)), list[TaskResult])
+        assert_type(await wf.deterministic("n", lookup, "k"), int)
+        assert_type(await wf.deterministic("s", lambda: "s"), str)
+        await wf.sleep("1d")
+        assert_type(await wf.wait_signal("ok", timeout="2d", default=None), Any)
+        return name
+
+    assert_type(async_body.send_with_options(args=("x",)), WorkflowHandle[str])
+    assert_type(async_body.send("x"), WorkflowHandle[str] | TaskHandle)
+    assert_type(app.run(async_body, "x"), str)
+
+    @app.task
+    def sync_body() -> int:
+        assert_type(sync_body.wf, WorkflowContext)
+        assert_type(sync_body.wf.deterministic("n", lookup, "k"), int)  # run on a real loop
+        return 1

@@ -45,7 +45,8 @@ def test_plain_import_does_not_load_redis() -> None:
 def test_public_names_are_pinned() -> None:
     assert sorted(wfcore.__all__) == sorted(
         [
-            "Codec", "ConfigurationError", "DecodeError", "Dispatcher", "Divergence",
+            "AsyncWorkflowContext", "Codec", "ConfigurationError", "DecodeError", "Dispatcher",
+            "Divergence",
             "EncodeError", "Engine", "Entry", "FatalError", "HistoryEvent", "InvocationRef",
             "LocalRunner", "NonDeterminismError", "NotInWorkflowError", "Outcome", "RemoteError",
             "ReplayResult", "Replayer", "RetryableError", "RunResult", "RunStatus",

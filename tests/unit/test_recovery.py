@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
@@ -205,3 +206,27 @@ def test_the_engine_marks_its_runs_alive_by_itself_and_its_thread_ends_with_it()
     gc.collect()
     thread.join(2)
     assert not thread.is_alive()
+
+
+def test_a_lost_timer_wake_of_an_async_body_waiting_on_more_is_recovered_when_due() -> None:
+    # Given an async body waiting on a signal that never comes and on a 10-minute sleep
+    runner = LocalRunner()
+
+    @runner.task(workflow=True)
+    async def either() -> str:
+        wf = either.wf
+        sleep = asyncio.ensure_future(wf.sleep("10m"))
+        signal = asyncio.ensure_future(wf.wait_signal("go"))
+        await asyncio.wait({sleep, signal}, return_when=asyncio.FIRST_COMPLETED)
+        return "signal" if signal.done() else "timer"
+
+    workflow_id = runner.start(either)
+    runner.step()
+    _drop_queued(runner)  # its timer's wake-up is lost
+    # When a sweep runs before and after the timer is due
+    assert runner.engine.recover(stale_after=0) == []
+    runner.advance(601)
+    # Then the due timer alone is enough to re-send it (the signal is still missing)
+    assert [r.invocation_id for r in runner.engine.recover(stale_after=0)] == [workflow_id]
+    runner.run_until_idle()
+    assert runner.engine.result(workflow_id) == "timer"

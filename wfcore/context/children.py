@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wfcore._codec import Codec
@@ -17,7 +18,8 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore._tasks import TaskResult, TaskSpec
-from wfcore.context.replaying import Replaying
+from wfcore.context.aio_loop import DeterministicLoop, Wait
+from wfcore.context.awaiting import Awaiting
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import ConfigurationError, TaskFailedError
 
@@ -44,12 +46,17 @@ class TaskHandle:
         self.workflow = workflow
 
     def result(self) -> Any:
-        """The child's return value; suspends the caller until it is there.
+        """The child's return value; suspends the caller until it is there (awaitable in an
+        async workflow body: ``await handle.result()``).
 
         Raises:
             TaskFailedError: the child failed permanently.
         """
-        return self._ctx.wait(self)[0].result
+        ctx = self._ctx
+        if ctx._aio is not None:
+            ctx._check()
+            return ctx._wait_future(ctx._loop(), (self,), lambda results: results[0].result)
+        return ctx.wait(self)[0].result
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.task_name!r}, invocation_id={self.invocation_id!r})"
@@ -125,7 +132,7 @@ def child_result(codec: Codec, outcome: bytes, handle: TaskHandle) -> TaskResult
     )
 
 
-class Children(Replaying):
+class Children(Awaiting):
     """Starts children (recorded, sent after the commit that records them) and waits."""
 
     def start_task(self, task: object, *args: Any, **kwargs: Any) -> TaskHandle:
@@ -145,26 +152,35 @@ class Children(Replaying):
         return self._start_child(seq, spec, args, kwargs)
 
     def execute_task(self, task: object, *args: Any, **kwargs: Any) -> TaskResult:
-        """Run ``task`` as a child and wait for it: ``start_task(...)`` then ``wait``.
+        """Run ``task`` as a child and wait for it: ``start_task(...)`` then ``wait``. In an
+        async workflow body, ``await wf.execute_task(...)``.
 
         Raises:
             TaskFailedError: the child failed permanently.
         """
+        if self._aio is not None:
+            self._loop()  # refused before anything is recorded in a plain async task
+            handle = self.start_task(task, *args, **kwargs)
+            return self._wait_future(self._loop(), (handle,), lambda results: results[0])  # type: ignore[no-any-return]
         return self.wait(self.start_task(task, *args, **kwargs))[0]
 
     def wait(self, *handles: TaskHandle) -> list[TaskResult]:
         """Wait for every handle; suspends once until all are done, then returns in order.
+        In an async workflow body, ``await wf.wait(...)`` (resumed once all are done).
 
         Raises:
             TaskFailedError: one of the children failed permanently (the first in order).
         """
         self._check()
+        aio = None if self._aio is None else self._loop()
         for handle in handles:
             if not isinstance(handle, TaskHandle) or handle._ctx is not self:
                 raise ConfigurationError(
                     "wf.wait takes handles returned by this invocation's start_task, "
                     f"got {handle!r}"
                 )
+        if aio is not None:
+            return self._wait_future(aio, handles)  # type: ignore[no-any-return]
         # A pending cancellation wins over results, even ones already there (children it
         # cancelled end CANCELLED): the workflow sees WorkflowCancelled, as it would have
         # had it suspended first.
@@ -176,6 +192,21 @@ class Children(Replaying):
             raise self._fatal
         self._waited([h.seq for h in handles])
         return [self._task_result(h) for h in handles]
+
+    def _wait_future(
+        self,
+        aio: DeterministicLoop,
+        handles: tuple[TaskHandle, ...],
+        pick: Callable[[list[TaskResult]], Any] = lambda results: results,
+    ) -> Any:
+        """An async body's wait: delivered at an idle point once every child is done, with
+        ``pick`` of their results."""
+        if not handles:
+            return aio.resolved([])
+        future = aio.create_future()
+        finish = lambda: pick([self._task_result(h) for h in handles])  # noqa: E731
+        aio.add_wait(Wait([h.seq for h in handles], finish, future=future))
+        return future
 
     def _start_child(
         self, seq: int, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -73,6 +73,9 @@ class Recording:
         )
         self._cancel_delivered = False
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+        # An async body's deterministic loop (see .awaiting), or a plain async task's stand-in
+        # that refuses waits; None in a sync task.
+        self._aio: Any = None
         self.workflow: WorkflowIdentity = snapshot.workflow.identity
 
     # -- identity ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from wfcore import _signals
 from wfcore._durations import to_seconds
 from wfcore._history import Kind, decode_outcome, encode_outcome
 from wfcore._models import SignalTake, WorkflowStatus
-from wfcore.context.replaying import Replaying
+from wfcore.context.aio_loop import DeterministicLoop, Wait
+from wfcore.context.awaiting import Awaiting
 from wfcore.context.runtime import _Conflict, _Suspend
 from wfcore.errors import SignalTimeoutError
 
@@ -19,7 +20,7 @@ _RAISE: Any = object()  # wait_signal's default: raise SignalTimeoutError on tim
 _NOT_FOUND = "NOT_FOUND"  # recorded by signal_workflow for a target that does not exist
 
 
-class Signals(Replaying):
+class Signals(Awaiting):
     """Waits and polls consume signals; which one each took is recorded (as the outcome at
     its position), so every replay returns the same payload."""
 
@@ -27,7 +28,7 @@ class Signals(Replaying):
         self, name: str, timeout: float | timedelta | str | None = None, default: Any = _RAISE
     ) -> Any:
         """The next signal ``name`` sent to this workflow; suspends (no worker held) until one
-        comes.
+        comes. In an async workflow body, ``await wf.wait_signal(...)``.
 
         Signals of one name are consumed in the order they were accepted; one sent before
         the wait is buffered and returned at once.
@@ -44,6 +45,7 @@ class Signals(Replaying):
         """
         _signals.check_name("wf.wait_signal", name)
         seconds = None if timeout is None else to_seconds(timeout)
+        aio = None if self._aio is None else self._loop()
         seq = self._seq
         entry = self._replay(Kind.WAIT_SIGNAL, name)
         if entry is not None:
@@ -53,6 +55,8 @@ class Signals(Replaying):
             self._record(Kind.WAIT_SIGNAL, name, fire_at)
             # Taking a buffered signal, or registering this wait, is one write with the entry.
             self._take(seq, SignalTake(name, seq, wait=True))
+        if aio is not None:
+            return self._signal_future(aio, seq, name, fire_at, seconds, default)
         if seq not in self._outcomes and self._cancel_pending and not self._strict:
             self._end_wait(seq, _signals.CLOSED)  # a cancelled wait takes no later signal
         self._cancel_point()
@@ -62,6 +66,37 @@ class Signals(Replaying):
                 raise self._fatal
             self._end_wait(seq, _signals.TIMED_OUT)
         self._waited((seq,))
+        return self._signal_value(seq, name, seconds, default)
+
+    def _signal_future(
+        self,
+        aio: DeterministicLoop,
+        seq: int,
+        name: str,
+        fire_at: float | None,
+        seconds: float | None,
+        default: Any,
+    ) -> Any:
+        """An async body's signal wait: delivered at an idle point (see .awaiting)."""
+
+        def closed() -> None:
+            if seq not in self._outcomes:
+                self._end_wait(seq, _signals.CLOSED)  # a cancelled wait takes no later signal
+
+        future = aio.create_future()
+        aio.add_wait(
+            Wait(
+                (seq,),
+                lambda: self._signal_value(seq, name, seconds, default),
+                future=future,
+                fire_at=fire_at,
+                on_due=lambda: self._end_wait(seq, _signals.TIMED_OUT),
+                on_cancel=closed,
+            )
+        )
+        return future
+
+    def _signal_value(self, seq: int, name: str, seconds: float | None, default: Any) -> Any:
         outcome = decode_outcome(self._rt.codec, self._outcomes[seq], f"signal {name!r}")
         if outcome.status is _signals.RECEIVED:
             return outcome.value

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, overload
 
 from wfcore._history import Kind, encode_entry
-from wfcore.context.replaying import Replaying
+from wfcore.context.awaiting import Awaiting
 from wfcore.errors import ConfigurationError
 
 __all__ = ["Steps"]
@@ -22,19 +23,41 @@ class _Deterministic:
     def __init__(self, ctx: Steps) -> None:
         self._ctx = ctx
 
-    def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self._ctx._step(name, fn, args, kwargs)
+    @overload
+    def __call__(
+        self, name: str, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any
+    ) -> T: ...
+
+    @overload
+    def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def __call__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        ctx = self._ctx
+        if ctx._aio is None:
+            return ctx._step(name, fn, args, kwargs)
+        # An async workflow body awaits the step: a future, already done (the step ran, or
+        # its recorded result came back).
+        aio = ctx._loop()
+        try:
+            value = ctx._step(name, fn, args, kwargs)
+        except Exception as exc:
+            return aio.failed(exc)
+        return aio.resolved(value)
 
     def _deterministic_operation(self, name: str, fn: Callable[..., T]) -> T:
         return self._ctx._step(name, fn, (), {})
 
 
-class Steps(Replaying):
+class Steps(Awaiting):
     """Runs a step's function once and records its result (or exception)."""
 
     @property
     def deterministic(self) -> _Deterministic:
         """``wf.deterministic(name, fn, *args, **kwargs)``: the inline, checkpointed step.
+
+        ``fn`` may be an ``async def`` function: its coroutine runs to completion on a real
+        event loop. In an async workflow body the step is awaited:
+        ``await wf.deterministic(name, fn, ...)``.
 
         Built on each access, so the context holds no reference back to itself: contexts are
         freed by reference counting when a run ends, not left to the garbage collector.
@@ -53,6 +76,9 @@ class Steps(Replaying):
             what = f"deterministic({name!r})"
             try:
                 value: Any = fn(*args, **kwargs)
+                if inspect.iscoroutine(value):
+                    # An async step: its real I/O runs once, on a real event loop.
+                    value = self._rt.run_coroutine(value)
                 ok = True
             except Exception as exc:
                 value, ok = exc, False

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher, Outbox
 from wfcore._models import QueuePush, WorkflowRecord, WorkflowStatus
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime
+from wfcore.context.real_loop import run_coroutine
 from wfcore.errors import ConfigurationError
 from wfcore.observability.observer import Observer, Observers
 from wfcore.store import StateStore
@@ -38,6 +40,7 @@ class EngineBase:
         outbox: Outbox | None = None,
         heartbeat_interval: float = 15.0,
         resolve_task: Callable[[object], TaskSpec] = spec_of,
+        run_coroutine: Callable[[Coroutine[Any, Any, Any]], Any] = run_coroutine,
     ) -> None:
         if outbox is not None and not getattr(store, "writes_pushes", False):
             raise ConfigurationError(
@@ -52,7 +55,10 @@ class EngineBase:
         self._outbox = outbox
         # What wf.start_task accepts as a task (an integration may widen it, e.g. to actors).
         self.resolve_task = resolve_task
-        self._runtime = Runtime(store, self.codec, dispatcher, clock, outbox, resolve_task)
+        # Plain async tasks and async steps run their coroutines here (a real event loop).
+        self._runtime = Runtime(
+            store, self.codec, dispatcher, clock, outbox, resolve_task, run_coroutine
+        )
         self._max_sleep_hop = max_sleep_hop
         self._max_conflicts = max_conflicts
         # Runs in progress in this process, by (workflow id, invocation id, task name): a

@@ -13,6 +13,7 @@ from wfcore._models import Snapshot
 from wfcore._replay import NoDispatch, ReadOnlyStore
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime, WorkflowContext
+from wfcore.context.awaiting import call_body
 from wfcore.context.runtime import _Suspend
 from wfcore.errors import NonDeterminismError, TaskFailedError, WorkflowCancelled
 from wfcore.store import StateStore
@@ -58,7 +59,7 @@ def check_prefix(
     error: BaseException | None = None
     try:
         args, kwargs = codec.decode(snapshot.invocation.args, what="arguments")
-        spec.fn(*args, **kwargs)
+        call_body(ctx, spec, args, kwargs)
     except BaseException as exc:  # every way out of user code is classified below
         error = exc
     finally:

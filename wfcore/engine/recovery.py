@@ -77,6 +77,10 @@ class Recovery(Outcomes):
                 if child is not None and child.status.finished and child.outcome is not None:
                     self._notify_parent(child, child.outcome)
                 can_run = False
-            elif entry.kind not in _TIMED or entry.value is None or float(entry.value) > now:
+            elif entry.kind in _TIMED and entry.value is not None and float(entry.value) <= now:
+                # A due timer: its wait can end (an async body waiting on several things at
+                # once goes on as soon as one of them can).
+                return True
+            else:
                 can_run = False  # a signal wait without a due timeout: its sender wakes it
         return can_run

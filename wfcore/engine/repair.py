@@ -142,8 +142,29 @@ class Repairing(Forking):
                     if status in REOPENABLE:
                         forget.append(op.seq)
                         children.append((op.value[1], op.value[0]))
+                self._retract_deliveries(ops, cause, positions, forget, inv.attempts, rewrite)
         event = encode_lifecycle(self.codec, "resumed", {"status": inv.status.value}, inv.attempts)
         return Reopen(inv.invocation_id, len(snap.entries), rewrite, [event], forget), children
+
+    def _retract_deliveries(
+        self,
+        ops: Sequence[Entry],
+        cause: int,
+        positions: Sequence[int],
+        forget: Sequence[int],
+        execution: int,
+        rewrite: dict[int, bytes],
+    ) -> None:
+        """An async body was delivered a forgotten outcome at an idle point (a ``resumed``
+        entry): that point and every operation after it are taken back, so the resumed run
+        waits there for the child that runs again (children it had started after that point
+        keep their ids and outcomes, being started at the same positions again)."""
+        gone = set(forget)
+        for op in ops[cause:]:
+            if op.kind == Kind.RESUMED and not gone.isdisjoint(op.value):
+                for later in ops[op.seq :]:
+                    rewrite.setdefault(positions[later.seq], self._retracted(later, execution))
+                return
 
     def _retracted(self, entry: Entry, execution: int) -> bytes:
         """The event that replaces a recorded failure or cancellation a resume takes back."""

@@ -18,8 +18,9 @@ from wfcore._models import (
     WorkflowRecord,
     WorkflowStatus,
 )
-from wfcore._tasks import TaskSpec
+from wfcore._tasks import Body, TaskSpec
 from wfcore.context import WorkflowContext
+from wfcore.context.awaiting import run_async
 from wfcore.context.runtime import _Conflict, _Suspend
 from wfcore.engine.base import log
 from wfcore.engine.cancel import Cancelling
@@ -80,6 +81,10 @@ class RunResult:
     retry_delay: float | None = None
 
 
+# What _run_once returns when the suspension it tried found its outcomes there already.
+_READY = RunResult(RunStatus.SUSPENDED)
+
+
 class Running(Cancelling, Heartbeating):
     """Executes an invocation's task function under its context and commits the outcome."""
 
@@ -101,10 +106,16 @@ class Running(Cancelling, Heartbeating):
         """
         self.track(ref)
         try:
-            for _ in range(self._max_conflicts):
+            conflicts = 0
+            while conflicts < self._max_conflicts:
                 result = self._run_once(ref, final_attempt, carried)
+                if result is _READY:
+                    # Outcomes it waits for arrived while it ran: replay now. Each such
+                    # replay delivers them, so this ends; it is no lost race.
+                    continue
                 if result is not None:
                     return result
+                conflicts += 1
         finally:
             self.untrack(ref)
         return RunResult(
@@ -178,7 +189,10 @@ class Running(Cancelling, Heartbeating):
         token = _current.set(ctx)
         try:
             args, kwargs = self.codec.decode(inv.args, what=f"arguments of {inv.invocation_id!r}")
-            value = spec.fn(*args, **kwargs)
+            if spec.body is Body.SYNC:
+                value = spec.fn(*args, **kwargs)
+            else:
+                value = run_async(ctx, spec, args, kwargs)
         except BaseException as exc:  # every path out of user code is decided below
             return self._after_error(ctx, inv, ctx._fatal or exc, final_attempt)
         finally:
@@ -241,9 +255,11 @@ class Running(Cancelling, Heartbeating):
             delay = min(max(0.0, wake_at - self.clock()), self._max_sleep_hop)
             if self._outbox is not None:
                 push = self._outbox.prepare(inv.ref, delay)
-        result = ctx._commit(suspend=signal.seqs, suspend_push=push)
-        if not result.ok or result.ready:
-            return None  # replay now: another writer won, or what we wait for is there
+        result = ctx._commit(suspend=signal.seqs, suspend_push=push, suspend_need=signal.need)
+        if not result.ok:
+            return None  # another writer won: replay now
+        if result.ready:
+            return _READY  # what it waits for is there: replay now
         if not self._written(push) and delay is not None:
             self.dispatcher.wake(inv.ref, delay)
         _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)

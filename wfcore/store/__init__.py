@@ -216,6 +216,13 @@ def refuse_pushes(store: object, *pushes: QueuePush | None) -> None:
         )
 
 
+def suspend_slack(batch: Batch) -> int:
+    """How many of ``batch.suspend`` may still miss an outcome when the invocation wakes."""
+    assert batch.suspend is not None
+    need = batch.suspend_need
+    return 0 if need is None else max(0, len(batch.suspend) - need)
+
+
 _URL_FORMS = "'memory://', 'sqlite:///path/to/file' or 'redis://[user:password@]host:6379/0'"
 _BARE_SECRET = re.compile(r":[^:/@?#]*@")
 _SECRET_QUERY = re.compile(r"([?&](?:password|passwd|pass|pwd)=)[^&#]*", re.IGNORECASE)

@@ -10,6 +10,7 @@ from typing import Any
 from wfcore._models import Batch, CommitResult, OutcomeResult, WorkflowStatus
 from wfcore.errors import WorkflowNotFoundError
 from wfcore.store import _redis_scripts as layout
+from wfcore.store import suspend_slack
 from wfcore.store._redis_connection import Command, RedisConnection, active_member
 
 __all__ = ["RedisCommits"]
@@ -36,6 +37,7 @@ class RedisCommits(RedisConnection):
                 expires, expires_ms = repr(expires_at), str(math.ceil(expires_at * 1000))
         elif batch.suspend is not None:
             mode, waiting = "suspend", ",".join(str(int(seq)) for seq in batch.suspend)
+            status = str(suspend_slack(batch))  # the finish status's place is free here
         keys = [base + "wf", base + "invs", base + "inv:" + invocation_id]
         keys += [base + "h:" + invocation_id, base + "o:" + invocation_id, base + "data"]
         children: list[str | bytes | int] = []

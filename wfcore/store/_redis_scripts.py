@@ -151,7 +151,8 @@ return 1
 # KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o], then per
 #   queue push (Batch.pushes, then Batch.parent_push or suspend_push) its queue list and its
 #   messages hash.
-# ARGV: base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status, finish
+# ARGV: base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status (with a
+#   suspension: how many awaited outcomes may still be missing when it wakes), finish
 #   outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, parent invocation
 #   id or '', the seq the parent awaits this one at, then the counts of entries, of data items
 #   (keys and values), of children and of pushes, '1' if the extra push (parent_push with a
@@ -255,7 +256,9 @@ elseif mode == 'suspend' then
   for seq in string.gmatch(a[8], '[^,]+') do
     if redis.call('HEXISTS', o, seq) == 0 then missing = missing + 1 end
   end
-  if missing == 0 then
+  -- Batch.suspend_need: this many of them may still be missing when it wakes.
+  missing = missing - (tonumber(a[6]) or 0)
+  if missing <= 0 then
     alive()
     return {1, cancel, {}, 1, false, false, pushed, taken}
   end

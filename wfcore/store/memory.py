@@ -24,7 +24,7 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
-from wfcore.store import refuse_pushes
+from wfcore.store import refuse_pushes, suspend_slack
 
 __all__ = ["MemoryStore"]
 
@@ -39,6 +39,8 @@ class _Workflow:
     # Per suspended invocation, the awaited seqs whose outcome is still missing: each outcome
     # is O(1), and the one that empties the set wakes the invocation.
     missing: dict[str, set[int]] = field(default_factory=dict)
+    # ... and how many of them may stay missing when it wakes (Batch.suspend_need).
+    slack: dict[str, int] = field(default_factory=dict)
     # Signals by name: buffered payloads (oldest first), waits registered (invocation, seq)
     # in the order they were, and the ids of every signal accepted with one.
     signals: dict[str, deque[bytes]] = field(default_factory=dict)
@@ -296,10 +298,12 @@ class MemoryStore:
             elif batch.suspend is not None:
                 outcomes = entry.outcomes[invocation_id]
                 missing = {seq for seq in batch.suspend if seq not in outcomes}
-                if not missing:
+                slack = suspend_slack(batch)
+                if len(missing) <= slack:
                     self._touch(entry, invocation)
                     return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
                 entry.missing[invocation_id] = missing
+                entry.slack[invocation_id] = slack
                 self._set_invocation(
                     entry,
                     invocation,
@@ -333,10 +337,13 @@ class MemoryStore:
         missing = entry.missing.get(invocation_id)
         if invocation.status is not WorkflowStatus.SUSPENDED or missing is None:
             return OutcomeResult(recorded=True, wake=False)
+        if seq not in missing:
+            return OutcomeResult(recorded=True, wake=False)
         missing.discard(seq)
-        if missing:
+        if len(missing) > entry.slack.get(invocation_id, 0):
             return OutcomeResult(recorded=True, wake=False)
         del entry.missing[invocation_id]
+        entry.slack.pop(invocation_id, None)
         self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
         return OutcomeResult(recorded=True, wake=True)
 
@@ -420,6 +427,7 @@ class MemoryStore:
                 for seq in change.forget:
                     outcomes.pop(seq, None)
                 entry.missing.pop(change.invocation_id, None)
+                entry.slack.pop(change.invocation_id, None)
                 invocation = entry.invocations[change.invocation_id]
                 entry.invocations[change.invocation_id] = invocation.model_copy(
                     update={

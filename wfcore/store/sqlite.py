@@ -31,7 +31,7 @@ from wfcore.errors import (
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store import _sqlite_signals as signals
-from wfcore.store import refuse_pushes
+from wfcore.store import refuse_pushes, suspend_slack
 from wfcore.store._sqlite_repair import SQLiteRepair
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
@@ -302,7 +302,8 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
                 waiting = layout.waiting_text(batch.suspend)
                 # Counted once here, so each outcome is O(1) (see _record).
                 missing = conn.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]
-                if missing:
+                missing -= suspend_slack(batch)
+                if missing > 0:
                     now = time.time()
                     conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
                     if is_root:

@@ -7,7 +7,7 @@ Everything comes from the environment so the worker and the test process build t
 - ``WFCORE_IT_STORE_URL``: the state store (e.g. ``redis://...?prefix=...``).
 - ``WFCORE_IT_LEDGER``: the directory of the side-effect ledger.
 - ``WFCORE_IT_SUITE``: ``scenarios`` (every scenario task), ``small`` (two tasks) or ``interop``
-  (Results on Redis, task messages and plain actors).
+  (Results on Redis, task messages and plain actors) or ``aio`` (async tasks).
 - ``WFCORE_IT_QUEUE``: the queue of the ``small`` suite's tasks.
 """
 

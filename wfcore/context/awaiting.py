@@ -1,0 +1,142 @@
+"""Idle points of an async workflow body: what the deterministic loop delivers, recorded.
+
+When every task of an async body waits, the loop is idle. What happens there is part of the
+history, so every replay wakes the same tasks at the same point:
+
+- a live run with outcomes there delivers every wait whose outcomes are all recorded (and
+  every due timer) at once and records ``resumed([seqs])`` (buffered, no extra round trip);
+  a replay meeting that entry delivers exactly the waits it names;
+- a requested cancellation is recorded (``cancelled()``) and raises ``WorkflowCancelled``
+  in every waiting task, at its await;
+- otherwise the invocation suspends on the union of the awaited seqs. The store wakes it
+  when the outcomes of *some* wait could all be there: after ``need`` arrivals, ``need``
+  being the fewest outcomes any one wait still misses (1 for ``gather`` over single
+  children, all N for one ``await wf.wait(h1, ..., hN)``). Outcomes that arrive together
+  are delivered by one resumed run; one that arrives later costs another replay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfcore._history import Kind
+from wfcore._tasks import Body, TaskSpec
+from wfcore.context.aio_loop import DeterministicLoop, Wait, new_loop, refuse_waits
+from wfcore.context.replaying import Replaying
+from wfcore.context.runtime import _Suspend
+from wfcore.errors import ConfigurationError, WorkflowCancelled
+
+__all__ = ["Awaiting", "call_body", "run_async"]
+
+
+class Awaiting(Replaying):
+    """Decides, at each idle point of an async body, what its waiting tasks get."""
+
+    def _loop(self) -> DeterministicLoop:
+        aio = self._aio
+        aio.check()  # a plain async task's stand-in refuses with what to do instead
+        return aio  # type: ignore[no-any-return]
+
+    def _refused(self, error: ConfigurationError) -> None:
+        if self._fatal is None:
+            self._fatal = error
+
+    def _idle_point(self, waits: list[Wait]) -> None:
+        loop = self._loop()
+        if not waits:
+            self._fatal = ConfigurationError(
+                f"{self._where}: every task of the async body waits, but on nothing a wf "
+                "operation resolves (an asyncio future or event no one sets, or a task "
+                "awaiting itself): in a workflow body, wait only on wf waits and on tasks "
+                "and futures made from them"
+            )
+            return
+        seq = self._seq
+        if seq < len(self._entries):
+            entry = self._entry_at(seq)
+            if entry.kind == Kind.CANCELLED:
+                self._seq = seq + 1
+                self._cancel_waits(loop, waits)
+                return
+            if entry.kind != Kind.RESUMED:
+                self._diverged(seq, entry, "a wait (every task of the async body waits)")
+            got = frozenset(entry.value)
+            ready = [w for w in waits if got.issuperset(w.seqs)]
+            delivered = frozenset(s for w in ready for s in w.seqs)
+            if delivered != got or any(s not in self._outcomes for s in got):
+                self._diverged(seq, entry, f"{Kind.RESUMED}({sorted(delivered)})")
+            self._seq = seq + 1
+            self._deliver(loop, ready)
+            return
+        if not self._strict:
+            if self._cancel_pending:
+                for wait in waits:
+                    if wait.on_cancel is not None:
+                        wait.on_cancel()
+                self._record(Kind.CANCELLED, "", None)
+                self._cancel_waits(loop, waits)
+                return
+            ready = self._ready_now(waits)
+            if ready:
+                self._record(Kind.RESUMED, "", sorted({s for w in ready for s in w.seqs}))
+                self._deliver(loop, ready)
+                return
+        self._suspend_on(waits)
+
+    def _ready_now(self, waits: list[Wait]) -> list[Wait]:
+        """A live run's deliverable waits: outcomes all there, or a due timer (completed
+        durably here first, so every replay takes the same path)."""
+        outcomes = self._outcomes
+        now = self._rt.clock()
+        ready = []
+        for wait in waits:
+            if all(s in outcomes for s in wait.seqs):
+                ready.append(wait)
+            elif wait.fire_at is not None and now >= wait.fire_at and wait.on_due is not None:
+                wait.on_due()
+                ready.append(wait)
+        return ready
+
+    def _deliver(self, loop: DeterministicLoop, ready: list[Wait]) -> None:
+        self._waited(s for w in ready for s in w.seqs)
+        for wait in sorted(ready, key=lambda w: w.seqs):
+            loop.deliver(wait)
+
+    def _cancel_waits(self, loop: DeterministicLoop, waits: list[Wait]) -> None:
+        self._cancel_pending = False
+        self._cancel_delivered = True
+        for wait in waits:
+            loop.fail(wait, WorkflowCancelled(self.workflow.workflow_id))
+
+    def _suspend_on(self, waits: list[Wait]) -> None:
+        outcomes = self._outcomes
+        seqs = sorted({s for w in waits for s in w.seqs if s not in outcomes})
+        times = [w.fire_at for w in waits if w.fire_at is not None]
+        # The fewest arrivals after which some wait could have all its outcomes.
+        counted = [sum(s not in outcomes for s in w.seqs) for w in waits if w.counts]
+        need = min([c for c in counted if c > 0], default=len(seqs))
+        self._fatal = _Suspend(seqs, wake_at=min(times) if times else None, need=need)
+
+
+def call_body(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """Run a task's function for ``ctx``, sync or async (verification, repair checks)."""
+    if spec.body is Body.SYNC:
+        return spec.fn(*args, **kwargs)
+    return run_async(ctx, spec, args, kwargs)
+
+
+def run_async(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
+    """Run an ``async def`` task's function for ``ctx``: a workflow body on a deterministic
+    loop, a plain async task on a real event loop (``Runtime.run_coroutine``)."""
+    if spec.body is Body.PLAIN_ASYNC:
+        ctx._aio = refuse_waits(spec.name)
+        try:
+            return ctx._rt.run_coroutine(spec.fn(*args, **kwargs))
+        finally:
+            ctx._aio = None
+    loop = new_loop(ctx, ctx._call_later_timer)  # type: ignore[attr-defined]
+    ctx._aio = loop
+    try:
+        return loop.run_body(spec.fn(*args, **kwargs), lambda: ctx._fatal)
+    finally:
+        ctx._aio = None
