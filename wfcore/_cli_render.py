@@ -109,6 +109,18 @@ def message(text: str, data: dict[str, Any], *, as_json: bool) -> None:
         _console().print(text, highlight=False)
 
 
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A plain table of text cells."""
+    from rich.table import Table
+
+    shown = Table(title=title)
+    for column in columns:
+        shown.add_column(column)
+    for row in rows:
+        shown.add_row(*row)
+    _console().print(shown)
+
+
 def workflows_data(records: Sequence[WorkflowRecord]) -> list[dict[str, Any]]:
     """The ``--json`` form of a listing of workflows."""
     return [r.model_dump(mode="json", exclude={"root_invocation_id"}) for r in records]

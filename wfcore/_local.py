@@ -7,7 +7,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from wfcore._codec import Codec
 from wfcore._models import InvocationRef
@@ -15,6 +15,9 @@ from wfcore._tasks import Task, TaskSpec
 from wfcore.engine import Engine, RunResult
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
+
+if TYPE_CHECKING:
+    from wfcore.schedules import ScheduleOptions
 
 __all__ = ["LocalRunner"]
 
@@ -110,6 +113,16 @@ class LocalRunner:
         record, _ = self.engine.start(task.spec, args, kwargs)
         return record.workflow_id
 
+    def schedule(self, task: Task[..., Any], **options: Unpack[ScheduleOptions]) -> str:
+        """Start ``task`` on a schedule (``app.schedule``'s options: docs/operations.md); its
+        ``schedule-<id>`` workflow id. Fire times follow this runner's clock."""
+        from wfcore.schedules import create_schedule
+
+        return create_schedule(self.engine, self._declare_scheduler, task.spec, **options)
+
+    def _declare_scheduler(self, spec: TaskSpec) -> TaskSpec:
+        return self._specs.setdefault(spec.name, spec)
+
     def signal(
         self, workflow_id: str, name: str, payload: Any = None, *, signal_id: str | None = None
     ) -> None:
@@ -139,6 +152,18 @@ class LocalRunner:
         for count in range(max_messages):
             if self.step() is None:
                 return count
+        raise RuntimeError(f"still busy after {max_messages} messages; a workflow loops?")
+
+    def run_for(self, seconds: float, *, max_messages: int = 100_000) -> int:
+        """Process messages and the timers due within the next ``seconds`` of this runner's
+        clock, then move the clock to that point (for workflows that never end, such as
+        schedules); how many ran."""
+        until = self.now() + seconds
+        for count in range(max_messages):
+            if not self._queue and (not self._timers or self._timers[0][0] > until):
+                self._offset += max(0.0, until - self.now())
+                return count
+            self.step()
         raise RuntimeError(f"still busy after {max_messages} messages; a workflow loops?")
 
     def run(self, task: Task[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

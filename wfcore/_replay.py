@@ -345,6 +345,9 @@ class ReadOnlyStore(DelegatingStore):
     def purge_expired(self, now: float) -> int:
         raise self._refuse("purge")
 
+    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
+        raise self._refuse("purge")
+
     def reopen(
         self,
         workflow_id: str,

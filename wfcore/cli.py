@@ -12,8 +12,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from wfcore import _cli_purge as purge
 from wfcore import _cli_render as render
 from wfcore import _cli_repair as repair
+from wfcore import _cli_schedules as schedules_cli
 from wfcore._export import export_history
 from wfcore._inspect import inspecting_engine, workflow_values
 from wfcore._models import WorkflowStatus
@@ -108,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
     run.add_argument("--timeout", type=float, default=None)
     repair.add_commands(command)
+    schedules_cli.add_command(command)
+    purge.add_command(command)
     web = command("web", "serve the web view: workflows, histories, cancel, signal (wfcore[web])")
     web.add_argument("--app", help="MODULE:ATTRIBUTE of the App: decodes its models, wakes at once")
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -167,6 +171,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if command in repair.COMMANDS:
             assert app is not None  # --app is required by both
             return repair.run(args, app, store)
+        if command == "purge":
+            return purge.run(args, store)
+        if command == "schedules":
+            own = app if app is not None and store is app.store else None
+            return schedules_cli.run(args, own or inspecting_engine(store, app))
         if command == "list":
             status = None if args.status is None else WorkflowStatus(args.status)
             found = store.list_workflows(

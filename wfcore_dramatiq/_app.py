@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -45,6 +45,9 @@ from wfcore_dramatiq._plain_actors import PlainActorOutcomes, PlainActors
 from wfcore_dramatiq._recovery import RecoverySweeper
 from wfcore_dramatiq._repairs import Repairs
 from wfcore_dramatiq._task import DramatiqTask
+
+if TYPE_CHECKING:
+    from wfcore.schedules import ScheduleOptions
 
 __all__ = ["App", "DramatiqTask", "PermanentFailure"]
 
@@ -254,6 +257,32 @@ class App(Repairs):
         self._specs[name] = spec
         return DramatiqTask(self, spec, actor)
 
+    def schedule(self, task: DramatiqTask[..., Any], **options: Unpack[ScheduleOptions]) -> str:
+        """Start ``task``'s workflow on a cron expression (UTC, ``cron="*/5 * * * *"``) or
+        interval (``every="10m"``), stored durably as workflow ``schedule-<schedule_id>``
+        (default id: the task's name); its id.
+
+        Call it where the tasks are declared, so every worker can run the schedule: any
+        worker fires it and each fire time starts exactly one workflow. ``overlap`` says what
+        a fire does while the previous one's workflow runs ("skip", "buffer_one": one waits,
+        "allow"); fire times missed while no worker ran are started on recovery if within
+        ``catchup_window`` (default "1h"). ``args``/``kwargs`` go to the task. The same call
+        again returns the same schedule (see docs/operations.md).
+
+        Raises:
+            ConfigurationError: a bad definition, croniter missing for ``cron=``, or a
+                schedule of this id already exists with another definition.
+        """
+        from wfcore.schedules import create_schedule
+
+        self.start_worker()  # as sending does: an embedded App's schedule runs here
+        return create_schedule(self.engine, self._declare_scheduler, task.spec, **options)
+
+    def _declare_scheduler(self, spec: TaskSpec) -> TaskSpec:
+        if spec.name not in self._specs:
+            self._declare(spec.fn, False, spec.name, "default", {})
+        return self._specs[spec.name]
+
     def verify_replay(self, workflow_id: str) -> ReplayResult:
         """Replay a finished or suspended workflow strictly against the current code.
 
@@ -278,6 +307,7 @@ class App(Repairs):
         """What each worker's recovery thread does at boot and every ``recovery_interval``."""
         self.engine.heartbeat()
         self.engine.recover(stale_after=self.stale_after)
+        self.store.purge_expired(time.time())  # retention=: finished workflows past it go
 
     def register_type(self, cls: type) -> None:
         """Allow values of a pydantic model or exception class to be decoded from storage."""

@@ -156,6 +156,11 @@ class StateStore(Protocol):
         """Delete finished workflows whose retention has passed; how many were deleted."""
         ...
 
+    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
+        """Delete those of ``workflow_ids`` that are finished and were last updated before
+        ``before`` (checked as each is deleted: never an unfinished one); how many."""
+        ...
+
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` if the store cannot be reached."""
         ...

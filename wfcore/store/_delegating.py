@@ -100,6 +100,9 @@ class DelegatingStore:
     def purge_expired(self, now: float) -> int:
         return self.inner.purge_expired(now)
 
+    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
+        return self.inner.purge_finished(workflow_ids, before)
+
     def ping(self) -> None:
         self.inner.ping()
 

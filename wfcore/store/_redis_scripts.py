@@ -302,14 +302,20 @@ return out
 
 # KEYS: wf.  ARGV: base, now.  Deletes the workflow if it finished and its retention passed.
 # Returns {'deleted', type, parent or '', ids of its unfinished invocations},
-# {'later', expires_at}, {'gone'} or {'active'}.
+# {'later', expires_at}, {'gone'} or {'active'}. With ARGV[3] = 'updated' the cut-off ARGV[2]
+# applies to updated_at (``purge_finished``) instead of the retention expiry.
 PURGE_ONE = (
     _COMMON
     + """
-local w = redis.call('HMGET', KEYS[1], 'status', 'exp', 'type', 'parent')
+local w = redis.call('HMGET', KEYS[1], 'status', 'exp', 'type', 'parent', 'updated_at')
 if not w[1] then return {'gone'} end
-if not (w[2] and FINISHED[w[1]]) then return {'active'} end
-if tonumber(w[2]) > tonumber(ARGV[2]) then return {'later', w[2]} end
+if ARGV[3] == 'updated' then
+  if not FINISHED[w[1]] then return {'active'} end
+  if tonumber(w[5]) >= tonumber(ARGV[2]) then return {'later', w[5]} end
+else
+  if not (w[2] and FINISHED[w[1]]) then return {'active'} end
+  if tonumber(w[2]) > tonumber(ARGV[2]) then return {'later', w[2]} end
+end
 local active = {}
 for _, id in ipairs(redis.call('LRANGE', ARGV[1] .. 'invs', 0, -1)) do
   local status = redis.call('HGET', ARGV[1] .. 'inv:' .. id, 'status')

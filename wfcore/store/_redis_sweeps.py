@@ -127,12 +127,28 @@ class RedisSweeps(RedisConnection):
         claimed.sort(key=lambda c: (c[0], c[1]))
         return [record for _, _, record in claimed], bool(fixes)
 
-    def _purge_batch(self, candidates: list[tuple[bytes, float]], now: float) -> int:
+    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
+        """Delete those of ``workflow_ids`` that are finished and were last updated before
+        ``before``; how many were deleted."""
+        purged = 0
+        with self._calls():
+            for i in range(0, len(workflow_ids), CHUNK):
+                batch = [(wid.encode(), 0.0) for wid in workflow_ids[i : i + CHUNK]]
+                purged += self._purge_batch(batch, before, by_update=True)
+        return purged
+
+    def _purge_batch(
+        self, candidates: list[tuple[bytes, float]], now: float, *, by_update: bool = False
+    ) -> int:
         checks: list[Command] = []
+        mode = ("updated",) if by_update else ()
         for member, _ in candidates:
             wid = member.decode()
             script = ("EVALSHA", self._purge_one.sha, 1, self._base(wid) + "wf")
-            checks += [(*script, self._base(wid), repr(float(now))), ("HGET", self._idx_types, wid)]
+            checks += [
+                (*script, self._base(wid), repr(float(now)), *mode),
+                ("HGET", self._idx_types, wid),
+            ]
         replies = self._pipeline(checks)
         cleanup: list[Command] = []
         counted: list[int] = []  # positions of the expiry-index removals that count
@@ -140,6 +156,8 @@ class RedisSweeps(RedisConnection):
             candidates, replies[::2], replies[1::2], strict=True
         ):
             kind = verdict[0]
+            if by_update and kind != b"deleted":
+                continue  # not this purge's to count or to re-index
             if kind in (b"deleted", b"gone"):
                 self._roots.pop(member.decode(), None)
                 counted.append(len(cleanup))
@@ -164,4 +182,6 @@ class RedisSweeps(RedisConnection):
                 script = ("EVALSHA", self._drop.sha, 1, self._idx_expiry)
                 cleanup.append((*script, member, repr(score)))
         results = self._pipeline(cleanup)
+        if by_update:  # each deletion counts: these need not be in the expiry index
+            return len(counted)
         return sum(1 for i in counted if results[i] == 1)

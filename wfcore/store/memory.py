@@ -6,7 +6,7 @@ import heapq
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from wfcore._models import (
     Batch,
@@ -130,13 +130,22 @@ class MemoryStore:
                     entry.record = entry.record.model_copy(update={"updated_at": now})
 
     def purge_expired(self, now: float) -> int:
+        return self._purge(lambda w: w.expires_at is not None and w.expires_at <= now)
+
+    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
+        ids = set(workflow_ids)
+        return self._purge(
+            lambda w: (
+                w.record.workflow_id in ids
+                and w.record.status.finished
+                and w.record.updated_at < before
+            )
+        )
+
+    def _purge(self, doomed: Callable[[WorkflowEntry], bool]) -> int:
         with self._lock:
             self._check_open()
-            expired = [
-                wid
-                for wid, w in self._workflows.items()
-                if w.expires_at is not None and w.expires_at <= now
-            ]
+            expired = [wid for wid, w in self._workflows.items() if doomed(w)]
             for wid in expired:
                 del self._workflows[wid]
             return len(expired)
@@ -364,8 +373,6 @@ class MemoryStore:
                 entry.outcomes[invocation.invocation_id] = dict(outcomes)
             self._workflows[workflow.workflow_id] = entry
 
-    # -- lifecycle -----------------------------------------------------------------------
-
     def ping(self) -> None:
         with self._lock:
             self._check_open()
@@ -373,8 +380,6 @@ class MemoryStore:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-
-    # -- repair (resume, fork) -----------------------------------------------------------
 
     def reopen(
         self,
@@ -414,8 +419,6 @@ class MemoryStore:
             entry.outcomes[root.invocation_id] = dict(outcomes)
             self._workflows[workflow.workflow_id] = entry
             return workflow, True
-
-    # -- helpers -------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:

@@ -172,11 +172,28 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
 
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""
-        expired = "workflow_id IN (SELECT workflow_id FROM workflows WHERE expires_at <= ?)"
+        return self._purge("expires_at <= ?", (now,))
+
+    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
+        """Delete those of ``workflow_ids`` that are finished and were last updated before
+        ``before``; how many were deleted."""
+        deleted = 0
+        finished = ",".join("?" * 3)
+        for i in range(0, len(workflow_ids), 500):
+            ids = list(workflow_ids[i : i + 500])
+            where = (
+                f"workflow_id IN ({','.join('?' * len(ids))}) AND status IN ({finished}) "
+                "AND updated_at < ?"
+            )
+            deleted += self._purge(where, (*ids, "COMPLETED", "FAILED", "CANCELLED", before))
+        return deleted
+
+    def _purge(self, where: str, params: tuple[object, ...]) -> int:
+        doomed = f"workflow_id IN (SELECT workflow_id FROM workflows WHERE {where})"
         with self._transaction() as conn:
             for table in ("entries", "outcomes", "data", "invocations", *layout.SIGNAL_TABLES):
-                conn.execute(f"DELETE FROM {table} WHERE {expired}", (now,))
-            cursor = conn.execute("DELETE FROM workflows WHERE expires_at <= ?", (now,))
+                conn.execute(f"DELETE FROM {table} WHERE {doomed}", params)
+            cursor = conn.execute(f"DELETE FROM workflows WHERE {where}", params)
         return cursor.rowcount
 
     # -- invocations ---------------------------------------------------------------------
