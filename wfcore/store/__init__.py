@@ -216,6 +216,12 @@ def refuse_pushes(store: object, *pushes: QueuePush | None) -> None:
         )
 
 
+MARK_EVERY = 0.005
+"""Seconds: a commit marks its invocation alive (``updated_at``) only when the last mark is
+older than this. Liveness is judged in seconds (``stale_after``), so a run committing many
+steps in a row writes one mark per interval instead of one per commit."""
+
+
 def suspend_slack(batch: Batch) -> int:
     """How many of ``batch.suspend`` may still miss an outcome when the invocation wakes."""
     assert batch.suspend is not None

@@ -159,7 +159,8 @@ W_ROOT, W_STATUS, W_UPDATED = (
 HEAD = (
     "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting, i.missing,"
     " (SELECT max(seq) FROM entries e"
-    "  WHERE e.workflow_id = i.workflow_id AND e.invocation_id = i.invocation_id)"
+    "  WHERE e.workflow_id = i.workflow_id AND e.invocation_id = i.invocation_id),"
+    " i.updated_at"
     " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = ? AND i.invocation_id = ?"
 )

@@ -23,7 +23,7 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
-from wfcore.store import refuse_pushes, suspend_slack
+from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store._memory_entry import WorkflowEntry
 
 __all__ = ["MemoryStore"]
@@ -436,8 +436,8 @@ class MemoryStore:
     def _touch(self, entry: WorkflowEntry, invocation: InvocationRecord) -> None:
         """Progress marks an invocation alive (never moving ``updated_at`` back: a hold)."""
         now = time.time()
-        if invocation.updated_at >= now:
-            return
+        if invocation.updated_at >= now - MARK_EVERY:
+            return  # marked alive a moment ago (or held until later)
         entry.invocations[invocation.invocation_id] = invocation.model_copy(
             update={"updated_at": now}
         )

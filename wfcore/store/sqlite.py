@@ -28,10 +28,10 @@ from wfcore.errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
+from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store import _sqlite_signals as signals
-from wfcore.store import refuse_pushes, suspend_slack
 from wfcore.store._sqlite_repair import SQLiteRepair
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
@@ -309,10 +309,10 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
                     if is_root:
                         self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
                     return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
-                self._touch(conn, key, is_root)
+                self._touch(conn, key, is_root, head[6])
                 return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
             else:
-                self._touch(conn, key, is_root)
+                self._touch(conn, key, is_root, head[6])
         return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
 
     def record_outcome(
@@ -372,8 +372,12 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _touch(self, conn: sqlite3.Connection, key: tuple[str, str], is_root: bool) -> None:
+    def _touch(
+        self, conn: sqlite3.Connection, key: tuple[str, str], is_root: bool, marked: float
+    ) -> None:
         now = time.time()
+        if marked >= now - MARK_EVERY:
+            return  # marked alive a moment ago (or held until later)
         conn.execute(layout.TOUCH_INV, (now, *key))
         if is_root:
             conn.execute(layout.TOUCH_WF, (now, key[0]))
