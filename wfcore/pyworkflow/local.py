@@ -9,18 +9,25 @@ runs on. A one-day sleep takes no time, and the test sees the run suspended in b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from wfcore._history import HistoryEvent
 from wfcore._local import LocalRunner
 from wfcore._models import WorkflowStatus
+from wfcore.context.real_loop import close_thread_loop
 from wfcore.errors import ConfigurationError, WorkflowNotFoundError
 from wfcore.pyworkflow.definitions import WorkflowFunction, declared_on
 from wfcore.pyworkflow.events import Event, events
 from wfcore.store import StateStore
 
 __all__ = ["LocalRun", "LocalStorage", "resume_local", "start_local"]
+
+T = TypeVar("T")
+
+_SLACK = 0.05
+"""Seconds past a sleep's end ``resume_local`` also runs (see there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +139,15 @@ async def start_local(
         store.run_until_waiting()
         return record.workflow_id
 
-    # In a worker thread: the workflow body runs its own (deterministic) event loop.
-    run_id = await asyncio.to_thread(run)
+    run_id = await _in_thread(run)
     _STORAGES[run_id] = store
     return run_id
 
 
 async def resume_local(run_id: str, *, storage: LocalStorage | None = None) -> LocalRun:
-    """Move the clock to the next timer of ``storage`` (a sleep's end, a retry) and run on
-    until the run finishes or waits on another timer; the run as it is then.
+    """Move the clock to the end of the sleep the run is in (else to the next delayed
+    wake-up of ``storage``: a retry) and run on until the run finishes or waits on another
+    timer; the run as it is then.
 
     Raises:
         WorkflowNotFoundError: no such run (pass the ``storage`` it was started with).
@@ -153,10 +160,34 @@ async def resume_local(run_id: str, *, storage: LocalStorage | None = None) -> L
     runner = store.runner
 
     def run() -> None:
-        due = runner.next_timer()
+        # The end of the sleep the run is in (a long one wakes in hops: jump them all), else
+        # the next delayed wake-up (a retry's delay).
+        due = _sleep_end(store.history(run_id)) or runner.next_timer()
         if due is not None:
             runner.advance(max(0.0, due - runner.now()))
-        store.run_until_waiting()
+        # The wake-up of a timer is queued for a clock reading taken a little after the one
+        # its fire time came from: the slack makes it due too.
+        runner.run_for(_SLACK)
 
-    await asyncio.to_thread(run)
+    await _in_thread(run)
     return await store.get_run(run_id)
+
+
+async def _in_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` in a worker thread (a workflow body runs its own deterministic event loop,
+    which cannot run inside the caller's), closing the event loop steps ran on there."""
+
+    def call() -> T:
+        try:
+            return fn()
+        finally:
+            close_thread_loop()
+
+    return await asyncio.to_thread(call)
+
+
+def _sleep_end(history: list[HistoryEvent]) -> float | None:
+    """The earliest fire time of the timers in ``history`` that have not fired."""
+    fired = {e.seq for e in history if e.kind == "sleep_fired"}
+    pending = [float(e.value) for e in history if e.kind == "sleep" and e.seq not in fired]
+    return min(pending, default=None)
