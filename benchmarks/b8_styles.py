@@ -1,4 +1,5 @@
-"""B8: per-step overhead of ``wfcore.steps`` and ``wfcore.flow`` vs ``wf.execute_task`` children."""
+"""B8: per-step overhead of ``wfcore.steps``, ``wfcore.flow`` and the PyWorkflow style
+(``@app.workflow``/``@app.step``) vs ``wf.execute_task`` children."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 TARGET_RATIO = 1.5  # a style's per-step time over the execute_task baseline's
-STYLES = ("execute_task", "steps", "flow")
+STYLES = ("execute_task", "steps", "flow", "pyworkflow")
 MODES = ("embedded", "redis")
 _TIMEOUT = 300.0  # seconds one workflow may take before the run is declared stuck
 
@@ -64,10 +65,18 @@ def _run_flow(styles: Styles, n: int) -> str:
     return str(run.workflow_id)
 
 
+def _run_pyworkflow(styles: Styles, n: int) -> str:
+    run_id = styles.app.start(styles.pyworkflow, n)
+    if styles.app.handle(run_id).result(timeout=_TIMEOUT) != n * (n - 1) // 2:
+        raise AssertionError(f"b8_pyworkflow({n}) returned a wrong sum")
+    return run_id
+
+
 RUNNERS: dict[str, Callable[[Styles, int], str]] = {
     "execute_task": _run_chain,
     "steps": _run_steps,
     "flow": _run_flow,
+    "pyworkflow": _run_pyworkflow,
 }
 
 
@@ -93,7 +102,8 @@ def bench_mode(styles: Styles, n: int, rounds: int, warmup: int) -> dict[str, An
     full: dict[str, list[Run]] = {s: [] for s in STYLES}
     single: dict[str, list[Run]] = {s: [] for s in STYLES}
     for round_ in range(warmup + rounds):
-        order = STYLES[round_ % 3 :] + STYLES[: round_ % 3]
+        shift = round_ % len(STYLES)
+        order = STYLES[shift:] + STYLES[:shift]
         for style in order:
             big, small = measure(styles, style, n), measure(styles, style, 1)
             if round_ >= warmup:

@@ -70,7 +70,7 @@ class LocalStorage:
                     name=d.name,
                     force_new_workflow=d.force_new_workflow,
                     max_duration=d.max_duration,
-                    workflow=d.force_new_workflow,
+                    workflow=True if d.force_new_workflow else None,
                     max_retries=d.max_retries,
                 )(d.fn)
                 self._declared.add(d.name)
