@@ -24,6 +24,8 @@ from wfcore.steps.model import StepFunction
 
 __all__ = ["call_step", "run_in_child"]
 
+_ATOMIC = frozenset({type(None), bool, int, float, complex, str, bytes})
+
 
 def run_in_child(
     func: StepFunction, step: str, ctx: dict[str, Any], timeout: float | None
@@ -33,7 +35,9 @@ def run_in_child(
     The step sees (and may change) its own copy of ``ctx``; only what it changed goes back,
     so parallel steps' changes merge key by key.
     """
-    before = copy.deepcopy(ctx)
+    # Values that cannot change in place are kept as they are (deepcopy of each is most of
+    # the snapshot's cost otherwise); the others are copied.
+    before = {k: v if type(v) in _ATOMIC else copy.deepcopy(v) for k, v in ctx.items()}
     value = call_step(func, step, ctx, timeout)
     changed = {k: v for k, v in ctx.items() if k not in before or not _same(before[k], v)}
     removed = [k for k in before if k not in ctx]
