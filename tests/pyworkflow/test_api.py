@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -244,3 +245,33 @@ def test_configure_logging_text_shows_the_context_and_replaces_itself(app: App) 
     (line,) = [x for x in stream.getvalue().splitlines() if "in the step" in x]
     assert f"run_id={run_id} workflow_name=talk step_id=" in line
     assert line.endswith("step_name=chatty]")
+
+
+def test_engine_records_about_a_run_get_its_context_too(app: App) -> None:
+    @app.step(max_retries=1, retry_delay="1s")
+    async def flaky() -> None:
+        raise ValueError("boom")
+
+    @app.workflow
+    async def retried() -> None:
+        await flaky()
+
+    root = logging.getLogger()
+    level = root.level
+    handler = wfcore.configure_logging(level="WARNING", json_logs=True)
+    stream = io.StringIO()
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        storage, run_id = _local(retried)
+        asyncio.run(resume_local(run_id, storage=storage))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    # The engine's "to be retried" warning is logged after the step's code returned: the
+    # fields come from the record's own workflow fields then
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    retry = [r for r in records if "to be retried" in r["message"]]
+    assert retry, records
+    assert retry[0]["run_id"] == run_id
+    assert retry[0]["step_name"] == "flaky"
+    assert retry[0]["step_id"] not in (None, run_id)

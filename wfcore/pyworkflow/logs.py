@@ -25,16 +25,20 @@ class ContextFilter(logging.Filter):
     """Adds the running workflow's (and step's) fields to each record; passes every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = current_or_none()
-        if ctx is None:
-            return True
-        workflow = ctx.workflow
         values = record.__dict__
-        values.setdefault("run_id", workflow.workflow_id)
-        values.setdefault("workflow_name", workflow.workflow_type)
-        if ctx.invocation_id != workflow.workflow_id:  # a child of the run: a step
-            values.setdefault("step_id", ctx.invocation_id)
-            values.setdefault("step_name", step_name_of(ctx.task_name))
+        ctx = current_or_none()
+        if ctx is not None:
+            run_id, invocation_id, task = ctx.workflow.workflow_id, ctx.invocation_id, ctx.task_name
+            values.setdefault("workflow_name", ctx.workflow.workflow_type)
+        elif "workflow_id" in values:  # the engine's records about a run, logged outside it
+            run_id, invocation_id = values["workflow_id"], values.get("invocation_id")
+            task = str(values.get("task") or "")
+        else:
+            return True
+        values.setdefault("run_id", run_id)
+        if invocation_id and invocation_id != run_id:  # a child of the run: a step
+            values.setdefault("step_id", invocation_id)
+            values.setdefault("step_name", step_name_of(task))
         return True
 
 
