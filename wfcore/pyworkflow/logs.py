@@ -27,6 +27,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         values = record.__dict__
         ctx = current_or_none()
+        invocation_id: str | None
         if ctx is not None:
             run_id, invocation_id, task = ctx.workflow.workflow_id, ctx.invocation_id, ctx.task_name
             values.setdefault("workflow_name", ctx.workflow.workflow_type)
