@@ -48,7 +48,7 @@ class StepTasks:
         self._tasks: dict[str, DramatiqTask[..., Any]] = {}
         # The parsed and checked step list of recent runs, by workflow id: the driver replays
         # from the top at every resume, and its plan (an argument) never changes in a run.
-        self._plans: OrderedDict[str, Plan] = OrderedDict()
+        self._plans: OrderedDict[str, tuple[list[dict[str, Any]], Plan]] = OrderedDict()
 
         def run_steps(
             name: str, plan: list[dict[str, Any]], ctx: dict[str, Any], backoff: list[float]
@@ -94,17 +94,18 @@ class StepTasks:
             UnknownStepError: a step's function is not registered on this App.
         """
         with self._lock:
-            plan = self._plans.get(workflow_id)
-        if plan is None:
-            steps = [StepSpec.from_data(d) for d in data]
-            for step in steps:  # an unknown step fails the run before anything runs
-                for name in step.tasks:
-                    self.task(name)
-            plan = split(steps)
-            with self._lock:
-                self._plans[workflow_id] = plan
-                if len(self._plans) > _PLANS_KEPT:
-                    self._plans.popitem(last=False)
+            kept = self._plans.get(workflow_id)
+        if kept is not None and kept[0] == data:  # the same id could name a later run
+            return kept[1]
+        steps = [StepSpec.from_data(d) for d in data]
+        for step in steps:  # an unknown step fails the run before anything runs
+            for name in step.tasks:
+                self.task(name)
+        plan = split(steps)
+        with self._lock:
+            self._plans[workflow_id] = (data, plan)
+            if len(self._plans) > _PLANS_KEPT:
+                self._plans.popitem(last=False)
         return plan
 
     def task(self, name: str) -> DramatiqTask[..., Any]:
