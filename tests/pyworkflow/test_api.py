@@ -275,3 +275,44 @@ def test_engine_records_about_a_run_get_its_context_too(app: App) -> None:
     assert retry[0]["run_id"] == run_id
     assert retry[0]["step_name"] == "flaky"
     assert retry[0]["step_id"] not in (None, run_id)
+
+
+def test_a_workflow_awaited_in_a_workflow_is_a_child_workflow(app: App) -> None:
+    @app.step
+    async def shout(word: str) -> str:
+        return word.upper()
+
+    @app.workflow
+    async def child(word: str) -> str:
+        return await shout(word)
+
+    @app.workflow
+    async def parent(words: list[str]) -> list[str]:
+        return list(await asyncio.gather(*(child(w) for w in words)))
+
+    storage, run_id = _local(parent, ["a", "b"])
+    assert _run(storage, run_id).result == ["A", "B"]
+    children = storage.store.child_workflows(run_id)
+    assert [c.workflow_type for c in children] == ["child", "child"]
+
+
+def test_a_fatal_step_in_a_gather_fails_the_run_with_its_error(app: App) -> None:
+    @app.step(max_retries=5)
+    async def refuse() -> None:
+        raise wfcore.FatalError("no stock")
+
+    @app.step
+    async def fine() -> str:
+        return "ok"
+
+    @app.workflow
+    async def both() -> object:
+        return await asyncio.gather(fine(), refuse())
+
+    storage, run_id = _local(both)
+    run = _run(storage, run_id)
+    assert run.status == "failed"
+    assert "no stock" in str(run.error)
+    types = [e.type for e in storage.events(run_id)]
+    assert EventType.STEP_RETRYING not in types
+    assert EventType.STEP_FAILED in types
