@@ -4,7 +4,9 @@
   (the baseline every style is compared with);
 - a ``wfcore.steps.Workflow`` of ``n`` no-op ``async def`` steps (``steps_workflow``);
 - the ``wfcore.flow`` workflow ``b8`` (``flow``): one step ``hop`` whose decision routes the
-  next ``hop`` to the queue's tail until ``n`` have run, on the App's ``DurableExecutor``.
+  next ``hop`` to the queue's tail until ``n`` have run, on the App's ``DurableExecutor``;
+- the PyWorkflow-style ``@app.workflow`` ``b8_pyworkflow(n)`` (``pyworkflow``): ``n``
+  sequential ``await b8_step(i)`` of an ``@app.step`` (no retries).
 
 ``benchmarks._bench_app`` declares them on its Redis App (so the `dramatiq` workers know them)
 and ``b8_styles.py`` on an embedded App. Step functions are module level: workers find them
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from wfcore import current
 from wfcore.flow import Enqueue, Result, Step
 from wfcore.flow import Workflow as FlowWorkflow
+from wfcore.pyworkflow import WorkflowFunction
 from wfcore.steps import Workflow as StepsWorkflow
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ class Styles:
     app: App
     chain: DramatiqTask[[int], int]
     flow: FlowWorkflow
+    pyworkflow: WorkflowFunction[[int], int]
 
     def steps_workflow(self, n: int) -> StepsWorkflow:
         """A fresh ``wfcore.steps.Workflow`` with ``n`` no-op steps ``s0`` ... on the App."""
@@ -83,4 +87,16 @@ def declare(app: App) -> Styles:
     chain = app.task(actor_name="b8_chain")(b8_chain)
     StepsWorkflow(app=app).add_step(b8_noop)  # registers the step's task on the App now
     flow = FlowWorkflow(app=app, name="b8").add(Step(name="hop", action=b8_hop, decision=b8_next))
-    return Styles(app, chain, flow)
+
+    @app.step(max_retries=0)
+    async def b8_step(i: int) -> int:
+        return i
+
+    @app.workflow(name="b8_pyworkflow")
+    async def b8_pyworkflow(n: int) -> int:
+        total = 0
+        for i in range(n):
+            total += await b8_step(i)
+        return total
+
+    return Styles(app, chain, flow, b8_pyworkflow)

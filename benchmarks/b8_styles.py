@@ -1,4 +1,5 @@
-"""B8: per-step overhead of ``wfcore.steps`` and ``wfcore.flow`` vs ``wf.execute_task`` children."""
+"""B8: per-step overhead of ``wfcore.steps``, ``wfcore.flow`` and the PyWorkflow style
+(``@app.workflow``/``@app.step``) vs ``wf.execute_task`` children."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 TARGET_RATIO = 1.5  # a style's per-step time over the execute_task baseline's
-STYLES = ("execute_task", "steps", "flow")
+STYLES = ("execute_task", "steps", "flow", "pyworkflow")
 MODES = ("embedded", "redis")
 _TIMEOUT = 300.0  # seconds one workflow may take before the run is declared stuck
 
@@ -31,10 +32,13 @@ _TIMEOUT = 300.0  # seconds one workflow may take before the run is declared stu
 @dataclass(frozen=True, slots=True)
 class Run:
     """One finished workflow: seconds from its creation to the commit that completed it
-    (both store timestamps), seconds the client waited (send to result), history events."""
+    (both store timestamps), seconds the client waited (send to result), CPU seconds this
+    process spent meanwhile (every thread: on the embedded App, its workers too), history
+    events."""
 
     run_s: float
     client_s: float
+    cpu_s: float
     events: int
 
 
@@ -64,23 +68,31 @@ def _run_flow(styles: Styles, n: int) -> str:
     return str(run.workflow_id)
 
 
+def _run_pyworkflow(styles: Styles, n: int) -> str:
+    run_id = styles.app.start(styles.pyworkflow, n)
+    if styles.app.handle(run_id).result(timeout=_TIMEOUT) != n * (n - 1) // 2:
+        raise AssertionError(f"b8_pyworkflow({n}) returned a wrong sum")
+    return run_id
+
+
 RUNNERS: dict[str, Callable[[Styles, int], str]] = {
     "execute_task": _run_chain,
     "steps": _run_steps,
     "flow": _run_flow,
+    "pyworkflow": _run_pyworkflow,
 }
 
 
 def measure(styles: Styles, style: str, n: int) -> Run:
     """Run one ``n``-step workflow of ``style`` to its end."""
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     workflow_id = RUNNERS[style](styles, n)
-    client_s = time.time() - t0
+    client_s, cpu_s = time.time() - t0, time.process_time() - cpu0
     record = styles.app.store.get_workflow(workflow_id)
     if record is None:
         raise AssertionError(f"workflow {workflow_id!r} is not in the store")
     events = len(styles.app.engine.history(workflow_id))
-    return Run(record.updated_at - record.created_at, client_s, events)
+    return Run(record.updated_at - record.created_at, client_s, cpu_s, events)
 
 
 def _ms(seconds: float) -> float:
@@ -93,7 +105,8 @@ def bench_mode(styles: Styles, n: int, rounds: int, warmup: int) -> dict[str, An
     full: dict[str, list[Run]] = {s: [] for s in STYLES}
     single: dict[str, list[Run]] = {s: [] for s in STYLES}
     for round_ in range(warmup + rounds):
-        order = STYLES[round_ % 3 :] + STYLES[: round_ % 3]
+        shift = round_ % len(STYLES)
+        order = STYLES[shift:] + STYLES[:shift]
         for style in order:
             big, small = measure(styles, style, n), measure(styles, style, 1)
             if round_ >= warmup:
@@ -118,6 +131,7 @@ def bench_mode(styles: Styles, n: int, rounds: int, warmup: int) -> dict[str, An
             "per_step_ms_range": [_ms(min(per_step)), _ms(max(per_step))],
             "per_step_ms_rounds": [_ms(v) for v in per_step],
             "client_per_step_ms": _ms(statistics.median(r.client_s / n for r in full[style])),
+            "cpu_per_step_ms": _ms(statistics.median(r.cpu_s / n for r in full[style])),
             "one_step_run_ms": _ms(statistics.median(r.run_s for r in single[style])),
             "marginal_per_step_ms": _ms(statistics.median(marginal)) if marginal else None,
             "history_events": full[style][-1].events,
@@ -138,8 +152,14 @@ def _ratios(
     of_medians = statistics.median(r.run_s for r in full[style]) / statistics.median(
         r.run_s for r in full["execute_task"]
     )
+    cpu = statistics.median(r.cpu_s for r in full[style]) / statistics.median(
+        r.cpu_s for r in full["execute_task"]
+    )
     result: dict[str, Any] = {
         "per_step_ratio": round(statistics.median(paired), 3),
+        # Embedded: the whole App's CPU (less sensitive to a loaded machine than time);
+        # Redis: only the client's, not a measure of the style.
+        "cpu_ratio_of_medians": round(cpu, 3),
         "per_step_ratio_rounds": [round(v, 3) for v in paired],
         "ratio_of_medians": round(of_medians, 3),
         "target": TARGET_RATIO,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging as _logging
 
+from wfcore import testing
 from wfcore._codec import Codec, RemoteError
 from wfcore._current import current, current_or_none
 from wfcore._dispatch import Dispatcher
@@ -36,6 +37,8 @@ from wfcore.errors import (
     WorkflowNotFoundError,
     WorkflowNotRunningError,
 )
+from wfcore.pyworkflow.logs import configure_logging
+from wfcore.pyworkflow.timers import sleep
 from wfcore.store import StateStore, open_store
 
 # A library adds no handlers of its own, only this one so Python's last-resort handler stays
@@ -84,9 +87,12 @@ __all__ = [
     "WorkflowNotRunningError",
     "WorkflowRecord",
     "WorkflowStatus",
+    "configure_logging",
     "current",
     "current_or_none",
     "export_history",
     "import_history",
     "open_store",
+    "sleep",
+    "testing",
 ]

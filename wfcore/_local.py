@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 from wfcore._codec import Codec
 from wfcore._models import InvocationRef
 from wfcore._tasks import Task, TaskSpec
-from wfcore.engine import Engine, RunResult
+from wfcore.engine import Engine, RunResult, RunStatus
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
 
@@ -31,6 +31,8 @@ class LocalRunner:
     The code path is the real one (engine, store, suspension, wake-ups), only the queue is a
     deque. Delayed wake-ups run in due order when the queue is otherwise empty, and the
     runner's clock jumps to them instead of waiting: a one-day ``wf.sleep`` takes no time.
+    A task declared with ``max_retries`` is retried as the queue would (a failure that is
+    not final is run again after its ``RetryableError`` delay, on this runner's clock).
     """
 
     def __init__(self, store: StateStore | None = None, *, codec: Codec | None = None) -> None:
@@ -39,6 +41,8 @@ class LocalRunner:
 
             store = MemoryStore()
         self._specs: dict[str, TaskSpec] = {}
+        self._max_retries: dict[str, int] = {}
+        self._attempts: dict[InvocationRef, int] = {}
         self._queue: deque[InvocationRef] = deque()
         self._timers: list[tuple[float, int, InvocationRef]] = []
         self._order = itertools.count()
@@ -62,6 +66,7 @@ class LocalRunner:
         force_new_workflow: bool = False,
         max_duration: float | None = None,
         workflow: bool | None = None,
+        max_retries: int = 0,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -73,10 +78,12 @@ class LocalRunner:
         force_new_workflow: bool = False,
         max_duration: float | None = None,
         workflow: bool | None = None,
+        max_retries: int = 0,
     ) -> Any:
         """Declare a task (bare ``@runner.task`` or ``@runner.task(...)``); ``workflow``
         chooses, for an ``async def`` task, the deterministic loop (a workflow body) or a real
-        event loop (a plain async task); by default ``force_new_workflow`` tasks are bodies."""
+        event loop (a plain async task); by default ``force_new_workflow`` tasks are bodies.
+        A failed run is retried up to ``max_retries`` times."""
 
         def declare(f: Callable[P, R]) -> Task[P, R]:
             task_name = name or f"{f.__module__}.{f.__qualname__}"
@@ -84,6 +91,7 @@ class LocalRunner:
             if spec.name in self._specs:
                 raise ConfigurationError(f"a task named {spec.name!r} is already declared")
             self._specs[spec.name] = spec
+            self._max_retries[spec.name] = max_retries
             return Task(spec)
 
         return declare if fn is None else declare(fn)
@@ -101,6 +109,10 @@ class LocalRunner:
     def now(self) -> float:
         """This runner's clock: the real time plus however far it was moved forward."""
         return time.time() + self._offset
+
+    def next_timer(self) -> float | None:
+        """When the earliest delayed wake-up is due (this runner's clock), or None."""
+        return self._timers[0][0] if self._timers else None
 
     def advance(self, seconds: float) -> None:
         """Move this runner's clock forward (timers become due without waiting)."""
@@ -143,7 +155,13 @@ class LocalRunner:
             self._offset += max(0.0, due - self.now())  # jump to the timer instead of waiting
             self._queue.append(ref)
         ref = self._queue.popleft()
-        result = self.engine.run(ref)
+        attempt = self._attempts[ref] = self._attempts.get(ref, 0) + 1
+        final = attempt > self._max_retries.get(ref.task_name, 0)
+        result = self.engine.run(ref, final_attempt=final)
+        if result.status is RunStatus.RETRY:
+            self.wake(ref, result.retry_delay or 0.0)
+        else:
+            self._attempts.pop(ref, None)
         self.results.append((ref, result))
         return result
 

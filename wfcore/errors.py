@@ -212,10 +212,28 @@ class FatalError(WfError):
 
 
 class RetryableError(WfError):
-    """Raise from a task to have it retried after ``delay`` seconds."""
+    """Raise from a task to have it retried after ``delay`` seconds (or ``retry_after``:
+    seconds, a ``timedelta`` or a string like "30s", "5m", as PyWorkflow spells it)."""
 
-    def __init__(self, message: str = "retry requested", *, delay: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "retry requested",
+        *,
+        delay: float | None = None,
+        retry_after: object = None,
+    ) -> None:
         super().__init__(message)
+        if retry_after is not None:
+            if delay is not None:
+                raise ConfigurationError("RetryableError takes delay= or retry_after=, not both")
+            from wfcore._durations import to_seconds  # it raises ConfigurationError (above)
+
+            try:
+                delay = to_seconds(retry_after)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"RetryableError(retry_after={retry_after!r}): {exc}".replace("wf.sleep ", "")
+                ) from None
         self.delay = delay
 
 

@@ -1,4 +1,5 @@
-"""Helpers for users' tests: replay committed histories against the current code."""
+"""Helpers for users' tests: replay committed histories against the current code; run
+PyWorkflow-style workflows in the test's process (``start_local``, ``resume_local``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from typing import Any
 
 from wfcore._replay import Replayer, ReplayResult
 from wfcore.errors import ConfigurationError
+from wfcore.pyworkflow.local import LocalRun, LocalStorage, resume_local, start_local
 
-__all__ = ["assert_replays", "replay_histories"]
+__all__ = [
+    "LocalRun",
+    "LocalStorage",
+    "assert_replays",
+    "replay_histories",
+    "resume_local",
+    "start_local",
+]
 
 
 def replay_histories(app: Any, *paths: str | os.PathLike[str]) -> list[tuple[Path, ReplayResult]]:

@@ -42,6 +42,7 @@ from wfcore_dramatiq._messages import Replies, raw_workflow_id
 from wfcore_dramatiq._middleware import OPTION, WorkflowMiddleware
 from wfcore_dramatiq._outbox import outbox_for
 from wfcore_dramatiq._plain_actors import PlainActorOutcomes, PlainActors
+from wfcore_dramatiq._pyworkflow import PyWorkflowMethods
 from wfcore_dramatiq._recovery import RecoverySweeper
 from wfcore_dramatiq._repairs import Repairs
 from wfcore_dramatiq._task import DramatiqTask
@@ -62,7 +63,7 @@ class PermanentFailure(FatalError):
     """Raised to Dramatiq when an invocation failed for good (listed in ``throws``)."""
 
 
-class App(Repairs):
+class App(Repairs, PyWorkflowMethods):
     """Durable workflows on one Dramatiq broker and one state store.
 
     ``App()`` alone is the embedded default: an in-process ``StubBroker`` with worker threads
@@ -91,6 +92,8 @@ class App(Repairs):
             that records them (one round trip less per message, and never recorded state
             without its message). False sends every message with ``broker.enqueue`` after
             the write. Ignored for other pairs.
+        clock: the engine's clock (epoch seconds): timers, deadlines, sweeps; tests pass
+            one they move forward (a one-day sleep then ends when the test says so).
 
     Raises:
         ConfigurationError: ``stale_after`` is not longer than ``recovery_interval``; the
@@ -109,6 +112,7 @@ class App(Repairs):
         recovery_interval: float = 30.0,
         stale_after: float = 60.0,
         enqueue_in_commit: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         check_dramatiq_version()
         self.embedded = broker is None
@@ -147,6 +151,7 @@ class App(Repairs):
             dispatcher=DramatiqDispatcher(self.broker),
             tasks=self._spec,
             codec=codec,
+            clock=clock,
             outbox=outbox,
             heartbeat_interval=stale_after / 4,  # runs marked alive well within stale_after
             resolve_task=self._plain.resolve,

@@ -10,6 +10,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from wfcore import current_or_none
+from wfcore.context.real_loop import close_thread_loop
 from wfcore.errors import ConfigurationError
 from wfcore_dramatiq._recovery import RecoverySweeper
 
@@ -55,6 +56,10 @@ class WorkflowMiddleware(Middleware):
         """Stop the recovery sweep."""
         if self._sweeper is not None:
             self._sweeper.stop()
+
+    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: Any) -> None:
+        """Close the event loop async steps ran on in this worker thread (if any)."""
+        close_thread_loop()
 
     @property
     def actor_options(self) -> set[str]:

@@ -71,14 +71,14 @@ def test_b8_quick_compares_each_style_with_execute_task() -> None:
     assert isinstance(modes, dict)
     assert set(modes) == {"embedded"}
     embedded = modes["embedded"]
-    for style in ("execute_task", "steps", "flow"):
+    for style in ("execute_task", "steps", "flow", "pyworkflow"):
         numbers = embedded[style]
         assert numbers["per_step_ms"] > 0
         assert len(numbers["per_step_ms_rounds"]) == report["rounds"]
         # Every step is a recorded child: the history grows with the steps.
         assert numbers["history_events"] > numbers["history_events_one_step"]
     ratios = embedded["ratios"]
-    assert set(ratios) == {"steps", "flow"}
+    assert set(ratios) == {"steps", "flow", "pyworkflow"}
     for ratio in ratios.values():
         assert ratio["target"] == 1.5
         assert isinstance(ratio["per_step_ratio"], float)

@@ -99,3 +99,34 @@ if TYPE_CHECKING:
         assert_type(sync_body.wf, WorkflowContext)
         assert_type(sync_body.wf.deterministic("n", lookup, "k"), int)  # run on a real loop
         return 1
+
+
+if TYPE_CHECKING:  # the PyWorkflow style (docs/styles/pyworkflow.md)
+    from collections.abc import Awaitable
+
+    import wfcore
+    from wfcore.pyworkflow import StepFunction, WorkflowFunction
+    from wfcore.testing import LocalRun, LocalStorage, start_local
+
+    shop = App()
+
+    @shop.step(max_retries=3, retry_delay="exponential")
+    async def price(item: str, qty: int) -> float:
+        return 1.5 * qty
+
+    @shop.workflow(name="quote", max_duration="1h")
+    async def quote(item: str) -> dict[str, float]:
+        total = await price(item, 2)
+        assert_type(total, float)
+        await wfcore.sleep("1d")
+        return {item: total}
+
+    assert isinstance(price, StepFunction)
+    assert isinstance(quote, WorkflowFunction)
+    assert_type(price("tea", 1), Awaitable[float])  # outside a workflow: the coroutine
+    assert_type(shop.start(quote, "tea", idempotency_key="q-1"), str)
+
+    async def local_test() -> None:
+        storage = LocalStorage()
+        run_id = await start_local(quote, "tea", storage=storage)
+        assert_type(await storage.get_run(run_id), LocalRun)

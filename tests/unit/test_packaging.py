@@ -57,6 +57,9 @@ def test_public_names_are_pinned() -> None:
             "WorkflowNotRunningError",
             "WorkflowRecord", "WorkflowStatus", "current", "current_or_none", "export_history",
             "import_history", "open_store", "RepairError",
+            # PyWorkflow style (issue 14): `await wfcore.sleep(...)`, the logging set-up,
+            # and wfcore.testing's start_local
+            "configure_logging", "sleep", "testing",
         ]
     )  # fmt: skip
     for name in wfcore.__all__:

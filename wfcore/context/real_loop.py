@@ -13,7 +13,7 @@ from asyncio import events
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["run_coroutine"]
+__all__ = ["close_thread_loop", "run_coroutine"]
 
 _local = threading.local()
 
@@ -33,3 +33,12 @@ def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
         return loop.run_until_complete(coro)
     finally:
         events._set_running_loop(previous)
+
+
+def close_thread_loop() -> None:
+    """Close this thread's event loop, if ``run_coroutine`` made one (before a short-lived
+    thread ends: an unclosed loop is a ``ResourceWarning`` when it is collected)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

@@ -36,15 +36,21 @@ class WorkflowFormatter(logging.Formatter):
         2025-01-01 12:00:00,000 INFO [wfcore.task.order] charged [workflow_id=o-1
         invocation_id=o-1 task=order seq=3 attempt=1 replaying=False]
 
-    ``fmt`` (default :data:`TEXT_FORMAT`) formats the rest as ``logging.Formatter`` does.
+    ``fmt`` (default :data:`TEXT_FORMAT`) formats the rest as ``logging.Formatter`` does;
+    the ``extra`` names in ``extra_fields`` are shown after the workflow fields.
     """
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None) -> None:
+    def __init__(
+        self, fmt: str | None = None, datefmt: str | None = None, extra_fields: Iterable[str] = ()
+    ) -> None:
         super().__init__(fmt or TEXT_FORMAT, datefmt)
+        self._extra = tuple(extra_fields)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = _fields(record)
+        values = record.__dict__
+        fields.update((name, values[name]) for name in self._extra if name in values)
         if not fields:
             return text
         shown = " ".join(f"{name}={value}" for name, value in fields.items())
@@ -78,8 +84,8 @@ class JsonFormatter(logging.Formatter):
         return _json.dumps(out, default=repr)
 
 
-def _formatter(json: bool) -> logging.Formatter:
-    return JsonFormatter() if json else WorkflowFormatter()
+def _formatter(json: bool, extra_fields: Iterable[str] = ()) -> logging.Formatter:
+    return JsonFormatter(extra_fields) if json else WorkflowFormatter(extra_fields=extra_fields)
 
 
 def install(*, json: bool = False, logger: logging.Logger | None = None) -> int:
@@ -107,15 +113,22 @@ def configure(
     json: bool = False,
     stream: TextIO | None = None,
     logger: logging.Logger | None = None,
+    log_file: str | None = None,
+    extra_fields: Iterable[str] = (),
 ) -> logging.Handler:
-    """Log to ``stream`` (default stderr) through wfcore's formatter, from ``level`` on.
+    """Log to ``stream`` (default stderr), or appending to ``log_file``, through wfcore's
+    formatter (showing also the ``extra`` names in ``extra_fields``), from ``level`` on.
 
     Adds one handler to ``logger`` (default: the root logger) and sets its level; for
     programs that own their logging set-up. Returns the handler (remove it to undo).
     """
     target = logger or logging.getLogger()
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(_formatter(json))
+    handler: logging.Handler = (
+        logging.StreamHandler(stream or sys.stderr)
+        if log_file is None
+        else logging.FileHandler(log_file, encoding="utf-8")
+    )
+    handler.setFormatter(_formatter(json, extra_fields))
     target.addHandler(handler)
     target.setLevel(level)
     return handler

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from wfcore import TaskHandle, current
 from wfcore.errors import TaskFailedError, WorkflowCancelled
 from wfcore.steps.errors import StepFailedError
-from wfcore.steps.model import Scope, StepSpec, split
+from wfcore.steps.model import Scope, StepSpec
 
 if TYPE_CHECKING:
     from wfcore import WorkflowContext
-    from wfcore.steps.registry import StepTasks
+    from wfcore.steps.registry import Plan, StepTasks
+    from wfcore_dramatiq import DramatiqTask
 
 __all__ = ["CTX_KEY", "FAILURES_KEY", "drive"]
 
@@ -43,7 +44,8 @@ def drive(
     tasks: StepTasks, plan: list[dict[str, Any]], ctx: dict[str, Any], backoff: list[float]
 ) -> dict[str, Any]:
     """Run the steps of ``plan`` on ``ctx``; the final ``ctx``."""
-    return _Driver(tasks, current(), ctx, backoff).run([StepSpec.from_data(d) for d in plan])
+    wf = current()
+    return _Driver(tasks, wf, ctx, backoff).run(tasks.plan(wf.workflow.workflow_id, plan))
 
 
 class _Driver:
@@ -58,11 +60,7 @@ class _Driver:
         self.cancelled: WorkflowCancelled | None = None
         self.exiting = False
 
-    def run(self, steps: list[StepSpec]) -> dict[str, Any]:
-        scopes = split(steps)
-        for step in steps:  # an unknown step fails the run before anything runs
-            for name in step.tasks:
-                self.tasks.task(name)
+    def run(self, scopes: Plan) -> dict[str, Any]:
         try:
             self._main(scopes[Scope.NORMAL], scopes[Scope.ERROR])
         except WorkflowCancelled as exc:
@@ -109,11 +107,14 @@ class _Driver:
         pending = list(range(len(tasks)))
         attempt = 0
         while True:
-            handles = {
-                i: self._op(wf.start_task, tasks[i], self.ctx, step.name, step.timeout)
-                for i in pending
-            }
-            errors = self._collect(handles, values)
+            if len(pending) == 1:  # one child: one call (replayed at every resume)
+                errors = self._one(tasks, pending[0], step, values)
+            else:
+                handles = {
+                    i: self._op(wf.start_task, tasks[i], self.ctx, step.name, step.timeout)
+                    for i in pending
+                }
+                errors = self._collect(handles, values)
             pending = sorted(errors)
             if not pending:
                 break
@@ -136,6 +137,21 @@ class _Driver:
         self.ctx[step.name] = [r[0] for r in results] if step.parallel else results[0][0]
         self._op(wf.set_data, CTX_KEY, self.ctx)
         return None
+
+    def _one(
+        self,
+        tasks: list[DramatiqTask[..., Any]],
+        i: int,
+        step: StepSpec,
+        values: dict[int, list[Any]],
+    ) -> dict[int, TaskFailedError]:
+        """Run function ``i`` of ``step`` as a child and wait; its failure, if any."""
+        try:
+            result = self._op(self.wf.execute_task, tasks[i], self.ctx, step.name, step.timeout)
+        except TaskFailedError as exc:
+            return {i: exc}
+        values[i] = result.result
+        return {}
 
     def _collect(
         self, handles: dict[int, TaskHandle], values: dict[int, list[Any]]
@@ -175,6 +191,8 @@ class _Driver:
     def _op(self, op: Callable[..., T], *args: Any) -> T:
         """A ``wf`` operation; while EXIT steps run, a cancellation delivered at it is noted
         and the operation done again (it did not happen; what it starts now is shielded)."""
+        if not self.exiting:
+            return op(*args)  # the common case, at every replayed operation: no loop
         while True:
             try:
                 return op(*args)

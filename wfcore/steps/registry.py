@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from wfcore.errors import ConfigurationError
 from wfcore.steps.calling import run_in_child
 from wfcore.steps.errors import StepFailedError, UnknownStepError
-from wfcore.steps.model import StepFunction, task_name_of
+from wfcore.steps.model import Scope, StepFunction, StepSpec, split, task_name_of
 
 if TYPE_CHECKING:
     from wfcore_dramatiq import App, DramatiqTask
@@ -26,6 +27,10 @@ __all__ = ["DRIVER_TASK", "StepTasks", "default_app", "tasks_of"]
 DRIVER_TASK = "wfcore.steps.run"
 """The one task whose body walks a workflow's step list (see ``driver.py``)."""
 
+Plan = dict[Scope, list[StepSpec]]
+"""A run's steps by scope, in the order they were added."""
+_PLANS_KEPT = 1024
+"""How many runs' parsed step lists a registry keeps."""
 _OPTIONS: dict[str, Any] = {"max_retries": 0}
 # No Dramatiq retries of either: a step's retries are the driver's (recorded backoff
 # sleeps between child attempts), and the driver's code is deterministic.
@@ -41,6 +46,9 @@ class StepTasks:
         self._lock = threading.Lock()
         self._functions: dict[str, StepFunction] = {}
         self._tasks: dict[str, DramatiqTask[..., Any]] = {}
+        # The parsed and checked step list of recent runs, by workflow id: the driver replays
+        # from the top at every resume, and its plan (an argument) never changes in a run.
+        self._plans: OrderedDict[str, tuple[list[dict[str, Any]], Plan]] = OrderedDict()
 
         def run_steps(
             name: str, plan: list[dict[str, Any]], ctx: dict[str, Any], backoff: list[float]
@@ -77,6 +85,28 @@ class StepTasks:
             self._tasks[name] = self.app.task(actor_name=name, **_OPTIONS)(run_step)
             self._functions[name] = func
         return name
+
+    def plan(self, workflow_id: str, data: list[dict[str, Any]]) -> Plan:
+        """The steps of run ``workflow_id`` (its driver's ``plan`` argument) by scope,
+        parsed once.
+
+        Raises:
+            UnknownStepError: a step's function is not registered on this App.
+        """
+        with self._lock:
+            kept = self._plans.get(workflow_id)
+        if kept is not None and kept[0] == data:  # the same id could name a later run
+            return kept[1]
+        steps = [StepSpec.from_data(d) for d in data]
+        for step in steps:  # an unknown step fails the run before anything runs
+            for name in step.tasks:
+                self.task(name)
+        plan = split(steps)
+        with self._lock:
+            self._plans[workflow_id] = (data, plan)
+            if len(self._plans) > _PLANS_KEPT:
+                self._plans.popitem(last=False)
+        return plan
 
     def task(self, name: str) -> DramatiqTask[..., Any]:
         """The task of step function ``name``.
