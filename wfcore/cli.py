@@ -12,6 +12,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from wfcore import _cli_listing as listing_cli
 from wfcore import _cli_purge as purge
 from wfcore import _cli_render as render
 from wfcore import _cli_repair as repair
@@ -62,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     listing = command("list", "list workflows, newest first")
     listing.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     listing.add_argument("--type", dest="workflow_type")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="page size (default: 50)")
+    listing.add_argument("--cursor", help="the next cursor printed by the previous page")
+    listing.add_argument("--since", help="created at or after: ISO 8601 (UTC) or epoch seconds")
+    listing.add_argument("--until", help="created before: ISO 8601 (UTC) or epoch seconds")
+    listing.add_argument("--search", help="part of a workflow id or idempotency key")
+    listing.add_argument("--data", help="text in one of the workflow's data values (as JSON)")
+    listing.add_argument("--app", help="MODULE:ATTRIBUTE of the App whose types decode --data")
     listing.add_argument("--forked", action="store_true", help="only workflows made by a fork")
     for name, text in (
         ("show", "one workflow: identity, status, arguments, result or error"),
@@ -177,16 +184,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             own = app if app is not None and store is app.store else None
             return schedules_cli.run(args, own or inspecting_engine(store, app))
         if command == "list":
-            status = None if args.status is None else WorkflowStatus(args.status)
-            found = store.list_workflows(
-                status=status,
-                workflow_type=args.workflow_type,
-                limit=max(args.limit, 10_000) if args.forked else args.limit,
-            )
-            if args.forked:  # lineage is not indexed: filter a longer listing
-                found = [w for w in found if w.forked_from is not None][: args.limit]
-            render.workflows(found, as_json=args.json)
-            return 0
+            return listing_cli.run(args, store, app)
         engine = inspecting_engine(store, app)
         record = engine.workflow(args.workflow_id)
         if command == "show":
