@@ -14,7 +14,7 @@ from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
 from wfcore.store.listing import position
 
-__all__ = ["run"]
+__all__ = ["run", "upgrade"]
 
 _FORKED_SCAN = 10_000
 
@@ -52,4 +52,16 @@ def run(args: argparse.Namespace, store: StateStore, app: Engine | None) -> int:
         )
     if page.next_cursor is not None:
         print(f"next cursor: {page.next_cursor}", file=out)
+    return 0
+
+
+def upgrade(store: StateStore, *, as_json: bool) -> int:
+    """``wfcore upgrade``: an SQLite file was upgraded by opening it read-write; a Redis
+    database gets its status indexes built (``RedisStore.index_statuses``)."""
+    build = getattr(store, "index_statuses", None)
+    indexed = build() if build is not None else 0
+    text = "the store is up to date with this wfcore's schema and indexes"
+    if build is not None:
+        text += f" ({indexed} workflow(s) in the status indexes)"
+    render.message(text, {"upgraded": True, "indexed": indexed}, as_json=as_json)
     return 0

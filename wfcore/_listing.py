@@ -11,7 +11,7 @@ cursor, looking at no more than ``SCAN`` workflows (and decoding the data of no 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +20,19 @@ from wfcore import _cli_render as render
 from wfcore._models import WorkflowRecord, WorkflowStatus
 from wfcore.engine import Engine
 from wfcore.errors import ConfigurationError, WfError
+from wfcore.store import StateStore
 from wfcore.store.listing import cursor_for, list_page, position
 
-__all__ = ["DATA_SCAN", "MAX_LIMIT", "SCAN", "ListQuery", "Listing", "find", "parse_time"]
+__all__ = [
+    "DATA_SCAN",
+    "MAX_LIMIT",
+    "SCAN",
+    "ListQuery",
+    "Listing",
+    "every_page",
+    "find",
+    "parse_time",
+]
 
 MAX_LIMIT = 500
 # A search (q, data) looks at no more than this many workflows per request.
@@ -124,6 +134,20 @@ class Listing:
             "scanned": self.scanned,
             "complete": self.complete,
         }
+
+
+def every_page(
+    store: StateStore, *, page_size: int = 1_000, **filters: Any
+) -> Iterator[WorkflowRecord]:
+    """Every workflow the store lists with ``filters`` (those of ``list_workflows``), newest
+    first, read a page at a time by cursor."""
+    cursor = None
+    while True:
+        page = list_page(store, **filters, cursor=cursor, limit=page_size)
+        yield from page.workflows
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def find(engine: Engine, query: ListQuery) -> Listing:
