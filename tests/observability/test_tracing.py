@@ -56,7 +56,7 @@ def test_a_workflow_tree_is_one_trace_with_runs_parented_by_their_senders(
     # When a parent with two children and a child workflow (with a child of its own) runs
     handle = start(root)
     assert handle.result(timeout=30) == 14
-    spans = exporter.get_finished_spans()
+    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("run ")]
     # Then every run of the tree is a span of the one trace derived from the root's id
     trace_id = trace_id_for(handle.workflow_id)
     assert {s.context.trace_id for s in spans if s.context is not None} == {trace_id}
@@ -130,3 +130,72 @@ def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     hide_package(monkeypatch, "opentelemetry")
     with pytest.raises(ConfigurationError, match=r"pip install 'wfcore\[otel\]'"):
         WorkflowTracing()
+
+
+def test_a_finished_tree_is_one_complete_trace_under_an_emitted_root_span(
+    make_app: MakeApp,
+) -> None:
+    # Given an App traced into an in-memory exporter
+    app = make_app()
+    provider, exporter = _provider()
+    enable_tracing(app, tracer_provider=provider)
+
+    @app.task
+    def leaf(n: int) -> int:
+        return n
+
+    @app.task(force_new_workflow=True)
+    def sub(n: int) -> int:
+        return int(sub.wf.execute_task(leaf, n).result) + 1
+
+    @app.task(max_retries=0)
+    def top() -> int:
+        wf = top.wf
+        return sum(r.result for r in wf.wait(wf.start_task(leaf, 1), wf.start_task(sub, 10)))
+
+    # When the tree runs to its end
+    handle = start(top)
+    assert handle.result(timeout=30) == 12
+    spans = exporter.get_finished_spans()
+    # Then its root span was emitted: the derived ids, no parent, around every run
+    trace_id = trace_id_for(handle.workflow_id)
+    [root] = [s for s in spans if s.parent is None]
+    assert root.name == "workflow top"
+    assert root.context is not None
+    assert (root.context.trace_id, root.context.span_id) == (
+        trace_id,
+        root_span_id_for(handle.workflow_id),
+    )
+    assert _attr(root, "wfcore.status") == "COMPLETED"
+    assert root.start_time is not None
+    assert root.end_time is not None
+    runs = [s for s in spans if s is not root]
+    assert all(s.start_time is not None and s.start_time >= root.start_time for s in runs)
+    assert all(s.end_time is not None and s.end_time <= root.end_time for s in runs)
+    # And every other span is a run whose parent was exported: one complete tree
+    ids = {s.context.span_id for s in spans if s.context is not None}
+    assert {s.context.trace_id for s in spans if s.context is not None} == {trace_id}
+    for span in runs:
+        assert span.name.startswith("run ")
+        assert span.parent is not None
+        assert span.parent.span_id in ids, span.name
+    # A child workflow ending emits no root span of its own
+    assert [s.name for s in spans if s.name.startswith("workflow ")] == ["workflow top"]
+
+
+def test_a_failed_tree_ends_its_root_span_in_error(make_app: MakeApp) -> None:
+    app = make_app()
+    provider, exporter = _provider()
+    enable_tracing(app, tracer_provider=provider)
+
+    @app.task(max_retries=0)
+    def doomed() -> None:
+        raise ValueError("no stock")
+
+    handle = start(doomed)
+    with pytest.raises(WorkflowFailedError):
+        handle.result(timeout=30)
+    [root] = [s for s in exporter.get_finished_spans() if s.parent is None]
+    assert root.name == "workflow doomed"
+    assert _attr(root, "wfcore.status") == "FAILED"
+    assert not root.status.is_ok

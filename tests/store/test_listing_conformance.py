@@ -213,3 +213,22 @@ def test_cursor_for_a_record_resumes_after_it(store: StateStore) -> None:
     records = store.list_workflows()
     cursor = cursor_for(records[1])
     assert store.list_workflows(cursor=cursor) == records[2:]
+
+
+def test_count_workflows_follows_statuses(store: StateStore) -> None:
+    # Given ten workflows, three completed and one failed
+    _seed(store, 10)
+    for wid in ("wf-001", "wf-004", "wf-007"):
+        _finish(store, wid, WorkflowStatus.COMPLETED)
+    _finish(store, "wf-002", WorkflowStatus.FAILED)
+    store.load("wf-003", "wf-003-root")  # running
+    # Then each status counts its own
+    counts = {s: store.count_workflows(s) for s in WorkflowStatus}
+    assert counts == {
+        WorkflowStatus.PENDING: 5,
+        WorkflowStatus.RUNNING: 1,
+        WorkflowStatus.SUSPENDED: 0,
+        WorkflowStatus.COMPLETED: 3,
+        WorkflowStatus.FAILED: 1,
+        WorkflowStatus.CANCELLED: 0,
+    }

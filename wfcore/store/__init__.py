@@ -85,6 +85,11 @@ class StateStore(Protocol):
         """
         ...
 
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        """How many workflows have ``status`` now, counted by an index (metrics read it at
+        every scrape: it must cost about one round trip whatever the store holds)."""
+        ...
+
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""
         ...

@@ -65,6 +65,9 @@ class DelegatingStore:
             cursor=cursor,
         )
 
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        return self.inner.count_workflows(status)
+
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         return self.inner.child_workflows(workflow_id)
 

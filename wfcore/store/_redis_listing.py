@@ -18,19 +18,27 @@ import logging
 from typing import Any
 
 from wfcore._models import WorkflowRecord, WorkflowStatus
+from wfcore.errors import StoreError
 from wfcore.store import _redis_scripts as layout
 from wfcore.store import listing
-from wfcore.store._redis_connection import CHUNK, RedisConnection, hash_fields
+from wfcore.store._redis_connection import CHUNK, Command, RedisConnection, hash_fields
 
 __all__ = ["RedisListing"]
 
 _log = logging.getLogger("wfcore.store")
+
+# KEYS: the status-index marker, idx:all.
+_MARK_IF_EMPTY = """
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[1], '1') end
+return redis.call('EXISTS', KEYS[1])
+"""
 
 
 class RedisListing(RedisConnection):
     """``list_workflows`` and the upgrade that builds its status indexes."""
 
     _status_ready = False
+    _status_checked = False
 
     def list_workflows(
         self,
@@ -91,6 +99,22 @@ class RedisListing(RedisConnection):
                     break
         return found if limit < 0 else found[:limit]
 
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        """How many workflows have ``status``: the size of its status index (``ZCARD``).
+
+        Raises:
+            StoreError: the database has no status indexes yet (``wfcore upgrade``).
+        """
+        with self._calls():
+            if not self._statuses_indexed():
+                raise StoreError(
+                    f"{self!r} has no status indexes (written before wfcore kept them), so "
+                    "workflows by status cannot be counted cheaply; run `wfcore upgrade "
+                    "--store URL` once"
+                )
+            key = f"{self._prefix}:idx:status:{WorkflowStatus(status).value}"
+            return int(self._call("ZCARD", key))
+
     def _listing_index(
         self, status: WorkflowStatus | None, workflow_type: str | None
     ) -> tuple[str, bool]:
@@ -109,17 +133,18 @@ class RedisListing(RedisConnection):
         return key, status is None
 
     def _statuses_indexed(self) -> bool:
-        """Whether the status indexes hold every workflow (the marker says they were built,
-        or this database held no workflow when first listed, so the scripts index them all)."""
+        """Whether the status indexes hold every workflow: the marker says they were built,
+        or that the database held no workflow when a store first wrote or listed one (the
+        scripts have indexed every workflow since)."""
         if not self._status_ready:
-            marker, anything = self._pipeline(
-                [("GET", self._status_marker), ("EXISTS", self._idx_all)]
-            )
-            if marker is None and not anything:
-                self._call("SET", self._status_marker, "1", "NX")
-                marker = b"1"
-            self._status_ready = marker is not None
+            self._status_ready = self._call(*self._mark_if_empty()) == 1
+            self._status_checked = True
         return self._status_ready
+
+    def _mark_if_empty(self) -> Command:
+        """The command that sets the marker if no workflow was ever indexed; replies 1 when
+        the marker is set (now or before)."""
+        return ("EVAL", _MARK_IF_EMPTY, 2, self._status_marker, self._idx_all)
 
     @property
     def _status_marker(self) -> str:

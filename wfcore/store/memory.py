@@ -106,6 +106,11 @@ class MemoryStore:
             return sorted(records, key=listing.sort_key, reverse=True)[:limit]
         return heapq.nlargest(limit, records, key=listing.sort_key)
 
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        with self._lock:
+            self._check_open()
+            return sum(1 for w in self._workflows.values() if w.record.status == status)
+
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         with self._lock:
             self._check_open()

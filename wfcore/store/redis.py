@@ -51,6 +51,10 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         base = self._base(wid)
         score = float(workflow.created_at)
         commands: list[Command] = []
+        if not self._status_checked:
+            # Once per store: a database without workflows yet gets its status indexes
+            # marked complete, since every script that writes one from now on keeps them.
+            commands.append(self._mark_if_empty())
         # Indexes before the record: listing skips an id without a record, but could never
         # find a record without an id.
         commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
@@ -76,6 +80,9 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
             commands.append(("EVALSHA", self._add_child.sha, 2, *lineage, repr(score), wid))
         with self._calls():
             replies = self._pipeline(commands)
+        if not self._status_checked:
+            self._status_checked = True
+            self._status_ready = replies.pop(0) == 1
         indexed, reply = replies[3], replies[4]
         created = reply[0] == 1
         stored = workflow if created else layout.workflow_from(layout.pairs(reply[1]))

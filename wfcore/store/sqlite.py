@@ -158,6 +158,11 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
         records = [layout.workflow_from_row(r) for r in self._read(sql, params)]
         return records[:limit] if limit < 0 else records
 
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        """How many workflows have ``status``: a count over its listing index."""
+        sql = "SELECT count(*) FROM workflows WHERE status = ?"
+        return int(self._read(sql, (WorkflowStatus(status).value,))[0][0])
+
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""
         sql = f"{layout.SELECT_WF} WHERE parent_workflow_id = ? ORDER BY created_at, rowid"
