@@ -235,6 +235,14 @@ def _baselines(store: StateStore, url: str, n: int, limit: int, repeats: int) ->
     out["cli_subprocess_first_page"] = _timed(
         lambda: subprocess.run(argv, check=True, capture_output=True), 3
     )
+    out["previous_view_scan_of_the_10k_newest"] = _timed(
+        lambda: store.list_workflows(limit=10_000), min(repeats, 3)
+    )
+    client = TestClient(create_app(store))
+    search = "/api/workflows?" + urlencode({"q": "order-4242", "limit": str(limit)})
+    out["web_api_search_substring_scans_5k_per_page"] = _timed(
+        lambda: client.get(search), min(repeats, 3)
+    )
     out["python_importing_wfcore_cli_only"] = _timed(
         lambda: subprocess.run(imports, check=True, capture_output=True), 3
     )

@@ -86,6 +86,25 @@ def test_a_workflow_tree_is_one_trace_with_runs_parented_by_their_senders(
         assert int(str(_attr(span, "wfcore.replayed_entries"))) >= 3
         assert span.parent is not None
         assert by_id[span.parent.span_id] in runs["leaf"] + runs["sub"]
+    # And the tree's root span was emitted when it ended: the derived ids, no parent,
+    # around every run; so every run's parent was exported (one complete trace)
+    everything = exporter.get_finished_spans()
+    [root_span] = [s for s in everything if s.parent is None]
+    assert root_span.name == "workflow root"
+    assert root_span.context is not None
+    assert root_span.context.trace_id == trace_id
+    assert root_span.context.span_id == root_span_id_for(handle.workflow_id)
+    assert _attr(root_span, "wfcore.status") == "COMPLETED"
+    assert [s.name for s in everything if s.name.startswith("workflow ")] == ["workflow root"]
+    exported = {s.context.span_id for s in everything if s.context is not None}
+    assert root_span.start_time is not None
+    assert root_span.end_time is not None
+    for span in spans:
+        assert span.parent is not None
+        assert span.parent.span_id in exported, span.name
+        assert span.start_time is not None
+        assert span.end_time is not None
+        assert root_span.start_time <= span.start_time <= span.end_time <= root_span.end_time
 
 
 def test_a_workflow_started_inside_a_span_links_to_it(make_app: MakeApp) -> None:
@@ -130,57 +149,6 @@ def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     hide_package(monkeypatch, "opentelemetry")
     with pytest.raises(ConfigurationError, match=r"pip install 'wfcore\[otel\]'"):
         WorkflowTracing()
-
-
-def test_a_finished_tree_is_one_complete_trace_under_an_emitted_root_span(
-    make_app: MakeApp,
-) -> None:
-    # Given an App traced into an in-memory exporter
-    app = make_app()
-    provider, exporter = _provider()
-    enable_tracing(app, tracer_provider=provider)
-
-    @app.task
-    def leaf(n: int) -> int:
-        return n
-
-    @app.task(force_new_workflow=True)
-    def sub(n: int) -> int:
-        return int(sub.wf.execute_task(leaf, n).result) + 1
-
-    @app.task(max_retries=0)
-    def top() -> int:
-        wf = top.wf
-        return sum(r.result for r in wf.wait(wf.start_task(leaf, 1), wf.start_task(sub, 10)))
-
-    # When the tree runs to its end
-    handle = start(top)
-    assert handle.result(timeout=30) == 12
-    spans = exporter.get_finished_spans()
-    # Then its root span was emitted: the derived ids, no parent, around every run
-    trace_id = trace_id_for(handle.workflow_id)
-    [root] = [s for s in spans if s.parent is None]
-    assert root.name == "workflow top"
-    assert root.context is not None
-    assert (root.context.trace_id, root.context.span_id) == (
-        trace_id,
-        root_span_id_for(handle.workflow_id),
-    )
-    assert _attr(root, "wfcore.status") == "COMPLETED"
-    assert root.start_time is not None
-    assert root.end_time is not None
-    runs = [s for s in spans if s is not root]
-    assert all(s.start_time is not None and s.start_time >= root.start_time for s in runs)
-    assert all(s.end_time is not None and s.end_time <= root.end_time for s in runs)
-    # And every other span is a run whose parent was exported: one complete tree
-    ids = {s.context.span_id for s in spans if s.context is not None}
-    assert {s.context.trace_id for s in spans if s.context is not None} == {trace_id}
-    for span in runs:
-        assert span.name.startswith("run ")
-        assert span.parent is not None
-        assert span.parent.span_id in ids, span.name
-    # A child workflow ending emits no root span of its own
-    assert [s.name for s in spans if s.name.startswith("workflow ")] == ["workflow top"]
 
 
 def test_a_failed_tree_ends_its_root_span_in_error(make_app: MakeApp) -> None:
