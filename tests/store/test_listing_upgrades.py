@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,25 @@ def test_a_fresh_redis_database_is_indexed_from_the_first_workflow(
     assert raw.zrange(f"{prefix}:idx:status:FAILED:type:order", 0, -1) == [b"wf-1"]
     assert raw.zcard(f"{prefix}:idx:status:PENDING") == 0
     assert raw.zcard(f"{prefix}:idx:status:RUNNING:type:order") == 0
+
+
+@pytest.mark.redis
+def test_the_first_creations_of_a_store_may_race(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a fresh store whose first creations come from many threads at once (the first
+    # one of each thread checks the database is new, with the same round trip)
+    store = make()
+    start = threading.Barrier(8)
+
+    def create(i: int) -> bool:
+        record, root = workflow(f"wf-{i}")
+        start.wait()
+        return store.create_workflow(record, root)[1]
+
+    with ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(create, range(8)))
+    # Then every one was created, the indexes marked complete and exact
+    assert created == [True] * 8
+    assert raw.get(f"{prefix}:idx:status:ready") == b"1"
+    assert store.count_workflows(WorkflowStatus.PENDING) == 8

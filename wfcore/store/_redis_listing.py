@@ -97,7 +97,7 @@ class RedisListing(RedisConnection):
                         found.append(record)
                 if len(entries) < want:
                     break
-        return found if limit < 0 else found[:limit]
+        return found[:limit]
 
     def count_workflows(self, status: WorkflowStatus) -> int:
         """How many workflows have ``status``: the size of its status index (``ZCARD``).

@@ -51,7 +51,8 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         base = self._base(wid)
         score = float(workflow.created_at)
         commands: list[Command] = []
-        if not self._status_checked:
+        marking = not self._status_checked  # read once: other threads may set it meanwhile
+        if marking:
             # Once per store: a database without workflows yet gets its status indexes
             # marked complete, since every script that writes one from now on keeps them.
             commands.append(self._mark_if_empty())
@@ -80,9 +81,10 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
             commands.append(("EVALSHA", self._add_child.sha, 2, *lineage, repr(score), wid))
         with self._calls():
             replies = self._pipeline(commands)
-        if not self._status_checked:
+        if marking:
+            ready = replies.pop(0) == 1
+            self._status_ready = self._status_ready or ready
             self._status_checked = True
-            self._status_ready = replies.pop(0) == 1
         indexed, reply = replies[3], replies[4]
         created = reply[0] == 1
         stored = workflow if created else layout.workflow_from(layout.pairs(reply[1]))
