@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.cli import apps
 from tests.store.records import workflow
@@ -193,3 +194,31 @@ def test_upgrade_reports_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture
     url = _seeded(tmp_path, 2)
     assert main(["--json", "--store", url, "upgrade"]) == 0
     assert json.loads(capsys.readouterr().out) == {"upgraded": True, "indexed": 0}
+
+
+@pytest.mark.redis
+def test_upgrade_builds_the_status_indexes_of_an_older_redis_database(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a Redis database whose workflows were written before the status indexes
+    prefix = f"upgrade-{time.monotonic_ns()}"
+    url = f"{redis_url}{'&' if '?' in redis_url else '?'}prefix={prefix}"
+    store = open_store(url)
+    for i in range(3):
+        record, root = workflow(f"wf-{i}", created_at=T0 + i)
+        store.create_workflow(record, root)
+    store.close()
+    raw = redis.Redis.from_url(redis_url.split("?", 1)[0])
+    try:
+        raw.delete(*raw.keys(f"{prefix}:idx:status:*"))
+        # When `wfcore upgrade` runs
+        assert main(["--json", "--store", url, "upgrade"]) == 0
+        # Then every workflow is in its status index, which is marked complete
+        assert json.loads(capsys.readouterr().out) == {"upgraded": True, "indexed": 3}
+        assert raw.zcard(f"{prefix}:idx:status:PENDING") == 3
+        assert raw.get(f"{prefix}:idx:status:ready") == b"1"
+    finally:
+        keys = raw.keys(f"{prefix}:*")
+        if keys:
+            raw.delete(*keys)
+        raw.close()
