@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from wfcore import _cli_render as render
+from wfcore._cli_progress import tracked
 from wfcore._durations import to_seconds
+from wfcore._listing import every_page
 from wfcore._models import WorkflowRecord, WorkflowStatus
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
@@ -18,7 +19,6 @@ __all__ = ["add_command", "run"]
 
 FINISHED = [s.value for s in WorkflowStatus if s.finished]
 BATCH = 500
-LISTING = 10_000_000  # every finished workflow of a status (the listing has no cursor yet)
 
 
 def add_command(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -50,15 +50,18 @@ def run(args: argparse.Namespace, store: StateStore) -> int:
     doomed = [
         record
         for status in statuses
-        for record in store.list_workflows(
-            status=WorkflowStatus(status), workflow_type=args.workflow_type, limit=LISTING
+        for record in every_page(
+            store,
+            status=WorkflowStatus(status),
+            workflow_type=args.workflow_type,
+            created_before=before,  # updated before the cut-off: created before it too
         )
         if record.updated_at < before
     ]
     if args.dry_run:
         render.workflows(doomed, as_json=args.json)
         return 0
-    purged = _purge(store, doomed, before, quiet=args.json or not sys.stderr.isatty())
+    purged = _purge(store, doomed, before, quiet=args.json)
     cutoff = datetime.fromtimestamp(before, UTC).isoformat(timespec="seconds")
     render.message(
         f"purged {purged} finished workflow(s) last updated before {cutoff}",
@@ -73,15 +76,8 @@ def _purge(store: StateStore, doomed: list[WorkflowRecord], before: float, quiet
     checks each again: one that was resumed since it was listed stays)."""
     ids = [record.workflow_id for record in doomed]
     batches = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
-    if quiet or len(batches) <= 1:
-        return sum(store.purge_finished(batch, before) for batch in batches)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    purged = 0
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        bar = progress.add_task(f"purging {len(ids)} workflow(s)", total=len(ids))
-        for batch in batches:
-            purged += store.purge_finished(batch, before)
-            progress.advance(bar, len(batch))
-    return purged
+    label = f"purging {len(ids)} workflow(s)"
+    return sum(
+        store.purge_finished(batch, before)
+        for batch in tracked(batches, len(batches), label, quiet=quiet)
+    )

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from wfcore import _cli_render as render
+from wfcore._cli_progress import tracked
 from wfcore._models import WorkflowRecord, WorkflowStatus
 from wfcore.engine import Engine, Repaired
 from wfcore.errors import ConfigurationError
@@ -103,15 +103,5 @@ def _with_progress(
     verb: str,
 ) -> list[Repaired]:
     """Every item, with a progress bar on stderr for bulk runs shown to people."""
-    if len(records) <= 1 or quiet or not sys.stderr.isatty():
-        return list(each(records))
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        bar = progress.add_task(f"{verb} {len(records)} workflow(s)", total=len(records))
-        done = []
-        for item in each(records):
-            done.append(item)
-            progress.advance(bar)
-    return done
+    label = f"{verb} {len(records)} workflow(s)"
+    return list(tracked(each(records), len(records), label, quiet=quiet))

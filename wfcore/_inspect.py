@@ -26,7 +26,8 @@ def inspecting_engine(store: StateStore, app: Engine | None = None) -> Engine:
 
 
 def workflow_values(engine: Engine, record: WorkflowRecord) -> dict[str, Any]:
-    """The root's arguments and the outcome, each shown even if another cannot be read."""
+    """The root's arguments, the outcome, the workflow's data and its child workflows (its
+    lineage upwards is in the record), each shown even if another cannot be read."""
     values: dict[str, Any] = {}
     unreadable: dict[str, str] = {}
     workflow_id = record.workflow_id
@@ -49,6 +50,11 @@ def workflow_values(engine: Engine, record: WorkflowRecord) -> dict[str, Any]:
                 values["result"] = outcome_value(workflow_id, outcome)
             except WfError as exc:
                 values["error"] = str(exc)
+    try:
+        values["data"] = engine.data(workflow_id)
+    except WfError as exc:
+        unreadable["data"] = str(exc)
+    values["children"] = [child.workflow_id for child in engine.store.child_workflows(workflow_id)]
     if unreadable:
         values["unreadable"] = unreadable
     return values

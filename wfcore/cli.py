@@ -12,14 +12,14 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from wfcore import _cli_histories as histories
+from wfcore import _cli_listing as listing_cli
 from wfcore import _cli_purge as purge
 from wfcore import _cli_render as render
 from wfcore import _cli_repair as repair
 from wfcore import _cli_schedules as schedules_cli
-from wfcore._export import export_history
 from wfcore._inspect import inspecting_engine, workflow_values
 from wfcore._models import WorkflowStatus
-from wfcore._replay import Replayer, ReplayResult
 from wfcore.engine import Engine
 from wfcore.errors import ConfigurationError, WfError
 from wfcore.store import StateStore, open_store
@@ -62,7 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     listing = command("list", "list workflows, newest first")
     listing.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     listing.add_argument("--type", dest="workflow_type")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="page size (default: 50)")
+    listing.add_argument("--cursor", help="the next cursor printed by the previous page")
+    listing.add_argument("--since", help="created at or after: ISO 8601 (UTC) or epoch seconds")
+    listing.add_argument("--until", help="created before: ISO 8601 (UTC) or epoch seconds")
+    listing.add_argument("--search", help="part of a workflow id or idempotency key")
+    listing.add_argument("--data", help="text in one of the workflow's data values (as JSON)")
+    listing.add_argument("--app", help="MODULE:ATTRIBUTE of the App whose types decode --data")
     listing.add_argument("--forked", action="store_true", help="only workflows made by a fork")
     for name, text in (
         ("show", "one workflow: identity, status, arguments, result or error"),
@@ -97,14 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     data = command("data", "a workflow's data (wf.set_data), or one key of it")
     data.add_argument("workflow_id")
     data.add_argument("key", nargs="?")
-    export = command("export", "write a workflow tree's history file")
-    export.add_argument("workflow_id")
-    export.add_argument("-o", "--output", help="file to write (default: <workflow_id>.wfh)")
-    replay = command(
-        "replay", "replay history files against the current code; non-zero on divergence"
+    histories.add_commands(command)
+    command(
+        "upgrade",
+        "bring a store written by an older wfcore up to date: SQLite schema, Redis status "
+        "indexes (safe to run while workers run)",
     )
-    replay.add_argument("--app", required=True, help="MODULE:ATTRIBUTE of the App (or runner)")
-    replay.add_argument("files", nargs="+", type=Path)
     run = command("run", "start MODULE:TASK with JSON arguments, print result")
     run.add_argument("target", help="MODULE:TASK")
     run.add_argument("args", nargs="*", help="arguments, each parsed as JSON (else a string)")
@@ -153,7 +157,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "demo":
         return _demo(args.store, as_json=args.json)
     if command == "replay":
-        return _replay(args.app, args.files, as_json=args.json)
+        return histories.replay(_app_engine(args.app), args.files, as_json=args.json)
     if command == "run":
         return _run(args.target, args.args, args.timeout, as_json=args.json)
     if command == "worker":
@@ -177,16 +181,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             own = app if app is not None and store is app.store else None
             return schedules_cli.run(args, own or inspecting_engine(store, app))
         if command == "list":
-            status = None if args.status is None else WorkflowStatus(args.status)
-            found = store.list_workflows(
-                status=status,
-                workflow_type=args.workflow_type,
-                limit=max(args.limit, 10_000) if args.forked else args.limit,
-            )
-            if args.forked:  # lineage is not indexed: filter a longer listing
-                found = [w for w in found if w.forked_from is not None][: args.limit]
-            render.workflows(found, as_json=args.json)
-            return 0
+            return listing_cli.run(args, store, app)
+        if command == "upgrade":
+            return listing_cli.upgrade(store, as_json=args.json)
+        if command == "export":
+            return histories.export(args, store)
         engine = inspecting_engine(store, app)
         record = engine.workflow(args.workflow_id)
         if command == "show":
@@ -201,10 +200,6 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _signal(engine, args, as_json=args.json)
         elif command == "data":
             render.data(record.workflow_id, engine.data(record.workflow_id), args.key, args.json)
-        else:
-            path = Path(args.output or f"{record.workflow_id}.wfh")
-            path.write_bytes(export_history(store, record.workflow_id))
-            render.message(f"wrote {path}", {"file": str(path)}, as_json=args.json)
         return 0
     finally:
         if app is None or store is not app.store:
@@ -268,18 +263,6 @@ def _signal(engine: Engine, args: argparse.Namespace, *, as_json: bool) -> int:
     data = {"workflow_id": args.workflow_id, "name": args.name, "duplicate": sent.duplicate}
     render.message(text, {**data, "delivered": sent.waiter is not None}, as_json=as_json)
     return 0
-
-
-def _replay(target: str, files: list[Path], *, as_json: bool) -> int:
-    engine = _app_engine(target)
-    replayer = Replayer(engine.task, codec=engine.codec, resolve=engine.resolve_task)
-    results: list[tuple[Path, ReplayResult]] = []
-    for path in files:
-        if not path.is_file():
-            raise ConfigurationError(f"history file {str(path)!r} does not exist")
-        results.append((path, replayer.replay_file(path)))
-    render.replays(results, as_json=as_json)
-    return 0 if all(result.ok for _, result in results) else 1
 
 
 def _run(target: str, raw_args: list[str], timeout: float | None, *, as_json: bool) -> int:

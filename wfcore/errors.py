@@ -11,6 +11,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "FatalError",
+    "InvalidCursorError",
     "NonDeterminismError",
     "NotInWorkflowError",
     "BulkRepairError",
@@ -55,6 +56,10 @@ def _rebuild(cls: type[WfError], args: tuple[Any, ...], state: dict[str, Any]) -
 
 class ConfigurationError(WfError):
     """The library is set up or called in a way that cannot work."""
+
+
+class InvalidCursorError(ConfigurationError):
+    """A listing cursor is malformed, was altered, or was made for another query."""
 
 
 class RepairError(ConfigurationError):

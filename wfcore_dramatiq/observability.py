@@ -28,6 +28,7 @@ def enable_metrics(
     registry: CollectorRegistry | None = None,
     port: int | None = None,
     addr: str = "127.0.0.1",
+    fleet_interval: float = 15.0,
 ) -> int | None:
     """Count ``app``'s workflows in Prometheus metrics (extra ``wfcore[metrics]``).
 
@@ -39,6 +40,10 @@ def enable_metrics(
     given, served at ``addr:port`` (0: a free port). Call it once per App, in every process
     that runs or sends workflows (e.g. in the module declaring them).
 
+    ``wfcore_workflows{status}`` (pending, running, suspended across the fleet) is read from
+    the App's store: at each scrape, or under the middleware every ``fleet_interval``
+    seconds in each worker process.
+
     Returns:
         The port the metrics are served on, or None when this call serves none.
 
@@ -49,9 +54,9 @@ def enable_metrics(
     prometheus = _prometheus_middleware(app.broker)
     if prometheus is not None:
         installed("prometheus_client", "metrics")  # imported after process boot
-        app.broker.add_middleware(_MetricsAtBoot(app), before=prometheus)
+        app.broker.add_middleware(_MetricsAtBoot(app, fleet_interval), before=prometheus)
         return None
-    app.engine.observe(WorkflowMetrics(registry))
+    app.engine.observe(WorkflowMetrics(registry, store=app.store, fleet_interval=fleet_interval))
     return None if port is None else serve(port, addr=addr, registry=registry)
 
 
@@ -92,11 +97,13 @@ class _MetricsAtBoot(Middleware):
     """Makes the metrics in a worker process after Dramatiq's Prometheus middleware set up
     its multiprocess directory (its ``after_process_boot`` runs first)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, fleet_interval: float) -> None:
         self._app = app
+        self._interval = fleet_interval
         self._done = False
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         if not self._done:
             self._done = True
-            self._app.engine.observe(WorkflowMetrics())
+            metrics = WorkflowMetrics(store=self._app.store, fleet_interval=self._interval)
+            self._app.engine.observe(metrics)

@@ -84,3 +84,19 @@ def test_b8_quick_compares_each_style_with_execute_task() -> None:
         assert isinstance(ratio["per_step_ratio"], float)
         assert isinstance(ratio["target_met"], bool)
     assert isinstance(report["target_met"], bool)
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b9_quick_lists_pages_on_sqlite_and_redis() -> None:
+    report = _run("b9_listing.py", "--quick")
+    assert report["benchmark"] == "b9_listing"
+    stores = report["stores"]
+    assert isinstance(stores, dict)
+    assert set(stores) == {"sqlite", "redis"}
+    for numbers in stores.values():
+        results = numbers["results"]
+        assert {"first_page", "deep_page_cursor_at_10pct", "status_failed"} <= set(results)
+        for surface in ("store_list_page", "web_api", "web_html", "cli_list_in_process"):
+            assert results["first_page"][surface]["median_ms"] > 0
+        assert isinstance(numbers["verdict"]["ok"], bool)

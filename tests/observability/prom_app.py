@@ -34,8 +34,13 @@ class Tasks:
             wf.sleep(0.1)
             return sum(int(r.result) for r in wf.wait(*handles))
 
+        @app.task
+        def obs_waits() -> object:
+            return obs_waits.wf.wait_signal("go")
+
         self.child: DramatiqTask[[int], int] = obs_child
         self.parent: DramatiqTask[[int], int] = obs_parent
+        self.waits: DramatiqTask[[], object] = obs_waits
 
 
 def build(env: Mapping[str, str]) -> tuple[App, Tasks]:
@@ -50,7 +55,8 @@ def build(env: Mapping[str, str]) -> tuple[App, Tasks]:
     app = App(broker=broker, store=env["WFCORE_OBS_STORE_URL"])
     tasks = Tasks(app)
     if worker:
-        assert enable_metrics(app) is None  # served by Dramatiq's exposition server
+        # Served by Dramatiq's exposition server; the fleet gauges refreshed quickly.
+        assert enable_metrics(app, fleet_interval=0.3) is None
     return app, tasks
 
 

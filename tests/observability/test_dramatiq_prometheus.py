@@ -70,6 +70,15 @@ def test_worker_metrics_appear_on_dramatiq_prometheus_endpoint(
         )
         assert sample(samples, "wfcore_resume_latency_seconds_count", task="obs_parent") >= 2
         assert any(name == "dramatiq_messages_total" for name, _ in samples)
+        # And the fleet-wide gauges, read from the store by the worker, count workflows
+        # suspended anywhere: two waiting for a signal, started from this process
+        waiting = [start(tasks.waits), start(tasks.waits)]
+        samples = _scrape_until(port, "wfcore_workflows", status="SUSPENDED", value=2)
+        assert sample(samples, "wfcore_workflows", status="RUNNING") == 0
+        for handle in waiting:
+            handle.signal("go", "now")
+        assert [h.result(timeout=30) for h in waiting] == ["now", "now"]
+        _scrape_until(port, "wfcore_workflows", status="SUSPENDED", value=0)
     finally:
         worker.stop()
         app.close()
@@ -77,13 +86,18 @@ def test_worker_metrics_appear_on_dramatiq_prometheus_endpoint(
         delete_redis_keys(url, namespace, prefix)
 
 
-def _scrape_until(port: int, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Scrape until the exposition server is up and shows ``name`` (it starts in a fork)."""
+def _scrape_until(
+    port: int, name: str, value: float | None = None, **labels: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Scrape until the exposition server is up and shows ``name`` (it starts in a fork),
+    with ``value`` for ``labels`` if given."""
     deadline = time.monotonic() + 20
     while True:
         try:
             samples = scrape(port)
-            if any(n == name for n, _ in samples):
+            if any(n == name for n, _ in samples) and (
+                value is None or sample(samples, name, **labels) == value
+            ):
                 return samples
         except OSError:
             pass

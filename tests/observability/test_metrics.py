@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.observability.support import hide_package, sample, scrape
-from wfcore import LocalRunner
+from wfcore import LocalRunner, current, open_store
 from wfcore.errors import ConfigurationError, WorkflowFailedError
-from wfcore.observability.metrics import WorkflowMetrics
+from wfcore.observability.metrics import WorkflowMetrics, serve
 from wfcore_dramatiq import App
 from wfcore_dramatiq.observability import enable_metrics
 
@@ -123,3 +124,39 @@ def test_missing_prometheus_client_names_the_extra(monkeypatch: pytest.MonkeyPat
     # Then asking for metrics says which extra to install
     with pytest.raises(ConfigurationError, match=r"pip install 'wfcore\[metrics\]'"):
         WorkflowMetrics(CollectorRegistry())
+
+
+def test_fleet_gauges_count_workflows_in_flight_from_the_store(tmp_path: Path) -> None:
+    # Given workflows suspended by one process (runner), on a store file another process
+    # serves metrics from
+    url = f"sqlite:///{tmp_path / 'fleet.sqlite3'}"
+    runner = LocalRunner(open_store(url))
+
+    @runner.task(name="fleet.waits")
+    def waits() -> object:
+        return current().wait_signal("go")
+
+    ids = [runner.start(waits) for _ in range(3)]
+    pending = runner.start(waits)  # never run: PENDING
+    for _ in ids:
+        runner.step()
+    registry = CollectorRegistry()
+    observer_store = open_store(url)
+    WorkflowMetrics(registry, store=observer_store)
+    port = serve(0, registry=registry)
+    # When the metrics are scraped
+    samples = scrape(port)
+    # Then they count the fleet's workflows by status, read from the store
+    assert sample(samples, "wfcore_workflows", status="SUSPENDED") == 3
+    assert sample(samples, "wfcore_workflows", status="PENDING") == 1
+    assert sample(samples, "wfcore_workflows", status="RUNNING") == 0
+    # And each scrape reads them again (the signal to the pending one is buffered)
+    for workflow_id in [*ids, pending]:
+        runner.engine.signal(workflow_id, "go", 1)
+    runner.run_until_idle()
+    samples = scrape(port)
+    assert sample(samples, "wfcore_workflows", status="SUSPENDED") == 0
+    assert sample(samples, "wfcore_workflows", status="PENDING") == 0
+    assert [runner.engine.result(i) for i in [*ids, pending]] == [1, 1, 1, 1]
+    runner.store.close()
+    observer_store.close()

@@ -56,7 +56,7 @@ def test_a_workflow_tree_is_one_trace_with_runs_parented_by_their_senders(
     # When a parent with two children and a child workflow (with a child of its own) runs
     handle = start(root)
     assert handle.result(timeout=30) == 14
-    spans = exporter.get_finished_spans()
+    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("run ")]
     # Then every run of the tree is a span of the one trace derived from the root's id
     trace_id = trace_id_for(handle.workflow_id)
     assert {s.context.trace_id for s in spans if s.context is not None} == {trace_id}
@@ -86,6 +86,25 @@ def test_a_workflow_tree_is_one_trace_with_runs_parented_by_their_senders(
         assert int(str(_attr(span, "wfcore.replayed_entries"))) >= 3
         assert span.parent is not None
         assert by_id[span.parent.span_id] in runs["leaf"] + runs["sub"]
+    # And the tree's root span was emitted when it ended: the derived ids, no parent,
+    # around every run; so every run's parent was exported (one complete trace)
+    everything = exporter.get_finished_spans()
+    [root_span] = [s for s in everything if s.parent is None]
+    assert root_span.name == "workflow root"
+    assert root_span.context is not None
+    assert root_span.context.trace_id == trace_id
+    assert root_span.context.span_id == root_span_id_for(handle.workflow_id)
+    assert _attr(root_span, "wfcore.status") == "COMPLETED"
+    assert [s.name for s in everything if s.name.startswith("workflow ")] == ["workflow root"]
+    exported = {s.context.span_id for s in everything if s.context is not None}
+    assert root_span.start_time is not None
+    assert root_span.end_time is not None
+    for span in spans:
+        assert span.parent is not None
+        assert span.parent.span_id in exported, span.name
+        assert span.start_time is not None
+        assert span.end_time is not None
+        assert root_span.start_time <= span.start_time <= span.end_time <= root_span.end_time
 
 
 def test_a_workflow_started_inside_a_span_links_to_it(make_app: MakeApp) -> None:
@@ -130,3 +149,21 @@ def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     hide_package(monkeypatch, "opentelemetry")
     with pytest.raises(ConfigurationError, match=r"pip install 'wfcore\[otel\]'"):
         WorkflowTracing()
+
+
+def test_a_failed_tree_ends_its_root_span_in_error(make_app: MakeApp) -> None:
+    app = make_app()
+    provider, exporter = _provider()
+    enable_tracing(app, tracer_provider=provider)
+
+    @app.task(max_retries=0)
+    def doomed() -> None:
+        raise ValueError("no stock")
+
+    handle = start(doomed)
+    with pytest.raises(WorkflowFailedError):
+        handle.result(timeout=30)
+    [root] = [s for s in exporter.get_finished_spans() if s.parent is None]
+    assert root.name == "workflow doomed"
+    assert _attr(root, "wfcore.status") == "FAILED"
+    assert not root.status.is_ok

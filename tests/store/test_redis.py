@@ -308,11 +308,13 @@ def test_purge_cleans_indexes_of_workflows_redis_already_expired(
     purged = store.purge_expired(time.time())
     # Then it counts that workflow once and no index mentions it any more, except the
     # never-run child's active-index entry, which the next recovery sweep drops
+    # (and the marker saying the status indexes are complete, which stays)
+    marker = f"{prefix}:idx:status:ready"
     assert purged == 1
     assert store.purge_expired(time.time()) == 0
-    assert _keys(raw, prefix) == [f"{prefix}:idx:active"]
+    assert _keys(raw, prefix) == [f"{prefix}:idx:active", marker]
     assert store.recover_candidates(older_than=time.time(), now=time.time()) == []
-    assert _keys(raw, prefix) == []
+    assert _keys(raw, prefix) == [marker]
 
 
 # -- connection and configuration --------------------------------------------------------

@@ -136,7 +136,7 @@ def test_cursor_pages_cover_every_workflow_once(client: TestClient) -> None:
         ({"limit": "x"}, "limit 'x'"),
         ({"status": "DONE"}, "status 'DONE' is not one of PENDING"),
         ({"since": "yesterday"}, "since 'yesterday' is not a time"),
-        ({"cursor": "nonsense"}, "cursor 'nonsense' is not one this view made"),
+        ({"cursor": "nonsense"}, "cursor 'nonsense' is not a listing cursor wfcore made"),
     ],
 )
 def test_bad_list_parameters_are_400(client: TestClient, params: dict[str, str], text: str) -> None:

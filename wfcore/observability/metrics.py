@@ -10,23 +10,29 @@ go to that directory and whoever serves it shows them.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wfcore.errors import NonDeterminismError
+from wfcore._models import WorkflowStatus
+from wfcore.errors import NonDeterminismError, WfError
 from wfcore.observability._optional import require
 from wfcore.observability.observer import Observer, replay_stats
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from wfcore._models import InvocationRef, WorkflowIdentity, WorkflowStatus
+    from wfcore._models import InvocationRef, WorkflowIdentity
     from wfcore.context import WorkflowContext
     from wfcore.engine.run import RunResult
+    from wfcore.store import StateStore
 
-__all__ = ["DUE", "WorkflowMetrics", "serve"]
+__all__ = ["DUE", "FleetGauges", "WorkflowMetrics", "serve"]
+
+_log = logging.getLogger("wfcore.observability")
 
 DUE = "due"
 """The key, in what a message carries for observers, of the time (``time.time()``) from
@@ -47,16 +53,26 @@ def _multiprocess() -> bool:
 class WorkflowMetrics(Observer):
     """The wfcore metrics (see docs/operations.md for the table), registered on
     ``registry`` (default: prometheus_client's global ``REGISTRY``; under multiprocess
-    mode, none: the values go to the multiprocess directory).
+    mode, none: the values go to the multiprocess directory). With ``store``, also the
+    fleet-wide ``wfcore_workflows{status}`` read from it (:class:`FleetGauges`, refreshed
+    every ``fleet_interval`` seconds under multiprocess mode).
 
     Raises:
         ConfigurationError: prometheus_client is not installed (``wfcore[metrics]``).
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        store: StateStore | None = None,
+        fleet_interval: float = 15.0,
+    ) -> None:
         prom = _prometheus()
         if registry is None:
             registry = prom.CollectorRegistry() if _multiprocess() else prom.REGISTRY
+        # Fleet-wide, read from the store (not counted per process): see FleetGauges.
+        self.fleet = None if store is None else FleetGauges(store, registry, fleet_interval)
         by_type, by_task = ["workflow_type"], ["task"]
 
         def counter(name: str, doc: str, labels: list[str]) -> Any:
@@ -149,6 +165,69 @@ class WorkflowMetrics(Observer):
     def recovered(self, refs: Sequence[InvocationRef]) -> None:
         for ref in refs:
             self.resends.labels(ref.task_name).inc()
+
+
+_IN_FLIGHT = ("PENDING", "RUNNING", "SUSPENDED")
+
+
+class FleetGauges:
+    """``wfcore_workflows{status}``: workflows pending, running and suspended across the
+    whole fleet, read from the store (``StateStore.count_workflows``: an index count each).
+
+    Without multiprocess mode the store is read when the registry is scraped. Under it (one
+    registry per process, merged by whoever serves the directory), each process refreshes a
+    ``mostrecent`` gauge from the store every ``interval`` seconds in a daemon thread, so
+    every process reports the same fleet-wide values and the newest wins.
+    """
+
+    def __init__(
+        self, store: StateStore, registry: CollectorRegistry | None, interval: float = 15.0
+    ) -> None:
+        prom = _prometheus()
+        self._store = store
+        self._name = "wfcore_workflows"
+        self._doc = "Workflows by status across the fleet, read from the store (in flight only)."
+        self._gauge: Any = None
+        if _multiprocess():
+            self._gauge = prom.Gauge(
+                self._name, self._doc, ["status"], multiprocess_mode="mostrecent"
+            )
+            threading.Thread(
+                target=self._refresh_every, args=(interval,), name="wfcore-fleet-gauges",
+                daemon=True,
+            ).start()  # fmt: skip
+        elif registry is not None:
+            registry.register(self)
+
+    def counts(self) -> dict[str, int]:
+        """The in-flight statuses and how many workflows have each; empty when the store
+        cannot say (the reason is logged)."""
+        try:
+            return {s: self._store.count_workflows(WorkflowStatus(s)) for s in _IN_FLIGHT}
+        except WfError as exc:
+            _log.warning("wfcore metrics: cannot count workflows in the store: %s", exc)
+            return {}
+
+    def collect(self) -> Any:
+        """prometheus_client's custom-collector hook: the counts, read now."""
+        family = self._family()
+        for status, count in self.counts().items():
+            family.add_metric([status], count)
+        yield family
+
+    def describe(self) -> list[Any]:
+        """Registration without a store read (prometheus_client calls it when registering)."""
+        return [self._family()]
+
+    def _family(self) -> Any:
+        core = require("prometheus_client.core", "metrics")
+        return core.GaugeMetricFamily(self._name, self._doc, labels=["status"])
+
+    def _refresh_every(self, interval: float) -> None:
+        while True:
+            for status, count in self.counts().items():
+                self._gauge.labels(status).set(count)
+            time.sleep(interval)
 
 
 def _root_of(ctx: WorkflowContext) -> str:

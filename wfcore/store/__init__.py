@@ -66,8 +66,28 @@ class StateStore(Protocol):
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        cursor: str | None = None,
     ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally filtered by status and type."""
+        """Up to ``limit`` workflows, newest first, optionally filtered.
+
+        Order: ``created_at`` descending, ties by ``workflow_id`` descending (code-point
+        order); every store gives exactly this order. Filters combine: ``status``,
+        ``workflow_type``, and the half-open creation range ``created_after <= created_at <
+        created_before`` (epoch seconds). ``cursor`` (from ``listing.list_page`` or
+        ``listing.cursor_for``) resumes after the workflow it names: a store turns it into a
+        ``Position`` with ``listing.position(cursor, status=..., workflow_type=...,
+        created_after=..., created_before=...)``, which raises ``InvalidCursorError`` for a
+        bad one, and lists only the workflows ``Position.before`` accepts (keyset
+        pagination: the cost of a page must not grow with its depth; use indexes on
+        ``(created_at, workflow_id)`` per filter). Pages come from ``listing.list_page``.
+        """
+        ...
+
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        """How many workflows have ``status`` now, counted by an index (metrics read it at
+        every scrape: it must cost about one round trip whatever the store holds)."""
         ...
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:

@@ -52,8 +52,21 @@ class DelegatingStore:
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        cursor: str | None = None,
     ) -> list[WorkflowRecord]:
-        return self.inner.list_workflows(status=status, workflow_type=workflow_type, limit=limit)
+        return self.inner.list_workflows(
+            status=status,
+            workflow_type=workflow_type,
+            limit=limit,
+            created_after=created_after,
+            created_before=created_before,
+            cursor=cursor,
+        )
+
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        return self.inner.count_workflows(status)
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         return self.inner.child_workflows(workflow_id)

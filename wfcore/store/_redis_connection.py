@@ -82,10 +82,12 @@ class RedisConnection:
         sources = [layout.CREATE, layout.ADD_CHILD, layout.CLAIM, layout.COMMIT]
         sources += [layout.RECORD_OUTCOME, layout.CANCEL, layout.INVOCATIONS, layout.PURGE_ONE]
         sources += [layout.DROP_IF_SCORE, layout.RECLAIM, layout.HEARTBEAT, SEND_SIGNAL]
+        sources += [layout.INDEX_STATUS]
         self._scripts = tuple(self._client.register_script(source) for source in sources)
         (self._create, self._add_child, self._claim, self._commit, self._record) = self._scripts[:5]
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
         self._reclaim, self._heartbeat, self._send_signal = self._scripts[9:12]
+        self._index_status = self._scripts[12]
         # Repairs (resume, fork): registered last, so they sit at the end of _scripts.
         repairs = (repair_scripts.REOPEN, repair_scripts.CREATE_FORK)
         self._scripts += tuple(self._client.register_script(source) for source in repairs)

@@ -46,6 +46,7 @@ for c = 1, n do
   redis.call('HDEL', inv, 'outcome', 'missing')
 end
 redis.call('HSET', wf, 'status', 'PENDING', 'cancel', '0', 'updated_at', a[2])
+if status ~= 'PENDING' then reindex(wf, status, 'PENDING') end
 redis.call('HDEL', wf, 'exp', 'exp_ms')
 for _, key in ipairs(workflow_keys(a[1])) do redis.call('PERSIST', key) end
 return redis.call('HGETALL', wf)
@@ -77,6 +78,7 @@ at = at + n_e
 if n_o > 0 then push_all('HSET', KEYS[5], a, at, at + n_o - 1, 1000) end
 at = at + n_o
 if n_d > 0 then push_all('HSET', KEYS[6], a, at, at + n_d - 1, 1000) end
+reindex(KEYS[1], false, redis.call('HGET', KEYS[1], 'status'))
 return {1}
 """
 )

@@ -1,10 +1,15 @@
-"""``RedisStore`` storage layout: its Lua scripts and the hash fields records are kept in."""
+"""``RedisStore`` storage layout: its Lua scripts, and (re-exported from ``_redis_fields``)
+the hash fields records are kept in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
+from wfcore.store._redis_fields import (
+    invocation_fields,
+    invocation_from,
+    pairs,
+    workflow_fields,
+    workflow_from,
+)
 
 __all__ = [
     "ADD_CHILD",
@@ -15,6 +20,7 @@ __all__ = [
     "CREATE",
     "DROP_IF_SCORE",
     "HEARTBEAT",
+    "INDEX_STATUS",
     "INVOCATIONS",
     "PURGE_ONE",
     "RECLAIM",
@@ -31,10 +37,28 @@ __all__ = [
 _COMMON = COMMON = """
 local FINISHED = {COMPLETED = true, FAILED = true, CANCELLED = true}
 
+-- The listing's status indexes, <prefix>:idx:status:<status>[:type:<type>] (sorted sets of
+-- workflow ids scored by created_at), follow the workflow's status in the script that
+-- changes it: take it out of those of ``from``, put it in those of ``to`` (each optional).
+local function reindex(wf, from, to)
+  local w = redis.call('HMGET', wf, 'id', 'type', 'created_at')
+  local idx = string.match(wf, '^(.-):{') .. ':idx:status:'
+  if from then
+    redis.call('ZREM', idx .. from, w[1])
+    redis.call('ZREM', idx .. from .. ':type:' .. w[2], w[1])
+  end
+  if to then
+    redis.call('ZADD', idx .. to, w[3], w[1])
+    redis.call('ZADD', idx .. to .. ':type:' .. w[2], w[3], w[1])
+  end
+end
+
 -- The workflow status mirrors its root invocation; true when iid is that root.
 local function mirror(wf, iid, status, now)
-  if redis.call('HGET', wf, 'root_inv') == iid then
+  local w = redis.call('HMGET', wf, 'root_inv', 'status')
+  if w[1] == iid then
     redis.call('HSET', wf, 'status', status, 'updated_at', now)
+    if w[2] ~= status then reindex(wf, w[2], status) end
     return true
   end
   return false
@@ -111,6 +135,7 @@ local n = tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 4, n + 3))
 redis.call('HSET', KEYS[3], unpack(ARGV, n + 5, #ARGV))
 redis.call('RPUSH', KEYS[2], ARGV[n + 4])
+reindex(KEYS[1], false, redis.call('HGET', KEYS[1], 'status'))
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
   redis.call('RPUSH', KEYS[4], ARGV[2])
@@ -373,6 +398,18 @@ end
 return 1
 """
 
+# KEYS: wf.  Puts an existing workflow in the status indexes of its current status (see
+# reindex); 1 if it exists. Builds those indexes in a database written before they existed.
+INDEX_STATUS = (
+    _COMMON
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+reindex(KEYS[1], false, status)
+return 1
+"""
+)
+
 # KEYS: an index zset (expiry or active).  ARGV: member, score.  Removes the member only if its
 # score is unchanged, so an entry rewritten meanwhile (by a finish, a claim...) survives.
 DROP_IF_SCORE = """
@@ -382,111 +419,3 @@ if score and tonumber(score) == tonumber(ARGV[2]) then
 end
 return 0
 """
-
-
-# -- records <-> hash fields (the names the scripts above rely on) -----------------------
-
-
-def workflow_fields(r: WorkflowRecord) -> list[str | bytes]:
-    """The workflow as a flat list of hash field names and values."""
-    fields: list[str | bytes] = [
-        "id",
-        r.workflow_id,
-        "type",
-        r.workflow_type,
-        "root",
-        r.root_workflow_id,
-    ]
-    fields += ["root_inv", r.root_invocation_id, "status", r.status.value]
-    fields += ["created_at", repr(float(r.created_at)), "updated_at", repr(float(r.updated_at))]
-    fields += ["cancel", "1" if r.cancel_requested else "0"]
-    for name, value in (
-        ("parent", r.parent_workflow_id),
-        ("parent_inv", r.parent_invocation_id),
-        ("idem", r.idempotency_key),
-        ("deadline", None if r.deadline is None else repr(float(r.deadline))),
-        ("seed", r.seed),
-        ("forked", r.forked_from),
-    ):
-        if value is not None:
-            fields += [name, value]
-    return fields
-
-
-def invocation_fields(r: InvocationRecord) -> list[str | bytes]:
-    """The invocation as a flat list of hash field names and values."""
-    fields: list[str | bytes] = ["id", r.invocation_id, "wid", r.workflow_id]
-    fields += ["task", r.task_name, "args", r.args, "status", r.status.value]
-    fields += ["waiting", ",".join(str(seq) for seq in r.waiting), "attempts", str(r.attempts)]
-    fields += ["created_at", repr(float(r.created_at)), "updated_at", repr(float(r.updated_at))]
-    for name, value in (
-        ("pwid", r.parent_workflow_id),
-        ("piid", r.parent_invocation_id),
-        ("pseq", None if r.parent_seq is None else str(r.parent_seq)),
-        ("ptask", r.parent_task_name),
-        ("shield", "1" if r.cancel_shielded else None),
-        ("outcome", r.outcome),
-    ):
-        if value is not None:
-            fields += [name, value]
-    return fields
-
-
-def pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
-    """A flat HGETALL reply from a script as a dict."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _text(fields: dict[bytes, bytes], name: bytes) -> str | None:
-    value = fields.get(name)
-    return None if value is None else value.decode()
-
-
-_STATUSES = {status.value.encode(): status for status in WorkflowStatus}
-
-
-def _status(raw: bytes) -> WorkflowStatus:
-    return _STATUSES.get(raw) or WorkflowStatus(raw.decode())  # the latter raises: corrupt
-
-
-def workflow_from(f: dict[bytes, bytes]) -> WorkflowRecord:
-    """The workflow record stored in these hash fields."""
-    return WorkflowRecord(
-        workflow_id=f[b"id"].decode(),
-        workflow_type=f[b"type"].decode(),
-        parent_workflow_id=_text(f, b"parent"),
-        root_workflow_id=f[b"root"].decode(),
-        root_invocation_id=f[b"root_inv"].decode(),
-        parent_invocation_id=_text(f, b"parent_inv"),
-        status=_status(f[b"status"]),
-        created_at=float(f[b"created_at"]),
-        updated_at=float(f[b"updated_at"]),
-        cancel_requested=f.get(b"cancel") == b"1",
-        idempotency_key=_text(f, b"idem"),
-        deadline=None if f.get(b"deadline") is None else float(f[b"deadline"]),
-        seed=f.get(b"seed"),
-        forked_from=_text(f, b"forked"),
-    )
-
-
-def invocation_from(f: dict[bytes, bytes]) -> InvocationRecord:
-    """The invocation record stored in these hash fields."""
-    waiting = f.get(b"waiting") or b""
-    pseq = f.get(b"pseq")
-    return InvocationRecord(
-        invocation_id=f[b"id"].decode(),
-        workflow_id=f[b"wid"].decode(),
-        task_name=f[b"task"].decode(),
-        args=f[b"args"],
-        parent_workflow_id=_text(f, b"pwid"),
-        parent_invocation_id=_text(f, b"piid"),
-        parent_seq=None if pseq is None else int(pseq),
-        parent_task_name=_text(f, b"ptask"),
-        cancel_shielded=f.get(b"shield") == b"1",
-        status=_status(f[b"status"]),
-        waiting=tuple(int(seq) for seq in waiting.split(b",")) if waiting else (),
-        outcome=f.get(b"outcome"),
-        attempts=int(f[b"attempts"]),
-        created_at=float(f[b"created_at"]),
-        updated_at=float(f[b"updated_at"]),
-    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wfcore._models import InvocationRecord, InvocationRef
+from wfcore._models import InvocationRecord, InvocationRef, WorkflowStatus
 from wfcore.store import _redis_scripts as layout
 from wfcore.store._redis_connection import CHUNK, Command, RedisConnection, active_member
 
 __all__ = ["RedisSweeps"]
+
+_FINISHED = [status.value for status in WorkflowStatus if status.finished]
 
 
 class RedisSweeps(RedisConnection):
@@ -165,6 +167,12 @@ class RedisSweeps(RedisConnection):
                 wtype = verdict[1] if kind == b"deleted" else known_type
                 if wtype is not None:
                     cleanup.append(("ZREM", self._idx_type(wtype.decode()), member))
+                # Only finished workflows are deleted: out of those status indexes.
+                for status in _FINISHED:
+                    key = f"{self._prefix}:idx:status:{status}"
+                    cleanup.append(("ZREM", key, member))
+                    if wtype is not None:
+                        cleanup.append(("ZREM", f"{key}:type:{wtype.decode()}", member))
                 cleanup.append(("HDEL", self._idx_types, member))
                 if kind == b"deleted" and verdict[2]:
                     parent = self._base(verdict[2].decode()) + "children"

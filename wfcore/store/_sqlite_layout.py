@@ -15,6 +15,7 @@ from wfcore.errors import DecodeError
 __all__ = [
     "ANY_MISSING",
     "COUNT_MISSING",
+    "DROPPED_INDEXES",
     "ENTRIES",
     "FINISHED",
     "HEAD",
@@ -24,6 +25,7 @@ __all__ = [
     "I_STATUS",
     "I_UPDATED",
     "KEY",
+    "LISTING_INDEXES",
     "LOAD",
     "MIGRATIONS",
     "NEW_TABLES",
@@ -48,6 +50,7 @@ __all__ = [
     "bad_waiting",
     "invocation_from_row",
     "invocation_to_row",
+    "listing_query",
     "waiting_text",
     "wf_values",
     "workflow_from_row",
@@ -59,8 +62,21 @@ __all__ = [
 # derivation), both added to older files by MIGRATIONS. 5 added the signal tables
 # (signals, signal_waiters, signal_ids; see NEW_TABLES), created in older files by re-running
 # the schema. 6 added workflows.forked_from (the lineage of a fork; NULL in older rows,
-# which were started, never forked), by MIGRATIONS.
-SCHEMA_VERSION = 6
+# which were started, never forked), by MIGRATIONS. 7 replaced the listing indexes with
+# ones ending in workflow_id (LISTING_INDEXES; the listing's order and keyset cursor), which
+# re-running the schema creates; the old ones (DROPPED_INDEXES) are dropped.
+SCHEMA_VERSION = 7
+
+# Indexes of older versions that newer ones replace: dropped by the upgrade.
+DROPPED_INDEXES = ("workflows_by_created", "workflows_by_status", "workflows_by_type")
+# One per filter combination of list_workflows, each ending in the listing order (created_at,
+# workflow_id), so a page (first or deep, by cursor) is a short walk down one index.
+LISTING_INDEXES = {
+    "workflows_listed": "(created_at, workflow_id)",
+    "workflows_listed_by_status": "(status, created_at, workflow_id)",
+    "workflows_listed_by_type": "(workflow_type, created_at, workflow_id)",
+    "workflows_listed_by_status_type": "(status, workflow_type, created_at, workflow_id)",
+}
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
@@ -97,10 +113,8 @@ CREATE TABLE IF NOT EXISTS workflows (
     parent_invocation_id TEXT, status TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, cancel_requested INTEGER NOT NULL, idempotency_key TEXT,
     expires_at REAL, deadline REAL, seed BLOB, forked_from TEXT);
-CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_type ON workflows (workflow_type, created_at);
-CREATE INDEX IF NOT EXISTS workflows_by_parent ON workflows (parent_workflow_id, created_at);
+{listing}CREATE INDEX IF NOT EXISTS workflows_by_parent
+    ON workflows (parent_workflow_id, created_at);
 CREATE INDEX IF NOT EXISTS workflows_by_expiry ON workflows (expires_at)
     WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS invocations (
@@ -123,7 +137,13 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE TABLE IF NOT EXISTS data (
     workflow_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (workflow_id, key)) WITHOUT ROWID;
-""" + "".join(f"{sql};\n" for sql in NEW_TABLES.values())
+{tables}""".format(
+    listing="".join(
+        f"CREATE INDEX IF NOT EXISTS {name} ON workflows {columns};\n"
+        for name, columns in LISTING_INDEXES.items()
+    ),
+    tables="".join(f"{sql};\n" for sql in NEW_TABLES.values()),
+)
 
 
 # Columns added after a table was first released: (table, column, definition).
@@ -189,6 +209,38 @@ STALE = f"WHERE {_UNFINISHED} AND updated_at <= ?"
 STALE_ROWS = f"{SELECT_INV} {STALE} ORDER BY updated_at, workflow_id, invocation_id LIMIT ?"
 wf_values = attrgetter(*_WF_FIELDS)
 _inv_values = attrgetter(*_INV_FIELDS)
+
+
+def listing_query(
+    status: WorkflowStatus | None,
+    workflow_type: str | None,
+    created_after: float | None,
+    created_before: float | None,
+    after: tuple[float, str] | None,
+    limit: int,
+) -> tuple[str, tuple[object, ...]]:
+    """The SELECT of ``list_workflows`` and its parameters (a negative ``limit``: no limit).
+
+    Its WHERE fixes the leading columns of one of ``LISTING_INDEXES`` and its ORDER BY walks
+    the rest, so SQLite reads only the rows of the page (no sort, no OFFSET).
+    """
+    terms: list[str] = []
+    params: list[object] = []
+    for term, value in (
+        ("status = ?", None if status is None else WorkflowStatus(status).value),
+        ("workflow_type = ?", workflow_type),
+        ("created_at >= ?", created_after),
+        ("created_at < ?", created_before),
+    ):
+        if value is not None:
+            terms.append(term)
+            params.append(value)
+    if after is not None:
+        terms.append("(created_at, workflow_id) < (?, ?)")
+        params += after
+    clause = f" WHERE {' AND '.join(terms)}" if terms else ""
+    sql = f"{SELECT_WF}{clause} ORDER BY created_at DESC, workflow_id DESC LIMIT ?"
+    return sql, (*params, max(limit, -1))
 
 
 def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:

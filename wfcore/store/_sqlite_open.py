@@ -175,6 +175,8 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
             # under the write lock so that racing openers build it once.
             for statement in filter(str.strip, layout.SCHEMA.split(";")):
                 conn.execute(statement)
+            for index in layout.DROPPED_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {index}")
             for table, column, definition in layout.MIGRATIONS:
                 columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in columns:

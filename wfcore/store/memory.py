@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 import time
 from collections import deque
@@ -23,7 +24,7 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
-from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
+from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
 from wfcore.store._memory_entry import WorkflowEntry
 
 __all__ = ["MemoryStore"]
@@ -78,7 +79,19 @@ class MemoryStore:
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        cursor: str | None = None,
     ) -> list[WorkflowRecord]:
+        after = listing.position(
+            cursor,
+            status=status,
+            workflow_type=workflow_type,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        low = -math.inf if created_after is None else created_after
+        high = math.inf if created_before is None else created_before
         with self._lock:
             self._check_open()
             records = [
@@ -86,9 +99,17 @@ class MemoryStore:
                 for w in self._workflows.values()
                 if (status is None or w.record.status == status)
                 and (workflow_type is None or w.record.workflow_type == workflow_type)
+                and low <= w.record.created_at < high
+                and (after is None or after.before(w.record))
             ]
-        records.sort(key=lambda r: r.created_at, reverse=True)
-        return records[:limit]
+        if limit < 0:
+            return sorted(records, key=listing.sort_key, reverse=True)[:limit]
+        return heapq.nlargest(limit, records, key=listing.sort_key)
+
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        with self._lock:
+            self._check_open()
+            return sum(1 for w in self._workflows.values() if w.record.status == status)
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         with self._lock:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord, WorkflowStatus
+from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord
 from wfcore.store import _redis_scripts as layout
 from wfcore.store._redis_commit import RedisCommits
-from wfcore.store._redis_connection import CHUNK, Command, active_member, hash_fields
+from wfcore.store._redis_connection import Command, active_member, hash_fields
+from wfcore.store._redis_listing import RedisListing
 from wfcore.store._redis_repair import RedisRepair
 from wfcore.store._redis_signals import RedisSignals
 from wfcore.store._redis_sweeps import RedisSweeps
@@ -15,13 +16,14 @@ from wfcore.store._redis_sweeps import RedisSweeps
 __all__ = ["RedisStore"]
 
 
-class RedisStore(RedisCommits, RedisSweeps, RedisSignals, RedisRepair):
+class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRepair):
     """A store on Redis (standalone or Cluster), safe to share between threads.
 
-    Every key of one workflow carries the hash tag ``{workflow_id}``, so each Lua script
-    touches one slot. Cross-workflow indexes (by creation time, by type, by expiry, and
-    the unfinished invocations by last update) live outside those slots and are written by
-    separate commands in the same round trip.
+    Every key of one workflow carries the hash tag ``{workflow_id}``. Cross-workflow
+    indexes (by creation time, by type, by expiry, and the unfinished invocations by last
+    update) live outside those slots and are written by separate commands in the same round
+    trip; the status indexes of the listing are written by the scripts that change a
+    status, atomically with it (``_redis_listing``).
 
     Args:
         url: ``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS) or
@@ -49,6 +51,11 @@ class RedisStore(RedisCommits, RedisSweeps, RedisSignals, RedisRepair):
         base = self._base(wid)
         score = float(workflow.created_at)
         commands: list[Command] = []
+        marking = not self._status_checked  # read once: other threads may set it meanwhile
+        if marking:
+            # Once per store: a database without workflows yet gets its status indexes
+            # marked complete, since every script that writes one from now on keeps them.
+            commands.append(self._mark_if_empty())
         # Indexes before the record: listing skips an id without a record, but could never
         # find a record without an id.
         commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
@@ -74,6 +81,10 @@ class RedisStore(RedisCommits, RedisSweeps, RedisSignals, RedisRepair):
             commands.append(("EVALSHA", self._add_child.sha, 2, *lineage, repr(score), wid))
         with self._calls():
             replies = self._pipeline(commands)
+        if marking:
+            ready = replies.pop(0) == 1
+            self._status_ready = self._status_ready or ready
+            self._status_checked = True
         indexed, reply = replies[3], replies[4]
         created = reply[0] == 1
         stored = workflow if created else layout.workflow_from(layout.pairs(reply[1]))
@@ -97,41 +108,6 @@ class RedisStore(RedisCommits, RedisSweeps, RedisSignals, RedisRepair):
         with self._calls():
             fields = self._call("HGETALL", self._base(workflow_id) + "wf")
         return layout.workflow_from(hash_fields(fields)) if fields else None
-
-    def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | None = None,
-        workflow_type: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally filtered by status and type."""
-        index = self._idx_all if workflow_type is None else self._idx_type(workflow_type)
-        found: list[WorkflowRecord] = []
-        seen: set[str] = set()
-        with self._calls():
-            if limit == 0:
-                return []
-            # Status is not indexed (it changes inside the workflow's slot): scan newest first.
-            start = 0
-            while limit < 0 or len(found) < limit:
-                ids = self._call("ZREVRANGE", index, start, start + CHUNK - 1)
-                records = self._pipeline([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
-                for fields in records:
-                    if not fields:
-                        continue  # an index entry whose workflow is gone or not yet written
-                    record = layout.workflow_from(hash_fields(fields))
-                    if (
-                        record.workflow_id not in seen
-                        and (status is None or record.status == status)
-                        and (workflow_type is None or record.workflow_type == workflow_type)
-                    ):
-                        seen.add(record.workflow_id)
-                        found.append(record)
-                if len(ids) < CHUNK:
-                    break
-                start += CHUNK
-        return found[:limit]
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""

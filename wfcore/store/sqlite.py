@@ -28,7 +28,7 @@ from wfcore.errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
-from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
+from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store import _sqlite_signals as signals
@@ -137,20 +137,31 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
         status: WorkflowStatus | None = None,
         workflow_type: str | None = None,
         limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        cursor: str | None = None,
     ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally filtered by status and type."""
-        wanted = {"status": None if status is None else WorkflowStatus(status).value}
-        wanted["workflow_type"] = workflow_type
-        filters = {column: v for column, v in wanted.items() if v is not None}
-        clause = " AND ".join(f"{column} = ?" for column in filters)
-        clause = f" WHERE {clause}" if clause else ""
-        # rowid breaks ties in insertion order, as MemoryStore's stable sort does.
-        sql = f"{layout.SELECT_WF}{clause} ORDER BY created_at DESC, rowid LIMIT ?"
-        records = [
-            layout.workflow_from_row(r)
-            for r in self._read(sql, (*filters.values(), max(limit, -1)))
-        ]
+        """Workflows, newest first (ties by id), filtered; see ``StateStore.list_workflows``.
+
+        One walk down the index of the filters used (``LISTING_INDEXES``), from the cursor.
+        """
+        after = listing.position(
+            cursor,
+            status=status,
+            workflow_type=workflow_type,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        sql, params = layout.listing_query(
+            status, workflow_type, created_after, created_before, after, limit
+        )
+        records = [layout.workflow_from_row(r) for r in self._read(sql, params)]
         return records[:limit] if limit < 0 else records
+
+    def count_workflows(self, status: WorkflowStatus) -> int:
+        """How many workflows have ``status``: a count over its listing index."""
+        sql = "SELECT count(*) FROM workflows WHERE status = ?"
+        return int(self._read(sql, (WorkflowStatus(status).value,))[0][0])
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""
