@@ -24,6 +24,7 @@ from wfcore._tasks import Body, TaskSpec
 from wfcore.context.aio_loop import DeterministicLoop, Wait, new_loop, refuse_waits
 from wfcore.context.replaying import Replaying
 from wfcore.context.runtime import _Suspend
+from wfcore.context.wall_clock import guard_module
 from wfcore.errors import ConfigurationError, WorkflowCancelled
 
 __all__ = ["Awaiting", "call_body", "run_async"]
@@ -134,6 +135,7 @@ def run_async(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
             return ctx._rt.run_coroutine(spec.fn(*args, **kwargs))
         finally:
             ctx._aio = None
+    guard_module(spec.fn.__globals__)  # its datetime.now() & co. are refused (once per module)
     loop = new_loop(ctx, ctx._call_later_timer)  # type: ignore[attr-defined]
     ctx._aio = loop
     try:
