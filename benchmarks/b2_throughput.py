@@ -183,16 +183,21 @@ def _side(rounds: list[dict[str, Any]], sequential: list[float]) -> dict[str, An
     }
 
 
+def _per_round(top: dict[str, Any], bottom: dict[str, Any]) -> list[float]:
+    """messages/s of ``top`` over ``bottom``, round by round (the same rounds of one run)."""
+    return [
+        round(t["messages_per_s"] / b["messages_per_s"], 3)
+        for t, b in zip(top["rounds"], bottom["rounds"], strict=True)
+    ]
+
+
 def _async_side(sync: dict[str, Any], async_: dict[str, Any]) -> dict[str, Any]:
     """The async body's figures next to the sync body's of the same run (``--async``)."""
     ratio = async_["messages_per_s"] / sync["messages_per_s"]
     return {
         "wfcore_async": async_,
         "ratio_async_to_sync_messages_per_s": round(ratio, 3),
-        "ratio_async_to_sync_per_round": [
-            round(a["messages_per_s"] / s["messages_per_s"], 3)
-            for a, s in zip(async_["rounds"], sync["rounds"], strict=True)
-        ],
+        "ratio_async_to_sync_per_round": _per_round(async_, sync),
         "async_target_ratio": ASYNC_TARGET_RATIO,
         "async_target_met": ratio >= ASYNC_TARGET_RATIO,
     }
@@ -280,10 +285,7 @@ def main() -> None:
         "wfcore": wfc_side,
         "raw_dramatiq": raw_side,
         "ratio_wfcore_to_raw_messages_per_s": round(ratio, 3),
-        "ratio_per_round": [
-            round(w["messages_per_s"] / r["messages_per_s"], 3)
-            for w, r in zip(wfc_side["rounds"], raw_side["rounds"], strict=True)
-        ],
+        "ratio_per_round": _per_round(wfc_side, raw_side),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
     }
