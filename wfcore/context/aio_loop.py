@@ -20,7 +20,7 @@ from asyncio import events, futures
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, Protocol
 
-from wfcore.context.wall_clock import ClockGuard
+from wfcore.context.wall_clock import ClockGuard, dispatches_body
 from wfcore.errors import ConfigurationError
 
 __all__ = ["DeterministicLoop", "IdleHandler", "Wait", "new_loop", "refuse_waits"]
@@ -153,7 +153,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         events._set_running_loop(self)
         self._running = True
         try:
-            with ClockGuard(self, _DISPATCH):
+            with ClockGuard(self):
                 return self._drive(coro, fatal)
         finally:
             try:
@@ -376,7 +376,7 @@ def _refusal(name: str) -> Callable[..., NoReturn]:
 for _name in _IO_METHODS:
     setattr(DeterministicLoop, _name, _refusal(_name))
 
-_DISPATCH = DeterministicLoop._drive.__code__
+dispatches_body(DeterministicLoop._drive.__code__)
 
 
 class _RefuseWaits:

@@ -36,9 +36,11 @@ import threading
 import time as _time
 import types
 from collections.abc import Callable, MutableMapping
+from sys import _getframe
+from threading import get_ident
 from typing import Any, NoReturn, Protocol
 
-__all__ = ["ClockGuard", "guard_module"]
+__all__ = ["ClockGuard", "dispatches_body", "guard_module"]
 
 
 class _Refuser(Protocol):
@@ -76,6 +78,12 @@ _inside: dict[int, list[_Refuser]] = {}  # thread id -> the loops running a body
 _lock = threading.Lock()
 _running = 0  # body runs in the process: the time module is guarded while > 0
 _dispatch_codes: set[types.CodeType] = set()  # the loops' frames that run the body's code
+_passing: set[types.CodeType] = set()  # callers seen to be in a passthrough module
+
+
+def dispatches_body(code: types.CodeType) -> None:
+    """Declare ``code`` as a loop's frame that runs a body's code (see ``_check``)."""
+    _dispatch_codes.add(code)
 
 
 def _top(frame: types.FrameType) -> str:
@@ -83,14 +91,14 @@ def _top(frame: types.FrameType) -> str:
     return name.partition(".")[0] if isinstance(name, str) else ""
 
 
-def _check(what: str, name: str) -> None:
+def _check(what: str, name: str, loops: list[_Refuser], depth: int = 2) -> None:
     """Refuse ``what`` if the body's own code (or a library outside the passthrough) called
-    it in this thread; the caller is two frames up (this function, then the stand-in)."""
-    loops = _inside.get(threading.get_ident())
-    if not loops:
+    it; the caller is ``depth`` frames up (this function, the stand-in, ...)."""
+    frame: types.FrameType | None = _getframe(depth)
+    if frame is None:
         return
-    frame: types.FrameType | None = sys._getframe(2)
-    if frame is None or _top(frame) in _PASSTHROUGH:
+    if _top(frame) in _PASSTHROUGH:
+        _passing.add(frame.f_code)  # the stand-ins skip this check for it from now on
         return
     frame = frame.f_back
     while frame is not None:
@@ -109,14 +117,23 @@ def _guarded(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     what = f"time.{name}()"
 
     def guarded(*args: Any) -> Any:
-        if _inside:
-            _check(what, name)
+        if _inside:  # some thread runs a body: is it this one, and did the body call?
+            loops = _inside.get(get_ident())
+            if loops and _getframe(1).f_code not in _passing:
+                _check(what, name, loops)
         return original(*args)
 
     guarded.__name__ = guarded.__qualname__ = name
     guarded.__doc__ = original.__doc__
     guarded.__wrapped__ = original  # type: ignore[attr-defined]
     return guarded
+
+
+def _check_here(what: str, name: str) -> None:
+    """``_check`` for a datetime stand-in's method (called by it: the caller is one more up)."""
+    loops = _inside.get(get_ident())
+    if loops and _getframe(2).f_code not in _passing:
+        _check(what, name, loops, 3)
 
 
 _TIME_NAMES = (
@@ -130,44 +147,45 @@ _TIME_NAMES = (
 )
 _ORIGINALS: dict[str, Callable[..., Any]] = {n: getattr(_time, n) for n in _TIME_NAMES}
 _GUARDS: dict[str, Callable[..., Any]] = {n: _guarded(n, f) for n, f in _ORIGINALS.items()}
+_SWAPS = tuple((n, _ORIGINALS[n], _GUARDS[n]) for n in _TIME_NAMES)
+_TIME_DICT = vars(_time)
 
 
 class ClockGuard:
     """While a loop runs a body's code in this thread: the clock is refused to that code.
 
-    ``dispatch`` is the code of the loop's frame that runs the body's callbacks: walking up
-    from a caller, reaching it without passing through wfcore means the body called.
+    The loop's frame that runs the body's callbacks is declared with ``dispatches_body``:
+    walking up from a caller, reaching it without passing through wfcore means the body called.
     """
 
     __slots__ = ("_loop",)
 
-    def __init__(self, loop: _Refuser, dispatch: types.CodeType) -> None:
+    def __init__(self, loop: _Refuser) -> None:
         self._loop = loop
-        _dispatch_codes.add(dispatch)
 
     def __enter__(self) -> None:
         global _running
         with _lock:
             _running += 1
             if _running == 1:
-                for name, guard in _GUARDS.items():
-                    if getattr(_time, name) is _ORIGINALS[name]:
-                        setattr(_time, name, guard)
-            _inside.setdefault(threading.get_ident(), []).append(self._loop)
+                for name, original, guard in _SWAPS:
+                    if _TIME_DICT[name] is original:
+                        _TIME_DICT[name] = guard
+            _inside.setdefault(get_ident(), []).append(self._loop)
 
     def __exit__(self, *exc: object) -> None:
         global _running
         with _lock:
-            tid = threading.get_ident()
+            tid = get_ident()
             loops = _inside[tid]
             loops.pop()
             if not loops:
                 del _inside[tid]
             _running -= 1
             if _running == 0:
-                for name, guard in _GUARDS.items():
-                    if getattr(_time, name) is guard:  # not replaced by someone meanwhile
-                        setattr(_time, name, _ORIGINALS[name])
+                for name, original, guard in _SWAPS:
+                    if _TIME_DICT[name] is guard:  # not replaced by someone meanwhile
+                        _TIME_DICT[name] = original
 
 
 # -- datetime: stand-ins bound in the body's module -----------------------------------------
@@ -201,7 +219,7 @@ class _Date(_dt.date, metaclass=_StandIn):
     @classmethod
     def today(cls) -> Any:
         if _inside:
-            _check("date.today()", "today")
+            _check_here("date.today()", "today")
         return _dt.date.today()
 
 
@@ -215,19 +233,19 @@ class _Datetime(_dt.datetime, metaclass=_StandIn):
     @classmethod
     def now(cls, tz: _dt.tzinfo | None = None) -> Any:
         if _inside:
-            _check("datetime.now()", "now")
+            _check_here("datetime.now()", "now")
         return _dt.datetime.now(tz)
 
     @classmethod
     def utcnow(cls) -> Any:
         if _inside:
-            _check("datetime.utcnow()", "utcnow")
+            _check_here("datetime.utcnow()", "utcnow")
         return _dt.datetime.utcnow()
 
     @classmethod
     def today(cls) -> Any:
         if _inside:
-            _check("datetime.today()", "today")
+            _check_here("datetime.today()", "today")
         return _dt.datetime.today()
 
 
