@@ -198,6 +198,10 @@ def _async_side(sync: dict[str, Any], async_: dict[str, Any]) -> dict[str, Any]:
         "wfcore_async": async_,
         "ratio_async_to_sync_messages_per_s": round(ratio, 3),
         "ratio_async_to_sync_per_round": _per_round(async_, sync),
+        "ratio_async_to_sync_median_of_rounds": statistics.median(_per_round(async_, sync)),
+        "ratio_async_to_sync_worker_cpu_per_workflow": round(
+            async_["cpu_ms_per_workflow"]["workers"] / sync["cpu_ms_per_workflow"]["workers"], 3
+        ),
         "async_target_ratio": ASYNC_TARGET_RATIO,
         "async_target_met": ratio >= ASYNC_TARGET_RATIO,
     }

@@ -139,6 +139,10 @@ def _async_sides(sides: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "wfcore_async": async_,
         "wfcore_gather": gather,
         "ratio_async_to_sync_children_per_s": round(ratio, 3),
+        "ratio_async_to_sync_per_round": [
+            round(a["children_per_s"] / s["children_per_s"], 3)
+            for a, s in zip(async_["rounds"], sync["rounds"], strict=True)
+        ],
         "async_target_ratio": ASYNC_TARGET_RATIO,
         "async_target_met": ratio >= ASYNC_TARGET_RATIO,
         "gather_parent_resumes_max": resumes,
