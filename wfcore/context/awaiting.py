@@ -17,6 +17,7 @@ history, so every replay wakes the same tasks at the same point:
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from wfcore._history import Kind
@@ -135,7 +136,9 @@ def run_async(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
             return ctx._rt.run_coroutine(spec.fn(*args, **kwargs))
         finally:
             ctx._aio = None
-    guard_module(spec.fn.__globals__)  # its datetime.now() & co. are refused (once per module)
+    namespace = getattr(inspect.unwrap(spec.fn), "__globals__", None)
+    if namespace is not None:  # its module's datetime.now() & co. are refused (once)
+        guard_module(namespace)
     loop = new_loop(ctx, ctx._call_later_timer)  # type: ignore[attr-defined]
     ctx._aio = loop
     try:
