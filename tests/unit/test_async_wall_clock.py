@@ -214,3 +214,24 @@ def test_the_time_module_stays_guarded_while_another_body_runs() -> None:
     states.append(_run(runner, outer))
     assert states == [True]
     assert isinstance(time.time, _BUILTIN)
+
+
+def test_plain_async_tasks_and_sync_bodies_read_the_clock_as_before() -> None:
+    runner = LocalRunner()
+
+    @runner.task
+    async def plain_async() -> list[object]:  # a plain async task: a real event loop
+        await asyncio.sleep(0)
+        return [time.time() > 0, datetime.now().year > 2000, wall() > 0]
+
+    @runner.task
+    def sync_body() -> list[object]:  # the sync API is unchanged
+        return [time.time() > 0, datetime.now().year > 2000]
+
+    @runner.task(workflow=True)
+    async def parent() -> list[object]:
+        first = await parent.wf.execute_task(plain_async)
+        second = await parent.wf.execute_task(sync_body)
+        return [first.result, second.result]
+
+    assert _run(runner, parent) == [[True, True, True], [True, True]]
