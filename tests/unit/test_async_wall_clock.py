@@ -235,3 +235,23 @@ def test_plain_async_tasks_and_sync_bodies_read_the_clock_as_before() -> None:
         return [first.result, second.result]
 
     assert _run(runner, parent) == [[True, True, True], [True, True]]
+
+
+def test_a_subclass_of_the_stand_in_makes_its_own_instances() -> None:
+    runner = LocalRunner()
+
+    @runner.task(workflow=True)
+    async def rebinds() -> int:
+        return 1
+
+    assert _run(runner, rebinds) == 1
+    assert datetime is not type(dt.datetime.min)  # this module's name is the stand-in now
+
+    class Stamp(datetime):  # defined after this module's names were rebound
+        def label(self) -> str:
+            return self.strftime("%Y")
+
+    made = Stamp(2026, 5, 6)
+    assert type(made) is Stamp
+    assert made.label() == "2026"
+    assert isinstance(made, dt.datetime)

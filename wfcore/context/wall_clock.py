@@ -214,7 +214,9 @@ class _Date(_dt.date, metaclass=_StandIn):
     __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        return _dt.date(*args, **kwargs)
+        if cls is _Date:  # a real date, not a stand-in instance
+            return _dt.date(*args, **kwargs)
+        return _dt.date.__new__(cls, *args, **kwargs)  # a subclass the module defines later
 
     @classmethod
     def today(cls) -> Any:
@@ -228,7 +230,9 @@ class _Datetime(_dt.datetime, metaclass=_StandIn):
     __slots__ = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        return _dt.datetime(*args, **kwargs)
+        if cls is _Datetime:
+            return _dt.datetime(*args, **kwargs)
+        return _dt.datetime.__new__(cls, *args, **kwargs)
 
     @classmethod
     def now(cls, tz: _dt.tzinfo | None = None) -> Any:
@@ -287,7 +291,7 @@ def guard_module(namespace: MutableMapping[str, Any]) -> None:
         return  # wfcore's own bodies (the demo): its modules' calls pass anyway
     with _lock:
         _guarded_modules.add(key)
-        for name, value in list(namespace.items()):
+        for binding, value in list(namespace.items()):
             standin = _REBIND.get(id(value))
-            if standin is not None and not name.startswith("__"):
-                namespace[name] = standin
+            if standin is not None and not binding.startswith("__"):
+                namespace[binding] = standin
