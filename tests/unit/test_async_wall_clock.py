@@ -255,3 +255,36 @@ def test_a_subclass_of_the_stand_in_makes_its_own_instances() -> None:
     assert type(made) is Stamp
     assert made.label() == "2026"
     assert isinstance(made, dt.datetime)
+
+
+def test_a_time_function_replaced_during_a_body_run_is_left_alone_then_healed() -> None:
+    runner = LocalRunner()
+    saved: list[Any] = []
+
+    def fake() -> float:
+        return 42.0
+
+    def replace() -> bool:
+        # As monkeypatch.setattr(time, "time", fake) would, while the body runs
+        saved.append(time.time)  # the guard, installed for the run
+        time.time = fake
+        return True
+
+    @runner.task(workflow=True)
+    async def replacing() -> bool:
+        return bool(await replacing.wf.deterministic("replace", replace))
+
+    @runner.task(workflow=True)
+    async def plain() -> int:
+        return 1
+
+    try:
+        assert _run(runner, replacing) is True
+        assert time.time is fake  # not clobbered by the guard's restore
+        time.time = saved[0]  # as monkeypatch's undo would: the guard comes back
+        assert not isinstance(time.time, _BUILTIN)
+        assert _run(runner, plain) == 1
+        assert isinstance(time.time, _BUILTIN)  # the next body run's end puts the original back
+    finally:
+        if not isinstance(time.time, _BUILTIN):
+            time.time = saved[0].__wrapped__
