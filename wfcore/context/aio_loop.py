@@ -55,7 +55,7 @@ class Wait:
         on_due: Callable[[], None] | None = None,
         on_cancel: Callable[[], None] | None = None,
     ) -> None:
-        self.seqs = tuple(sorted(set(seqs)))
+        self.seqs = (seqs[0],) if len(seqs) == 1 else tuple(sorted(set(seqs)))
         self.finish = finish
         self.future = future
         self.handle = handle
@@ -180,8 +180,8 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                     raise stop
             if main.done():
                 return main.result()
-            self._waits = [w for w in self._waits if w.active()]
-            self._owner._idle_point(self._waits)
+            waits = self._waits = [w for w in self._waits if w.active()]
+            self._owner._idle_point(waits)
             stop = fatal()
             if stop is not None:
                 raise stop

@@ -100,6 +100,10 @@ class Awaiting(Replaying):
         return ready
 
     def _deliver(self, loop: DeterministicLoop, ready: list[Wait]) -> None:
+        if len(ready) == 1:  # the common case: one wait, nothing to order
+            self._waited(ready[0].seqs)
+            loop.deliver(ready[0])
+            return
         self._waited(s for w in ready for s in w.seqs)
         for wait in sorted(ready, key=lambda w: w.seqs):
             loop.deliver(wait)
