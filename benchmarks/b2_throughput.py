@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 TARGET_RATIO = 0.6
+ASYNC_TARGET_RATIO = 0.9  # the async body's messages/s over the sync body's (--async)
 MESSAGES_PER_WORKFLOW = 7  # root + 3 children + 3 wake-ups of the root
 
 
@@ -89,15 +90,21 @@ def _chain_burst(
     return _summary(rig, n, start, send_s, sent, [finished[i] for i in range(n)])
 
 
-def wfcore_burst(rig: Rig, n: int) -> dict[str, Any]:
+def _workflow(bench: ModuleType, variant: str) -> Any:
+    """B2's workflow task: the sync body, or (``async``) the same work as an async body."""
+    return bench.async_variants.b2_workflow if variant == "async" else bench.b2_workflow
+
+
+def wfcore_burst(rig: Rig, n: int, variant: str = "sync") -> dict[str, Any]:
     """Start n workflows at once; wait for every result; finish times from the store."""
     bench = rig.bench
+    workflow = _workflow(bench, variant)
     start = start_phase(rig)
     sent: list[float] = []
     handles = []
     for i in range(n):
         sent.append(time.time())
-        handles.append(bench.b2_workflow.send_with_options(args=(i,)))
+        handles.append(workflow.send_with_options(args=(i,)))
     send_s = time.time() - start.at
     # Wait on the last one first (the queue is FIFO): one slow poll instead of 500 during the run.
     handles[-1].result(timeout=120)
@@ -147,12 +154,12 @@ def raw_sequential(bench: ModuleType, client: redis.Redis, n: int) -> list[float
     return out
 
 
-def wfcore_sequential(bench: ModuleType, n: int) -> list[float]:
+def wfcore_sequential(bench: ModuleType, n: int, variant: str = "sync") -> list[float]:
     """One workflow at a time: latency without queueing."""
     out = []
     for i in range(n):
         sent = time.time()
-        handle = bench.b2_workflow.send_with_options(args=(i,))
+        handle = _workflow(bench, variant).send_with_options(args=(i,))
         handle.result(timeout=30)
         out.append(bench.store.get_workflow(handle.workflow_id).updated_at - sent)
     return out
@@ -176,6 +183,30 @@ def _side(rounds: list[dict[str, Any]], sequential: list[float]) -> dict[str, An
     }
 
 
+def _per_round(top: dict[str, Any], bottom: dict[str, Any]) -> list[float]:
+    """messages/s of ``top`` over ``bottom``, round by round (the same rounds of one run)."""
+    return [
+        round(t["messages_per_s"] / b["messages_per_s"], 3)
+        for t, b in zip(top["rounds"], bottom["rounds"], strict=True)
+    ]
+
+
+def _async_side(sync: dict[str, Any], async_: dict[str, Any]) -> dict[str, Any]:
+    """The async body's figures next to the sync body's of the same run (``--async``)."""
+    ratio = async_["messages_per_s"] / sync["messages_per_s"]
+    return {
+        "wfcore_async": async_,
+        "ratio_async_to_sync_messages_per_s": round(ratio, 3),
+        "ratio_async_to_sync_per_round": _per_round(async_, sync),
+        "ratio_async_to_sync_median_of_rounds": statistics.median(_per_round(async_, sync)),
+        "ratio_async_to_sync_worker_cpu_per_workflow": round(
+            async_["cpu_ms_per_workflow"]["workers"] / sync["cpu_ms_per_workflow"]["workers"], 3
+        ),
+        "async_target_ratio": ASYNC_TARGET_RATIO,
+        "async_target_met": ratio >= ASYNC_TARGET_RATIO,
+    }
+
+
 def main() -> None:
     """Run B2 and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -185,6 +216,13 @@ def main() -> None:
         "--store-only",
         action="store_true",
         help="also run, each round, the raw chain with B2's store round trips and no engine",
+    )
+    parser.add_argument(
+        "--async",
+        dest="async_variant",
+        action="store_true",
+        help="also run, each round, the same workflow as an async body (order alternating with "
+        "the sync one); target: async messages/s >= 0.9 x sync",
     )
     args = parser.parse_args()
     settings = settings_from(args)
@@ -198,26 +236,31 @@ def main() -> None:
         log("warm-up")
         raw_burst(rig, 20)
         wfcore_burst(rig, 20)
+        variants = ["sync", "async"] if args.async_variant else ["sync"]
+        if args.async_variant:
+            wfcore_burst(rig, 20, "async")
         if args.store_only:
             store_only_burst(rig, 20)
         raw: list[dict[str, Any]] = []
-        wfc: list[dict[str, Any]] = []
+        wfcs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
         store_only: list[dict[str, Any]] = []
         for r in range(rounds):
             log(f"round {r + 1}/{rounds}: raw Dramatiq, {n} chains of 7 messages")
             raw.append(raw_burst(rig, n))
             log(f"  {raw[-1]['messages_per_s']} msg/s, wall {raw[-1]['wall_s']} s")
-            log(f"round {r + 1}/{rounds}: wfcore, {n} workflows")
-            wfc.append(wfcore_burst(rig, n))
-            log(f"  {wfc[-1]['messages_per_s']} msg/s, wall {wfc[-1]['wall_s']} s")
+            for variant in variants[r % 2 :] + variants[: r % 2]:  # alternate which goes first
+                log(f"round {r + 1}/{rounds}: wfcore ({variant} body), {n} workflows")
+                wfcs[variant].append(wfcore_burst(rig, n, variant))
+                last = wfcs[variant][-1]
+                log(f"  {last['messages_per_s']} msg/s, wall {last['wall_s']} s")
             if args.store_only:
                 log(f"round {r + 1}/{rounds}: raw chains with B2's store round trips")
                 store_only.append(store_only_burst(rig, n))
                 log(f"  {store_only[-1]['messages_per_s']} msg/s")
         log(f"sequential latency, {sequential_n} of each")
         raw_seq = raw_sequential(bench, client, sequential_n)
-        wfc_seq = wfcore_sequential(bench, sequential_n)
-    raw_side, wfc_side = _side(raw, raw_seq), _side(wfc, wfc_seq)
+        seqs = {v: wfcore_sequential(bench, sequential_n, v) for v in variants}
+    raw_side, wfc_side = _side(raw, raw_seq), _side(wfcs["sync"], seqs["sync"])
     ratio = wfc_side["messages_per_s"] / raw_side["messages_per_s"]
     out: dict[str, Any] = {
         "benchmark": "B2",
@@ -234,7 +277,10 @@ def main() -> None:
             "Latency = client time just before send -> worker finish time (same host clock); "
             "burst_latency includes queueing behind the other N-1, sequential_latency sends "
             "one at a time. Throughput figures are the median round of each side; ratio_per_round "
-            "pairs each wfcore round with the raw round just before it."
+            "pairs each wfcore round with the raw round just before it. With --async, "
+            "wfcore_async is b2_workflow_async (the same work as an async workflow body, "
+            "awaiting its children and its step), run in the same rounds, the order of the two "
+            "bodies alternating per round; ratio_async_to_sync_per_round pairs them by round."
         ),
         "workflows_per_burst": n,
         "rounds": rounds,
@@ -243,13 +289,12 @@ def main() -> None:
         "wfcore": wfc_side,
         "raw_dramatiq": raw_side,
         "ratio_wfcore_to_raw_messages_per_s": round(ratio, 3),
-        "ratio_per_round": [
-            round(w["messages_per_s"] / r["messages_per_s"], 3)
-            for w, r in zip(wfc_side["rounds"], raw_side["rounds"], strict=True)
-        ],
+        "ratio_per_round": _per_round(wfc_side, raw_side),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
     }
+    if args.async_variant:
+        out.update(_async_side(wfc_side, _side(wfcs["async"], seqs["async"])))
     if store_only:
         # Diagnostic, not a target: the raw chain plus the 15 store round trips of a B2
         # workflow and no engine, to tell the round trips' share of the gap from the engine's.

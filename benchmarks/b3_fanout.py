@@ -59,12 +59,29 @@ def raw_fanout(rig: Rig, n: int, work_ms: float) -> dict[str, Any]:
     return result
 
 
-def wfcore_fanout(rig: Rig, n: int, work_ms: float) -> dict[str, Any]:
-    """One workflow starts n children with wf.start_task and joins them with one wf.wait."""
+# --async: the same fan-out from async workflow bodies (see benchmarks/_bench_async.py).
+VARIANTS = {
+    "sync": "b3_parent: wf.start_task x n, then wf.wait(*handles)",
+    "async": "b3_parent_async: the same in an async body, `await wf.wait(*handles)`",
+    "gather": "b3_gather: an async body, `await asyncio.gather(*[wf.execute_task(...) x n])`",
+}
+ASYNC_TARGET_RATIO = 0.9  # async children/s over sync
+GATHER_MAX_RESUMES = 20  # gather: parent resumes
+GATHER_MAX_WALL_RATIO = 1.5  # gather wall time over the sync wf.wait's
+
+
+def _parent(bench: Any, variant: str) -> Any:
+    if variant == "sync":
+        return bench.b3_parent
+    return bench.async_variants.b3_parent if variant == "async" else bench.async_variants.b3_gather
+
+
+def wfcore_fanout(rig: Rig, n: int, work_ms: float, variant: str = "sync") -> dict[str, Any]:
+    """One workflow starts n children and joins them (``VARIANTS[variant]``)."""
     bench, client = rig.bench, rig.client
     run = uuid.uuid4().hex[:8]
     start = start_phase(rig)
-    handle = bench.b3_parent.send_with_options(args=(run, n, work_ms))
+    handle = _parent(bench, variant).send_with_options(args=(run, n, work_ms))
     value = handle.result(timeout=120)
     if value != n * (n - 1) // 2:
         raise AssertionError(f"workflow {handle.workflow_id} returned {value!r}")
@@ -82,6 +99,7 @@ def wfcore_fanout(rig: Rig, n: int, work_ms: float) -> dict[str, Any]:
         join_runs=resumed,
         exactly_once=resumed == 1,
         parent_body_runs=_int(client.get(bench.key(run, "body_runs"))),
+        parent_resumes=_int(client.get(bench.key(run, "body_runs"))) - 1,
         parent_attempts=root.attempts,
         parent_messages=len(runs),
     )
@@ -110,6 +128,38 @@ def _side(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _async_sides(sides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The async bodies' figures next to the sync body's of the same run (``--async``)."""
+    sync, async_, gather = sides["sync"], sides["async"], sides["gather"]
+    ratio = async_["children_per_s"] / sync["children_per_s"]
+    wall_ratio = gather["wall_s"] / sync["wall_s"]
+    resumes = max(r["parent_resumes"] for r in gather["rounds"])
+    return {
+        "variants": VARIANTS,
+        "wfcore_async": async_,
+        "wfcore_gather": gather,
+        "ratio_async_to_sync_children_per_s": round(ratio, 3),
+        "ratio_async_to_sync_per_round": [
+            round(a["children_per_s"] / s["children_per_s"], 3)
+            for a, s in zip(async_["rounds"], sync["rounds"], strict=True)
+        ],
+        "async_target_ratio": ASYNC_TARGET_RATIO,
+        "async_target_met": ratio >= ASYNC_TARGET_RATIO,
+        "gather_parent_resumes_max": resumes,
+        "gather_parent_resumes_per_round": [r["parent_resumes"] for r in gather["rounds"]],
+        "ratio_gather_to_sync_wall": round(wall_ratio, 3),
+        "ratio_gather_to_sync_wall_per_round": [
+            round(g["wall_s"] / s["wall_s"], 3)
+            for g, s in zip(gather["rounds"], sync["rounds"], strict=True)
+        ],
+        "gather_targets": {
+            "max_resumes": GATHER_MAX_RESUMES,
+            "max_wall_ratio": GATHER_MAX_WALL_RATIO,
+        },
+        "gather_targets_met": resumes <= GATHER_MAX_RESUMES and wall_ratio <= GATHER_MAX_WALL_RATIO,
+    }
+
+
 def main() -> None:
     """Run B3 and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -117,6 +167,13 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=None, help="children per fan-out")
     parser.add_argument(
         "--child-ms", type=float, default=0.0, help="each child sleeps this long (both sides)"
+    )
+    parser.add_argument(
+        "--async",
+        dest="async_variant",
+        action="store_true",
+        help="also run, each round, the fan-out from async bodies: wf.wait and asyncio.gather "
+        "(the wfcore variants' order rotating per round)",
     )
     args = parser.parse_args()
     settings = settings_from(args)
@@ -127,17 +184,24 @@ def main() -> None:
     with running_rig(settings, profile_dir) as rig:
         log("warm-up")
         raw_fanout(rig, 50, 0)
-        wfcore_fanout(rig, 50, 0)
+        variants = list(VARIANTS) if args.async_variant else ["sync"]
+        for variant in variants:
+            wfcore_fanout(rig, 50, 0, variant)
         raw: list[dict[str, Any]] = []
-        wfc: list[dict[str, Any]] = []
+        wfcs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
         for r in range(rounds):
             log(f"round {r + 1}/{rounds}: raw Dramatiq, 1 -> {n} -> join")
             raw.append(raw_fanout(rig, n, args.child_ms))
             log(f"  wall {raw[-1]['wall_s']} s, joins {raw[-1]['join_runs']}")
-            log(f"round {r + 1}/{rounds}: wfcore, 1 -> {n} -> wf.wait")
-            wfc.append(wfcore_fanout(rig, n, args.child_ms))
-            log(f"  wall {wfc[-1]['wall_s']} s, resumed {wfc[-1]['join_runs']} time(s)")
-    raw_side, wfc_side = _side(raw), _side(wfc)
+            shift = r % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                log(f"round {r + 1}/{rounds}: wfcore, 1 -> {n} -> {VARIANTS[variant]}")
+                wfcs[variant].append(wfcore_fanout(rig, n, args.child_ms, variant))
+                last = wfcs[variant][-1]
+                log(f"  wall {last['wall_s']} s, parent resumes {last['parent_resumes']}")
+    raw_side = _side(raw)
+    sides = {v: _side(rounds_of) for v, rounds_of in wfcs.items()}
+    wfc_side = sides["sync"]
     out: dict[str, Any] = {
         "benchmark": "B3",
         "mode": "quick" if args.quick else "full",
@@ -158,7 +222,9 @@ def main() -> None:
             "found every child already done and replayed at once, without a wake-up message: "
             "then messages_counted is n + 1), parent_body_runs = times its body started (a "
             "resume replays it from the top). child_sleep_ms: children sleep that long "
-            "(--child-ms; 0 = empty children). Figures are the median round."
+            "(--child-ms; 0 = empty children). Figures are the median round. parent_resumes = "
+            "parent_body_runs - 1. With --async, wfcore_async and wfcore_gather are the same "
+            "fan-out from async bodies (see variants), in the same rounds."
         ),
         "children": n,
         "child_sleep_ms": args.child_ms,
@@ -176,6 +242,8 @@ def main() -> None:
         ],
         "join_exactly_once": wfc_side["exactly_once_every_round"],
     }
+    if args.async_variant:
+        out.update(_async_sides(sides))
     if profile_dir is not None:
         out["profile_wfcore_tottime_top"] = profile_summary(profile_dir)
     print(json.dumps(out, indent=2))

@@ -100,3 +100,35 @@ def test_b9_quick_lists_pages_on_sqlite_and_redis() -> None:
         for surface in ("store_list_page", "web_api", "web_html", "cli_list_in_process"):
             assert results["first_page"][surface]["median_ms"] > 0
         assert isinstance(numbers["verdict"]["ok"], bool)
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b2_async_quick_compares_the_async_body_with_the_sync_one() -> None:
+    report = _run("b2_throughput.py", "--quick", "--async", "--workflows", "20")
+    assert report["benchmark"] == "B2"
+    for side in ("wfcore", "wfcore_async"):
+        numbers = report[side]
+        assert isinstance(numbers, dict)
+        assert numbers["messages_per_s"] > 0
+        assert numbers["messages_counted_per_workflow"] == 7.0  # the same 7 messages
+    assert isinstance(report["ratio_async_to_sync_messages_per_s"], float)
+    assert report["async_target_ratio"] == 0.9
+    assert isinstance(report["async_target_met"], bool)
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b3_async_quick_measures_wait_and_gather_fan_outs() -> None:
+    report = _run("b3_fanout.py", "--quick", "--async", "--children", "30")
+    assert report["benchmark"] == "B3"
+    for side in ("wfcore", "wfcore_async", "wfcore_gather"):
+        numbers = report[side]
+        assert isinstance(numbers, dict)
+        assert numbers["exactly_once_every_round"] is True  # past the join once per workflow
+        assert numbers["rounds"][0]["children_counted"] == 30
+    resumes = report["gather_parent_resumes_max"]
+    assert isinstance(resumes, int)
+    assert 1 <= resumes <= 30
+    assert isinstance(report["ratio_gather_to_sync_wall"], float)
+    assert isinstance(report["gather_targets_met"], bool)

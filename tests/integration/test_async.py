@@ -1,5 +1,5 @@
-"""Async tasks on Dramatiq: the embedded App (StubBroker, worker threads) and a real
-``dramatiq`` worker process on Redis."""
+"""Async tasks on Dramatiq: the embedded App (StubBroker, worker threads, on a memory, SQLite
+or Redis store) and real ``dramatiq`` worker processes on Redis and on RabbitMQ."""
 
 from __future__ import annotations
 
@@ -14,9 +14,18 @@ from dramatiq.middleware.asyncio import AsyncIO
 
 from tests.integration.apps.aio import Aio
 from tests.integration.apps.ledger import Ledger
-from tests.integration.harness import RESULT_TIMEOUT, WorkerProcess, served_suite
+from tests.integration.harness import (
+    RESULT_TIMEOUT,
+    WorkerProcess,
+    delete_redis_keys,
+    redis_url_of,
+    served_suite,
+    with_query,
+)
+from tests.integration.rabbitmq import amqp_suite
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
+from wfcore.errors import WorkflowFailedError
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
 
 
@@ -61,6 +70,20 @@ def _check_join_and_calls(aio: Aio) -> None:
     assert aio.app.verify_replay(parent.workflow_id).ok
 
 
+def _check_wait_timer_and_clock(aio: Aio) -> None:
+    # One wf.wait over 12 children resumes the body once; asyncio.timeout is a durable timer
+    waited = _send(aio.join_wait, 12)
+    assert waited.result(timeout=RESULT_TIMEOUT) == [sum(range(12)), "timed out"]
+    assert _resumes(waited, aio.join_wait.spec.name) <= 2  # the children, then the timer
+    assert aio.app.verify_replay(waited.workflow_id).ok
+    # The wall clock read in a body fails the workflow with what to use instead
+    clocky = _send(aio.clocky)
+    with pytest.raises(
+        WorkflowFailedError, match=r"time\.time\(\) in a workflow body.*wf\.utc_now"
+    ):
+        clocky.result(timeout=RESULT_TIMEOUT)
+
+
 @pytest.fixture
 def embedded(make_app: Callable[..., App], tmp_path: Path) -> Aio:
     return Aio(make_app(), Ledger(tmp_path / "ledger"))
@@ -73,6 +96,26 @@ def test_the_app_adds_the_asyncio_middleware_for_plain_async_tasks(embedded: Aio
 def test_async_workflows_on_the_embedded_app(embedded: Aio) -> None:
     _check_dashboard(embedded)
     _check_join_and_calls(embedded)
+    _check_wait_timer_and_clock(embedded)
+
+
+@pytest.mark.parametrize("store", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_async_workflows_on_the_embedded_app_with_other_stores(
+    store: str, make_app: Callable[..., App], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # The embedded App (StubBroker) above runs on SQLite; the same suite on the other stores
+    url, prefix = "memory://", f"wfcore-aio-{uuid.uuid4().hex[:12]}"
+    if store == "redis":
+        url = with_query(redis_url_of(request.getfixturevalue("redis_server")), prefix=prefix)
+    aio = Aio(make_app(store=url), Ledger(tmp_path / "ledger"))
+    try:
+        _check_dashboard(aio)
+        _check_join_and_calls(aio)
+        _check_wait_timer_and_clock(aio)
+    finally:
+        if store == "redis":
+            aio.app.close()
+            delete_redis_keys(url, prefix)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +130,20 @@ def redis_aio(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
 def test_async_workflows_on_a_real_worker_with_redis(redis_aio: Aio) -> None:
     _check_dashboard(redis_aio)
     _check_join_and_calls(redis_aio)
+    _check_wait_timer_and_clock(redis_aio)
+
+
+@pytest.mark.redis
+@pytest.mark.rabbitmq
+def test_async_workflows_on_a_real_worker_with_rabbitmq(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # RabbitMQ broker (queues of this test's own), Redis store, a real dramatiq worker process
+    with amqp_suite(redis_server, tmp_path, "aio", threads=4) as (_, aio, _env):
+        assert isinstance(aio, Aio)
+        _check_dashboard(aio)
+        _check_join_and_calls(aio)
+        _check_wait_timer_and_clock(aio)
 
 
 @pytest.mark.redis

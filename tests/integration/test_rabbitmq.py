@@ -2,61 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import pika  # type: ignore[import-untyped]
-import pika.exceptions  # type: ignore[import-untyped]
 import pytest
 
-from tests.integration.apps.deploy import build_app
 from tests.integration.apps.small import Small
-from tests.integration.harness import (
-    RESULT_TIMEOUT,
-    WorkerProcess,
-    delete_redis_keys,
-    redis_url_of,
-    start,
-    with_query,
-)
+from tests.integration.harness import RESULT_TIMEOUT, start
+from tests.integration.rabbitmq import amqp_suite
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
 from wfcore_dramatiq import App
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
-
-AMQP_URL = os.environ.get("WFCORE_TEST_AMQP_URL", "amqp://guest:guest@localhost:5672")
-
-
-def _need_rabbitmq() -> None:
-    # Locally an absent RabbitMQ skips; in CI (env CI set) it must fail loudly instead.
-    parts = urlsplit(AMQP_URL)
-    try:
-        with socket.create_connection((parts.hostname or "localhost", parts.port or 5672), 2):
-            return
-    except OSError as exc:
-        reason = f"RabbitMQ is not reachable at {parts.hostname}:{parts.port or 5672}: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the RabbitMQ test")
-    pytest.skip(reason)
-
-
-def _delete_queues(names: list[str]) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    try:
-        for name in names:
-            channel = connection.channel()
-            try:
-                channel.queue_delete(queue=name)
-                channel.close()
-            except pika.exceptions.ChannelClosedByBroker:
-                pass  # the queue was never declared
-    finally:
-        connection.close()
 
 
 @pytest.fixture
@@ -65,28 +24,9 @@ def rabbit(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[App, Sma
 
     The state store is Redis (unique prefix) on the throwaway test server.
     """
-    _need_rabbitmq()
-    run = uuid.uuid4().hex[:12]
-    queue, prefix = f"wfcore-it-{run}", f"wfcore-it-rmq-{run}"
-    redis_url = redis_url_of(redis_server)
-    env = {
-        "WFCORE_IT_BROKER_URL": AMQP_URL,
-        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
-        "WFCORE_IT_SUITE": "small",
-        "WFCORE_IT_QUEUE": queue,
-    }
-    app, tasks = build_app(env)
-    assert isinstance(tasks, Small)
-    worker = WorkerProcess(env, tmp_path / "worker.log", threads=2)
-    try:
-        worker.start()
+    with amqp_suite(redis_server, tmp_path, "small") as (app, tasks, _):
+        assert isinstance(tasks, Small)
         yield app, tasks
-    finally:
-        worker.stop()
-        app.close()
-        app.broker.close()
-        _delete_queues([queue, f"{queue}.DQ", f"{queue}.XQ"])
-        delete_redis_keys(redis_url, prefix)
 
 
 def test_a_workflow_with_a_child_runs_through_rabbitmq(rabbit: tuple[App, Small]) -> None:

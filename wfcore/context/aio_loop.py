@@ -20,6 +20,7 @@ from asyncio import events, futures
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, Protocol
 
+from wfcore.context.wall_clock import ClockGuard, dispatches_body
 from wfcore.errors import ConfigurationError
 
 __all__ = ["DeterministicLoop", "IdleHandler", "Wait", "new_loop", "refuse_waits"]
@@ -54,7 +55,7 @@ class Wait:
         on_due: Callable[[], None] | None = None,
         on_cancel: Callable[[], None] | None = None,
     ) -> None:
-        self.seqs = tuple(sorted(set(seqs)))
+        self.seqs = (seqs[0],) if len(seqs) == 1 else tuple(sorted(set(seqs)))
         self.finish = finish
         self.future = future
         self.handle = handle
@@ -152,23 +153,8 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         events._set_running_loop(self)
         self._running = True
         try:
-            main = self.create_task(coro)
-            ready = self._ready
-            while True:
-                while ready:
-                    handle = ready.popleft()
-                    if not handle.cancelled():
-                        handle._run()
-                    stop = fatal()
-                    if stop is not None:
-                        raise stop
-                if main.done():
-                    return main.result()
-                self._waits = [w for w in self._waits if w.active()]
-                self._owner._idle_point(self._waits)
-                stop = fatal()
-                if stop is not None:
-                    raise stop
+            with ClockGuard(self):
+                return self._drive(coro, fatal)
         finally:
             try:
                 self._close_tasks()
@@ -176,6 +162,29 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                 self._running = False
                 self._closed = True
                 events._set_running_loop(previous)
+
+    def _drive(
+        self, coro: Coroutine[Any, Any, Any], fatal: Callable[[], BaseException | None]
+    ) -> Any:
+        """The body's code runs from here: a clock call that reaches this frame, walking up from
+        its caller without passing through wfcore, came from the body (see ``wall_clock``)."""
+        main = self.create_task(coro)
+        ready = self._ready
+        while True:
+            while ready:
+                handle = ready.popleft()
+                if not handle.cancelled():
+                    handle._run()
+                stop = fatal()
+                if stop is not None:
+                    raise stop
+            if main.done():
+                return main.result()
+            waits = self._waits = [w for w in self._waits if w.active()]
+            self._owner._idle_point(waits)
+            stop = fatal()
+            if stop is not None:
+                raise stop
 
     def _close_tasks(self) -> None:
         """Close the coroutines of tasks left waiting (the run suspended or failed): their
@@ -342,7 +351,11 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         self._exceptions.append(context)
 
     def _refuse(self, what: str) -> NoReturn:
-        error = ConfigurationError(f"{what} is not allowed. {_INSTEAD}")
+        self._refuse_with(f"{what} is not allowed. {_INSTEAD}")
+
+    def _refuse_with(self, message: str) -> NoReturn:
+        """Fail the run with ``message`` (recorded first: catching the error hides nothing)."""
+        error = ConfigurationError(message)
         self._owner._refused(error)
         raise error
 
@@ -362,6 +375,8 @@ def _refusal(name: str) -> Callable[..., NoReturn]:
 
 for _name in _IO_METHODS:
     setattr(DeterministicLoop, _name, _refusal(_name))
+
+dispatches_body(DeterministicLoop._drive.__code__)
 
 
 class _RefuseWaits:

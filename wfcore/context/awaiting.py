@@ -17,6 +17,7 @@ history, so every replay wakes the same tasks at the same point:
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from wfcore._history import Kind
@@ -24,6 +25,7 @@ from wfcore._tasks import Body, TaskSpec
 from wfcore.context.aio_loop import DeterministicLoop, Wait, new_loop, refuse_waits
 from wfcore.context.replaying import Replaying
 from wfcore.context.runtime import _Suspend
+from wfcore.context.wall_clock import guard_module
 from wfcore.errors import ConfigurationError, WorkflowCancelled
 
 __all__ = ["Awaiting", "call_body", "run_async"]
@@ -98,6 +100,10 @@ class Awaiting(Replaying):
         return ready
 
     def _deliver(self, loop: DeterministicLoop, ready: list[Wait]) -> None:
+        if len(ready) == 1:  # the common case: one wait, nothing to order
+            self._waited(ready[0].seqs)
+            loop.deliver(ready[0])
+            return
         self._waited(s for w in ready for s in w.seqs)
         for wait in sorted(ready, key=lambda w: w.seqs):
             loop.deliver(wait)
@@ -134,6 +140,9 @@ def run_async(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
             return ctx._rt.run_coroutine(spec.fn(*args, **kwargs))
         finally:
             ctx._aio = None
+    namespace = getattr(inspect.unwrap(spec.fn), "__globals__", None)
+    if namespace is not None:  # its module's datetime.now() & co. are refused (once)
+        guard_module(namespace)
     loop = new_loop(ctx, ctx._call_later_timer)  # type: ignore[attr-defined]
     ctx._aio = loop
     try:

@@ -35,6 +35,13 @@ def build_app(env: Mapping[str, str]) -> tuple[App, Scenarios | Small | Interop 
     """The App and its declared tasks, exactly as the test process builds them."""
     namespace = env.get("WFCORE_IT_NAMESPACE", "dramatiq")
     suite = env.get("WFCORE_IT_SUITE", "scenarios")
+    if suite == "aio" and "WFCORE_IT_QUEUE" in env:  # on RabbitMQ (queues are global)
+        rmq_app = App(
+            broker=make_broker(env["WFCORE_IT_BROKER_URL"], namespace),
+            store=env["WFCORE_IT_STORE_URL"],
+        )
+        ledger = Ledger(env["WFCORE_IT_LEDGER"])
+        return rmq_app, Aio(rmq_app, ledger, env["WFCORE_IT_QUEUE"])
     if suite == "aio":
         # A SIGKILLed worker's messages come back after 2 s and sweeps run every 0.5 s for
         # invocations idle 1 s: its runs resume within seconds.

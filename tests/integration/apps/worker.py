@@ -8,7 +8,8 @@ Everything comes from the environment so the worker and the test process build t
 - ``WFCORE_IT_LEDGER``: the directory of the side-effect ledger.
 - ``WFCORE_IT_SUITE``: ``scenarios`` (every scenario task), ``small`` (two tasks) or ``interop``
   (Results on Redis, task messages and plain actors) or ``aio`` (async tasks).
-- ``WFCORE_IT_QUEUE``: the queue of the ``small`` suite's tasks.
+- ``WFCORE_IT_QUEUE``: the queue of the ``small`` suite's tasks, and of the ``aio`` suite's
+  on RabbitMQ.
 """
 
 from __future__ import annotations
