@@ -175,16 +175,16 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                 handle = ready.popleft()
                 if not handle.cancelled():
                     handle._run()
-                stop = fatal()
-                if stop is not None:
-                    raise stop
+                if fatal() is not None:
+                    # Not kept in a local: this frame, in its traceback, would hold it (a
+                    # cycle keeping the whole run alive until the garbage collector runs).
+                    raise fatal()  # type: ignore[misc]
             if main.done():
                 return main.result()
             waits = self._waits = [w for w in self._waits if w.active()]
             self._owner._idle_point(waits)
-            stop = fatal()
-            if stop is not None:
-                raise stop
+            if fatal() is not None:
+                raise fatal()  # type: ignore[misc]
 
     def _close_tasks(self) -> None:
         """Close the coroutines of tasks left waiting (the run suspended or failed): their
@@ -198,6 +198,19 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
             # RuntimeError: it awaited again in a finally block; nothing more can run.
             with contextlib.suppress(RuntimeError):
                 coro.close()
+        # A task left waiting and what it waits on refer to each other (the task is a done
+        # callback of the future; gather's future holds its children, each calling back to
+        # it): cycles holding the loop, and through it the whole run, until the garbage
+        # collector finds them. Marking them cancelled drops their callbacks (scheduled on
+        # the ready queue, cleared below, never run), so reference counting frees the run.
+        for task in tasks:
+            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            if waiter is not None:
+                _drop(waiter)
+            _drop(task)
+        for wait in self._waits:
+            if wait.future is not None:
+                _drop(wait.future)
         self._ready.clear()
         self._waits.clear()
         self._tasks.clear()
@@ -358,6 +371,11 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         error = ConfigurationError(message)
         self._owner._refused(error)
         raise error
+
+
+def _drop(future: asyncio.Future[Any]) -> None:
+    """Cancel ``future`` as a plain future: no subclass's ``cancel`` (a task's, gather's) runs."""
+    asyncio.Future.cancel(future)
 
 
 def _refusal(name: str) -> Callable[..., NoReturn]:
