@@ -20,7 +20,7 @@ from asyncio import events, futures
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, Protocol
 
-from wfcore.context.wall_clock import ClockGuard, dispatches_body
+from wfcore.context.wall_clock import dispatches_body, guard_enter, guard_exit
 from wfcore.errors import ConfigurationError
 
 __all__ = ["DeterministicLoop", "IdleHandler", "Wait", "new_loop", "refuse_waits"]
@@ -153,8 +153,11 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         events._set_running_loop(self)
         self._running = True
         try:
-            with ClockGuard(self):
+            guard_enter(self)
+            try:
                 return self._drive(coro, fatal)
+            finally:
+                guard_exit()
         finally:
             try:
                 self._close_tasks()
@@ -173,7 +176,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         while True:
             while ready:
                 handle = ready.popleft()
-                if not handle.cancelled():
+                if not handle._cancelled:
                     handle._run()
                 if fatal() is not None:
                     # Not kept in a local: this frame, in its traceback, would hold it (a
