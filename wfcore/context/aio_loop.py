@@ -74,6 +74,8 @@ class Wait:
 class IdleHandler(Protocol):
     """What the loop asks when every task of the body waits (the invocation's context)."""
 
+    _fatal: BaseException | None  # what stops the run (checked after every callback)
+
     def _idle_point(self, waits: list[Wait]) -> None:
         """Deliver some of ``waits`` (through the loop), deliver a cancellation, or raise."""
 
@@ -144,18 +146,16 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
 
     # -- driving -------------------------------------------------------------------------
 
-    def run_body(
-        self, coro: Coroutine[Any, Any, Any], fatal: Callable[[], BaseException | None]
-    ) -> Any:
-        """Run ``coro`` until it finishes; ``fatal`` is checked after every callback (a
-        suspension, a conflict or a divergence recorded by the context stops the run)."""
+    def run_body(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` until it finishes; the owner's ``_fatal`` is checked after every
+        callback (a suspension, a conflict or a divergence it recorded stops the run)."""
         previous = events._get_running_loop()
         events._set_running_loop(self)
         self._running = True
         try:
             guard_enter(self)
             try:
-                return self._drive(coro, fatal)
+                return self._drive(coro)
             finally:
                 guard_exit()
         finally:
@@ -166,28 +166,27 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                 self._closed = True
                 events._set_running_loop(previous)
 
-    def _drive(
-        self, coro: Coroutine[Any, Any, Any], fatal: Callable[[], BaseException | None]
-    ) -> Any:
+    def _drive(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """The body's code runs from here: a clock call that reaches this frame, walking up from
         its caller without passing through wfcore, came from the body (see ``wall_clock``)."""
         main = self.create_task(coro)
         ready = self._ready
+        owner = self._owner
         while True:
             while ready:
                 handle = ready.popleft()
                 if not handle._cancelled:
                     handle._run()
-                if fatal() is not None:
+                if owner._fatal is not None:
                     # Not kept in a local: this frame, in its traceback, would hold it (a
                     # cycle keeping the whole run alive until the garbage collector runs).
-                    raise fatal()  # type: ignore[misc]
+                    raise owner._fatal
             if main.done():
                 return main.result()
             waits = self._waits = [w for w in self._waits if w.active()]
-            self._owner._idle_point(waits)
-            if fatal() is not None:
-                raise fatal()  # type: ignore[misc]
+            owner._idle_point(waits)
+            if owner._fatal is not None:
+                raise owner._fatal
 
     def _close_tasks(self) -> None:
         """Close the coroutines of tasks left waiting (the run suspended or failed): their
@@ -341,8 +340,9 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         return None
 
-    def get_debug(self) -> bool:
-        return False
+    # Asked by every future, task and handle made on the loop: a builtin returning False
+    # (``bool()``), not a method, saves a Python call each time.
+    get_debug = staticmethod(bool)
 
     def set_debug(self, enabled: bool) -> None:
         return None
@@ -376,9 +376,8 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         raise error
 
 
-def _drop(future: asyncio.Future[Any]) -> None:
-    """Cancel ``future`` as a plain future: no subclass's ``cancel`` (a task's, gather's) runs."""
-    asyncio.Future.cancel(future)
+# Cancels a future as a plain future: no subclass's ``cancel`` (a task's, gather's) runs.
+_drop = asyncio.Future.cancel
 
 
 def _refusal(name: str) -> Callable[..., NoReturn]:
