@@ -72,7 +72,7 @@ class Awaiting(Replaying):
             if (
                 len(waits) == 1
                 and tuple(value) == waits[0].seqs
-                and all(s in outcomes for s in value)
+                and (value[0] in outcomes if len(value) == 1 else all(s in outcomes for s in value))
             ):  # the common case: one wait, named by the entry (both sorted), outcomes in
                 self._seq = seq + 1
                 self._deliver(loop, waits)
@@ -107,7 +107,8 @@ class Awaiting(Replaying):
         now = None  # read once, only if a timer is waited on
         ready = []
         for wait in waits:
-            if all(s in outcomes for s in wait.seqs):
+            seqs = wait.seqs
+            if seqs[0] in outcomes if len(seqs) == 1 else all(s in outcomes for s in seqs):
                 ready.append(wait)
             elif wait.fire_at is not None and wait.on_due is not None:
                 if now is None:
