@@ -14,6 +14,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from benchmarks._b2_ops import b2_sync
 from benchmarks._bench_async import declare as declare_async
 from benchmarks._styles import declare as declare_styles
 from wfcore._models import Batch, InvocationRecord, WorkflowRecord
@@ -187,35 +188,10 @@ def b2_step(x: int) -> int:
     return x + 1
 
 
-def b2_between(wf: Any, stage: int) -> dict[str, Any]:
-    """The B2 workflow's non-waiting operations before child ``stage`` (3: before the last,
-    after the step): 9 of its 10 operations, the same in the sync and the async body."""
-    if stage == 0:
-        wf.set_data("stage", "started")
-        return {"noise": wf.random(), "ids": [wf.uuid()], "started": wf.utc_now()}
-    if stage == 1:
-        dice = wf.randint(1, 6)
-        second_id = wf.uuid()
-        wf.set_data("stage", "halfway")
-        return {"dice": dice, "second_id": second_id}
-    if stage == 2:
-        return {"colour": wf.choice(["red", "green", "blue"])}
-    return {"finished": wf.utc_now()}
-
-
 @app.task
 def b2_workflow(n: int) -> dict[str, Any]:
     """Root message + 3 child messages + 3 wake messages = 7 messages; 10 wf operations."""
-    wf = b2_workflow.wf
-    ops = b2_between(wf, 0)  # random, uuid, utc_now, set_data
-    a = wf.execute_task(b2_step, n).result
-    ops |= b2_between(wf, 1)  # randint, uuid, set_data
-    b = wf.execute_task(b2_step, a).result
-    ops |= b2_between(wf, 2)  # choice
-    doubled = wf.deterministic("double", lambda: b * 2)
-    ops |= b2_between(wf, 3)  # utc_now
-    ops["value"] = wf.execute_task(b2_step, doubled).result
-    return ops
+    return b2_sync(b2_workflow.wf, b2_step, n)
 
 
 def b2_expected(n: int) -> int:
@@ -307,7 +283,7 @@ def count(run: str, name: str) -> None:
     redis_client.incr(key(run, name))
 
 
-async_variants = declare_async(app, b2_step, b3_child, b2_between, count)
+async_variants = declare_async(app, b2_step, b3_child, count)
 
 
 @dramatiq.actor(broker=broker, actor_name="raw_fan_parent")

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from benchmarks._b2_ops import b2_async
+
 if TYPE_CHECKING:
     from wfcore_dramatiq import App, DramatiqTask
 
@@ -37,25 +39,15 @@ def declare(
     app: App,
     b2_step: DramatiqTask[..., Any],
     b3_child: DramatiqTask[..., Any],
-    b2_between: Callable[[Any, int], dict[str, Any]],
     count: Callable[[str, str], None],
 ) -> AsyncVariants:
-    """Declare the async variants on ``app``; ``b2_between(wf, stage)`` is the B2
-    workflow's non-waiting operations between two children (shared with the sync body)."""
+    """Declare the async variants on ``app`` (B2's body is ``benchmarks._b2_ops.b2_async``,
+    the same work as the sync ``b2_sync``)."""
 
     @app.task(workflow=True)
     async def b2_workflow_async(n: int) -> dict[str, Any]:
         """Root message + 3 child messages + 3 wake messages = 7 messages; 10 wf operations."""
-        wf = b2_workflow_async.wf
-        ops = b2_between(wf, 0)  # random, uuid, utc_now, set_data
-        a = (await wf.execute_task(b2_step, n)).result
-        ops |= b2_between(wf, 1)  # randint, uuid, set_data
-        b = (await wf.execute_task(b2_step, a)).result
-        ops |= b2_between(wf, 2)  # choice
-        doubled = await wf.deterministic("double", lambda: b * 2)
-        ops |= b2_between(wf, 3)  # utc_now
-        ops["value"] = (await wf.execute_task(b2_step, doubled)).result
-        return ops
+        return await b2_async(b2_workflow_async.wf, b2_step, n)
 
     @app.task(workflow=True)
     async def b3_parent_async(run: str, n: int, work_ms: float) -> int:

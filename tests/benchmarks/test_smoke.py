@@ -132,3 +132,16 @@ def test_b3_async_quick_measures_wait_and_gather_fan_outs() -> None:
     assert 1 <= resumes <= 30
     assert isinstance(report["ratio_gather_to_sync_wall"], float)
     assert isinstance(report["gather_targets_met"], bool)
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b2_cpu_quick_measures_both_bodies_on_both_stores() -> None:
+    report = _run("b2_cpu.py", "--quick")
+    assert report["benchmark"] == "B2 CPU"
+    for store in ("memory", "redis"):
+        side = report[store]
+        assert isinstance(side, dict)
+        assert side["sync_cpu_us_per_workflow"] > 0
+        assert side["async_cpu_us_per_workflow"] > 0
+        assert len(side["ratio_async_to_sync_cpu_per_round"]) == 2

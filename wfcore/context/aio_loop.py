@@ -20,7 +20,7 @@ from asyncio import events, futures
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, Protocol
 
-from wfcore.context.wall_clock import ClockGuard, dispatches_body
+from wfcore.context.wall_clock import dispatches_body, guard_enter, guard_exit
 from wfcore.errors import ConfigurationError
 
 __all__ = ["DeterministicLoop", "IdleHandler", "Wait", "new_loop", "refuse_waits"]
@@ -73,6 +73,8 @@ class Wait:
 
 class IdleHandler(Protocol):
     """What the loop asks when every task of the body waits (the invocation's context)."""
+
+    _fatal: BaseException | None  # what stops the run (checked after every callback)
 
     def _idle_point(self, waits: list[Wait]) -> None:
         """Deliver some of ``waits`` (through the loop), deliver a cancellation, or raise."""
@@ -144,17 +146,18 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
 
     # -- driving -------------------------------------------------------------------------
 
-    def run_body(
-        self, coro: Coroutine[Any, Any, Any], fatal: Callable[[], BaseException | None]
-    ) -> Any:
-        """Run ``coro`` until it finishes; ``fatal`` is checked after every callback (a
-        suspension, a conflict or a divergence recorded by the context stops the run)."""
+    def run_body(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` until it finishes; the owner's ``_fatal`` is checked after every
+        callback (a suspension, a conflict or a divergence it recorded stops the run)."""
         previous = events._get_running_loop()
         events._set_running_loop(self)
         self._running = True
         try:
-            with ClockGuard(self):
-                return self._drive(coro, fatal)
+            guard_enter(self)
+            try:
+                return self._drive(coro)
+            finally:
+                guard_exit()
         finally:
             try:
                 self._close_tasks()
@@ -163,28 +166,35 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                 self._closed = True
                 events._set_running_loop(previous)
 
-    def _drive(
-        self, coro: Coroutine[Any, Any, Any], fatal: Callable[[], BaseException | None]
-    ) -> Any:
+    def _drive(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """The body's code runs from here: a clock call that reaches this frame, walking up from
         its caller without passing through wfcore, came from the body (see ``wall_clock``)."""
         main = self.create_task(coro)
         ready = self._ready
+        owner = self._owner
         while True:
             while ready:
-                handle = ready.popleft()
-                if not handle.cancelled():
-                    handle._run()
-                stop = fatal()
-                if stop is not None:
-                    raise stop
+                handle: Any = ready.popleft()
+                if not handle._cancelled:
+                    # handle._run(), inlined: one Python call less per callback.
+                    try:
+                        handle._context.run(handle._callback, *handle._args)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        self.call_exception_handler(
+                            {"message": "Exception in callback", "exception": exc, "handle": handle}
+                        )
+                if owner._fatal is not None:
+                    # Not kept in a local: this frame, in its traceback, would hold it (a
+                    # cycle keeping the whole run alive until the garbage collector runs).
+                    raise owner._fatal
             if main.done():
                 return main.result()
             waits = self._waits = [w for w in self._waits if w.active()]
-            self._owner._idle_point(waits)
-            stop = fatal()
-            if stop is not None:
-                raise stop
+            owner._idle_point(waits)
+            if owner._fatal is not None:
+                raise owner._fatal
 
     def _close_tasks(self) -> None:
         """Close the coroutines of tasks left waiting (the run suspended or failed): their
@@ -198,6 +208,19 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
             # RuntimeError: it awaited again in a finally block; nothing more can run.
             with contextlib.suppress(RuntimeError):
                 coro.close()
+        # A task left waiting and what it waits on refer to each other (the task is a done
+        # callback of the future; gather's future holds its children, each calling back to
+        # it): cycles holding the loop, and through it the whole run, until the garbage
+        # collector finds them. Marking them cancelled drops their callbacks (scheduled on
+        # the ready queue, cleared below, never run), so reference counting frees the run.
+        for task in tasks:
+            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            if waiter is not None:
+                _drop(waiter)
+            _drop(task)
+        for wait in self._waits:
+            if wait.future is not None:
+                _drop(wait.future)
         self._ready.clear()
         self._waits.clear()
         self._tasks.clear()
@@ -254,9 +277,17 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         *args: Any,
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
-        handle = asyncio.Handle(callback, args, self, context)
+        # asyncio.Handle(callback, args, self, context) without its __init__ call.
+        handle: Any = _new_handle(asyncio.Handle)
+        handle._callback = callback
+        handle._args = args
+        handle._loop = self
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         self._ready.append(handle)
-        return handle
+        return handle  # type: ignore[no-any-return]
 
     def call_later(  # type: ignore[override]
         self,
@@ -325,8 +356,9 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         return None
 
-    def get_debug(self) -> bool:
-        return False
+    # Asked by every future, task and handle made on the loop: a builtin returning False
+    # (``bool()``), not a method, saves a Python call each time.
+    get_debug = staticmethod(bool)
 
     def set_debug(self, enabled: bool) -> None:
         return None
@@ -358,6 +390,12 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         error = ConfigurationError(message)
         self._owner._refused(error)
         raise error
+
+
+_new_handle = asyncio.Handle.__new__
+
+# Cancels a future as a plain future: no subclass's ``cancel`` (a task's, gather's) runs.
+_drop = asyncio.Future.cancel
 
 
 def _refusal(name: str) -> Callable[..., NoReturn]:

@@ -18,6 +18,7 @@ history, so every replay wakes the same tasks at the same point:
 from __future__ import annotations
 
 import inspect
+import weakref
 from typing import Any
 
 from wfcore._history import Kind
@@ -30,13 +31,17 @@ from wfcore.errors import ConfigurationError, WorkflowCancelled
 
 __all__ = ["Awaiting", "call_body", "run_async"]
 
+# Body functions whose module ``guard_module`` has seen: checked once per function, not per run.
+_guarded_bodies: weakref.WeakSet[Any] = weakref.WeakSet()
+
 
 class Awaiting(Replaying):
     """Decides, at each idle point of an async body, what its waiting tasks get."""
 
     def _loop(self) -> DeterministicLoop:
         aio = self._aio
-        aio.check()  # a plain async task's stand-in refuses with what to do instead
+        if aio.__class__ is not DeterministicLoop:
+            aio.check()  # a plain async task's stand-in refuses with what to do instead
         return aio  # type: ignore[no-any-return]
 
     def _refused(self, error: ConfigurationError) -> None:
@@ -62,7 +67,17 @@ class Awaiting(Replaying):
                 return
             if entry.kind != Kind.RESUMED:
                 self._diverged(seq, entry, "a wait (every task of the async body waits)")
-            got = frozenset(entry.value)
+            value = entry.value
+            outcomes = self._outcomes
+            if (
+                len(waits) == 1
+                and tuple(value) == waits[0].seqs
+                and (value[0] in outcomes if len(value) == 1 else all(s in outcomes for s in value))
+            ):  # the common case: one wait, named by the entry (both sorted), outcomes in
+                self._seq = seq + 1
+                self._deliver(loop, waits)
+                return
+            got = frozenset(value)
             ready = [w for w in waits if got.issuperset(w.seqs)]
             delivered = frozenset(s for w in ready for s in w.seqs)
             if delivered != got or any(s not in self._outcomes for s in got):
@@ -89,14 +104,18 @@ class Awaiting(Replaying):
         """A live run's deliverable waits: outcomes all there, or a due timer (completed
         durably here first, so every replay takes the same path)."""
         outcomes = self._outcomes
-        now = self._rt.clock()
+        now = None  # read once, only if a timer is waited on
         ready = []
         for wait in waits:
-            if all(s in outcomes for s in wait.seqs):
+            seqs = wait.seqs
+            if seqs[0] in outcomes if len(seqs) == 1 else all(s in outcomes for s in seqs):
                 ready.append(wait)
-            elif wait.fire_at is not None and now >= wait.fire_at and wait.on_due is not None:
-                wait.on_due()
-                ready.append(wait)
+            elif wait.fire_at is not None and wait.on_due is not None:
+                if now is None:
+                    now = self._rt.clock()
+                if now >= wait.fire_at:
+                    wait.on_due()
+                    ready.append(wait)
         return ready
 
     def _deliver(self, loop: DeterministicLoop, ready: list[Wait]) -> None:
@@ -140,12 +159,15 @@ def run_async(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:
             return ctx._rt.run_coroutine(spec.fn(*args, **kwargs))
         finally:
             ctx._aio = None
-    namespace = getattr(inspect.unwrap(spec.fn), "__globals__", None)
-    if namespace is not None:  # its module's datetime.now() & co. are refused (once)
-        guard_module(namespace)
+    fn = spec.fn
+    if fn not in _guarded_bodies:  # its module's datetime.now() & co. are refused (once)
+        namespace = getattr(inspect.unwrap(fn), "__globals__", None)
+        if namespace is not None:
+            guard_module(namespace)
+        _guarded_bodies.add(fn)
     loop = new_loop(ctx, ctx._call_later_timer)  # type: ignore[attr-defined]
     ctx._aio = loop
     try:
-        return loop.run_body(spec.fn(*args, **kwargs), lambda: ctx._fatal)
+        return loop.run_body(spec.fn(*args, **kwargs))
     finally:
         ctx._aio = None

@@ -40,7 +40,7 @@ from sys import _getframe
 from threading import get_ident
 from typing import Any, NoReturn, Protocol
 
-__all__ = ["ClockGuard", "dispatches_body", "guard_module"]
+__all__ = ["dispatches_body", "guard_enter", "guard_exit", "guard_module"]
 
 
 class _Refuser(Protocol):
@@ -151,41 +151,42 @@ _SWAPS = tuple((n, _ORIGINALS[n], _GUARDS[n]) for n in _TIME_NAMES)
 _TIME_DICT = vars(_time)
 
 
-class ClockGuard:
-    """While a loop runs a body's code in this thread: the clock is refused to that code.
+def guard_enter(loop: _Refuser) -> None:
+    """``loop`` starts running a body's code in this thread: the clock is refused to that code
+    until ``guard_exit``. The loop's frame that runs the body's callbacks is declared with
+    ``dispatches_body``: walking up from a caller, reaching it without passing through wfcore
+    means the body called. (Two plain functions, not a context manager: one of each per body
+    run, on the hot path of every resume.)"""
+    global _running
+    tid = get_ident()
+    with _lock:
+        _running += 1
+        if _running == 1:
+            for name, original, guard in _SWAPS:
+                if _TIME_DICT[name] is original:
+                    _TIME_DICT[name] = guard
+        loops = _inside.get(tid)
+        if loops is None:
+            _inside[tid] = [loop]
+        else:
+            loops.append(loop)
 
-    The loop's frame that runs the body's callbacks is declared with ``dispatches_body``:
-    walking up from a caller, reaching it without passing through wfcore means the body called.
-    """
 
-    __slots__ = ("_loop",)
-
-    def __init__(self, loop: _Refuser) -> None:
-        self._loop = loop
-
-    def __enter__(self) -> None:
-        global _running
-        with _lock:
-            _running += 1
-            if _running == 1:
-                for name, original, guard in _SWAPS:
-                    if _TIME_DICT[name] is original:
-                        _TIME_DICT[name] = guard
-            _inside.setdefault(get_ident(), []).append(self._loop)
-
-    def __exit__(self, *exc: object) -> None:
-        global _running
-        with _lock:
-            tid = get_ident()
-            loops = _inside[tid]
-            loops.pop()
-            if not loops:
-                del _inside[tid]
-            _running -= 1
-            if _running == 0:
-                for name, original, guard in _SWAPS:
-                    if _TIME_DICT[name] is guard:  # not replaced by someone meanwhile
-                        _TIME_DICT[name] = original
+def guard_exit() -> None:
+    """The last ``guard_enter`` of this thread ends; the originals are put back when no body
+    runs in the process any more (unless someone replaced them meanwhile)."""
+    global _running
+    tid = get_ident()
+    with _lock:
+        loops = _inside[tid]
+        loops.pop()
+        if not loops:
+            del _inside[tid]
+        _running -= 1
+        if _running == 0:
+            for name, original, guard in _SWAPS:
+                if _TIME_DICT[name] is guard:  # not replaced by someone meanwhile
+                    _TIME_DICT[name] = original
 
 
 # -- datetime: stand-ins bound in the body's module -----------------------------------------
