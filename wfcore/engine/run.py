@@ -129,7 +129,7 @@ class Running(Cancelling, Heartbeating):
     def _run_once(
         self, ref: InvocationRef, final_attempt: bool, carried: Mapping[str, Any] | None
     ) -> RunResult | None:
-        snap = self.store.load(ref.workflow_id, ref.invocation_id)
+        snap, held = self.histories.load(self.store, ref.workflow_id, ref.invocation_id)
         if snap is None:
             log.warning(
                 "invocation %s of workflow %s is not in the store (expired or never created); "
@@ -151,13 +151,20 @@ class Running(Cancelling, Heartbeating):
         if snap.workflow.cancel_requested and not inv.cancel_shielded and not snap.entries:
             return self._skip_cancelled(snap.workflow, snap.invocation)
         spec = self._tasks(inv.task_name)
-        ctx = WorkflowContext(self._runtime, snap)
+        ctx = WorkflowContext(self._runtime, snap, held=held)
         observer = self.observer
+        result = None
         try:
             if observer is None:
-                return self._execute(spec, ctx, inv, final_attempt)
-            return self._observed(observer, spec, ctx, inv, final_attempt, carried)
+                result = self._execute(spec, ctx, inv, final_attempt)
+            else:
+                result = self._observed(observer, spec, ctx, inv, final_attempt, carried)
+            return result
         finally:
+            if held is not None and result is not None:
+                # Every commit of the run went in: hold the history for the next run.
+                key = (ref.workflow_id, ref.invocation_id)
+                self.histories.give_back(key, held, ctx._written)
             # A signal the run raised holds its traceback, whose frames hold the context:
             # dropping it lets reference counting free the whole run now, instead of leaving
             # a garbage cycle (the run's records, history and frames) to the collector.

@@ -31,12 +31,15 @@ class WorkflowEntry:
     waiters: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
     signal_ids: set[str] = field(default_factory=set)
     expires_at: float | None = None
+    # Per invocation, its history epoch (0 if absent): bumped when a resume rewrites it.
+    epochs: dict[str, int] = field(default_factory=dict)
 
     def reopen(self, changes: Sequence[Reopen], now: float) -> None:
         """Apply a resume's changes (checked by the caller): histories rewritten and
         extended, outcomes forgotten, the invocations and the workflow PENDING again."""
         for change in changes:
             history = self.histories[change.invocation_id]
+            self.epochs[change.invocation_id] = self.epochs.get(change.invocation_id, 0) + 1
             for position, data in change.rewrite.items():
                 history[position] = data
             history.extend(change.append)
