@@ -29,6 +29,7 @@ __all__ = [
     "NEW_TABLES",
     "NO_WAIT",
     "N_INV",
+    "N_LOAD",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SELECT_INV",
@@ -59,8 +60,11 @@ __all__ = [
 # derivation), both added to older files by MIGRATIONS. 5 added the signal tables
 # (signals, signal_waiters, signal_ids; see NEW_TABLES), created in older files by re-running
 # the schema. 6 added workflows.forked_from (the lineage of a fork; NULL in older rows,
-# which were started, never forked), by MIGRATIONS.
-SCHEMA_VERSION = 6
+# which were started, never forked), by MIGRATIONS. 7 is taken by the listing indexes.
+# 8 added invocations.history_epoch (bumped when a resume rewrites a history, see
+# wfcore.store.incremental; 0 in older rows), by MIGRATIONS. Every step is idempotent (the
+# schema re-run, missing columns added), so a file of any older version upgrades to 8.
+SCHEMA_VERSION = 8
 
 _WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
@@ -109,7 +113,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
     attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0, missing INTEGER,
-    PRIMARY KEY (workflow_id, invocation_id));
+    history_epoch INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (workflow_id, invocation_id));
 CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
 CREATE INDEX IF NOT EXISTS invocations_unfinished
     ON invocations (updated_at, workflow_id, invocation_id)
@@ -131,6 +135,7 @@ MIGRATIONS = (
     ("invocations", "missing", "INTEGER"),
     ("workflows", "seed", "BLOB"),
     ("workflows", "forked_from", "TEXT"),
+    ("invocations", "history_epoch", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 WRITE = "BEGIN IMMEDIATE"
@@ -144,12 +149,14 @@ INSERT_WF, INSERT_INV = (
     for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
 )
 # One row: the invocation's columns, then its workflow's.
+# The invocation's row, its workflow's, then the invocation's history_epoch (at N_LOAD).
 LOAD = (
     f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
-    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    ", i.history_epoch FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = ? AND i.invocation_id = ?"
 )
 N_INV = len(_INV_FIELDS)
+N_LOAD = N_INV + len(_WF_FIELDS)
 I_STATUS, I_ATTEMPTS, I_UPDATED = (
     _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
 )
