@@ -127,13 +127,19 @@ class HeldHistory:
 
     def advance(self, delta: HistoryDelta) -> bool:
         """Take in a delta read for this history's mark; False if it shows the held
-        history stale (then nothing held may be used)."""
+        history stale (then nothing held may be used). Outcomes at seqs the mark did not
+        know (operations another writer added) may still be missing: see ``complete``."""
         tail = delta.tail
         if delta.epoch != self.epoch or not tail or tail[0] != self.entries[-1]:
             return False
         if len(tail) > 1:
             self.extend(tail[1:])
         self.add_outcomes(delta.outcomes)
+        return True
+
+    def complete(self, delta: HistoryDelta) -> bool:
+        """Whether every outcome stored when ``delta`` was read is held (outcomes are only
+        ever added within an epoch, so the count says it)."""
         return len(self.outcomes) == delta.outcome_count
 
 
@@ -183,13 +189,23 @@ class HistoryCache:
         if delta is None:
             return None, None
         claimed = delta
-        if held is None or not held.advance(delta):
-            self.misses += 1
-            if held is not None:
+        if held is not None:
+            fresh = held.advance(delta)
+            if fresh and not held.complete(delta):
+                # Another writer added operations that have outcomes already: read those
+                # (the mark knows their seqs now), without claiming it a second time.
+                delta = load_since(workflow_id, invocation_id, held.mark(), claim=False)
+                if delta is None:
+                    return None, None
+                fresh = held.advance(delta) and held.complete(delta)
+            if not fresh:
+                held = None
                 # Stale: read in full, without claiming it a second time.
                 delta = load_since(workflow_id, invocation_id, EMPTY_MARK, claim=False)
                 if delta is None:
                     return None, None
+        if held is None:
+            self.misses += 1
             held = HeldHistory(delta)
         else:
             self.hits += 1
