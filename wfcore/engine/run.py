@@ -21,9 +21,10 @@ from wfcore._models import (
 from wfcore._tasks import Body, TaskSpec
 from wfcore.context import WorkflowContext
 from wfcore.context.awaiting import run_async
-from wfcore.context.runtime import _Conflict, _Suspend
+from wfcore.context.runtime import _Conflict, _ContinueAsNew, _Suspend
 from wfcore.engine.base import log
 from wfcore.engine.cancel import Cancelling
+from wfcore.engine.continuing import ContinuingRuns
 from wfcore.engine.heartbeats import Heartbeating
 from wfcore.engine.outcomes import error_text
 from wfcore.errors import (
@@ -53,6 +54,7 @@ class RunStatus(StrEnum):
     SUSPENDED = "SUSPENDED"
     RETRY = "RETRY"
     SKIPPED = "SKIPPED"
+    CONTINUED = "CONTINUED"  # the run continued the workflow as new (wf.continue_as_new)
 
 
 # A root invocation's run ending so ends its workflow.
@@ -85,7 +87,7 @@ class RunResult:
 _READY = RunResult(RunStatus.SUSPENDED)
 
 
-class Running(Cancelling, Heartbeating):
+class Running(Cancelling, Heartbeating, ContinuingRuns):
     """Executes an invocation's task function under its context and commits the outcome."""
 
     def run(
@@ -237,6 +239,13 @@ class Running(Cancelling, Heartbeating):
             return None
         if isinstance(exc, _Suspend):
             return self._suspend(ctx, inv, exc, final)
+        if isinstance(exc, _ContinueAsNew):
+            leftover = ctx._leftover()
+            if leftover is not None:
+                return self._fail(ctx, inv, leftover, final=final)
+            if not self._continue(ctx, inv, exc).ok:
+                return None
+            return RunResult(RunStatus.CONTINUED)
         if isinstance(exc, WorkflowCancelled):
             return self._finish(ctx, inv, WorkflowStatus.CANCELLED, exc, RunStatus.CANCELLED)
         if isinstance(exc, _NOT_FAILURES):

@@ -291,6 +291,8 @@ class MemoryStore:
             invocation = entry.invocations[invocation_id]
             taken = None if batch.signal is None else self._take(entry, invocation_id, batch.signal)
             if batch.finish is not None:
+                if batch.continue_with is not None:
+                    entry.hand_over(batch.continue_with)  # then nothing mirrors the finish
                 self._set_invocation(
                     entry,
                     invocation,
@@ -298,6 +300,8 @@ class MemoryStore:
                     outcome=batch.finish.outcome,
                     waiting=(),
                 )
+                if batch.continue_with is not None:
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
                 if batch.parent is not None:
                     parent = self._record(
                         entry, batch.parent.invocation_id, batch.parent.seq, batch.finish.outcome

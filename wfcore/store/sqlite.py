@@ -252,6 +252,13 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair
                     f" WHERE {layout.KEY}",
                     (status.value, batch.finish.outcome, layout.NO_WAIT, now, *key),
                 )
+                if batch.continue_with is not None:
+                    conn.execute(
+                        "UPDATE workflows SET root_invocation_id = ?, status = 'PENDING',"
+                        " updated_at = ? WHERE workflow_id = ?",
+                        (batch.continue_with, now, workflow_id),
+                    )
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
                 if is_root:
                     self._mirror(conn, workflow_id, status, now)
                 if batch.parent is not None:
