@@ -41,7 +41,7 @@ def test_a_sync_workflow_continues_as_new(deployment: Deployment) -> None:
 
 def test_an_async_workflow_continues_as_new(deployment: Deployment) -> None:
     c = deployment.s.continuing
-    handle = start(c.acounter, token(), 10, 2)
+    handle = c.acounter.send_with_options(args=(token(), 10, 2))
     assert handle.result(timeout=RESULT_TIMEOUT) == {"total": 13, "run": 3}
     assert handle.get_data("total") == 13
 
