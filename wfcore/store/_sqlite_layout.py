@@ -148,7 +148,6 @@ INSERT_WF, INSERT_INV = (
     f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
     for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
 )
-# One row: the invocation's columns, then its workflow's.
 # The invocation's row, its workflow's, then the invocation's history_epoch (at N_LOAD).
 LOAD = (
     f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
