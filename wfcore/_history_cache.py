@@ -9,8 +9,9 @@ and replays from entries it decoded once.
   returns (epoch, the last held entry byte for byte, the outcome count); a failed check
   loads the history in full. A store without ``load_since`` is always read in full.
 - A run takes its invocation's history out of the cache and puts it back when it ended
-  cleanly, extended by what it committed: two runs of one invocation in this process never
-  share one (the second reads in full), and a run that lost a race or raised drops it.
+  cleanly and will run again (suspended, or to be retried), extended by what it committed:
+  two runs of one invocation in this process never share one (the second reads in full),
+  and a run that lost a race, raised or finished the invocation drops it.
 - Bounded: at most ``max_invocations`` histories and about ``max_bytes`` of them (stored
   bytes plus a per-entry allowance for decoded objects); the least recently used go first.
 """

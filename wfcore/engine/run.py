@@ -83,6 +83,10 @@ class RunResult:
     retry_delay: float | None = None
 
 
+# Runs after which the invocation runs again (a finished one is not held: only a repair
+# would run it again, and it rewrites the history).
+_RESUMED = frozenset({RunStatus.SUSPENDED, RunStatus.RETRY})
+
 # What _run_once returns when the suspension it tried found its outcomes there already.
 _READY = RunResult(RunStatus.SUSPENDED)
 
@@ -163,8 +167,8 @@ class Running(Cancelling, Heartbeating, ContinuingRuns):
                 result = self._observed(observer, spec, ctx, inv, final_attempt, carried)
             return result
         finally:
-            if held is not None and result is not None:
-                # Every commit of the run went in: hold the history for the next run.
+            if held is not None and result is not None and result.status in _RESUMED:
+                # Every commit of the run went in, and it will run again: hold its history.
                 key = (ref.workflow_id, ref.invocation_id)
                 self.histories.give_back(key, held, ctx._written)
             # A signal the run raised holds its traceback, whose frames hold the context:
