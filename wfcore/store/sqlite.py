@@ -79,6 +79,7 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair
         self._read_only = read_only
         self._immutable = False
         self._lock = threading.Lock()
+        self._writers = opening.writer_lock(self._path)
         self._local = threading.local()
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []
@@ -416,6 +417,26 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair
 
     @contextmanager
     def _transaction(self, begin: str = layout.WRITE) -> Iterator[sqlite3.Connection]:
+        if begin != layout.WRITE:
+            with self._transaction_on(begin) as conn:
+                yield conn
+            return
+        # Writers of this process queue on a lock first: SQLite's own busy wait sleeps
+        # 1, 2, 5, 10 ... ms between tries, so threads contending for the file lock made a
+        # fan-out slower with more threads. Other processes still meet the file lock.
+        if not self._writers.acquire(timeout=self._timeout):
+            raise StoreUnavailableError(
+                f"SQLite store {self._path!r}: another thread of this process held the write "
+                f"lock for over {self._timeout:g} s; raise timeout= or shorten transactions"
+            )
+        try:
+            with self._transaction_on(begin) as conn:
+                yield conn
+        finally:
+            self._writers.release()
+
+    @contextmanager
+    def _transaction_on(self, begin: str) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         try:
             conn.execute(begin)
