@@ -185,8 +185,9 @@ class Children(Awaiting):
         following = self._entries[after]
         if following[:1] != b"\x95" or following.startswith(_CANCELLED):
             return False
-        if self._suspended_on is not None:
-            self._waited((seq,))
+        stopped_at = self._suspended_on  # what _waited((seq,)) does, without the call
+        if stopped_at is not None and seq in stopped_at:
+            self._suspended_on = None
         self._seq = after
         return True
 
