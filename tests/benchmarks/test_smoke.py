@@ -132,3 +132,18 @@ def test_b3_async_quick_measures_wait_and_gather_fan_outs() -> None:
     assert 1 <= resumes <= 30
     assert isinstance(report["ratio_gather_to_sync_wall"], float)
     assert isinstance(report["gather_targets_met"], bool)
+
+
+@pytest.mark.timeout(150)
+def test_b6_quick_measures_chains_continuations_and_a_big_store() -> None:
+    report = _run("b6_long.py", "--quick", "--stores", "memory,sqlite")
+    result = report["result"]
+    assert isinstance(result, dict)
+    for section in ("sequential", "continue_as_new"):
+        for store in ("memory", "sqlite"):
+            assert set(result[section][store]) == {"10", "100", "500"}
+            numbers = result[section][store]["500"]
+            assert set(numbers["last_resume_ms"]) == {"min", "median", "max"}
+    big = result["big_store"]
+    assert big["stored_workflows"] == 500
+    assert big["memory"]["history_10k"]["entries"] == 10_000
