@@ -7,6 +7,7 @@ from typing import Any
 
 from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord
 from wfcore.store import _redis_scripts as layout
+from wfcore.store import refuse_pushes
 from wfcore.store._redis_commit import RedisCommits
 from wfcore.store._redis_connection import Command, active_member, hash_fields
 from wfcore.store._redis_listing import RedisListing
@@ -38,10 +39,6 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         ConfigurationError: the URL or an option is malformed.
     """
 
-    writes_pushes = True
-    """Commits and creations write queue messages (``Batch.pushes``, ``push=``) on this
-    store's server, in the same script as the records."""
-
     # -- workflows -----------------------------------------------------------------------
 
     def create_workflow(
@@ -49,22 +46,27 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists; with
         ``push``, write that message too, in the same script, only if this call creates it."""
+        if self._cluster is not None:
+            refuse_pushes(self, push)  # the broker's keys are in other slots (writes_pushes)
         wid = workflow.workflow_id
         base = self._base(wid)
         score = float(workflow.created_at)
         commands: list[Command] = []
-        marking = not self._status_checked  # read once: other threads may set it meanwhile
+        # Read once: other threads may set it meanwhile. A cluster's indexes are always kept.
+        marking = not self._status_checked and not self._layout.sharded
         if marking:
             # Once per store: a database without workflows yet gets its status indexes
             # marked complete, since every script that writes one from now on keeps them.
             commands.append(self._mark_if_empty())
         # Indexes before the record: listing skips an id without a record, but could never
         # find a record without an id.
-        commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
-        commands.append(("ZADD", self._idx_type(workflow.workflow_type), "NX", repr(score), wid))
-        commands.append(("HSETNX", self._idx_types, wid, workflow.workflow_type))
+        commands.append(("ZADD", self._ix(wid, "all"), "NX", repr(score), wid))
+        commands.append(
+            ("ZADD", self._ix(wid, "type:" + workflow.workflow_type), "NX", repr(score), wid)
+        )
+        commands.append(("HSETNX", self._ix(wid, "types"), wid, workflow.workflow_type))
         member, root_score = active_member(wid, root.invocation_id), repr(float(root.updated_at))
-        commands.append(("ZADD", self._idx_active, "NX", root_score, member))
+        commands.append(("ZADD", self._ix(wid, "active"), "NX", root_score, member))
         wf_fields = layout.workflow_fields(workflow)
         keys = [base + "wf", base + "invs", base + "inv:" + root.invocation_id]
         message: tuple[str, bytes] = ("", b"")
@@ -102,7 +104,7 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
             # The workflow existed and this call indexed a root that is finished or not its
             # own: take that entry back (unless something rewrote it since).
             with self._calls():
-                self._script(self._drop, keys=[self._idx_active], args=[member, root_score])
+                self._script(self._drop, keys=[self._ix(wid, "active")], args=[member, root_score])
         return stored, created
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
