@@ -10,7 +10,7 @@ from typing import Any, cast
 import redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
 
 from wfcore._models import WorkflowRecord
@@ -90,6 +90,11 @@ class RedisConnection:
                 pool.connection_class(**pool.connection_kwargs)
                 self._links = ThreadLinks(self._client.connection_pool)
                 self._route = self._links
+        except RedisClusterException as e:  # not a cluster, or no seed node answered
+            raise StoreUnavailableError(
+                f"Redis Cluster at {target.where} cannot be used: {e}; check the nodes in the "
+                f"URL, or open a standalone server with redis:// (e.g. {EXAMPLE})"
+            ) from None
         except (TypeError, ValueError, redis.RedisError) as e:
             if isinstance(e, redis.RedisError) and isinstance(e, _UNAVAILABLE):
                 raise store_error(target, e) from None

@@ -10,7 +10,9 @@ import redis
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
+    ClusterCrossSlotError,
     ClusterDownError,
+    MovedError,
     ReadOnlyError,
     TryAgainError,
 )
@@ -185,6 +187,12 @@ def store_error(target: Target, error: redis.RedisError) -> StoreError:
     cannot serve now, else ``StoreError`` (it refused the command). Never shows the password.
     """
     shown = _scrub(target, error)
+    if isinstance(error, MovedError | ClusterCrossSlotError) and not target.nodes:
+        return StoreError(
+            f"Redis at {target.where} is a Redis Cluster node (it answered: {shown}); "
+            f"open a cluster with a redis+cluster:// URL naming its nodes, e.g. "
+            f"{CLUSTER_EXAMPLE}"
+        )
     if not isinstance(error, _UNAVAILABLE):
         return StoreError(f"Redis at {target.where} refused a wfcore command: {shown}")
     hint = "check that redis-server runs there and that host, port and TLS are right"
