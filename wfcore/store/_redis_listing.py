@@ -190,7 +190,7 @@ class RedisListing(RedisConnection):
                     ids = [m for m, _ in scored_pairs(flat)]
                     script = ("EVALSHA", self._index_status.sha, 1)
                     wfs = [(*script, self._base(i.decode()) + "wf") for i in ids]
-                    done += sum(1 for r in self._pipeline(wfs) if r == 1)
+                    done += sum(1 for r in self._gather(wfs) if r == 1)
                     if scan in (b"0", 0):
                         break
             self._call("SET", self._status_marker, "1")

@@ -84,7 +84,7 @@ class RedisSweeps(RedisConnection):
             keys = (base + "wf", base + "inv:" + ref.invocation_id)
             calls.append(("EVALSHA", self._heartbeat.sha, 2, *keys, repr(now), ref.invocation_id))
         with self._calls():
-            self._pipeline(calls)
+            self._gather(calls)
 
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted.
@@ -94,7 +94,15 @@ class RedisSweeps(RedisConnection):
         """
         purged = 0
         with self._calls():
-            for index in self._layout.indexes():
+            indexes = self._layout.indexes()
+            if len(indexes) > 1:  # sharded: sweep only the shards with something due
+                top = repr(float(now))
+                peeks = [
+                    ("ZRANGEBYSCORE", i + "expiry", "-inf", top, "LIMIT", 0, 1) for i in indexes
+                ]
+                due = self._gather(peeks)
+                indexes = [index for index, found in zip(indexes, due, strict=True) if found]
+            for index in indexes:
                 seen: set[bytes] = set()
                 while True:
                     batch = self._scored(index + "expiry", now, CHUNK)
@@ -174,7 +182,7 @@ class RedisSweeps(RedisConnection):
                 (*script, self._base(wid), repr(float(now)), *mode),
                 ("HGET", self._ix(wid, "types"), wid),
             ]
-        replies = self._pipeline(checks)
+        replies = self._gather(checks)
         cleanup: list[Command] = []
         counted: list[int] = []  # positions of the expiry-index removals that count
         for (member, score), verdict, known_type in zip(
@@ -212,7 +220,7 @@ class RedisSweeps(RedisConnection):
             else:  # still running: a child's finish or a lost commit left this candidate
                 script = ("EVALSHA", self._drop.sha, 1, index + "expiry")
                 cleanup.append((*script, member, repr(score)))
-        results = self._pipeline(cleanup)
+        results = self._gather(cleanup)
         if by_update:  # each deletion counts: these need not be in the expiry index
             return len(counted)
         return sum(1 for i in counted if results[i] == 1)

@@ -117,7 +117,7 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         """Workflows whose parent is ``workflow_id``, oldest first."""
         with self._calls():
             ids = self._call("ZRANGE", self._base(workflow_id) + "children", 0, -1)
-            replies = self._pipeline([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
+            replies = self._gather([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
         records = [layout.workflow_from(hash_fields(fields)) for fields in replies if fields]
         children = [r for r in records if r.parent_workflow_id == workflow_id]
         children.sort(key=lambda r: r.created_at)
