@@ -147,3 +147,16 @@ def test_b6_quick_measures_chains_continuations_and_a_big_store() -> None:
     big = result["big_store"]
     assert big["stored_workflows"] == 500
     assert big["memory"]["history_10k"]["entries"] == 10_000
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b10_quick_compares_the_cluster_store_with_a_standalone_one() -> None:
+    report = _run("b10_cluster.py", "--quick")
+    assert report["benchmark"] == "b10_cluster"
+    result = report["result"]
+    assert isinstance(result, dict)
+    assert set(result) == {"standalone", "cluster_replicas_1", "cluster_replicas_0"}
+    for numbers in result.values():
+        assert set(numbers["workflows_per_s"]) == {"min", "median", "max"}
+        assert numbers["list_page_ms"]["median"] > 0
