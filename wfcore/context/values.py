@@ -28,7 +28,8 @@ class Values(Replaying):
         """A float in [0, 1), recorded."""
         entry = self._replay(Kind.RANDOM, "")
         if entry is not None:
-            return float(entry.value)
+            value = entry.value
+            return value if type(value) is float else float(value)
         value = (int.from_bytes(self._draw(0)[:8], "big") >> 11) / _TWO_POW_53
         return self._record(Kind.RANDOM, "", value)
 
