@@ -92,6 +92,7 @@ class Recording:
         self._to_dispatch: list[InvocationRef] = []
         self._lifecycle("task_resumed" if raw else "task_started", None)
         self._last_now: datetime | None = None
+        self._fired_at = 0.0  # the latest fire time a sleep returned at since (see Timers)
         self._seed: bytes | None = None  # the PRNG key, made by the first draw that needs it
         self._fatal: BaseException | None = None
         # When the code first went past the recorded operations (perf_counter), for observers.
