@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from tests.integration.harness import WorkerProcess, delete_redis_keys, redis_ur
 from tests.support.redis_cluster import RedisCluster, start_cluster, stop_cluster
 from tests.support.redis_server import RedisServer
 from wfcore import WorkflowStatus
-from wfcore_dramatiq import App
+from wfcore_dramatiq import App, WorkflowHandle
 from wfcore_dramatiq._outbox import outbox_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
@@ -104,35 +104,71 @@ def test_a_worker_runs_parents_and_child_workflows_on_a_cluster_store(
         assert app.store.count_workflows(WorkflowStatus.COMPLETED) == 4 * 7
 
 
+def _through_failover(
+    cluster: RedisCluster,
+    app: App,
+    worker: WorkerProcess,
+    handles: list[WorkflowHandle[int]],
+    under_way: Callable[[WorkflowHandle[int]], bool],
+    expected: int,
+) -> None:
+    """Once a run is ``under_way``, SIGKILL a primary, wait for its replica to take over,
+    then check that every workflow finishes with ``expected``."""
+    deadline = time.monotonic() + 30
+    while not any(under_way(h) for h in handles):
+        assert time.monotonic() < deadline, worker.log()[-3000:]
+        time.sleep(0.01)
+    _, pid = cluster.primaries()[0]
+    cluster.kill(pid)
+    cluster.wait_ok(timeout=30)
+    for handle in handles:
+        try:
+            assert handle.result(timeout=40) == expected
+        except TimeoutError:
+            raise AssertionError(_explain(app, handle.workflow_id, worker)) from None
+
+
 def test_workflows_finish_once_through_a_primary_killed_mid_run(
     redis_server: RedisServer, fresh_cluster: RedisCluster, tmp_path: Path
 ) -> None:
     # Given a real worker running workflows that fan out to child tasks, on a cluster store
-    # (child *workflows* are left out: see the engine issue in the cluster16 report, a
-    # store error while creating one can leave its start recorded without it)
     with _served(redis_server, fresh_cluster, tmp_path) as (app, tasks, worker):
         n = 6
         handles = [start(tasks.fan, n) for _ in range(16)]
-        # When some runs are under way (child tasks recorded)...
-        deadline = time.monotonic() + 30
-        while not any(len(app.store.list_invocations(h.workflow_id)) > 1 for h in handles):
-            assert time.monotonic() < deadline, worker.log()[-3000:]
-            time.sleep(0.01)
-        # ...a primary is SIGKILLed, and its replica takes over
-        _, pid = fresh_cluster.primaries()[0]
-        fresh_cluster.kill(pid)
-        fresh_cluster.wait_ok(timeout=30)
 
+        # When a primary is SIGKILLed once child tasks are recorded (its replica takes over)
         # Then every workflow finishes with the right result
+        def under_way(h: WorkflowHandle[int]) -> bool:
+            return len(app.store.list_invocations(h.workflow_id)) > 1
+
         expected = sum(i * i for i in range(n)) + n * n
-        for handle in handles:
-            try:
-                assert handle.result(timeout=40) == expected
-            except TimeoutError:
-                raise AssertionError(_explain(app, handle.workflow_id, worker)) from None
+        _through_failover(fresh_cluster, app, worker, handles, under_way, expected)
+
         # And nothing is lost or duplicated: each has its n + 1 child tasks, each done once
         for handle in handles:
             invocations = app.store.list_invocations(handle.workflow_id)
             assert len(invocations) == n + 2  # the root and its children
             assert len({i.invocation_id for i in invocations}) == n + 2
             assert {i.status for i in invocations} == {WorkflowStatus.COMPLETED}
+
+
+@pytest.mark.skip(
+    reason="engine: a store error in create_workflow of a force_new_workflow child leaves its "
+    "START_TASK committed by the retry path (wfcore/context/children.py appends the entry "
+    "before creating the child); fixed by creating first, then appending"
+)
+def test_child_workflows_finish_once_through_a_primary_killed_mid_run(
+    redis_server: RedisServer, fresh_cluster: RedisCluster, tmp_path: Path
+) -> None:
+    # Given a real worker running parents that fan out to child workflows, on a cluster store
+    with _served(redis_server, fresh_cluster, tmp_path) as (app, tasks, worker):
+        handles = [start(tasks.parent, 5) for _ in range(16)]
+
+        # When a primary is SIGKILLed once child workflows exist
+        # Then every parent finishes with its 5 children's results, each child stored once
+        def under_way(h: WorkflowHandle[int]) -> bool:
+            return bool(app.store.child_workflows(h.workflow_id))
+
+        _through_failover(fresh_cluster, app, worker, handles, under_way, _expected(5))
+        for handle in handles:
+            assert len(app.store.child_workflows(handle.workflow_id)) == 5
