@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway redis-server (started here, stopped by pid)."""
+"""Shared fixtures: a throwaway redis-server and Redis Cluster (started here, stopped by
+pid)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.redis_cluster import RedisCluster, start_cluster, stop_cluster
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 
 
@@ -34,3 +36,14 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer, request: pytest.FixtureRequest) -> str:
     """A URL on the test server; WFCORE_TEST_REDIS_URL wins when set."""
     return os.environ.get("WFCORE_TEST_REDIS_URL") or redis_server.url(0)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A six-node Redis Cluster (3 primaries, 3 replicas) on free ports for the session."""
+    _need_redis_binary()
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        stop_cluster(cluster)

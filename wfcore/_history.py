@@ -87,13 +87,14 @@ def decode_entry(codec: Codec, seq: int, data: bytes, where: str) -> Entry:
         # The location is formatted only on failure: this runs for every replayed operation.
         located = str(exc).replace("history entry", f"history entry {seq} of {where}", 1)
         raise DecodeError(located) from exc
+    # Exact types (what the codec decodes to): cheaper than isinstance, run per replay.
     if (
-        not isinstance(raw, list)
+        type(raw) is not list
         or len(raw) != 5
-        or not isinstance(raw[0], str)
-        or not isinstance(raw[1], str)
-        or not isinstance(raw[2], bool)
-        or not isinstance(raw[4], float)
+        or type(raw[0]) is not str
+        or type(raw[1]) is not str
+        or type(raw[2]) is not bool
+        or type(raw[4]) is not float
     ):
         raise DecodeError(
             f"cannot decode history entry {seq} of {where}: not a [kind, name, ok, value, time] "
@@ -204,8 +205,10 @@ class HistoryEvent:
             ``task_created``,
             ``task_started``, ``task_resumed``, ``task_suspended``, ``task_retrying``,
             ``task_completed``, ``task_failed``,
-            ``task_cancelled``, and for the workflow's root invocation the matching
-            ``workflow_*`` events.
+            ``task_cancelled``, ``task_continued`` (``wf.continue_as_new``; value: the next
+            run and its root invocation), and for the root invocation of each of the
+            workflow's runs the matching ``workflow_*`` events
+            (``workflow_continued_as_new``).
         name: the operation's name (data key, step name, child task, change id), or "".
         seq: the operation's position, None for lifecycle events.
         ok: False for an operation that raised, a failure or a retry.
@@ -231,6 +234,7 @@ _WORKFLOW_EVENTS = {
     "task_completed": "workflow_completed",
     "task_failed": "workflow_failed",
     "task_cancelled": "workflow_cancelled",
+    "task_continued": "workflow_continued_as_new",
 }
 
 
@@ -271,7 +275,9 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
             kind, detail, at, execution = decode_lifecycle(codec, data, where)
             ok = kind not in _FAILURES
             events.append(HistoryEvent(at, *line, kind, "", None, ok, detail, execution))
-            if inv.invocation_id == root and kind in _WORKFLOW_EVENTS:
+            # Every run's root speaks for the workflow (wf.continue_as_new makes runs).
+            run_root = inv.invocation_id == root or inv.parent_workflow_id != workflow_id
+            if run_root and kind in _WORKFLOW_EVENTS:
                 events.append(
                     HistoryEvent(at, *line, _WORKFLOW_EVENTS[kind], "", None, ok, detail, execution)
                 )

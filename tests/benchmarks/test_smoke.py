@@ -145,3 +145,32 @@ def test_b2_cpu_quick_measures_both_bodies_on_both_stores() -> None:
         assert side["sync_cpu_us_per_workflow"] > 0
         assert side["async_cpu_us_per_workflow"] > 0
         assert len(side["ratio_async_to_sync_cpu_per_round"]) == 2
+
+
+@pytest.mark.timeout(150)
+def test_b6_quick_measures_chains_continuations_and_a_big_store() -> None:
+    report = _run("b6_long.py", "--quick", "--stores", "memory,sqlite")
+    result = report["result"]
+    assert isinstance(result, dict)
+    for section in ("sequential", "continue_as_new"):
+        for store in ("memory", "sqlite"):
+            assert set(result[section][store]) == {"10", "100", "500"}
+            numbers = result[section][store]["500"]
+            assert set(numbers["last_resume_ms"]) == {"min", "median", "max"}
+    assert set(result["replay_us"]) == {"random", "execute_task", "sleep", "wait_signal"}
+    big = result["big_store"]
+    assert big["stored_workflows"] == 500
+    assert big["memory"]["history_10k"]["entries"] == 10_000
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(150)
+def test_b10_quick_compares_the_cluster_store_with_a_standalone_one() -> None:
+    report = _run("b10_cluster.py", "--quick")
+    assert report["benchmark"] == "b10_cluster"
+    result = report["result"]
+    assert isinstance(result, dict)
+    assert set(result) == {"standalone", "cluster_replicas_1", "cluster_replicas_0"}
+    for numbers in result.values():
+        assert set(numbers["workflows_per_s"]) == {"min", "median", "max"}
+        assert numbers["list_page_ms"]["median"] > 0

@@ -28,12 +28,13 @@ class StoreUnderTest:
     make: Callable[[], StateStore]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "redis-resp2"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-resp2", "redis-cluster"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
     """Each kind of store, fresh and isolated (a temp file, or a unique Redis key prefix).
 
     Redis runs twice: with redis-py's default protocol (RESP3, where hashes come back as
-    maps) and with ``?protocol=2`` (flat lists).
+    maps) and with ``?protocol=2`` (flat lists); and once more on a six-node Redis Cluster
+    (the sharded key layout, every call routed to its slot's node).
     """
     kind: str = request.param
     url: str | None
@@ -46,6 +47,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
     elif kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
         make = lambda: open_store(url, retention=60.0)  # type: ignore[arg-type]  # noqa: E731
+    elif kind == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        url = cluster.url(prefix=f"t-{uuid.uuid4().hex[:12]}")
+        cluster_url: str = url
+        make = lambda: open_store(cluster_url, retention=60.0)  # noqa: E731
     else:
         redis_url: str = request.getfixturevalue("redis_url")
         sep = "&" if "?" in redis_url else "?"

@@ -8,7 +8,8 @@ from time import perf_counter
 from typing import Any
 
 from wfcore._codec import Codec
-from wfcore._history import Entry, Kind, describe, is_operation
+from wfcore._history import Entry, Kind, decode_entry, describe, is_operation
+from wfcore._history_cache import SHAREABLE, HeldHistory
 from wfcore._models import Snapshot
 from wfcore.context.cancellation import Cancellation
 from wfcore.context.runtime import Runtime
@@ -20,8 +21,15 @@ __all__ = ["Replaying"]
 class Replaying(Cancellation):
     """Matches the run's operations against its history, position by position."""
 
-    def __init__(self, runtime: Runtime, snapshot: Snapshot, *, strict: bool = False) -> None:
-        super().__init__(runtime, snapshot, strict=strict)
+    def __init__(
+        self,
+        runtime: Runtime,
+        snapshot: Snapshot,
+        *,
+        strict: bool = False,
+        held: HeldHistory | None = None,
+    ) -> None:
+        super().__init__(runtime, snapshot, strict=strict, held=held)
         # Where the previous run stopped, if it suspended: at the wait on these seqs. Until
         # that wait returns again, the code re-executes what the previous run executed.
         self._suspended_on = None if strict else _suspension(runtime.codec, snapshot.entries)
@@ -89,7 +97,7 @@ class Replaying(Cancellation):
         if self._fatal is not None:
             raise self._fatal
         seq = self._seq
-        if seq >= len(self._entries):
+        if seq >= self._recorded:
             if self._caught_up is None:
                 self._caught_up = perf_counter()
             if self._strict:
@@ -97,7 +105,18 @@ class Replaying(Cancellation):
             if self._cancel_pending:
                 self._deliver_cancel(record=True)
             return None
-        entry = self._entry_at(seq)
+        # _entry_at(seq), inlined: this runs for every replayed operation.
+        entry = self._shared[seq]
+        if entry is None:
+            entry = self._decoded
+            if entry is None or entry.seq != seq:
+                entry = decode_entry(self._codec, seq, self._entries[seq], self._where)
+                if self._share and (
+                    type(entry.value) in SHAREABLE or entry.kind == Kind.START_TASK
+                ):
+                    self._shared[seq] = entry
+                else:
+                    self._decoded = entry
         if entry.kind != kind or entry.name != name:
             if entry.kind == Kind.CANCELLED:
                 self._seq = seq + 1

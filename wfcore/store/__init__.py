@@ -277,7 +277,8 @@ def open_store(url: str, *, retention: float | None = None, read_only: bool = Fa
     Args:
         url: ``memory://``, ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or
             ``redis://[user:password@]host:port/db[?prefix=name&timeout=seconds]`` (also
-            ``rediss://`` for TLS, ``unix:///path/redis.sock``).
+            ``rediss://`` for TLS, ``unix:///path/redis.sock``, and for Redis Cluster
+            ``redis+cluster://host1:port1,host2:port2[?prefix=name]``).
         retention: seconds a finished workflow is kept; None keeps it forever.
         read_only: open an SQLite file read-only (it must exist; writes raise
             ``StoreError``), as the inspecting CLI commands do. Memory and Redis stores are
@@ -311,13 +312,13 @@ def open_store(url: str, *, retention: float | None = None, read_only: bool = Fa
         from wfcore.store.sqlite import SQLiteStore
 
         return SQLiteStore.from_url(url, retention=retention, read_only=read_only)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
         from wfcore.store.redis import RedisStore
 
         return RedisStore(url, retention=retention)
     raise ConfigurationError(
         f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; "
-        "supported: memory://, sqlite:///path, redis://, rediss://, unix://"
+        "supported: memory://, sqlite:///path, redis://, rediss://, unix://, redis+cluster://"
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from wfcore._models import Batch, CommitResult, OutcomeResult, WorkflowStatus
 from wfcore.errors import WorkflowNotFoundError
 from wfcore.store import _redis_scripts as layout
-from wfcore.store import suspend_slack
+from wfcore.store import refuse_pushes, suspend_slack
 from wfcore.store._redis_connection import Command, RedisConnection, active_member
 
 __all__ = ["RedisCommits"]
@@ -25,6 +25,8 @@ class RedisCommits(RedisConnection):
         Raises:
             WorkflowNotFoundError: the invocation does not exist.
         """
+        if self._cluster is not None:  # the broker's keys are in other slots (writes_pushes)
+            refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
         base = self._base(workflow_id)
         now = time.time()
         mode = status = waiting = expires = expires_ms = ""
@@ -35,6 +37,8 @@ class RedisCommits(RedisConnection):
             if self._retention is not None and batch.finish.status.finished:
                 expires_at = now + self._retention
                 expires, expires_ms = repr(expires_at), str(math.ceil(expires_at * 1000))
+            if batch.continue_with is not None:
+                mode, expires_at, expires = "continue", None, batch.continue_with
         elif batch.suspend is not None:
             mode, waiting = "suspend", ",".join(str(int(seq)) for seq in batch.suspend)
             status = str(suspend_slack(batch))  # the finish status's place is free here
@@ -46,7 +50,7 @@ class RedisCommits(RedisConnection):
             fields = layout.invocation_fields(child)
             children += [child.invocation_id, len(fields), *fields]
         parent_id = parent_seq = ""
-        if batch.finish is not None and batch.parent is not None:
+        if mode == "finish" and batch.parent is not None:
             parent_id, parent_seq = batch.parent.invocation_id, str(batch.parent.seq)
             keys += [base + "inv:" + parent_id, base + "o:" + parent_id]
         pushes = list(batch.pushes)
@@ -78,21 +82,21 @@ class RedisCommits(RedisConnection):
         if index_expiry:
             # A crash in between leaves a spurious candidate, which purge_expired drops,
             # rather than an expiring workflow nobody would un-index.
-            before.append(("ZADD", self._idx_expiry, repr(expires_at), workflow_id))
+            before.append(("ZADD", self._ix(workflow_id, "expiry"), repr(expires_at), workflow_id))
         if batch.children:
             scored = [repr(float(child.updated_at)) for child in batch.children]
             members = [active_member(workflow_id, child.invocation_id) for child in batch.children]
             pairs = [item for pair in zip(scored, members, strict=True) for item in pair]
-            before.append(("ZADD", self._idx_active, "NX", *pairs))
+            before.append(("ZADD", self._ix(workflow_id, "active"), "NX", *pairs))
         member = active_member(workflow_id, invocation_id)
         if batch.finish is not None and batch.finish.status.finished:
-            after.append(("ZREM", self._idx_active, member))
+            after.append(("ZREM", self._ix(workflow_id, "active"), member))
         elif batch.finish is not None:
-            after.append(("ZADD", self._idx_active, repr(now), member))
+            after.append(("ZADD", self._ix(workflow_id, "active"), repr(now), member))
         elif batch.suspend is not None:
             # Only ensures the entry: a refused suspension leaves updated_at alone, so the
             # score must not move to now (it would hide the invocation from sweeps).
-            before.append(("ZADD", self._idx_active, "NX", repr(now), member))
+            before.append(("ZADD", self._ix(workflow_id, "active"), "NX", repr(now), member))
         with self._calls():
             if not before and not after:
                 reply = self._script(self._commit, keys=keys, args=args)
@@ -103,7 +107,9 @@ class RedisCommits(RedisConnection):
             if index_expiry:  # no such invocation: take back the expiry candidate
                 with self._calls():
                     self._script(
-                        self._drop, keys=[self._idx_expiry], args=[workflow_id, repr(expires_at)]
+                        self._drop,
+                        keys=[self._ix(workflow_id, "expiry")],
+                        args=[workflow_id, repr(expires_at)],
                     )
             raise WorkflowNotFoundError(
                 f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; "
@@ -116,9 +122,11 @@ class RedisCommits(RedisConnection):
                 # This batch lost, so its index write was wrong: put the entry back as the
                 # invocation really is.
                 with self._calls():
-                    self._call("ZADD", self._idx_active, updated_at, member)
+                    self._call("ZADD", self._ix(workflow_id, "active"), updated_at, member)
         if ok != 1:
             return CommitResult(ok=False, cancel_requested=cancel == 1, winners=list(winners))
+        if batch.continue_with is not None:
+            self._roots[workflow_id] = batch.continue_with
         told = None
         if state[1] is not None:
             recorded, wake = state[1]

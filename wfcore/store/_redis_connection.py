@@ -10,7 +10,7 @@ from typing import Any, cast
 import redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
 
 from wfcore._models import WorkflowRecord
@@ -18,11 +18,26 @@ from wfcore.errors import ConfigurationError, StoreUnavailableError
 from wfcore.store import _redis_repair_scripts as repair_scripts
 from wfcore.store import _redis_scripts as layout
 from wfcore.store import mask_url
+from wfcore.store._redis_cluster import ClusterLinks
+from wfcore.store._redis_keys import KeyLayout, open_cluster
 from wfcore.store._redis_link import ThreadLinks
 from wfcore.store._redis_signal_scripts import SEND_SIGNAL
-from wfcore.store._redis_target import EXAMPLE, parse_url, positive_or_zero, store_error
+from wfcore.store._redis_target import (
+    _UNAVAILABLE,
+    EXAMPLE,
+    parse_url,
+    positive_or_zero,
+    store_error,
+)
 
-__all__ = ["CHUNK", "Command", "RedisConnection", "active_member", "hash_fields"]
+__all__ = [
+    "CHUNK",
+    "Command",
+    "RedisConnection",
+    "active_member",
+    "hash_fields",
+    "scored_pairs",
+]
 
 CHUNK = 200
 _ROOTS_KEPT = 10_000
@@ -51,31 +66,47 @@ class RedisConnection:
         self._retention = retention
         self._closed = False
         self._guard = _Calls(self)
+        self._layout = KeyLayout(target.prefix, sharded=bool(target.nodes))
+        # The connections: per-thread links to one server (_links), or per node of a
+        # cluster (_cluster); _route is whichever serves.
+        self._cluster: ClusterLinks | None = None
+        self._route: ThreadLinks | ClusterLinks
         try:
-            self._client = redis.Redis.from_url(
-                target.url,
-                socket_timeout=target.timeout,
-                socket_connect_timeout=target.timeout,
-                # No retries: a retried record_outcome whose first reply was lost would report
-                # recorded=False and nobody would wake the parent.
-                retry=Retry(NoBackoff(), 0),
-            )
-            pool = self._client.connection_pool
-            # Build one connection object (no socket yet) so a bad query option fails here.
-            pool.connection_class(**pool.connection_kwargs)
+            if target.nodes:
+                # _client: a node's client, for script digests only (every call is routed).
+                self._client, self._cluster = open_cluster(target)
+                self._route = self._cluster
+            else:
+                self._client = redis.Redis.from_url(
+                    target.url,
+                    socket_timeout=target.timeout,
+                    socket_connect_timeout=target.timeout,
+                    # No retries: a retried record_outcome whose first reply was lost would
+                    # report recorded=False and nobody would wake the parent.
+                    retry=Retry(NoBackoff(), 0),
+                )
+                pool = self._client.connection_pool
+                # Build one connection object (no socket yet) so a bad option fails here.
+                pool.connection_class(**pool.connection_kwargs)
+                self._links = ThreadLinks(self._client.connection_pool)
+                self._route = self._links
+        except RedisClusterException as e:  # not a cluster, or no seed node answered
+            raise StoreUnavailableError(
+                f"Redis Cluster at {target.where} cannot be used: {e}; check the nodes in the "
+                f"URL, or open a standalone server with redis:// (e.g. {EXAMPLE})"
+            ) from None
         except (TypeError, ValueError, redis.RedisError) as e:
+            if isinstance(e, redis.RedisError) and isinstance(e, _UNAVAILABLE):
+                raise store_error(target, e) from None
             raise ConfigurationError(
                 f"bad Redis store URL {mask_url(url)!r}: {e}; use e.g. {EXAMPLE}"
             ) from None
-        self._links = ThreadLinks(self._client.connection_pool)
-        self._idx_all = f"{target.prefix}:idx:all"
-        self._idx_types = f"{target.prefix}:idx:types"
-        self._idx_expiry = f"{target.prefix}:idx:expiry"
-        # Unfinished invocations, member "<workflow_id> <invocation_id>" (see active_member), score
-        # a lower bound of the invocation's updated_at (exact unless an operation could not
-        # know its outcome in advance). A hint: recover_candidates checks every member
-        # inside its workflow's slot, re-scores or drops the wrong ones, and claims the rest.
-        self._idx_active = f"{target.prefix}:idx:active"
+        # The cross-workflow indexes (see KeyLayout): by creation time, by type, workflow
+        # types, retention expiry, and the unfinished invocations, member "<workflow_id>
+        # <invocation_id>" (see active_member), score a lower bound of the invocation's
+        # updated_at (exact unless an operation could not know its outcome in advance). A
+        # hint: recover_candidates checks every member inside its workflow's slot, re-scores
+        # or drops the wrong ones, and claims the rest.
         # Root invocation ids seen by load/create: lets commit skip the expiry-index write
         # when a non-root invocation finishes. Only an optimisation; unknown means "write".
         self._roots: dict[str, str] = {}
@@ -83,36 +114,52 @@ class RedisConnection:
         sources += [layout.RECORD_OUTCOME, layout.CANCEL, layout.INVOCATIONS, layout.PURGE_ONE]
         sources += [layout.DROP_IF_SCORE, layout.RECLAIM, layout.HEARTBEAT, SEND_SIGNAL]
         sources += [layout.INDEX_STATUS]
-        self._scripts = tuple(self._client.register_script(source) for source in sources)
+        self._scripts = tuple(self._register(source) for source in sources)
         (self._create, self._add_child, self._claim, self._commit, self._record) = self._scripts[:5]
         (self._cancel, self._invocations, self._purge_one, self._drop) = self._scripts[5:9]
         self._reclaim, self._heartbeat, self._send_signal = self._scripts[9:12]
         self._index_status = self._scripts[12]
         # Repairs (resume, fork): registered last, so they sit at the end of _scripts.
         repairs = (repair_scripts.REOPEN, repair_scripts.CREATE_FORK)
-        self._scripts += tuple(self._client.register_script(source) for source in repairs)
+        self._scripts += tuple(self._register(source) for source in repairs)
         self._reopen, self._create_fork = self._scripts[-2:]
 
     def __repr__(self) -> str:
         return f"RedisStore({self._target.where!r}, prefix={self._prefix!r})"
 
+    @property
+    def writes_pushes(self) -> bool:
+        """Commits and creations write queue messages (``Batch.pushes``, ``push=``) on this
+        store's server, in the same script as the records: on a standalone server only (on
+        a cluster the broker's keys are in other slots; messages are sent after writes)."""
+        return not self._layout.sharded
+
     def shares_server(self, client: redis.Redis) -> bool:
         """True when ``client`` reaches this store's server and database (same address or
         Unix socket, same db) as the same user, so this store's commits may write the keys
-        it uses (a different ACL user might not be allowed to)."""
+        it uses (a different ACL user might not be allowed to). Never on a cluster."""
+        if self._cluster is not None:
+            return False
         return _server_of(client) == _server_of(self._client)
+
+    def _register(self, source: str) -> Script:
+        return Script(self._client, self._layout.script(source))
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def ping(self) -> None:
-        """Raise ``StoreUnavailableError`` if the store cannot be reached."""
+        """Raise ``StoreUnavailableError`` if the store cannot be reached (on a cluster:
+        every primary)."""
         with self._calls():
-            self._call("PING")
+            if self._cluster is not None:
+                self._cluster.ping()
+            else:
+                self._call("PING")
 
     def close(self) -> None:
         """Release connections; every later call raises ``StoreUnavailableError``."""
         self._closed = True
-        self._links.close()
+        self._route.close()
         self._client.close()
 
     # -- helpers -------------------------------------------------------------------------
@@ -126,9 +173,7 @@ class RedisConnection:
         first, with their scores."""
         top = repr(float(max_score))
         reply = self._call("ZRANGEBYSCORE", key, "-inf", top, "WITHSCORES", "LIMIT", 0, count)
-        if reply and isinstance(reply[0], list):  # RESP3 (redis-py's default): pairs
-            return [(member, float(score)) for member, score in reply]
-        return [(m, float(s)) for m, s in zip(reply[::2], reply[1::2], strict=True)]
+        return scored_pairs(reply)
 
     def _remember_root(self, workflow: WorkflowRecord) -> None:
         if len(self._roots) >= _ROOTS_KEPT:
@@ -136,21 +181,29 @@ class RedisConnection:
         self._roots[workflow.workflow_id] = workflow.root_invocation_id
 
     def _base(self, workflow_id: str) -> str:
-        return f"{self._prefix}:{{{workflow_id}}}:"
+        return self._layout.base(workflow_id)
 
-    def _idx_type(self, workflow_type: str) -> str:
-        return f"{self._prefix}:idx:type:{workflow_type}"
+    def _ix(self, workflow_id: str, name: str) -> str:
+        """The index ``name`` (all, types, expiry, active, type:<type>...) of the shard
+        holding ``workflow_id``."""
+        return self._layout.index(workflow_id) + name
 
-    def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
+    def _gather(self, commands: Sequence[Command]) -> list[Any]:
+        """``_pipeline`` for commands that may run in any order (reads, independent writes):
+        on a cluster, one round trip per node rather than per run of one node's commands."""
+        return self._pipeline(commands, ordered=False)
+
+    def _pipeline(self, commands: Sequence[Command], *, ordered: bool = True) -> list[Any]:
         if not commands:
             return []
-        results = self._send(commands)
+        results = self._send(commands, ordered)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
             # The server lost its script cache (restart, SCRIPT FLUSH): reload and re-send
             # only the refused calls, which did nothing, so no other command runs twice.
             self._reload_scripts()
-            for i, result in zip(missing, self._send([commands[i] for i in missing]), strict=True):
+            again = self._send([commands[i] for i in missing], ordered)
+            for i, result in zip(missing, again, strict=True):
                 results[i] = result
         for result in results:
             if isinstance(result, Exception):
@@ -181,7 +234,9 @@ class RedisConnection:
             if isinstance(loaded, Exception):
                 raise loaded
 
-    def _send(self, commands: Sequence[Command]) -> list[Any]:
+    def _send(self, commands: Sequence[Command], ordered: bool = True) -> list[Any]:
+        if self._cluster is not None:
+            return self._cluster.roundtrip(commands, ordered=ordered)
         return self._links.roundtrip(commands)
 
     def _script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -215,6 +270,14 @@ def hash_fields(reply: Any) -> dict[bytes, bytes]:
     """An HGETALL reply as a dict: a map under RESP3 (redis-py's default), a flat list under
     RESP2."""
     return cast(dict[bytes, bytes], reply) if isinstance(reply, dict) else layout.pairs(reply)
+
+
+def scored_pairs(reply: Any) -> list[tuple[bytes, float]]:
+    """A WITHSCORES reply as (member, score) pairs: pairs under RESP3 (redis-py's default),
+    flat under RESP2."""
+    if reply and isinstance(reply[0], list):
+        return [(member, float(score)) for member, score in reply]
+    return [(m, float(s)) for m, s in zip(reply[::2], reply[1::2], strict=True)]
 
 
 def active_member(workflow_id: str, invocation_id: str) -> str:

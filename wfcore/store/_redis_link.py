@@ -151,6 +151,11 @@ class ThreadLinks:
                 raise
             raise failure from error
 
+    def connect(self) -> None:
+        """Open this thread's connection now if it has none (raises redis-py's
+        ``ConnectionError`` or ``TimeoutError``, having sent nothing, if it cannot)."""
+        self._link()
+
     def close(self) -> None:
         """Disconnect every thread's connection (a later roundtrip reconnects)."""
         with self._lock:

@@ -15,13 +15,19 @@ listing by status then scans the type (or all) index and filters, correct but sl
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections import deque
 
 from wfcore._models import WorkflowRecord, WorkflowStatus
 from wfcore.errors import StoreError
 from wfcore.store import _redis_scripts as layout
 from wfcore.store import listing
-from wfcore.store._redis_connection import CHUNK, Command, RedisConnection, hash_fields
+from wfcore.store._redis_connection import (
+    CHUNK,
+    Command,
+    RedisConnection,
+    hash_fields,
+    scored_pairs,
+)
 
 __all__ = ["RedisListing"]
 
@@ -72,21 +78,37 @@ class RedisListing(RedisConnection):
             high = repr(after.created_at)  # inclusive: ties at it are sorted out below
         found: list[WorkflowRecord] = []
         with self._calls():
-            key, exact = self._listing_index(status, workflow_type)
-            offset = 0
+            name, exact = self._listing_index(status, workflow_type)
+            # One index per shard (one on a standalone server), merged: each gives its
+            # entries highest first, and the highest head of all is the next in order.
+            keys = [index + name for index in self._layout.indexes()]
+            heads: dict[str, deque[tuple[bytes, float]]] = {key: deque() for key in keys}
+            offsets = dict.fromkeys(keys, 0)
+            unread = set(keys)  # may hold more entries than were fetched
             while limit < 0 or len(found) < limit:
                 want = CHUNK if limit < 0 or not exact else min(limit - len(found) + 1, CHUNK)
-                command = ("ZREVRANGEBYSCORE", key, high, low, "WITHSCORES", "LIMIT", offset, want)
-                entries = _scored(self._call(*command))
-                offset += len(entries)
+                refill = [key for key in keys if key in unread and not heads[key]]
+                ranges = [
+                    ("ZREVRANGEBYSCORE", key, high, low, "WITHSCORES", "LIMIT", offsets[key], want)
+                    for key in refill
+                ]
+                for key, reply in zip(refill, self._gather(ranges), strict=True):
+                    entries = scored_pairs(reply)
+                    offsets[key] += len(entries)
+                    heads[key].extend(entries)
+                    if len(entries) < want:
+                        unread.discard(key)
+                picked = _merge(keys, heads, unread, want)
+                if not picked:
+                    break
                 ids = [
                     m.decode()
-                    for m, score in entries
+                    for m, score in picked
                     if after is None
                     or score < after.created_at
                     or (score == after.created_at and m.decode() < after.workflow_id)
                 ]
-                fetched = self._pipeline([("HGETALL", self._base(i) + "wf") for i in ids])
+                fetched = self._gather([("HGETALL", self._base(i) + "wf") for i in ids])
                 for fields in fetched:
                     if not fields:
                         continue  # an index entry whose workflow is gone or not yet written
@@ -95,8 +117,6 @@ class RedisListing(RedisConnection):
                         workflow_type is None or record.workflow_type == workflow_type
                     ):
                         found.append(record)
-                if len(entries) < want:
-                    break
         return found[:limit]
 
     def count_workflows(self, status: WorkflowStatus) -> int:
@@ -112,16 +132,18 @@ class RedisListing(RedisConnection):
                     "workflows by status cannot be counted cheaply; run `wfcore upgrade "
                     "--store URL` once"
                 )
-            key = f"{self._prefix}:idx:status:{WorkflowStatus(status).value}"
-            return int(self._call("ZCARD", key))
+            name = f"status:{WorkflowStatus(status).value}"
+            counts = [("ZCARD", index + name) for index in self._layout.indexes()]
+            return sum(int(n) for n in self._gather(counts))
 
     def _listing_index(
         self, status: WorkflowStatus | None, workflow_type: str | None
     ) -> tuple[str, bool]:
-        """The index to walk, and whether it holds only workflows of ``status``."""
+        """The name of the index to walk (in each shard), and whether it holds only
+        workflows of ``status``."""
         if status is not None and self._statuses_indexed():
-            key = f"{self._prefix}:idx:status:{status.value}"
-            return (key if workflow_type is None else f"{key}:type:{workflow_type}"), True
+            name = f"status:{status.value}"
+            return (name if workflow_type is None else f"{name}:type:{workflow_type}"), True
         if status is not None:
             _log.warning(
                 "%r has no status indexes (written before wfcore kept them): listing by "
@@ -129,13 +151,15 @@ class RedisListing(RedisConnection):
                 "them",
                 self,
             )
-        key = self._idx_all if workflow_type is None else self._idx_type(workflow_type)
-        return key, status is None
+        return ("all" if workflow_type is None else f"type:{workflow_type}"), status is None
 
     def _statuses_indexed(self) -> bool:
         """Whether the status indexes hold every workflow: the marker says they were built,
         or that the database held no workflow when a store first wrote or listed one (the
-        scripts have indexed every workflow since)."""
+        scripts have indexed every workflow since). Always on a cluster: its sharded
+        layout is newer than the status indexes."""
+        if self._layout.sharded:
+            return True
         if not self._status_ready:
             self._status_ready = self._call(*self._mark_if_empty()) == 1
             self._status_checked = True
@@ -144,7 +168,7 @@ class RedisListing(RedisConnection):
     def _mark_if_empty(self) -> Command:
         """The command that sets the marker if no workflow was ever indexed; replies 1 when
         the marker is set (now or before)."""
-        return ("EVAL", _MARK_IF_EMPTY, 2, self._status_marker, self._idx_all)
+        return ("EVAL", _MARK_IF_EMPTY, 2, self._status_marker, f"{self._prefix}:idx:all")
 
     @property
     def _status_marker(self) -> str:
@@ -159,22 +183,36 @@ class RedisListing(RedisConnection):
         """
         done = 0
         with self._calls():
-            scan = b"0"
-            while True:  # ZSCAN: every entry present from start to end is seen
-                scan, flat = self._call("ZSCAN", self._idx_all, scan, "COUNT", CHUNK)
-                ids = [m for m, _ in _scored(flat)]
-                script = ("EVALSHA", self._index_status.sha, 1)
-                replies = self._pipeline([(*script, self._base(i.decode()) + "wf") for i in ids])
-                done += sum(1 for r in replies if r == 1)
-                if scan in (b"0", 0):
-                    break
+            for index in self._layout.indexes():
+                scan = b"0"
+                while True:  # ZSCAN: every entry present from start to end is seen
+                    scan, flat = self._call("ZSCAN", index + "all", scan, "COUNT", CHUNK)
+                    ids = [m for m, _ in scored_pairs(flat)]
+                    script = ("EVALSHA", self._index_status.sha, 1)
+                    wfs = [(*script, self._base(i.decode()) + "wf") for i in ids]
+                    done += sum(1 for r in self._gather(wfs) if r == 1)
+                    if scan in (b"0", 0):
+                        break
             self._call("SET", self._status_marker, "1")
         self._status_ready = True
         return done
 
 
-def _scored(reply: Any) -> list[tuple[bytes, float]]:
-    """A WITHSCORES reply as (member, score) pairs: pairs under RESP3, flat under RESP2."""
-    if reply and isinstance(reply[0], list):
-        return [(member, float(score)) for member, score in reply]
-    return [(m, float(score)) for m, score in zip(reply[::2], reply[1::2], strict=True)]
+def _merge(
+    keys: list[str],
+    heads: dict[str, deque[tuple[bytes, float]]],
+    unread: set[str],
+    want: int,
+) -> list[tuple[bytes, float]]:
+    """Up to ``want`` entries taken from ``heads`` in listing order (score, then member,
+    descending), stopping when an index that may hold more has none fetched left."""
+    picked: list[tuple[bytes, float]] = []
+    while len(picked) < want:
+        live = [key for key in keys if heads[key]]
+        if not live:
+            break
+        key = max(live, key=lambda k: (heads[k][0][1], heads[k][0][0]))
+        picked.append(heads[key].popleft())
+        if not heads[key] and key in unread:
+            break
+    return picked

@@ -44,14 +44,14 @@ class RedisRepair(RedisConnection):
         ]
         commands: list[Command] = []
         if members:
-            commands.append(("ZADD", self._idx_active, *members))
+            commands.append(("ZADD", self._ix(workflow_id, "active"), *members))
         commands.append(("EVALSHA", self._reopen.sha, len(keys), *keys, *args, *tail))
         with self._calls():
             reply = self._pipeline(commands)[-1]
             if not reply:
                 return None
             # No longer finished: out of the retention purge's index.
-            self._call("ZREM", self._idx_expiry, workflow_id)
+            self._call("ZREM", self._ix(workflow_id, "expiry"), workflow_id)
         return layout.workflow_from(layout.pairs(reply))
 
     def create_fork(
@@ -68,10 +68,10 @@ class RedisRepair(RedisConnection):
         score = repr(float(workflow.created_at))
         member = active_member(wid, root.invocation_id)
         commands: list[Command] = [
-            ("ZADD", self._idx_all, "NX", score, wid),
-            ("ZADD", self._idx_type(workflow.workflow_type), "NX", score, wid),
-            ("HSETNX", self._idx_types, wid, workflow.workflow_type),
-            ("ZADD", self._idx_active, "NX", repr(float(root.updated_at)), member),
+            ("ZADD", self._ix(wid, "all"), "NX", score, wid),
+            ("ZADD", self._ix(wid, "type:" + workflow.workflow_type), "NX", score, wid),
+            ("HSETNX", self._ix(wid, "types"), wid, workflow.workflow_type),
+            ("ZADD", self._ix(wid, "active"), "NX", repr(float(root.updated_at)), member),
         ]
         wf_fields = layout.workflow_fields(workflow)
         inv_fields = layout.invocation_fields(root)
@@ -90,5 +90,5 @@ class RedisRepair(RedisConnection):
         self._remember_root(stored)
         if not created and replies[3] and stored.status.finished:
             with self._calls():  # indexed a finished fork's root again: take it back
-                self._call("ZREM", self._idx_active, member)
+                self._call("ZREM", self._ix(wid, "active"), member)
         return stored, created

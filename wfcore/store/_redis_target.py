@@ -10,7 +10,9 @@ import redis
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
+    ClusterCrossSlotError,
     ClusterDownError,
+    MovedError,
     ReadOnlyError,
     TryAgainError,
 )
@@ -18,9 +20,18 @@ from redis.exceptions import (
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
 from wfcore.store import mask_url
 
-__all__ = ["EXAMPLE", "Target", "parse_url", "positive_or_zero", "store_error"]
+__all__ = [
+    "CLUSTER_EXAMPLE",
+    "EXAMPLE",
+    "cluster_nodes",
+    "Target",
+    "parse_url",
+    "positive_or_zero",
+    "store_error",
+]
 
 EXAMPLE = "redis://[user:password@]host:6379/0?prefix=wfcore&timeout=5"
+CLUSTER_EXAMPLE = "redis+cluster://[user:password@]host1:7000,host2:7001?prefix=wfcore"
 _DEFAULT_PREFIX = "wfcore"
 _DEFAULT_TIMEOUT = 5.0
 # Errors that mean "the server cannot serve us right now" rather than "the request is wrong".
@@ -37,6 +48,8 @@ class Target:
     secrets: tuple[str, ...]  # the password as written and decoded, to scrub from messages
     prefix: str
     timeout: float
+    nodes: tuple[tuple[str, int], ...] = ()  # a cluster's seed nodes; () for one server
+    replicas: int = 1  # on a cluster: replicas each write waits for (WAIT), 0 for none
 
 
 def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
@@ -46,6 +59,9 @@ def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
             f"Redis store URL {mask_url(str(url))!r} is not a URL; use e.g. {EXAMPLE}"
         )
     shown = mask_url(url)
+    nodes: tuple[tuple[str, int], ...] = ()
+    if url.split("://", 1)[0].lower() in ("redis+cluster", "rediss+cluster"):
+        url, nodes = cluster_nodes(url, shown)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -71,15 +87,22 @@ def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
             )
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         where = f"{host}:{port or 6379}/{db}"
+        if nodes:
+            if db != "0":
+                raise ConfigurationError(
+                    f"Redis store URL {shown!r}: a cluster has only database 0; remove "
+                    f"/{db}, e.g. {CLUSTER_EXAMPLE}"
+                )
+            where = "cluster " + ",".join(f"{h}:{p}" for h, p in nodes)
     else:
         raise ConfigurationError(
-            f"Redis store URL {shown!r} has scheme {scheme!r}; use redis://, rediss:// or "
-            f"unix://, e.g. {EXAMPLE}"
+            f"Redis store URL {shown!r} has scheme {scheme!r}; use redis://, rediss://, "
+            f"unix:// or (Redis Cluster) redis+cluster://, e.g. {EXAMPLE}"
         )
     ours: dict[str, str] = {}
     rest: list[tuple[str, str]] = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in ("prefix", "timeout"):
+        if name in ("prefix", "timeout", "replicas"):
             if name in ours:
                 raise ConfigurationError(f"Redis store URL {shown!r} sets {name}= twice")
             ours[name] = value
@@ -113,7 +136,40 @@ def parse_url(url: str, prefix: str | None, timeout: float | None) -> Target:
     query = urlencode(rest)
     cleaned = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
     secrets = (parts.password, unquote(parts.password)) if parts.password else ()
-    return Target(cleaned, where, secrets, prefix, float(timeout))
+    replicas = ours.get("replicas", "1")
+    if not nodes and "replicas" in ours:
+        raise ConfigurationError(
+            f"Redis store URL {shown!r}: replicas= is for Redis Cluster URLs only; use e.g. "
+            f"{CLUSTER_EXAMPLE}&replicas=1"
+        )
+    if not replicas.isdigit():
+        raise ConfigurationError(
+            f"Redis store URL {shown!r}: replicas must be a whole number >= 0 (replicas each "
+            f"write waits for), got {replicas!r}; use e.g. {CLUSTER_EXAMPLE}&replicas=1"
+        )
+    return Target(cleaned, where, secrets, prefix, float(timeout), nodes, int(replicas))
+
+
+def cluster_nodes(url: str, shown: str) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """A ``redis+cluster://`` URL as a plain one on its first node, and every seed node."""
+    scheme, rest = url.split("://", 1)
+    netloc, sep, tail = rest.partition("/")
+    if not sep and "?" in netloc:
+        netloc, tail = netloc.split("?", 1)
+        tail = "?" + tail
+    auth, _, hosts = netloc.rpartition("@")
+    nodes: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(
+                f"Redis Cluster URL {shown!r}: {item!r} is not host:port; use e.g. "
+                f"{CLUSTER_EXAMPLE}"
+            )
+        nodes.append((host.strip("[]"), int(port)))
+    first = f"{nodes[0][0]}:{nodes[0][1]}"
+    plain = scheme.lower().removesuffix("+cluster")
+    return f"{plain}://{auth + '@' if auth else ''}{first}/{tail}", tuple(nodes)
 
 
 def positive_or_zero(value: object) -> bool:
@@ -131,6 +187,12 @@ def store_error(target: Target, error: redis.RedisError) -> StoreError:
     cannot serve now, else ``StoreError`` (it refused the command). Never shows the password.
     """
     shown = _scrub(target, error)
+    if isinstance(error, MovedError | ClusterCrossSlotError) and not target.nodes:
+        return StoreError(
+            f"Redis at {target.where} is a Redis Cluster node (it answered: {shown}); "
+            f"open a cluster with a redis+cluster:// URL naming its nodes, e.g. "
+            f"{CLUSTER_EXAMPLE}"
+        )
     if not isinstance(error, _UNAVAILABLE):
         return StoreError(f"Redis at {target.where} refused a wfcore command: {shown}")
     hint = "check that redis-server runs there and that host, port and TLS are right"

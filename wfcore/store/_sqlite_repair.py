@@ -64,7 +64,8 @@ class SQLiteRepair:
                 )
                 conn.execute(
                     "UPDATE invocations SET status = 'PENDING', outcome = NULL, waiting = ?,"
-                    f" missing = NULL, updated_at = ? WHERE {layout.KEY}",
+                    " missing = NULL, updated_at = ?, history_epoch = history_epoch + 1"
+                    f" WHERE {layout.KEY}",
                     (layout.NO_WAIT, now, *key),
                 )
             conn.execute(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord
 from wfcore.store import _redis_scripts as layout
+from wfcore.store import refuse_pushes
 from wfcore.store._redis_commit import RedisCommits
 from wfcore.store._redis_connection import Command, active_member, hash_fields
 from wfcore.store._redis_listing import RedisListing
 from wfcore.store._redis_repair import RedisRepair
 from wfcore.store._redis_signals import RedisSignals
 from wfcore.store._redis_sweeps import RedisSweeps
+from wfcore.store.incremental import HistoryDelta, HistoryMark, tail_start
 
 __all__ = ["RedisStore"]
 
@@ -36,10 +39,6 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         ConfigurationError: the URL or an option is malformed.
     """
 
-    writes_pushes = True
-    """Commits and creations write queue messages (``Batch.pushes``, ``push=``) on this
-    store's server, in the same script as the records."""
-
     # -- workflows -----------------------------------------------------------------------
 
     def create_workflow(
@@ -47,22 +46,27 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists; with
         ``push``, write that message too, in the same script, only if this call creates it."""
+        if self._cluster is not None:
+            refuse_pushes(self, push)  # the broker's keys are in other slots (writes_pushes)
         wid = workflow.workflow_id
         base = self._base(wid)
         score = float(workflow.created_at)
         commands: list[Command] = []
-        marking = not self._status_checked  # read once: other threads may set it meanwhile
+        # Read once: other threads may set it meanwhile. A cluster's indexes are always kept.
+        marking = not self._status_checked and not self._layout.sharded
         if marking:
             # Once per store: a database without workflows yet gets its status indexes
             # marked complete, since every script that writes one from now on keeps them.
             commands.append(self._mark_if_empty())
         # Indexes before the record: listing skips an id without a record, but could never
         # find a record without an id.
-        commands.append(("ZADD", self._idx_all, "NX", repr(score), wid))
-        commands.append(("ZADD", self._idx_type(workflow.workflow_type), "NX", repr(score), wid))
-        commands.append(("HSETNX", self._idx_types, wid, workflow.workflow_type))
+        commands.append(("ZADD", self._ix(wid, "all"), "NX", repr(score), wid))
+        commands.append(
+            ("ZADD", self._ix(wid, "type:" + workflow.workflow_type), "NX", repr(score), wid)
+        )
+        commands.append(("HSETNX", self._ix(wid, "types"), wid, workflow.workflow_type))
         member, root_score = active_member(wid, root.invocation_id), repr(float(root.updated_at))
-        commands.append(("ZADD", self._idx_active, "NX", root_score, member))
+        commands.append(("ZADD", self._ix(wid, "active"), "NX", root_score, member))
         wf_fields = layout.workflow_fields(workflow)
         keys = [base + "wf", base + "invs", base + "inv:" + root.invocation_id]
         message: tuple[str, bytes] = ("", b"")
@@ -100,7 +104,7 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
             # The workflow existed and this call indexed a root that is finished or not its
             # own: take that entry back (unless something rewrote it since).
             with self._calls():
-                self._script(self._drop, keys=[self._idx_active], args=[member, root_score])
+                self._script(self._drop, keys=[self._ix(wid, "active")], args=[member, root_score])
         return stored, created
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
@@ -113,7 +117,7 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         """Workflows whose parent is ``workflow_id``, oldest first."""
         with self._calls():
             ids = self._call("ZRANGE", self._base(workflow_id) + "children", 0, -1)
-            replies = self._pipeline([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
+            replies = self._gather([("HGETALL", self._base(i.decode()) + "wf") for i in ids])
         records = [layout.workflow_from(hash_fields(fields)) for fields in replies if fields]
         children = [r for r in records if r.parent_workflow_id == workflow_id]
         children.sort(key=lambda r: r.created_at)
@@ -151,26 +155,72 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         One transaction: the claim script (unless ``claim`` is false), then plain reads.
         """
         base = self._base(workflow_id)
-        inv_key = base + "inv:" + invocation_id
-        reads: list[Command] = [("HGETALL", base + "wf"), ("HGETALL", inv_key)]
-        reads += [("LRANGE", base + "h:" + invocation_id, 0, -1)]
+        reads: list[Command] = [("LRANGE", base + "h:" + invocation_id, 0, -1)]
         reads += [("HGETALL", base + "o:" + invocation_id)]
+        replies = self._load(workflow_id, invocation_id, claim, reads)
+        if replies is None:
+            return None
+        workflow, inv_fields, (entries, outcomes) = replies
+        return Snapshot(
+            workflow=workflow,
+            invocation=layout.invocation_from(inv_fields),
+            entries=entries,
+            outcomes={int(seq): value for seq, value in hash_fields(outcomes).items()},
+        )
+
+    def load_since(
+        self, workflow_id: str, invocation_id: str, mark: HistoryMark, *, claim: bool = True
+    ) -> HistoryDelta | None:
+        """``load``, reading only past ``mark`` (see :mod:`wfcore.store.incremental`)."""
+        base = self._base(workflow_id)
+        outcomes_key = base + "o:" + invocation_id
+        reads: list[Command] = [("LRANGE", base + "h:" + invocation_id, tail_start(mark), -1)]
+        if not mark.length:
+            reads.append(("HGETALL", outcomes_key))
+        else:
+            reads.append(("HLEN", outcomes_key))
+            if mark.open:
+                reads.append(("HMGET", outcomes_key, *mark.open))
+        replies = self._load(workflow_id, invocation_id, claim, reads)
+        if replies is None:
+            return None
+        workflow, inv_fields, (entries, *counted) = replies
+        if not mark.length:
+            outcomes = {int(seq): value for seq, value in hash_fields(counted[0]).items()}
+            count = len(outcomes)
+        else:
+            count = counted[0]
+            found = counted[1] if mark.open else []
+            outcomes = {s: v for s, v in zip(mark.open, found, strict=True) if v is not None}
+        return HistoryDelta(
+            workflow,
+            layout.invocation_from(inv_fields),
+            int(inv_fields.get(b"epoch") or 0),
+            entries,
+            outcomes,
+            count,
+        )
+
+    def _load(
+        self, workflow_id: str, invocation_id: str, claim: bool, reads: list[Command]
+    ) -> tuple[WorkflowRecord, dict[bytes, bytes], list[Any]] | None:
+        """One transaction: the claim script (unless ``claim`` is false), the workflow's and
+        the invocation's fields, then ``reads``; None if either record is missing."""
+        base = self._base(workflow_id)
+        inv_key = base + "inv:" + invocation_id
+        commands: list[Command] = [("HGETALL", base + "wf"), ("HGETALL", inv_key), *reads]
         if claim:
             # A claim moves updated_at to now but leaves the active-index score alone: an
             # older score is still a lower bound, and a sweep re-scores the few that lag.
             now = repr(time.time())
             claiming = ("EVALSHA", self._claim.sha, 2, base + "wf", inv_key, now, invocation_id)
-            reads.insert(0, claiming)
+            commands.insert(0, claiming)
         with self._calls():
-            replies = self._transaction(reads)
-        fields, inv_fields, entries, outcomes = replies[-4:]
+            replies = self._transaction(commands)
+        replies = replies[-2 - len(reads) :]
+        fields, inv_fields = replies[0], replies[1]
         if not fields or not inv_fields:
             return None
         workflow = layout.workflow_from(hash_fields(fields))
         self._remember_root(workflow)
-        return Snapshot(
-            workflow=workflow,
-            invocation=layout.invocation_from(hash_fields(inv_fields)),
-            entries=entries,
-            outcomes={int(seq): value for seq, value in hash_fields(outcomes).items()},
-        )
+        return workflow, hash_fields(inv_fields), replies[2:]
