@@ -152,11 +152,6 @@ def test_workflows_finish_once_through_a_primary_killed_mid_run(
             assert {i.status for i in invocations} == {WorkflowStatus.COMPLETED}
 
 
-@pytest.mark.skip(
-    reason="engine: a store error in create_workflow of a force_new_workflow child leaves its "
-    "START_TASK committed by the retry path (wfcore/context/children.py appends the entry "
-    "before creating the child); fixed by creating first, then appending"
-)
 def test_child_workflows_finish_once_through_a_primary_killed_mid_run(
     redis_server: RedisServer, fresh_cluster: RedisCluster, tmp_path: Path
 ) -> None:

@@ -12,11 +12,12 @@ import pytest
 import wfcore
 from wfcore import LocalRunner, RunStatus
 from wfcore._history import Kind, decode_entry, is_operation
-from wfcore._models import Batch, CommitResult
+from wfcore._models import Batch, CommitResult, InvocationRecord, QueuePush, WorkflowRecord
 from wfcore.errors import (
     ConfigurationError,
     EncodeError,
     NotInWorkflowError,
+    StoreUnavailableError,
     WorkflowFailedError,
 )
 from wfcore.store import DelegatingStore
@@ -413,3 +414,43 @@ def test_set_data_is_written_by_the_next_commit_and_read_back_before_it() -> Non
     # And the child, started after that commit, reads it
     runner.run_until_idle()
     assert runner.engine.result(workflow_id) == ("v", 1)
+
+
+class _ChildCreationFailsOnce(DelegatingStore):
+    """The first creation of a child workflow fails as an unreachable store would."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())
+        self.failed = 0
+
+    def create_workflow(
+        self, record: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
+    ) -> tuple[WorkflowRecord, bool]:
+        if record.parent_workflow_id is not None and not self.failed:
+            self.failed += 1
+            raise StoreUnavailableError("store unavailable (test)")
+        return super().create_workflow(record, root, push=push)
+
+
+def test_a_child_workflow_whose_creation_failed_is_not_recorded_as_started() -> None:
+    # Given a parent whose child workflow's creation fails once (the store went away)
+    store = _ChildCreationFailsOnce()
+    runner = LocalRunner(store)
+
+    @runner.task(force_new_workflow=True)
+    def child(n: int) -> int:
+        return n * 2
+
+    @runner.task(max_retries=1)
+    def parent() -> int:
+        return parent.wf.execute_task(child, 21).result
+
+    # When the run fails on it and is retried
+    workflow_id = runner.start(parent)
+    runner.run_until_idle()
+    # Then the retry creates the child it starts (no start recorded for a child that does
+    # not exist, which would leave the parent waiting for ever) and the parent finishes
+    assert store.failed == 1
+    assert runner.engine.result(workflow_id) == 42
+    (created,) = store.child_workflows(workflow_id)
+    assert runner.engine.result(created.workflow_id) == 42

@@ -254,17 +254,18 @@ class Children(Awaiting):
         )
         identity = self.workflow if workflow is None else workflow.identity
         value = [child.invocation_id, *_identity_fields(identity)]
-        self._append(
-            encode_entry(
-                rt.codec, Kind.START_TASK, spec.name, True, value, f"start_task({spec.name!r})"
-            )
+        entry = encode_entry(
+            rt.codec, Kind.START_TASK, spec.name, True, value, f"start_task({spec.name!r})"
         )
         if workflow is not None:
             # Created before the parent records the start: a crash in between leaves an
             # unreferenced PENDING workflow (recovered or harmless), never a dangling start.
+            # A creation that raises (the store unavailable) appends nothing, so the failed
+            # run's retry commit cannot record a start of a child that does not exist.
             rt.store.create_workflow(workflow, child)
         else:
             self._new_children.append(child)
+        self._append(entry)
         # Sent after the next commit (a wait's suspension, a step, completion) records the
         # start: back-to-back starts and execute_task cost one write, and no message can run
         # a child its parent has not recorded.
