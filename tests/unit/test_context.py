@@ -443,7 +443,8 @@ def test_a_child_workflow_whose_creation_failed_is_not_recorded_as_started() -> 
 
     @runner.task(max_retries=1)
     def parent() -> int:
-        return parent.wf.execute_task(child, 21).result
+        result: int = parent.wf.execute_task(child, 21).result
+        return result
 
     # When the run fails on it and is retried
     workflow_id = runner.start(parent)
