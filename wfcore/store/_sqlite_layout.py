@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from pydantic import ValidationError
-
 from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 from wfcore.errors import DecodeError
+from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, shown, workflow_record
 
 __all__ = [
     "ANY_MISSING",
@@ -62,16 +61,6 @@ __all__ = [
 # which were started, never forked), by MIGRATIONS.
 SCHEMA_VERSION = 6
 
-_WF_FIELDS = (
-    "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
-    "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline", "seed", "forked_from",
-)  # fmt: skip
-_INV_FIELDS = (
-    "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
-    "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
-    "created_at", "updated_at", "parent_task_name", "cancel_shielded",
-)  # fmt: skip
 
 # Tables added after version 4 (name: statement). Signals buffered per (workflow, name) in
 # rowid order (a new rowid is above every stored one, so the order is acceptance order);
@@ -137,24 +126,24 @@ WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"
 FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
 KEY = "workflow_id = ? AND invocation_id = ?"
-SELECT_WF = f"SELECT {', '.join(_WF_FIELDS)} FROM workflows"
-SELECT_INV = f"SELECT {', '.join(_INV_FIELDS)} FROM invocations"
+SELECT_WF = f"SELECT {', '.join(WF_FIELDS)} FROM workflows"
+SELECT_INV = f"SELECT {', '.join(INV_FIELDS)} FROM invocations"
 INSERT_WF, INSERT_INV = (
     f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-    for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
+    for table, fields in (("workflows", WF_FIELDS), ("invocations", INV_FIELDS))
 )
 # One row: the invocation's columns, then its workflow's.
 LOAD = (
-    f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
+    f"SELECT {', '.join('i.' + f for f in INV_FIELDS)}, {', '.join('w.' + f for f in WF_FIELDS)}"
     " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = ? AND i.invocation_id = ?"
 )
-N_INV = len(_INV_FIELDS)
+N_INV = len(INV_FIELDS)
 I_STATUS, I_ATTEMPTS, I_UPDATED = (
-    _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
+    INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
 )
 W_ROOT, W_STATUS, W_UPDATED = (
-    N_INV + _WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
+    N_INV + WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
 )
 HEAD = (
     "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting, i.missing,"
@@ -187,20 +176,16 @@ SET_WF = (
 _UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
 STALE = f"WHERE {_UNFINISHED} AND updated_at <= ?"
 STALE_ROWS = f"{SELECT_INV} {STALE} ORDER BY updated_at, workflow_id, invocation_id LIMIT ?"
-wf_values = attrgetter(*_WF_FIELDS)
-_inv_values = attrgetter(*_INV_FIELDS)
+wf_values = attrgetter(*WF_FIELDS)
+_inv_values = attrgetter(*INV_FIELDS)
 
 
 def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
-    values = dict(zip(_WF_FIELDS, row, strict=False))
-    try:
-        return WorkflowRecord.model_validate(values)
-    except ValidationError as e:
-        raise _damaged(f"the row of workflow {values['workflow_id']!r}", "workflows", e) from None
+    return workflow_record(dict(zip(WF_FIELDS, row, strict=False)), _REPAIR)
 
 
 def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
-    values = dict(zip(_INV_FIELDS, row, strict=False))
+    values = dict(zip(INV_FIELDS, row, strict=False))
     waiting = values["waiting"]
     if waiting != NO_WAIT:
         try:
@@ -212,11 +197,7 @@ def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
         values["waiting"] = tuple(seqs)
     else:
         values["waiting"] = ()
-    try:
-        return InvocationRecord.model_validate(values)
-    except ValidationError as e:
-        where = f"the row of invocation {values['invocation_id']!r} of workflow "
-        raise _damaged(f"{where}{values['workflow_id']!r}", "invocations", e) from None
+    return invocation_record(values, _REPAIR)
 
 
 _REPAIR = "the file was changed outside wfcore or is damaged; restore it from a backup"
@@ -226,22 +207,9 @@ def bad_waiting(workflow_id: str, invocation_id: str, waiting: object) -> Decode
     """The error for a ``waiting`` column that is not a JSON list of sequence numbers."""
     return DecodeError(
         f"cannot read the row of invocation {invocation_id!r} of workflow {workflow_id!r}: "
-        f"its 'waiting' column (table invocations) holds {_shown(waiting)}, not a JSON list "
+        f"its 'waiting' column (table invocations) holds {shown(waiting)}, not a JSON list "
         f"of sequence numbers; {_REPAIR}"
     )
-
-
-def _damaged(where: str, table: str, error: ValidationError) -> DecodeError:
-    problems = "; ".join(
-        f"column {'.'.join(map(str, e['loc']))!r} holds {_shown(e['input'])}: {e['msg']}"
-        for e in error.errors(include_url=False)
-    )
-    return DecodeError(f"cannot read {where} (table {table}): {problems}; {_REPAIR}")
-
-
-def _shown(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def invocation_to_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
