@@ -196,18 +196,26 @@ def delete_redis_keys(url: str, *prefixes: str) -> None:
 
 @contextmanager
 def served_suite(
-    redis_server: RedisServer, log_dir: Path, suite: str, *, worker: bool = True
+    redis_server: RedisServer,
+    log_dir: Path,
+    suite: str,
+    *,
+    worker: bool = True,
+    store_url: str | None = None,
 ) -> Iterator[tuple[Scenarios | Small | Interop | Aio, dict[str, str]]]:
     """The tasks of ``suite`` (the client side's App) and the environment its workers use,
     while a real worker process serves them over Redis (none with ``worker=False``: the test
-    starts its own), under a unique broker namespace and store prefix deleted afterwards."""
+    starts its own), under a unique broker namespace and store prefix deleted afterwards.
+
+    ``store_url`` puts the store elsewhere (a PostgreSQL schema of the test's own) instead of
+    under a prefix on the same Redis."""
     redis_url = redis_url_of(redis_server)
     run = uuid.uuid4().hex[:12]
     namespace, prefix = f"wfcore-{suite}-{run}", f"wfcore-{suite}-store-{run}"
     env = {
         "WFCORE_IT_BROKER_URL": redis_url,
         "WFCORE_IT_NAMESPACE": namespace,
-        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
+        "WFCORE_IT_STORE_URL": store_url or with_query(redis_url, prefix=prefix),
         "WFCORE_IT_SUITE": suite,
         "WFCORE_IT_LEDGER": str(log_dir / "ledger"),
     }

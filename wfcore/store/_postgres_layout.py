@@ -108,7 +108,7 @@ SELECT_WF = f"SELECT {', '.join(WF_FIELDS)} FROM workflows"
 SELECT_INV = f"SELECT {', '.join(INV_FIELDS)} FROM invocations"
 INSERT_WF, INSERT_INV = (
     f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
-    f" ON CONFLICT DO NOTHING"
+    " ON CONFLICT DO NOTHING RETURNING 1"
     for table, fields in (("workflows", WF_FIELDS), ("invocations", INV_FIELDS))
 )
 INSERT_ENTRY = "INSERT INTO entries (workflow_id, invocation_id, seq, data) VALUES (%s,%s,%s,%s)"

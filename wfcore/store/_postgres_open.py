@@ -8,7 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
 from wfcore.store import _postgres_layout as layout
@@ -83,7 +83,9 @@ def parse_url(url: str) -> Options:
         )
     if "max_size" not in ours and ours.get("min_size", 1) > 10:
         ours["max_size"] = ours["min_size"]
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    conninfo = urlunsplit(
+        ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
+    )
     return Options(conninfo, shown, **ours)
 
 

@@ -91,7 +91,7 @@ class PostgresRepair:
         wid = workflow.workflow_id
         key = (wid, root.invocation_id)
         with self._transaction() as cur:
-            if not cur.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
+            if cur.execute(layout.INSERT_WF, layout.wf_values(workflow)).fetchone() is None:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = %s"
                 row = cur.execute(sql, (wid,)).fetchone()
                 return layout.workflow_from_row(row), False  # type: ignore[arg-type]

@@ -118,7 +118,7 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
                 flag = cur.execute(sql, (workflow.parent_workflow_id,)).fetchone()
                 if flag is not None and flag[0]:
                     workflow = workflow.model_copy(update={"cancel_requested": True})
-            if not cur.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
+            if cur.execute(layout.INSERT_WF, layout.wf_values(workflow)).fetchone() is None:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = %s"
                 row = cur.execute(sql, (workflow.workflow_id,)).fetchone()
                 return layout.workflow_from_row(row), False  # type: ignore[arg-type]
@@ -295,11 +295,14 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
         head = self._head(cur, key)
         if head is None:
             return OutcomeResult(recorded=False, wake=False)
-        if not cur.execute(
-            "INSERT INTO outcomes (workflow_id, invocation_id, seq, data)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (*key, to.seq, outcome),
-        ).rowcount:
+        if (
+            cur.execute(
+                "INSERT INTO outcomes (workflow_id, invocation_id, seq, data)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                (*key, to.seq, outcome),
+            ).fetchone()
+            is None
+        ):
             return OutcomeResult(recorded=False, wake=False)
         if head[2] != "SUSPENDED" or to.seq not in head[3]:
             return OutcomeResult(recorded=True, wake=False)
