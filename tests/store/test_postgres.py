@@ -30,8 +30,8 @@ def _sql(url: str, statement: str) -> None:
     base, _, query = url.partition("?")
     schema = dict(p.split("=", 1) for p in query.split("&"))["schema"]
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"SET search_path TO {schema}")  # type: ignore[arg-type]
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(f"SET search_path TO {schema}")
+        conn.execute(statement)
 
 
 @pytest.fixture
@@ -149,8 +149,8 @@ def test_a_newer_schema_version_is_refused(store: PostgresStore, postgres_url: s
 def test_a_foreign_workflows_table_is_refused(postgres_database: str) -> None:
     schema = f"foreign_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
-        conn.execute(f"CREATE TABLE {schema}.workflows (id int)")  # type: ignore[arg-type]
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.workflows (id int)")
     try:
         with pytest.raises(ConfigurationError, match="did not create"):
             PostgresStore(f"{postgres_database}?schema={schema}")
