@@ -10,21 +10,21 @@ from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, workflow_record
 
 __all__ = [
+    "APPEND_CALL",
     "COUNT_MISSING",
+    "CREATE",
     "ENTRIES",
     "FINISHED",
     "HEAD",
     "INSERT_ENTRY",
     "INSERT_INV",
     "INSERT_WF",
-    "I_ATTEMPTS",
-    "I_STATUS",
-    "I_UPDATED",
     "KEY",
-    "LOAD",
+    "LOAD_CALL",
     "LOCK_WF",
     "MIGRATIONS",
     "N_INV",
+    "N_LOADED",
     "SCHEMA_VERSION",
     "SELECT_INV",
     "SELECT_WF",
@@ -35,9 +35,6 @@ __all__ = [
     "STALE_KEYS",
     "TOUCH_INV",
     "TOUCH_WF",
-    "W_ROOT",
-    "W_STATUS",
-    "W_UPDATED",
     "invocation_from_row",
     "invocation_to_row",
     "wf_values",
@@ -50,30 +47,145 @@ __all__ = [
 # "ord" columns (identity) keep insertion order, as SQLite's rowid does.
 SCHEMA_VERSION = 1
 
+# Column types, in the order of WF_FIELDS and INV_FIELDS (the server-side functions return
+# rows of these columns too).
+WF_TYPES = dict(
+    zip(
+        WF_FIELDS,
+        ("text", "text", "text", "text", "text", "text", "text", "double precision",
+         "double precision", "boolean", "text", "double precision", "bytea", "text"),
+        strict=True,
+    )
+)  # fmt: skip
+INV_TYPES = dict(
+    zip(
+        INV_FIELDS,
+        ("text", "text", "text", "bytea", "text", "text", "integer", "text", "integer[]",
+         "bytea", "integer", "double precision", "double precision", "text", "boolean"),
+        strict=True,
+    )
+)  # fmt: skip
+_REQUIRED = {
+    "workflow_id", "workflow_type", "root_workflow_id", "root_invocation_id", "status",
+    "created_at", "updated_at", "cancel_requested", "invocation_id", "task_name", "args",
+    "waiting", "attempts", "cancel_shielded",
+}  # fmt: skip
+
+
+def _columns(types: dict[str, str]) -> str:
+    return ", ".join(
+        f"{name} {kind}{' NOT NULL' if name in _REQUIRED else ''}" for name, kind in types.items()
+    )
+
+
+# Server-side functions for the hot paths: each is one round trip (one statement in
+# autocommit mode, so one transaction) where the same steps as statements would take
+# several. In READ COMMITTED each query in a (volatile) function reads a fresh snapshot, so
+# the reads after the lock see every write committed before it, as separate statements do.
+_LOAD_COLUMNS = ", ".join(
+    [f"i_{name} {kind}" for name, kind in INV_TYPES.items()]
+    + [f"w_{name} {kind}" for name, kind in WF_TYPES.items()]
+    + ["r_entries bytea[]", "r_outcome_seqs integer[]", "r_outcome_data bytea[]"]
+)
+_LOAD_SELECT = (
+    f"SELECT {', '.join('i.' + f for f in INV_FIELDS)}, {', '.join('w.' + f for f in WF_FIELDS)},"
+    " ARRAY(SELECT e.data FROM entries e WHERE e.workflow_id = p_wid"
+    "  AND e.invocation_id = p_iid ORDER BY e.seq),"
+    " ARRAY(SELECT o.seq FROM outcomes o WHERE o.workflow_id = p_wid"
+    "  AND o.invocation_id = p_iid ORDER BY o.seq),"
+    " ARRAY(SELECT o.data FROM outcomes o WHERE o.workflow_id = p_wid"
+    "  AND o.invocation_id = p_iid ORDER BY o.seq)"
+    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    " WHERE i.workflow_id = p_wid AND i.invocation_id = p_iid"
+)
+LOAD_CALL = "SELECT * FROM wfcore_load(%s, %s, %s, %s)"
+APPEND_CALL = "SELECT * FROM wfcore_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+N_LOADED = len(INV_FIELDS) + len(WF_FIELDS)
+FUNCTIONS = (
+    # load(): with claim, lock the workflow and make an unfinished invocation RUNNING (and a
+    # root's workflow), then read it all; no rows when the invocation does not exist.
+    f"""CREATE FUNCTION wfcore_load(p_wid text, p_iid text, p_claim boolean,
+        p_now double precision) RETURNS TABLE ({_LOAD_COLUMNS}) LANGUAGE plpgsql AS $$
+    BEGIN
+        IF p_claim THEN
+            PERFORM 1 FROM workflows WHERE workflow_id = p_wid FOR NO KEY UPDATE;
+            UPDATE invocations SET status = 'RUNNING', attempts = attempts + 1,
+                updated_at = p_now
+                WHERE workflow_id = p_wid AND invocation_id = p_iid
+                AND status IN ('PENDING', 'RUNNING', 'SUSPENDED');
+            IF FOUND THEN
+                UPDATE workflows SET status = 'RUNNING', updated_at = p_now
+                    WHERE workflow_id = p_wid AND root_invocation_id = p_iid;
+            END IF;
+        END IF;
+        RETURN QUERY {_LOAD_SELECT};
+    END $$""",
+    # commit() of a batch of entries, optionally finishing the invocation (no data, children,
+    # signal, suspend or parent: those take the general path). o_found: the invocation
+    # exists; o_ok: the history held p_base entries (else o_winners: those from p_base on).
+    """CREATE FUNCTION wfcore_append(p_wid text, p_iid text, p_base integer,
+        p_entries bytea[], p_now double precision, p_mark_every double precision,
+        p_status text, p_outcome bytea, p_retention double precision,
+        OUT o_found boolean, OUT o_cancel boolean, OUT o_ok boolean, OUT o_winners bytea[])
+        LANGUAGE plpgsql AS $$
+    DECLARE
+        h_root text;
+        h_updated double precision;
+        h_last integer;
+    BEGIN
+        o_found := false; o_cancel := false; o_ok := false;
+        PERFORM 1 FROM workflows WHERE workflow_id = p_wid FOR NO KEY UPDATE;
+        SELECT w.cancel_requested, w.root_invocation_id, i.updated_at,
+            (SELECT max(e.seq) FROM entries e
+             WHERE e.workflow_id = p_wid AND e.invocation_id = p_iid)
+            INTO o_cancel, h_root, h_updated, h_last
+            FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id
+            WHERE i.workflow_id = p_wid AND i.invocation_id = p_iid;
+        IF h_root IS NULL THEN
+            o_cancel := false;
+            RETURN;
+        END IF;
+        o_found := true;
+        IF coalesce(h_last + 1, 0) <> p_base THEN
+            o_winners := ARRAY(SELECT e.data FROM entries e WHERE e.workflow_id = p_wid
+                AND e.invocation_id = p_iid AND e.seq >= p_base ORDER BY e.seq);
+            RETURN;
+        END IF;
+        o_ok := true;
+        INSERT INTO entries (workflow_id, invocation_id, seq, data)
+            SELECT p_wid, p_iid, p_base + t.n - 1, t.e
+            FROM unnest(p_entries) WITH ORDINALITY AS t(e, n);
+        IF p_status IS NOT NULL THEN
+            UPDATE invocations SET status = p_status, outcome = p_outcome, waiting = '{}',
+                updated_at = p_now WHERE workflow_id = p_wid AND invocation_id = p_iid;
+            IF h_root = p_iid THEN
+                UPDATE workflows SET status = p_status, updated_at = p_now,
+                    expires_at = coalesce(p_now + p_retention, expires_at)
+                    WHERE workflow_id = p_wid;
+            END IF;
+        ELSIF h_updated < p_now - p_mark_every THEN
+            UPDATE invocations SET updated_at = greatest(updated_at, p_now)
+                WHERE workflow_id = p_wid AND invocation_id = p_iid;
+            IF h_root = p_iid THEN
+                UPDATE workflows SET updated_at = greatest(updated_at, p_now)
+                    WHERE workflow_id = p_wid;
+            END IF;
+        END IF;
+    END $$""",
+)
+
+
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
-        """CREATE TABLE workflows (
-            workflow_id text PRIMARY KEY, workflow_type text NOT NULL,
-            parent_workflow_id text, root_workflow_id text NOT NULL,
-            root_invocation_id text NOT NULL, parent_invocation_id text,
-            status text NOT NULL, created_at double precision NOT NULL,
-            updated_at double precision NOT NULL, cancel_requested boolean NOT NULL,
-            idempotency_key text, expires_at double precision, deadline double precision,
-            seed bytea, forked_from text, ord bigint GENERATED ALWAYS AS IDENTITY)""",
+        f"""CREATE TABLE workflows ({_columns(WF_TYPES)}, expires_at double precision,
+            ord bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (workflow_id))""",
         "CREATE INDEX workflows_by_created ON workflows (created_at DESC, ord)",
         "CREATE INDEX workflows_by_status ON workflows (status, created_at DESC, ord)",
         "CREATE INDEX workflows_by_type ON workflows (workflow_type, created_at DESC, ord)",
         "CREATE INDEX workflows_by_parent ON workflows (parent_workflow_id, created_at, ord)",
         "CREATE INDEX workflows_by_expiry ON workflows (expires_at) WHERE expires_at IS NOT NULL",
-        """CREATE TABLE invocations (
-            workflow_id text NOT NULL, invocation_id text NOT NULL, task_name text NOT NULL,
-            args bytea NOT NULL, parent_workflow_id text, parent_invocation_id text,
-            parent_seq integer, status text NOT NULL, waiting integer[] NOT NULL,
-            outcome bytea, attempts integer NOT NULL, created_at double precision NOT NULL,
-            updated_at double precision NOT NULL, parent_task_name text,
-            cancel_shielded boolean NOT NULL, missing integer,
-            ord bigint GENERATED ALWAYS AS IDENTITY,
-            PRIMARY KEY (workflow_id, invocation_id))""",
+        f"""CREATE TABLE invocations ({_columns(INV_TYPES)}, missing integer,
+            ord bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (workflow_id, invocation_id))""",
         "CREATE INDEX invocations_by_created ON invocations (workflow_id, created_at, ord)",
         "CREATE INDEX invocations_unfinished ON invocations (updated_at, workflow_id,"
         " invocation_id) WHERE status IN ('PENDING', 'RUNNING', 'SUSPENDED')",
@@ -97,6 +209,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE signal_ids (
             workflow_id text NOT NULL, signal_id text NOT NULL,
             PRIMARY KEY (workflow_id, signal_id))""",
+        *FUNCTIONS,
     ),
 }
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
@@ -111,23 +224,19 @@ INSERT_WF, INSERT_INV = (
     " ON CONFLICT DO NOTHING RETURNING 1"
     for table, fields in (("workflows", WF_FIELDS), ("invocations", INV_FIELDS))
 )
+# A workflow and its root invocation in one statement: the invocation only if the workflow
+# row was inserted; true when it was.
+CREATE = (
+    f"WITH w AS ({INSERT_WF}), i AS (INSERT INTO invocations ({', '.join(INV_FIELDS)})"
+    f" SELECT {', '.join(f'%s::{kind}' for kind in INV_TYPES.values())}"
+    " WHERE EXISTS (SELECT 1 FROM w))"
+    " SELECT EXISTS (SELECT 1 FROM w)"
+)
 INSERT_ENTRY = "INSERT INTO entries (workflow_id, invocation_id, seq, data) VALUES (%s,%s,%s,%s)"
 # Every write to a workflow's rows first takes this lock on its workflow row (several
 # workflows: in workflow_id order), so writers of one workflow queue up and never deadlock.
 LOCK_WF = "SELECT 1 FROM workflows WHERE workflow_id = %s FOR NO KEY UPDATE"
-# One row: the invocation's columns, then its workflow's; the workflow locked with claim.
-LOAD = (
-    f"SELECT {', '.join('i.' + f for f in INV_FIELDS)}, {', '.join('w.' + f for f in WF_FIELDS)}"
-    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
-    " WHERE i.workflow_id = %s AND i.invocation_id = %s"
-)
 N_INV = len(INV_FIELDS)
-I_STATUS, I_ATTEMPTS, I_UPDATED = (
-    INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
-)
-W_ROOT, W_STATUS, W_UPDATED = (
-    N_INV + WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
-)
 # cancel flag, root invocation, status, waiting, missing, last seq, updated_at; locks the
 # workflow row (see LOCK_WF).
 HEAD = (

@@ -22,7 +22,7 @@ class PostgresRepair:
 
     if TYPE_CHECKING:  # provided by PostgresStore
 
-        def _transaction(self, *, snapshot: bool = False) -> AbstractContextManager[Cursor]: ...
+        def _transaction(self) -> AbstractContextManager[Cursor]: ...
 
     def reopen(
         self,

@@ -38,7 +38,7 @@ class PostgresSweeps:
     if TYPE_CHECKING:  # provided by PostgresStore
         _shown: str
 
-        def _transaction(self, *, snapshot: bool = False) -> AbstractContextManager[Cursor]: ...
+        def _transaction(self) -> AbstractContextManager[Cursor]: ...
 
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100

@@ -110,6 +110,15 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists."""
         refuse_pushes(self, push)
+        wid = workflow.workflow_id
+        if workflow.parent_workflow_id is None or root.cancel_shielded:
+            # One statement: nothing to read first.
+            values = (*layout.wf_values(workflow), *layout.invocation_to_row(wid, root))
+            if self._read(layout.CREATE, values)[0][0]:
+                return workflow, True
+            existing = self.get_workflow(wid)
+            if existing is not None:
+                return existing, False
         with self._transaction() as cur:
             if workflow.parent_workflow_id is not None and not root.cancel_shielded:
                 # Born cancelled under a cancelled parent: the cancel's walk may be over.
@@ -120,9 +129,9 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
                     workflow = workflow.model_copy(update={"cancel_requested": True})
             if cur.execute(layout.INSERT_WF, layout.wf_values(workflow)).fetchone() is None:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = %s"
-                row = cur.execute(sql, (workflow.workflow_id,)).fetchone()
+                row = cur.execute(sql, (wid,)).fetchone()
                 return layout.workflow_from_row(row), False  # type: ignore[arg-type]
-            cur.execute(layout.INSERT_INV, layout.invocation_to_row(workflow.workflow_id, root))
+            cur.execute(layout.INSERT_INV, layout.invocation_to_row(wid, root))
         return workflow, True
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
@@ -179,39 +188,20 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
         return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
 
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
-        """Workflow, invocation, history and child outcomes in one transaction.
+        """Workflow, invocation, history and child outcomes in one round trip.
 
         With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
         """
-        key = (workflow_id, invocation_id)
-        with self._transaction(snapshot=not claim) as cur:
-            if claim and cur.execute(layout.LOCK_WF, (workflow_id,)).fetchone() is None:
-                return None
-            found = cur.execute(layout.LOAD, key).fetchone()
-            if found is None:
-                return None
-            row = list(found)
-            if claim and row[layout.I_STATUS] not in layout.FINISHED:
-                # Patch the row rather than model_copy() the records: load is the hot path.
-                now = time.time()
-                row[layout.I_ATTEMPTS] += 1
-                row[layout.I_STATUS], row[layout.I_UPDATED] = "RUNNING", now
-                cur.execute(
-                    "UPDATE invocations SET status = 'RUNNING', attempts = attempts + 1,"
-                    f" updated_at = %s WHERE {layout.KEY}",
-                    (now, *key),
-                )
-                if invocation_id == row[layout.W_ROOT]:
-                    cur.execute(layout.SET_WF, ("RUNNING", now, None, workflow_id))
-                    row[layout.W_STATUS], row[layout.W_UPDATED] = "RUNNING", now
-            entries = cur.execute(layout.ENTRIES, (*key, 0)).fetchall()
-            outcomes = cur.execute(f"SELECT seq, data FROM outcomes WHERE {layout.KEY}", key)
-            outcome_map = dict(outcomes.fetchall())
+        rows = self._read(layout.LOAD_CALL, (workflow_id, invocation_id, claim, time.time()))
+        if not rows:
+            return None
+        row = rows[0]
+        n_loaded = layout.N_LOADED
         return Snapshot(
-            layout.workflow_from_row(row[layout.N_INV :]),
+            layout.workflow_from_row(row[layout.N_INV : n_loaded]),
             layout.invocation_from_row(row),
-            [e for (e,) in entries],
-            outcome_map,
+            row[n_loaded],
+            dict(zip(row[n_loaded + 1], row[n_loaded + 2], strict=True)),
         )
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
@@ -221,15 +211,14 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
             WorkflowNotFoundError: the invocation does not exist.
         """
         refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
+        if not (batch.data or batch.children or batch.signal or batch.parent or batch.suspend):
+            return self._append(workflow_id, invocation_id, batch)
         key = (workflow_id, invocation_id)
         base = batch.base_seq
         with self._transaction() as cur:
             head = self._head(cur, key)
             if head is None:
-                raise WorkflowNotFoundError(
-                    f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the "
-                    "store; it was never created or its retention has passed"
-                )
+                raise _not_found(workflow_id, invocation_id)
             cancel = bool(head[0])
             if (0 if head[5] is None else head[5] + 1) != base:
                 winners = [w for (w,) in cur.execute(layout.ENTRIES, (*key, base)).fetchall()]
@@ -280,6 +269,18 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
             else:
                 self._touch(cur, key, is_root, head[6])
         return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+
+    def _append(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        """A commit of entries (and a finish without a parent to tell) in one round trip."""
+        finish = batch.finish
+        status = None if finish is None else WorkflowStatus(finish.status).value
+        outcome = None if finish is None else finish.outcome
+        params = (workflow_id, invocation_id, batch.base_seq, list(batch.entries), time.time())
+        extra = (MARK_EVERY, status, outcome, self._retention)
+        found, cancel, ok, winners = self._read(layout.APPEND_CALL, (*params, *extra))[0]
+        if not found:
+            raise _not_found(workflow_id, invocation_id)
+        return CommitResult(ok=ok, cancel_requested=cancel, winners=winners or [])
 
     def record_outcome(
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
@@ -375,15 +376,11 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
         return self._pool
 
     @contextmanager
-    def _transaction(self, *, snapshot: bool = False) -> Iterator[Cursor]:
-        """A cursor in a transaction (READ COMMITTED; ``snapshot``: a read-only REPEATABLE
-        READ one, for several reads that must agree)."""
+    def _transaction(self) -> Iterator[Cursor]:
+        """A cursor in a transaction (READ COMMITTED)."""
         try:
             with self._pool_here().connection() as conn, conn.transaction():
-                cur = conn.cursor()
-                if snapshot:
-                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield cur
+                yield conn.cursor()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
             raise self._error(e) from e
 
@@ -403,6 +400,13 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
             read_only=self._read_only,
             timeout=self._options.timeout if hasattr(self, "_options") else 0,
         )
+
+
+def _not_found(workflow_id: str, invocation_id: str) -> WorkflowNotFoundError:
+    return WorkflowNotFoundError(
+        f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; it "
+        "was never created or its retention has passed"
+    )
 
 
 def _with_schema(url: str, schema: str) -> str:
