@@ -211,7 +211,8 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
             WorkflowNotFoundError: the invocation does not exist.
         """
         refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
-        if not (batch.data or batch.children or batch.signal or batch.parent or batch.suspend):
+        plain = not (batch.data or batch.children or batch.signal or batch.parent)
+        if plain and batch.suspend is None:
             return self._append(workflow_id, invocation_id, batch)
         key = (workflow_id, invocation_id)
         base = batch.base_seq
