@@ -253,3 +253,56 @@ def test_a_forked_child_uses_connections_of_its_own(store: PostgresStore) -> Non
     assert out.get(timeout=5) == "wf-1"
     # and the parent's pool still works
     assert store.get_workflow("wf-1") is not None
+
+
+def test_a_role_with_select_and_execute_only_reads_read_only(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    # Given a store and a role that may only read its tables and call its functions
+    record, root = workflow("wf-1")
+    store.create_workflow(record, root)
+    store.commit("wf-1", root.invocation_id, Batch(0, [b"e0"]))
+    role = f"wfcore_ro_{uuid.uuid4().hex[:8]}"
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    base = postgres_url.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {role}")
+    try:
+        reader_url = postgres_url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+        reader = open_store(reader_url, read_only=True)
+        try:
+            # Then it reads workflows and histories, and a write is refused, typed
+            snapshot = reader.load("wf-1", root.invocation_id, claim=False)
+            assert snapshot is not None
+            assert snapshot.entries == [b"e0"]
+            with pytest.raises(StoreError, match="read-only"):
+                reader.request_cancel("wf-1")
+        finally:
+            reader.close()
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_connection_the_server_dropped_is_unavailable_once_then_replaced(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    # Given a store whose pooled connection the server terminates
+    store.create_workflow(*workflow("wf-1"))
+    [(pid,)] = store._read("SELECT pg_backend_pid()", ())  # its one pooled connection
+    with psycopg.connect(postgres_url.split("?", 1)[0], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # Then a call on it fails typed (the caller's retry policy decides), and the pool opens
+    # a new connection for the next one
+    failures = 0
+    for _ in range(3):
+        try:
+            assert store.get_workflow("wf-1") is not None
+        except StoreUnavailableError:
+            failures += 1
+    assert failures <= 1
+    assert store.get_workflow("wf-1") is not None

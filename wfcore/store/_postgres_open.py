@@ -83,6 +83,8 @@ def parse_url(url: str) -> Options:
         )
     if "max_size" not in ours and ours.get("min_size", 1) > 10:
         ours["max_size"] = ours["min_size"]
+    if not any(name == "application_name" for name, _ in rest):
+        rest.append(("application_name", "wfcore"))  # how pg_stat_activity shows its sessions
     conninfo = urlunsplit(
         ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
     )
