@@ -7,9 +7,11 @@ from operator import attrgetter
 from typing import Any
 
 from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
+from wfcore.store._sql_dialect import Dialect
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, workflow_record
 
 __all__ = [
+    "DIALECT",
     "APPEND_CALL",
     "COUNT_MISSING",
     "CREATE",
@@ -291,3 +293,16 @@ def invocation_to_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
     # Kept under the workflow that holds it, as MemoryStore keys it.
     row[1], row[_WAITING] = workflow_id, list(inv.waiting)
     return row
+
+
+DIALECT = Dialect(
+    placeholder="%s",
+    lock=" FOR NO KEY UPDATE",  # see LOCK_WF
+    order="ord",
+    no_wait=[],
+    insert_wf=INSERT_WF,
+    insert_inv=INSERT_INV,
+    select_wf=SELECT_WF,
+    workflow_from_row=workflow_from_row,
+    invocation_to_row=invocation_to_row,
+)

@@ -3,6 +3,7 @@ of an invocation, and how a row becomes a record (or a ``DecodeError`` naming th
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,14 @@ from pydantic import ValidationError
 from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore.errors import DecodeError
 
-__all__ = ["INV_FIELDS", "WF_FIELDS", "invocation_record", "shown", "workflow_record"]
+__all__ = [
+    "INV_FIELDS",
+    "WF_FIELDS",
+    "invocation_record",
+    "shown",
+    "wf_values",
+    "workflow_record",
+]
 
 WF_FIELDS = (
     "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
@@ -22,6 +30,8 @@ INV_FIELDS = (
     "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
     "created_at", "updated_at", "parent_task_name", "cancel_shielded",
 )  # fmt: skip
+wf_values = attrgetter(*WF_FIELDS)
+"""A workflow record's values in the order of WF_FIELDS."""
 
 
 def workflow_record(values: dict[str, Any], repair: str) -> WorkflowRecord:

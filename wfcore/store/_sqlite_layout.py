@@ -9,10 +9,12 @@ from typing import Any
 
 from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 from wfcore.errors import DecodeError
+from wfcore.store._sql_dialect import Dialect
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, shown, workflow_record
 
 __all__ = [
     "ANY_MISSING",
+    "DIALECT",
     "COUNT_MISSING",
     "ENTRIES",
     "FINISHED",
@@ -226,3 +228,16 @@ def waiting_text(seqs: Sequence[int]) -> str:
 def awaits(waiting: str, seq: int) -> bool:
     """Whether ``seq`` is in a list ``waiting`` wrote (a substring search, not a parse)."""
     return f",{seq}," in f",{waiting[1:-1]},"
+
+
+DIALECT = Dialect(
+    placeholder="?",
+    lock="",  # every write transaction is BEGIN IMMEDIATE: it holds the whole file
+    order="rowid",
+    no_wait=NO_WAIT,
+    insert_wf=INSERT_WF,
+    insert_inv=INSERT_INV,
+    select_wf=SELECT_WF,
+    workflow_from_row=workflow_from_row,
+    invocation_to_row=invocation_to_row,
+)

@@ -24,17 +24,17 @@ from wfcore.errors import ConfigurationError, StoreError, WorkflowNotFoundError
 from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store import _postgres_layout as layout
 from wfcore.store import _postgres_open as opening
-from wfcore.store import _postgres_signals as signals
 from wfcore.store._postgres_driver import psycopg, psycopg_pool
-from wfcore.store._postgres_repair import PostgresRepair
 from wfcore.store._postgres_sweeps import PostgresSweeps
+from wfcore.store._sql_repair import SQLRepair
+from wfcore.store._sql_signals import SQLSignals, take
 
 __all__ = ["PostgresStore"]
 
 Cursor = psycopg.Cursor[Any]
 
 
-class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
+class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair):
     """A store in a PostgreSQL database, safe for many threads and many processes.
 
     Each call takes a connection from a pool (psycopg_pool) and runs in one transaction;
@@ -43,6 +43,8 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
     writes are atomic. Opened with ``read_only=True`` its sessions are read-only and every
     write raises ``StoreError``.
     """
+
+    _dialect = layout.DIALECT
 
     def __init__(
         self,
@@ -238,7 +240,7 @@ class PostgresStore(PostgresSweeps, signals.PostgresSignals, PostgresRepair):
                 rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
                 cur.executemany(layout.INSERT_INV, rows)
             is_root = head[1] == invocation_id
-            taken = None if batch.signal is None else signals.take(cur, key, batch.signal)
+            taken = None if batch.signal is None else take(cur, self._dialect, key, batch.signal)
             if batch.finish is not None:
                 status = WorkflowStatus(batch.finish.status)
                 now = time.time()
