@@ -119,7 +119,11 @@ def make_pool(options: Options, *, read_only: bool) -> psycopg_pool.ConnectionPo
         open=False,
         name="wfcore",
     )
-    pool.open(wait=True, timeout=options.timeout)
+    try:
+        pool.open(wait=True, timeout=options.timeout)
+    except BaseException:
+        pool.close()  # its workers would go on trying to connect
+        raise
     return pool
 
 
