@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
-from wfcore.store._sql_dialect import Dialect
+from wfcore._models import InvocationRecord, WorkflowRecord
+from wfcore.store._sql_dialect import FINISHED, Dialect
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, workflow_record
 
 __all__ = [
@@ -217,7 +217,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 
 SIGNAL_TABLES = ("signals", "signal_waiters", "signal_ids")
-FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
 KEY = "workflow_id = %s AND invocation_id = %s"
 SELECT_WF = f"SELECT {', '.join(WF_FIELDS)} FROM workflows"
 SELECT_INV = f"SELECT {', '.join(INV_FIELDS)} FROM invocations"

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
+from wfcore._models import InvocationRecord, WorkflowRecord
 from wfcore.errors import DecodeError
-from wfcore.store._sql_dialect import Dialect
+from wfcore.store._sql_dialect import FINISHED, Dialect
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, shown, workflow_record
 
 __all__ = [
@@ -126,7 +126,6 @@ MIGRATIONS = (
 
 WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"
-FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
 KEY = "workflow_id = ? AND invocation_id = ?"
 SELECT_WF = f"SELECT {', '.join(WF_FIELDS)} FROM workflows"
 SELECT_INV = f"SELECT {', '.join(INV_FIELDS)} FROM invocations"

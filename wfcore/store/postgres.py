@@ -388,6 +388,8 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair):
             raise self._error(e) from e
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one statement run in a transaction of its own (autocommit): a read,
+        or a write that needs nothing else (a server-side function, a creation)."""
         try:
             with self._pool_here().connection() as conn:
                 rows: list[Any] = conn.execute(sql, params).fetchall()
