@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from wfcore._models import InvocationRecord, WorkflowRecord
+from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 from wfcore.errors import DecodeError
-from wfcore.store._sql_dialect import FINISHED, Dialect
+from wfcore.store._sql_dialect import Dialect
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, shown, workflow_record
 
 __all__ = [
     "ANY_MISSING",
-    "DIALECT",
     "COUNT_MISSING",
     "ENTRIES",
     "FINISHED",
@@ -63,6 +62,7 @@ __all__ = [
 # which were started, never forked), by MIGRATIONS.
 SCHEMA_VERSION = 6
 
+_WF_FIELDS, _INV_FIELDS = WF_FIELDS, INV_FIELDS
 
 # Tables added after version 4 (name: statement). Signals buffered per (workflow, name) in
 # rowid order (a new rowid is above every stored one, so the order is acceptance order);
@@ -126,25 +126,26 @@ MIGRATIONS = (
 
 WRITE = "BEGIN IMMEDIATE"
 NO_WAIT = "[]"
+FINISHED = frozenset(s.value for s in WorkflowStatus if s.finished)
 KEY = "workflow_id = ? AND invocation_id = ?"
-SELECT_WF = f"SELECT {', '.join(WF_FIELDS)} FROM workflows"
-SELECT_INV = f"SELECT {', '.join(INV_FIELDS)} FROM invocations"
+SELECT_WF = f"SELECT {', '.join(_WF_FIELDS)} FROM workflows"
+SELECT_INV = f"SELECT {', '.join(_INV_FIELDS)} FROM invocations"
 INSERT_WF, INSERT_INV = (
     f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-    for table, fields in (("workflows", WF_FIELDS), ("invocations", INV_FIELDS))
+    for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
 )
 # One row: the invocation's columns, then its workflow's.
 LOAD = (
-    f"SELECT {', '.join('i.' + f for f in INV_FIELDS)}, {', '.join('w.' + f for f in WF_FIELDS)}"
+    f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
     " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = ? AND i.invocation_id = ?"
 )
-N_INV = len(INV_FIELDS)
+N_INV = len(_INV_FIELDS)
 I_STATUS, I_ATTEMPTS, I_UPDATED = (
-    INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
+    _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
 )
 W_ROOT, W_STATUS, W_UPDATED = (
-    N_INV + WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
+    N_INV + _WF_FIELDS.index(f) for f in ("root_invocation_id", "status", "updated_at")
 )
 HEAD = (
     "SELECT w.cancel_requested, w.root_invocation_id, i.status, i.waiting, i.missing,"
@@ -177,16 +178,16 @@ SET_WF = (
 _UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
 STALE = f"WHERE {_UNFINISHED} AND updated_at <= ?"
 STALE_ROWS = f"{SELECT_INV} {STALE} ORDER BY updated_at, workflow_id, invocation_id LIMIT ?"
-wf_values = attrgetter(*WF_FIELDS)
-_inv_values = attrgetter(*INV_FIELDS)
+wf_values = attrgetter(*_WF_FIELDS)
+_inv_values = attrgetter(*_INV_FIELDS)
 
 
 def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
-    return workflow_record(dict(zip(WF_FIELDS, row, strict=False)), _REPAIR)
+    return workflow_record(dict(zip(_WF_FIELDS, row, strict=False)), _REPAIR)
 
 
 def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
-    values = dict(zip(INV_FIELDS, row, strict=False))
+    values = dict(zip(_INV_FIELDS, row, strict=False))
     waiting = values["waiting"]
     if waiting != NO_WAIT:
         try:
@@ -229,6 +230,7 @@ def awaits(waiting: str, seq: int) -> bool:
     return f",{seq}," in f",{waiting[1:-1]},"
 
 
+# What the statements SQLite shares with PostgreSQL (store/_sql_*.py) need to know of it.
 DIALECT = Dialect(
     placeholder="?",
     lock="",  # every write transaction is BEGIN IMMEDIATE: it holds the whole file
