@@ -24,3 +24,12 @@ def chaos_postgres(redis_url: str, postgres_url: str, tmp_path: Path) -> Iterato
     """The same with the store in PostgreSQL (a schema of this test's own): the broker and the
     bookkeeping stay on Redis."""
     yield from deployment_fixture(redis_url, tmp_path, uuid.uuid4().hex[:12], postgres_url)
+
+
+@pytest.fixture(params=["redis", pytest.param("postgres", marks=pytest.mark.postgres)])
+def chaos_stores(request: pytest.FixtureRequest) -> ChaosDeployment:
+    """``chaos`` (the store on Redis) and ``chaos_postgres``, for tests run on both."""
+    deployment: ChaosDeployment = request.getfixturevalue(
+        "chaos" if request.param == "redis" else "chaos_postgres"
+    )
+    return deployment
