@@ -306,3 +306,26 @@ def test_a_connection_the_server_dropped_is_unavailable_once_then_replaced(
             failures += 1
     assert failures <= 1
     assert store.get_workflow("wf-1") is not None
+
+
+def test_the_owner_of_an_empty_schema_creates_the_store_in_it(postgres_database: str) -> None:
+    # Given a role without CREATE on the database that owns an empty schema
+    role = f"wfcore_owner_{uuid.uuid4().hex[:8]}"
+    schema = f"owned_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
+    try:
+        url = postgres_database.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+        # When it opens a store there, Then the tables are created and work
+        store = open_store(f"{url}?schema={schema}")
+        try:
+            store.create_workflow(*workflow("wf-1"))
+            assert store.get_workflow("wf-1") is not None
+        finally:
+            store.close()
+    finally:
+        drop_schema(postgres_database, schema)
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

@@ -169,7 +169,11 @@ def ensure_schema(
         connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"wfcore:{options.schema}",)
         )
-        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+        exists = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+        if connection.execute(exists, (options.schema,)).fetchone() is None:
+            # (Not IF NOT EXISTS alone: that needs CREATE on the database even when the
+            # schema exists, which the owner of an existing schema may not have.)
+            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
         version = _version(connection, options)
         if version == 0:
             connection.execute("CREATE TABLE wfcore_schema (version integer NOT NULL)")
