@@ -25,9 +25,17 @@ _LOCK_MANY = (
     "SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%s) ORDER BY workflow_id"
     " FOR NO KEY UPDATE"
 )
+# Of the given (workflow, invocation) pairs, those still stale get updated_at = now (and a
+# root's workflow too, whose updated_at follows its root's); the claimed rows come back.
 _CLAIM = (
-    "UPDATE invocations SET updated_at = %s WHERE workflow_id = %s AND invocation_id = %s"
-    f" AND {layout.STALE} RETURNING {', '.join(INV_FIELDS)}"
+    "WITH claimed AS (UPDATE invocations i SET updated_at = %s"
+    " FROM unnest(%s::text[], %s::text[]) AS k(wid, iid)"
+    " WHERE i.workflow_id = k.wid AND i.invocation_id = k.iid"
+    " AND i.status IN ('PENDING', 'RUNNING', 'SUSPENDED') AND i.updated_at <= %s"
+    f" RETURNING {', '.join('i.' + f for f in INV_FIELDS)}),"
+    " roots AS (UPDATE workflows w SET updated_at = %s FROM claimed c"
+    " WHERE w.workflow_id = c.workflow_id AND w.root_invocation_id = c.invocation_id)"
+    " SELECT * FROM claimed"
 )
 
 
@@ -40,6 +48,8 @@ class PostgresSweeps:
 
         def _transaction(self) -> AbstractContextManager[Cursor]: ...
 
+        def _read(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
+
     def recover_candidates(
         self, *, older_than: float, now: float, limit: int = 100
     ) -> list[InvocationRecord]:
@@ -50,29 +60,20 @@ class PostgresSweeps:
         """
         if limit <= 0:
             return []
-        rows = []
+        # A plain read first: when nothing is stale (nearly always) nothing is locked.
+        keys = self._read(layout.STALE_KEYS, (older_than, limit))
+        if not keys:
+            return []
         with self._transaction() as cur:
-            keys = cur.execute(layout.STALE_KEYS, (older_than, limit)).fetchall()
-            if not keys:
-                return []  # nearly always: nothing is stale, nothing was locked
             wids = sorted({wid for wid, _ in keys})
             free = {r[0] for r in cur.execute(f"{_LOCK_MANY} SKIP LOCKED", (wids,)).fetchall()}
-            for wid, iid in keys:
-                # Read anew under the lock: claimed only if still stale (another sweeper's
-                # claim, or progress, made it fresh).
-                row = (
-                    cur.execute(_CLAIM, (now, wid, iid, older_than)).fetchone()
-                    if wid in free
-                    else None
-                )
-                if row is not None:
-                    rows.append(row)
-                    # The workflow's updated_at follows every write of its root invocation.
-                    cur.execute(
-                        "UPDATE workflows SET updated_at = %s WHERE workflow_id = %s"
-                        " AND root_invocation_id = %s",
-                        (now, wid, iid),
-                    )
+            # Read anew under the locks: claimed only if still stale (another sweeper's claim,
+            # or progress, made it fresh); workflows being written are left for later.
+            pairs = [(wid, iid) for wid, iid in keys if wid in free]
+            wanted = ([wid for wid, _ in pairs], [iid for _, iid in pairs])
+            found = cur.execute(_CLAIM, (now, *wanted, older_than, now)).fetchall()
+        position = {pair: i for i, pair in enumerate(pairs)}
+        rows = sorted(found, key=lambda row: position[(row[1], row[0])])
         claimed = []
         for row in rows:
             try:
