@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -32,6 +33,24 @@ def _sql(url: str, statement: str) -> None:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"SET search_path TO {schema}")
         conn.execute(statement)
+
+
+@contextmanager
+def _role(url: str, *grants: str) -> Iterator[str]:
+    """A new login role on the database of ``url`` (each of ``grants`` run with ``{role}``
+    filled in); yields ``url`` logging in as it; the role is dropped afterwards."""
+    role = f"wfcore_role_{uuid.uuid4().hex[:8]}"
+    base = url.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        for grant in grants:
+            admin.execute(grant.format(role=role))
+    try:
+        yield url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
 
 
 @pytest.fixture
@@ -262,16 +281,13 @@ def test_a_role_with_select_and_execute_only_reads_read_only(
     record, root = workflow("wf-1")
     store.create_workflow(record, root)
     store.commit("wf-1", root.invocation_id, Batch(0, [b"e0"]))
-    role = f"wfcore_ro_{uuid.uuid4().hex[:8]}"
     schema = postgres_url.rsplit("schema=", 1)[1]
-    base = postgres_url.split("?", 1)[0]
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
-        admin.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {role}")
-    try:
-        reader_url = postgres_url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    grants = (
+        f"GRANT USAGE ON SCHEMA {schema} TO {{role}}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {{role}}",
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {{role}}",
+    )
+    with _role(postgres_url, *grants) as reader_url:
         reader = open_store(reader_url, read_only=True)
         try:
             # Then it reads workflows and histories, and a write is refused, typed
@@ -282,10 +298,6 @@ def test_a_role_with_select_and_execute_only_reads_read_only(
                 reader.request_cancel("wf-1")
         finally:
             reader.close()
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
-            admin.execute(f"DROP ROLE {role}")
 
 
 def test_a_connection_the_server_dropped_is_unavailable_once_then_replaced(
@@ -310,22 +322,15 @@ def test_a_connection_the_server_dropped_is_unavailable_once_then_replaced(
 
 def test_the_owner_of_an_empty_schema_creates_the_store_in_it(postgres_database: str) -> None:
     # Given a role without CREATE on the database that owns an empty schema
-    role = f"wfcore_owner_{uuid.uuid4().hex[:8]}"
     schema = f"owned_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_database, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
     try:
-        url = postgres_database.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
-        # When it opens a store there, Then the tables are created and work
-        store = open_store(f"{url}?schema={schema}")
-        try:
-            store.create_workflow(*workflow("wf-1"))
-            assert store.get_workflow("wf-1") is not None
-        finally:
-            store.close()
+        with _role(postgres_database, f"CREATE SCHEMA {schema} AUTHORIZATION {{role}}") as url:
+            # When it opens a store there, Then the tables are created and work
+            store = open_store(f"{url}?schema={schema}")
+            try:
+                store.create_workflow(*workflow("wf-1"))
+                assert store.get_workflow("wf-1") is not None
+            finally:
+                store.close()
     finally:
         drop_schema(postgres_database, schema)
-        with psycopg.connect(postgres_database, autocommit=True) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
-            admin.execute(f"DROP ROLE {role}")
