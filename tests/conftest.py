@@ -1,13 +1,16 @@
-"""Shared fixtures: a throwaway redis-server (started here, stopped by pid)."""
+"""Shared fixtures: a throwaway redis-server (started here, stopped by pid) and a throwaway
+PostgreSQL database on the machine's PostgreSQL service (created here, dropped after)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support import postgres_server
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 
 
@@ -34,3 +37,27 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer, request: pytest.FixtureRequest) -> str:
     """A URL on the test server; WFCORE_TEST_REDIS_URL wins when set."""
     return os.environ.get("WFCORE_TEST_REDIS_URL") or redis_server.url(0)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The URL of a database created for this test session on the PostgreSQL service, dropped
+    at its end. Locally an unreachable server skips the PostgreSQL tests; in CI it fails."""
+    why = postgres_server.reachable()
+    if why is not None:
+        message = f"PostgreSQL at {postgres_server.SERVER_URL} is not reachable: {why}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with postgres_server.session_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> Iterator[str]:
+    """A store URL on the session's database with a schema of this test's own (dropped after)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{postgres_database}?schema={schema}"
+    finally:
+        postgres_server.drop_schema(postgres_database, schema)

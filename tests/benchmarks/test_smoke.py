@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.postgres_server import SERVER_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(script: str, *args: str) -> dict[str, object]:
+def _run(script: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
         cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -132,3 +136,16 @@ def test_b3_async_quick_measures_wait_and_gather_fan_outs() -> None:
     assert 1 <= resumes <= 30
     assert isinstance(report["ratio_gather_to_sync_wall"], float)
     assert isinstance(report["gather_targets_met"], bool)
+
+
+@pytest.mark.postgres
+def test_b4_quick_runs_the_wfcore_side_on_postgres(postgres_database: str) -> None:
+    # (postgres_database: the server is reachable; the script makes a database of its own.)
+    report = _run("b4_postgres.py", "--quick", env={"WFCORE_B4_POSTGRES_URL": SERVER_URL})
+    assert report["benchmark"] == "B4"
+    assert report["dbos"] == "skipped: --quick"
+    runs = report["runs"]
+    assert isinstance(runs, list)
+    assert len(runs) == 1
+    for mode in ("sync", "async"):
+        assert runs[0][mode]["wfcore"]["step_ms_median"] > 0

@@ -31,8 +31,8 @@ from wfcore.errors import (
 from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
-from wfcore.store import _sqlite_signals as signals
-from wfcore.store._sqlite_repair import SQLiteRepair
+from wfcore.store._sql_repair import SQLRepair
+from wfcore.store._sql_signals import SQLSignals, take
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
@@ -40,7 +40,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
+class SQLiteStore(SQLiteSweeps, SQLSignals, SQLRepair):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -48,6 +48,8 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
     ``read_only=True`` it only reads (a read-only file or directory is fine) and every write
     raises ``StoreError``.
     """
+
+    _dialect = layout.DIALECT
 
     def __init__(
         self,
@@ -293,7 +295,7 @@ class SQLiteStore(SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
                 rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
                 conn.executemany(layout.INSERT_INV, rows)
             is_root = head[1] == invocation_id
-            taken = None if batch.signal is None else signals.take(conn, key, batch.signal)
+            taken = None if batch.signal is None else take(conn, self._dialect, key, batch.signal)
             if batch.finish is not None:
                 status = WorkflowStatus(batch.finish.status)
                 now = time.time()
