@@ -21,6 +21,7 @@ from tests.support.postgres_server import drop_schema
 from wfcore._models import Batch
 from wfcore.errors import ConfigurationError, DecodeError, StoreError, StoreUnavailableError
 from wfcore.store import open_store
+from wfcore.store._postgres_layout import SCHEMA_VERSION
 from wfcore.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -161,7 +162,7 @@ def test_racing_openers_create_the_schema_once(postgres_database: str) -> None:
 
 def test_a_newer_schema_version_is_refused(store: PostgresStore, postgres_url: str) -> None:
     _sql(postgres_url, "UPDATE wfcore_schema SET version = 99")
-    with pytest.raises(ConfigurationError, match="version 99, newer than the 1"):
+    with pytest.raises(ConfigurationError, match=f"version 99, newer than the {SCHEMA_VERSION}"):
         PostgresStore(postgres_url)
 
 

@@ -22,6 +22,8 @@ __all__ = [
     "INSERT_INV",
     "INSERT_WF",
     "KEY",
+    "LISTED_ID",
+    "LISTING_INDEXES",
     "LOAD_CALL",
     "LOCK_WF",
     "MIGRATIONS",
@@ -46,8 +48,22 @@ __all__ = [
 # The schema's version is the one row of wfcore_schema. MIGRATIONS[v] takes a schema at
 # version v - 1 to v (version 0: no wfcore tables yet); a store opening a schema runs the
 # missing ones, in one transaction under an advisory lock, so racing openers migrate once.
-# "ord" columns (identity) keep insertion order, as SQLite's rowid does.
-SCHEMA_VERSION = 1
+# "ord" columns (identity) keep insertion order, as SQLite's rowid does. 2 replaced the
+# listing indexes of 1 (ties by ord) with LISTING_INDEXES (the keyset order of
+# wfcore.store.listing: ties by workflow_id in code-point order, whatever the database's
+# collation).
+SCHEMA_VERSION = 2
+
+# Ids compare in code-point order (COLLATE "C": UTF-8 byte order), as on every store.
+LISTED_ID = 'workflow_id COLLATE "C"'
+# One per filter combination of list_workflows, each ending in the listing order (created_at,
+# workflow_id), so a page (first or deep, by cursor) is a short walk down one index.
+LISTING_INDEXES = {
+    "workflows_listed": f"(created_at, {LISTED_ID})",
+    "workflows_listed_by_status": f"(status, created_at, {LISTED_ID})",
+    "workflows_listed_by_type": f"(workflow_type, created_at, {LISTED_ID})",
+    "workflows_listed_by_status_type": f"(status, workflow_type, created_at, {LISTED_ID})",
+}
 
 # Column types, in the order of WF_FIELDS and INV_FIELDS (the server-side functions return
 # rows of these columns too).
@@ -213,6 +229,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (workflow_id, signal_id))""",
         *FUNCTIONS,
     ),
+    2: (
+        "DROP INDEX workflows_by_created, workflows_by_status, workflows_by_type",
+        *(
+            f"CREATE INDEX {name} ON workflows {columns}"
+            for name, columns in LISTING_INDEXES.items()
+        ),
+    ),
 }
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 
@@ -302,6 +325,8 @@ DIALECT = Dialect(
     insert_wf=INSERT_WF,
     insert_inv=INSERT_INV,
     select_wf=SELECT_WF,
+    listed_id=LISTED_ID,
+    no_limit=None,  # LIMIT NULL: no limit
     workflow_from_row=workflow_from_row,
     invocation_to_row=invocation_to_row,
 )

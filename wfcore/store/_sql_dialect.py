@@ -37,6 +37,11 @@ class Dialect:
     """INSERT of an invocation row (INV_FIELDS), likewise."""
     select_wf: str
     """SELECT of the WF_FIELDS of workflows (add a WHERE)."""
+    listed_id: str
+    """``workflow_id`` as the listing orders and compares it (code-point order), matching
+    the store's listing indexes."""
+    no_limit: Any
+    """The LIMIT parameter that means no limit: ``-1`` (SQLite) or ``None`` (PostgreSQL)."""
     workflow_from_row: Callable[[Sequence[Any]], WorkflowRecord]
     invocation_to_row: Callable[[str, Any], list[Any]]
 

@@ -50,7 +50,6 @@ __all__ = [
     "bad_waiting",
     "invocation_from_row",
     "invocation_to_row",
-    "listing_query",
     "waiting_text",
     "wf_values",
     "workflow_from_row",
@@ -202,38 +201,6 @@ wf_values = attrgetter(*_WF_FIELDS)
 _inv_values = attrgetter(*_INV_FIELDS)
 
 
-def listing_query(
-    status: WorkflowStatus | None,
-    workflow_type: str | None,
-    created_after: float | None,
-    created_before: float | None,
-    after: tuple[float, str] | None,
-    limit: int,
-) -> tuple[str, tuple[object, ...]]:
-    """The SELECT of ``list_workflows`` and its parameters (a negative ``limit``: no limit).
-
-    Its WHERE fixes the leading columns of one of ``LISTING_INDEXES`` and its ORDER BY walks
-    the rest, so SQLite reads only the rows of the page (no sort, no OFFSET).
-    """
-    terms: list[str] = []
-    params: list[object] = []
-    for term, value in (
-        ("status = ?", None if status is None else WorkflowStatus(status).value),
-        ("workflow_type = ?", workflow_type),
-        ("created_at >= ?", created_after),
-        ("created_at < ?", created_before),
-    ):
-        if value is not None:
-            terms.append(term)
-            params.append(value)
-    if after is not None:
-        terms.append("(created_at, workflow_id) < (?, ?)")
-        params += after
-    clause = f" WHERE {' AND '.join(terms)}" if terms else ""
-    sql = f"{SELECT_WF}{clause} ORDER BY created_at DESC, workflow_id DESC LIMIT ?"
-    return sql, (*params, max(limit, -1))
-
-
 def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
     return workflow_record(dict(zip(_WF_FIELDS, row, strict=False)), _REPAIR)
 
@@ -291,6 +258,8 @@ DIALECT = Dialect(
     insert_wf=INSERT_WF,
     insert_inv=INSERT_INV,
     select_wf=SELECT_WF,
+    listed_id="workflow_id",  # TEXT compares by memcmp: UTF-8 byte order is code-point order
+    no_limit=-1,
     workflow_from_row=workflow_from_row,
     invocation_to_row=invocation_to_row,
 )

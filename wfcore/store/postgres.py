@@ -26,6 +26,7 @@ from wfcore.store import _postgres_layout as layout
 from wfcore.store import _postgres_open as opening
 from wfcore.store._postgres_driver import psycopg, psycopg_pool
 from wfcore.store._postgres_sweeps import PostgresSweeps
+from wfcore.store._sql_listing import SQLListing
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
 
@@ -34,7 +35,7 @@ __all__ = ["PostgresStore"]
 Cursor = psycopg.Cursor[Any]
 
 
-class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair):
+class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
     """A store in a PostgreSQL database, safe for many threads and many processes.
 
     Each call takes a connection from a pool (psycopg_pool) and runs in one transaction;
@@ -140,25 +141,6 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair):
         """The workflow, or None."""
         rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = %s", (workflow_id,))
         return layout.workflow_from_row(rows[0]) if rows else None
-
-    def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | None = None,
-        workflow_type: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally filtered by status and type."""
-        wanted = {"status": None if status is None else WorkflowStatus(status).value}
-        wanted["workflow_type"] = workflow_type
-        filters = {column: v for column, v in wanted.items() if v is not None}
-        clause = " AND ".join(f"{column} = %s" for column in filters)
-        clause = f" WHERE {clause}" if clause else ""
-        # ord breaks ties in insertion order, as MemoryStore's stable sort does.
-        sql = f"{layout.SELECT_WF}{clause} ORDER BY created_at DESC, ord LIMIT %s"
-        rows = self._read(sql, (*filters.values(), None if limit < 0 else limit))
-        records = [layout.workflow_from_row(r) for r in rows]
-        return records[:limit] if limit < 0 else records
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""
