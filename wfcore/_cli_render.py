@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from wfcore._history import HistoryEvent
+from wfcore._identity import run_of
 from wfcore._models import WorkflowRecord
 from wfcore._replay import ReplayResult
 from wfcore.errors import ConfigurationError
@@ -145,8 +146,9 @@ def workflows(records: Sequence[WorkflowRecord], *, as_json: bool) -> None:
 
 
 def show_data(record: WorkflowRecord, values: dict[str, Any]) -> dict[str, Any]:
-    """The ``--json`` form of ``show``: the record with its decoded ``values``."""
-    return {**record.model_dump(mode="json"), **values}
+    """The ``--json`` form of ``show``: the record with its decoded ``values``, and which
+    run of the workflow is the current one (``wf.continue_as_new`` starts another)."""
+    return {**record.model_dump(mode="json"), "run": run_of(record.root_invocation_id)[1], **values}
 
 
 def show(record: WorkflowRecord, values: dict[str, Any], *, as_json: bool) -> None:

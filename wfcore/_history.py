@@ -204,8 +204,10 @@ class HistoryEvent:
             ``task_created``,
             ``task_started``, ``task_resumed``, ``task_suspended``, ``task_retrying``,
             ``task_completed``, ``task_failed``,
-            ``task_cancelled``, and for the workflow's root invocation the matching
-            ``workflow_*`` events.
+            ``task_cancelled``, ``task_continued`` (``wf.continue_as_new``; value: the next
+            run and its root invocation), and for the root invocation of each of the
+            workflow's runs the matching ``workflow_*`` events
+            (``workflow_continued_as_new``).
         name: the operation's name (data key, step name, child task, change id), or "".
         seq: the operation's position, None for lifecycle events.
         ok: False for an operation that raised, a failure or a retry.
@@ -231,6 +233,7 @@ _WORKFLOW_EVENTS = {
     "task_completed": "workflow_completed",
     "task_failed": "workflow_failed",
     "task_cancelled": "workflow_cancelled",
+    "task_continued": "workflow_continued_as_new",
 }
 
 
@@ -271,7 +274,9 @@ def read_history(store: StateStore, codec: Codec, workflow_id: str) -> list[Hist
             kind, detail, at, execution = decode_lifecycle(codec, data, where)
             ok = kind not in _FAILURES
             events.append(HistoryEvent(at, *line, kind, "", None, ok, detail, execution))
-            if inv.invocation_id == root and kind in _WORKFLOW_EVENTS:
+            # Every run's root speaks for the workflow (wf.continue_as_new makes runs).
+            run_root = inv.invocation_id == root or inv.parent_workflow_id != workflow_id
+            if run_root and kind in _WORKFLOW_EVENTS:
                 events.append(
                     HistoryEvent(at, *line, _WORKFLOW_EVENTS[kind], "", None, ok, detail, execution)
                 )

@@ -15,6 +15,8 @@ __all__ = [
     "new_workflow_id",
     "new_workflow_seed",
     "operation_seed",
+    "run_invocation_id",
+    "run_of",
     "workflow_id_for_key",
 ]
 
@@ -89,3 +91,19 @@ def operation_seed(workflow_id: str, invocation_id: str, workflow_seed: bytes | 
         # The seed keys nothing else, so no personalisation: this runs on a first draw.
         return hashlib.blake2b(invocation_id.encode(), key=workflow_seed, digest_size=32).digest()
     return hashlib.sha256(f"{workflow_id}\x00{invocation_id}".encode()).digest()
+
+
+_RUN = re.compile(r"^(?P<first>.+)~run(?P<run>[0-9]+)$")
+
+
+def run_of(invocation_id: str) -> tuple[str, int]:
+    """(the first run's root invocation id, the run number) of a root invocation id."""
+    match = _RUN.match(invocation_id)
+    if match is None:
+        return invocation_id, 1
+    return match["first"], int(match["run"])
+
+
+def run_invocation_id(first_root: str, run: int) -> str:
+    """The root invocation id of run ``run`` (2, 3, ...) of a workflow: ``<first>~run<n>``."""
+    return f"{first_root}~run{run}"

@@ -221,6 +221,11 @@ class Batch:
     must get an outcome before the invocation wakes: with ``k`` already there at commit time,
     the suspension is ``ready`` if ``k >= need``, else the ``need - k``-th outcome recorded
     after it wakes the invocation (an async body waiting on several things at once).
+
+    ``continue_with`` (with ``finish``, by the workflow's root; the id of one of ``children``)
+    continues the workflow as new: the root finishes as ``finish`` says, but the workflow does
+    not: that child becomes its root invocation, and the workflow is PENDING again (no
+    retention expiry, ``parent`` not told: the new root carries the parent link on).
     """
 
     base_seq: int
@@ -235,6 +240,7 @@ class Batch:
     parent_push: QueuePush | None = None
     suspend_push: QueuePush | None = None
     signal: SignalTake | None = None
+    continue_with: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

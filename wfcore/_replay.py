@@ -29,7 +29,8 @@ from wfcore._models import (
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime, WorkflowContext
 from wfcore.context.awaiting import call_body
-from wfcore.context.runtime import _Suspend
+from wfcore.context.continuing import continued_run, run_invocation_id, run_of
+from wfcore.context.runtime import _ContinueAsNew, _Suspend
 from wfcore.errors import (
     ConfigurationError,
     NonDeterminismError,
@@ -194,6 +195,10 @@ class Replayer:
             return _from_error(inv, error)
         if isinstance(error, _Suspend):
             return self._check_suspension(ctx, inv, error)
+        if isinstance(error, _ContinueAsNew):
+            # The outcome a continuation records (see wfcore.engine.continuing).
+            first, run = run_of(inv.invocation_id)
+            error, value = None, continued_run(run_invocation_id(first, run + 1), run + 1)
         leftover = ctx._leftover()
         if leftover is not None:
             return _from_error(inv, leftover)

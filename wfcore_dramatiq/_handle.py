@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from wfcore import HistoryEvent, WorkflowIdentity, WorkflowStatus, export_history
+from wfcore._identity import run_of
 from wfcore.engine import outcome_value
 from wfcore.errors import WorkflowNotRunningError
 
@@ -37,6 +38,12 @@ class WorkflowHandle(Generic[R]):
     def identity(self) -> WorkflowIdentity:
         """The workflow's identity (id, type, parent, root)."""
         return self._app.engine.workflow(self.workflow_id).identity
+
+    @property
+    def run(self) -> int:
+        """Which run of the workflow is the current one: 1, then one more per
+        ``wf.continue_as_new`` (a read of the store)."""
+        return run_of(self._app.engine.workflow(self.workflow_id).root_invocation_id)[1]
 
     def status(self) -> WorkflowStatus:
         """The workflow's current status (a read: it starts no embedded worker)."""

@@ -149,3 +149,18 @@ def test_b4_quick_runs_the_wfcore_side_on_postgres(postgres_database: str) -> No
     assert len(runs) == 1
     for mode in ("sync", "async"):
         assert runs[0][mode]["wfcore"]["step_ms_median"] > 0
+
+
+@pytest.mark.timeout(150)
+def test_b6_quick_measures_chains_continuations_and_a_big_store() -> None:
+    report = _run("b6_long.py", "--quick", "--stores", "memory,sqlite")
+    result = report["result"]
+    assert isinstance(result, dict)
+    for section in ("sequential", "continue_as_new"):
+        for store in ("memory", "sqlite"):
+            assert set(result[section][store]) == {"10", "100", "500"}
+            numbers = result[section][store]["500"]
+            assert set(numbers["last_resume_ms"]) == {"min", "median", "max"}
+    big = result["big_store"]
+    assert big["stored_workflows"] == 500
+    assert big["memory"]["history_10k"]["entries"] == 10_000

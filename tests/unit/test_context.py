@@ -351,6 +351,8 @@ def test_corrupted_history_entry_raises_decode_error() -> None:
     entries = store._workflows[workflow_id].histories[workflow_id]  # type: ignore[attr-defined]
     first_operation = next(i for i, e in enumerate(entries) if is_operation(e))
     entries[first_operation] = b"\xc1garbage"
+    # (behind the store's back: this process's history cache holds the good entry)
+    runner.engine.histories.clear()
     # When the child finishes and the parent replays
     runner.run_until_idle()
     # Then the workflow fails with a DecodeError naming the entry, not a wrong value

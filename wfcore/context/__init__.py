@@ -13,6 +13,7 @@ Internal: the public names are re-exported by ``wfcore``. ``WorkflowContext``
 - :mod:`.data`: ``set_data``, ``get_data``.
 - :mod:`.signals`: ``wait_signal``, ``poll_signal``, ``signal_workflow``.
 - :mod:`.children`: ``start_task``, ``execute_task``, ``wait``, ``TaskHandle``.
+- :mod:`.continuing`: ``continue_as_new``, ``run``.
 - :mod:`.logger`: ``wf.logger``, quiet during replay.
 """
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wfcore._codec import Codec
 from wfcore._durations import deadline_after
-from wfcore._history import Kind, decode_outcome, encode_entry, error_info
+from wfcore._history import Kind, Outcome, encode_entry, error_info
 from wfcore._identity import child_invocation_id, child_workflow_id, new_workflow_seed
 from wfcore._models import (
     InvocationRecord,
@@ -111,13 +110,12 @@ def child_records(
     return child, workflow
 
 
-def child_result(codec: Codec, outcome: bytes, handle: TaskHandle) -> TaskResult:
+def child_result(decoded: Outcome, handle: TaskHandle) -> TaskResult:
     """What waiting on ``handle`` gives, from the child's recorded outcome.
 
     Raises:
         TaskFailedError: the child failed or was cancelled.
     """
-    decoded = decode_outcome(codec, outcome, f"child {handle.invocation_id!r}")
     if decoded.status is WorkflowStatus.COMPLETED:
         return TaskResult(decoded.value, handle.workflow, handle.invocation_id, handle.task_name)
     error_type, message, traceback = error_info(decoded.value)
@@ -162,7 +160,36 @@ class Children(Awaiting):
             self._loop()  # refused before anything is recorded in a plain async task
             handle = self.start_task(task, *args, **kwargs)
             return self._wait_future(self._loop(), (handle,), lambda results: results[0])  # type: ignore[no-any-return]
-        return self.wait(self.start_task(task, *args, **kwargs))[0]
+        seq = self._seq
+        done = self._finished.get(seq)
+        if done is not None and self._replayed(seq, task, done):
+            return done[2]  # type: ignore[no-any-return]
+        result = self.wait(self.start_task(task, *args, **kwargs))[0]
+        data = self._outcomes[seq]
+        replayed = seq < len(self._shared) and self._shared[seq] is not None
+        if replayed and self._results.get(seq, (None,))[0] is data:
+            # Replays of this history return this result again (see _replayed).
+            self._finished[seq] = (task, data, result)
+        return result
+
+    def _replayed(self, seq: int, task: object, done: tuple[object, bytes, TaskResult]) -> bool:
+        """Whether a sync ``execute_task(task)`` at ``seq`` replays as an earlier run of this
+        history did: same task, same outcome, no cancellation recorded at the wait. Then it
+        moves past it (what ``start_task`` and ``wait`` would do, without their work)."""
+        if done[0] is not task or self._outcomes.get(seq) is not done[1] or self._fatal:
+            return False
+        after = seq + 1
+        if after >= len(self._entries):
+            return False  # the wait is where the history ends: the full path decides
+        # What was recorded at the wait: a cancellation (delivered there) or anything else.
+        following = self._entries[after]
+        if following[:1] != b"\x95" or following.startswith(_CANCELLED):
+            return False
+        stopped_at = self._suspended_on  # what _waited((seq,)) does, without the call
+        if stopped_at is not None and seq in stopped_at:
+            self._suspended_on = None
+        self._seq = after
+        return True
 
     def wait(self, *handles: TaskHandle) -> list[TaskResult]:
         """Wait for every handle; suspends once until all are done, then returns in order.
@@ -247,7 +274,12 @@ class Children(Awaiting):
         return TaskHandle(self, seq, child.invocation_id, spec.name, identity)
 
     def _task_result(self, handle: TaskHandle) -> TaskResult:
-        return child_result(self._rt.codec, self._outcomes[handle.seq], handle)
+        outcome = self._outcome_at(handle.seq, f"child {handle.invocation_id!r}")
+        return child_result(outcome, handle)
+
+
+# How a recorded cancellation's entry starts (a msgpack [kind, ...] record).
+_CANCELLED = b"\x95\xa9" + Kind.CANCELLED.encode()
 
 
 def _identity_fields(identity: WorkflowIdentity) -> list[str | None]:

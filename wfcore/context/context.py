@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from wfcore.context.children import Children
+from wfcore.context.continuing import Continuing
 from wfcore.context.data import Data
 from wfcore.context.logger import ReplayAwareLogger
 from wfcore.context.signals import Signals
@@ -15,7 +16,7 @@ from wfcore.context.values import Values
 __all__ = ["WorkflowContext"]
 
 
-class WorkflowContext(Values, Timers, Steps, Data, Signals, Children):
+class WorkflowContext(Values, Timers, Steps, Data, Signals, Children, Continuing):
     """Deterministic operations of one invocation; what ``task.wf`` returns.
 
     Every operation takes the next position (``seq``) in the invocation's history. On first

@@ -12,12 +12,16 @@ from typing import Any, TypeVar
 
 from wfcore._history import (
     Entry,
+    Kind,
+    Outcome,
     decode_entry,
+    decode_outcome,
     describe,
     encode_entry,
     encode_lifecycle,
     is_operation,
 )
+from wfcore._history_cache import SHAREABLE, HeldHistory
 from wfcore._models import (
     Batch,
     CommitResult,
@@ -39,14 +43,38 @@ class Recording:
     """One invocation's run: its records, its recorded history, and what the next commit
     writes (buffered entries, data, new children, messages to send after it)."""
 
-    def __init__(self, runtime: Runtime, snapshot: Snapshot, *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        snapshot: Snapshot,
+        *,
+        strict: bool = False,
+        held: HeldHistory | None = None,
+    ) -> None:
         self._rt = runtime
         self._strict = strict
         self._workflow_record: WorkflowRecord = snapshot.workflow
         self._invocation: InvocationRecord = snapshot.invocation
         raw = snapshot.entries
         # Lifecycle events live in the same list but take no seq: replay sees operations only.
-        self._entries = [e for e in raw if is_operation(e)] if raw else raw
+        # A history the engine holds (``held``: snapshot.entries are its entries) has them
+        # apart already, and keeps the entries replays decode for the next run.
+        self._entries: list[bytes]
+        self._shared: list[Entry | None]  # per seq, its entry decoded once (shareable)
+        self._results: dict[int, tuple[bytes, Outcome]]  # per seq, its outcome decoded
+        self._finished: dict[int, tuple[object, bytes, Any]]  # Children._replayed
+        if held is not None:
+            self._entries = held.operations
+            self._shared = held.decoded
+            self._results = held.results
+            self._finished = held.finished
+        else:
+            self._entries = [e for e in raw if is_operation(e)] if raw else raw
+            self._shared = [None] * len(self._entries)
+            self._results = {}
+            self._finished = {}
+        # Entries this run committed, in order (what the engine adds to a held history).
+        self._written: list[bytes] = []
         self._outcomes = snapshot.outcomes
         self._seq = 0
         self._base = len(snapshot.entries)
@@ -112,14 +140,32 @@ class Recording:
             raise self._fatal
 
     def _entry_at(self, seq: int) -> Entry:
-        """The recorded entry at ``seq``, decoded once: ``wait`` looks at the entry the next
-        operation then replays."""
+        """The recorded entry at ``seq``, decoded once: kept with the history when its value
+        can be handed out again (``shareable``), else for the next look at it (``wait``
+        looks at the entry the next operation then replays)."""
+        shared = self._shared[seq]
+        if shared is not None:
+            return shared
         cached = self._decoded
         if cached is None or cached.seq != seq:
-            cached = self._decoded = decode_entry(
-                self._rt.codec, seq, self._entries[seq], self._where
-            )
+            cached = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
+            if type(cached.value) in SHAREABLE or cached.kind == Kind.START_TASK:
+                self._shared[seq] = cached
+            else:
+                self._decoded = cached
         return cached
+
+    def _outcome_at(self, seq: int, where: str) -> Outcome:
+        """The outcome recorded at ``seq``, decoded; kept with the history when its value
+        can be handed out again."""
+        data = self._outcomes[seq]
+        known = self._results.get(seq)
+        if known is not None and known[0] is data:
+            return known[1]
+        outcome = decode_outcome(self._rt.codec, data, where)
+        if type(outcome.value) in SHAREABLE:
+            self._results[seq] = (data, outcome)
+        return outcome
 
     def _lifecycle(self, kind: str, detail: Any) -> None:
         """Add a lifecycle event to the next commit (it takes no seq)."""
@@ -172,6 +218,7 @@ class Recording:
             # Child workflows started here were born cancelled (the store copies the flag).
             self._cancel_pending = True
         self._base += len(self._buffer)
+        self._written += self._buffer
         self._buffer = []
         self._new_children = []
         if result.pushed and outbox is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from wfcore._codec import Codec
 from wfcore._history import Entry, Kind, describe, is_operation
+from wfcore._history_cache import HeldHistory
 from wfcore._models import Snapshot
 from wfcore.context.cancellation import Cancellation
 from wfcore.context.runtime import Runtime
@@ -20,8 +21,15 @@ __all__ = ["Replaying"]
 class Replaying(Cancellation):
     """Matches the run's operations against its history, position by position."""
 
-    def __init__(self, runtime: Runtime, snapshot: Snapshot, *, strict: bool = False) -> None:
-        super().__init__(runtime, snapshot, strict=strict)
+    def __init__(
+        self,
+        runtime: Runtime,
+        snapshot: Snapshot,
+        *,
+        strict: bool = False,
+        held: HeldHistory | None = None,
+    ) -> None:
+        super().__init__(runtime, snapshot, strict=strict, held=held)
         # Where the previous run stopped, if it suspended: at the wait on these seqs. Until
         # that wait returns again, the code re-executes what the previous run executed.
         self._suspended_on = None if strict else _suspension(runtime.codec, snapshot.entries)

@@ -13,7 +13,7 @@ from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context.real_loop import run_coroutine
 from wfcore.store import StateStore
 
-__all__ = ["Runtime", "_Conflict", "_Suspend"]
+__all__ = ["Runtime", "_Conflict", "_ContinueAsNew", "_Suspend"]
 
 
 class _Suspend(BaseException):
@@ -27,6 +27,15 @@ class _Suspend(BaseException):
         self.seqs = tuple(seqs)
         self.wake_at = wake_at
         self.need = need
+
+
+class _ContinueAsNew(BaseException):
+    """Raised by ``wf.continue_as_new``: end the run, continue the workflow with ``args``
+    (the encoded ``[args, kwargs]`` of the next run)."""
+
+    def __init__(self, args: bytes) -> None:
+        super().__init__("continue_as_new")
+        self.args_data = args
 
 
 class _Conflict(BaseException):

@@ -7,7 +7,7 @@ from typing import Any
 
 from wfcore import _signals
 from wfcore._durations import to_seconds
-from wfcore._history import Kind, decode_outcome, encode_outcome
+from wfcore._history import Kind, encode_outcome
 from wfcore._models import SignalTake, WorkflowStatus
 from wfcore.context.aio_loop import DeterministicLoop, Wait
 from wfcore.context.awaiting import Awaiting
@@ -97,7 +97,7 @@ class Signals(Awaiting):
         return future
 
     def _signal_value(self, seq: int, name: str, seconds: float | None, default: Any) -> Any:
-        outcome = decode_outcome(self._rt.codec, self._outcomes[seq], f"signal {name!r}")
+        outcome = self._outcome_at(seq, f"signal {name!r}")
         if outcome.status is _signals.RECEIVED:
             return outcome.value
         if default is not _RAISE:
@@ -119,10 +119,9 @@ class Signals(Awaiting):
         if self._replay(Kind.POLL_SIGNAL, name) is None:
             self._record(Kind.POLL_SIGNAL, name, None)
             self._take(seq, SignalTake(name, seq, wait=False))
-        raw = self._outcomes.get(seq)
-        if raw is None:
+        if seq not in self._outcomes:
             return default
-        return decode_outcome(self._rt.codec, raw, f"signal {name!r}").value
+        return self._outcome_at(seq, f"signal {name!r}").value
 
     def signal_workflow(self, workflow_id: str, name: str, payload: Any) -> None:
         """Send signal ``name`` with ``payload`` to another workflow, exactly once however

@@ -13,13 +13,18 @@ assembled from these parts, each a class over :class:`.base.EngineBase`:
 - :mod:`.repair`, :mod:`.forks`, :mod:`.bulk`: ``resume``, ``fork`` and both in bulk, each
   checked by :mod:`.prefix` against the current code before it writes.
 - :mod:`.signals`: ``signal``, ``data``, ``get_data`` (for clients).
+- :mod:`.continuing`: committing ``wf.continue_as_new``.
+
+``HistoryCache`` (:mod:`wfcore._history_cache`) is the per-process cache of histories that
+makes resumes incremental (``Engine(..., history_cache=HistoryCache(...))``).
 """
 
 from __future__ import annotations
 
+from wfcore._history_cache import HistoryCache
 from wfcore.engine.bulk import Repaired
 from wfcore.engine.engine import Engine
 from wfcore.engine.outcomes import outcome_value
 from wfcore.engine.run import RunResult, RunStatus
 
-__all__ = ["Engine", "Repaired", "RunResult", "RunStatus", "outcome_value"]
+__all__ = ["Engine", "HistoryCache", "Repaired", "RunResult", "RunStatus", "outcome_value"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher, Outbox
+from wfcore._history_cache import HistoryCache
 from wfcore._models import QueuePush, WorkflowRecord, WorkflowStatus
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime
@@ -41,6 +42,7 @@ class EngineBase:
         heartbeat_interval: float = 15.0,
         resolve_task: Callable[[object], TaskSpec] = spec_of,
         run_coroutine: Callable[[Coroutine[Any, Any, Any]], Any] = run_coroutine,
+        history_cache: HistoryCache | None = None,
     ) -> None:
         if outbox is not None and not getattr(store, "writes_pushes", False):
             raise ConfigurationError(
@@ -70,6 +72,9 @@ class EngineBase:
         self._heartbeat_thread: threading.Thread | None = None
         # Told about runs, ends and sweeps (metrics, tracing); None costs nothing per run.
         self.observer: Observer | None = None
+        # Histories this process ran, so a resume reads and decodes only what is new
+        # (see wfcore._history_cache); HistoryCache(max_invocations=0) turns it off.
+        self.histories = HistoryCache() if history_cache is None else history_cache
 
     def observe(self, observer: Observer) -> None:
         """Tell ``observer`` about this engine's runs, workflow ends and recovery sweeps

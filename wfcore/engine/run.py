@@ -21,9 +21,10 @@ from wfcore._models import (
 from wfcore._tasks import Body, TaskSpec
 from wfcore.context import WorkflowContext
 from wfcore.context.awaiting import run_async
-from wfcore.context.runtime import _Conflict, _Suspend
+from wfcore.context.runtime import _Conflict, _ContinueAsNew, _Suspend
 from wfcore.engine.base import log
 from wfcore.engine.cancel import Cancelling
+from wfcore.engine.continuing import ContinuingRuns
 from wfcore.engine.heartbeats import Heartbeating
 from wfcore.engine.outcomes import error_text
 from wfcore.errors import (
@@ -53,6 +54,7 @@ class RunStatus(StrEnum):
     SUSPENDED = "SUSPENDED"
     RETRY = "RETRY"
     SKIPPED = "SKIPPED"
+    CONTINUED = "CONTINUED"  # the run continued the workflow as new (wf.continue_as_new)
 
 
 # A root invocation's run ending so ends its workflow.
@@ -81,11 +83,15 @@ class RunResult:
     retry_delay: float | None = None
 
 
+# Runs after which the invocation runs again (a finished one is not held: only a repair
+# would run it again, and it rewrites the history).
+_RESUMED = frozenset({RunStatus.SUSPENDED, RunStatus.RETRY})
+
 # What _run_once returns when the suspension it tried found its outcomes there already.
 _READY = RunResult(RunStatus.SUSPENDED)
 
 
-class Running(Cancelling, Heartbeating):
+class Running(Cancelling, Heartbeating, ContinuingRuns):
     """Executes an invocation's task function under its context and commits the outcome."""
 
     def run(
@@ -129,7 +135,7 @@ class Running(Cancelling, Heartbeating):
     def _run_once(
         self, ref: InvocationRef, final_attempt: bool, carried: Mapping[str, Any] | None
     ) -> RunResult | None:
-        snap = self.store.load(ref.workflow_id, ref.invocation_id)
+        snap, held = self.histories.load(self.store, ref.workflow_id, ref.invocation_id)
         if snap is None:
             log.warning(
                 "invocation %s of workflow %s is not in the store (expired or never created); "
@@ -151,13 +157,20 @@ class Running(Cancelling, Heartbeating):
         if snap.workflow.cancel_requested and not inv.cancel_shielded and not snap.entries:
             return self._skip_cancelled(snap.workflow, snap.invocation)
         spec = self._tasks(inv.task_name)
-        ctx = WorkflowContext(self._runtime, snap)
+        ctx = WorkflowContext(self._runtime, snap, held=held)
         observer = self.observer
+        result = None
         try:
             if observer is None:
-                return self._execute(spec, ctx, inv, final_attempt)
-            return self._observed(observer, spec, ctx, inv, final_attempt, carried)
+                result = self._execute(spec, ctx, inv, final_attempt)
+            else:
+                result = self._observed(observer, spec, ctx, inv, final_attempt, carried)
+            return result
         finally:
+            if held is not None and result is not None and result.status in _RESUMED:
+                # Every commit of the run went in, and it will run again: hold its history.
+                key = (ref.workflow_id, ref.invocation_id)
+                self.histories.give_back(key, held, ctx._written)
             # A signal the run raised holds its traceback, whose frames hold the context:
             # dropping it lets reference counting free the whole run now, instead of leaving
             # a garbage cycle (the run's records, history and frames) to the collector.
@@ -230,6 +243,13 @@ class Running(Cancelling, Heartbeating):
             return None
         if isinstance(exc, _Suspend):
             return self._suspend(ctx, inv, exc, final)
+        if isinstance(exc, _ContinueAsNew):
+            leftover = ctx._leftover()
+            if leftover is not None:
+                return self._fail(ctx, inv, leftover, final=final)
+            if not self._continue(ctx, inv, exc).ok:
+                return None
+            return RunResult(RunStatus.CONTINUED)
         if isinstance(exc, WorkflowCancelled):
             return self._finish(ctx, inv, WorkflowStatus.CANCELLED, exc, RunStatus.CANCELLED)
         if isinstance(exc, _NOT_FAILURES):

@@ -10,6 +10,7 @@ from wfcore._identity import (
     is_derived_workflow_id,
     new_workflow_id,
     new_workflow_seed,
+    run_of,
     workflow_id_for_key,
 )
 from wfcore._models import InvocationRecord, WorkflowRecord
@@ -109,7 +110,9 @@ class Starting(EngineBase):
                 f"{named} already exists as a {stored.workflow_type!r} workflow; "
                 f"it cannot be started again as {spec.name!r}. Use another id or key"
             )
-        first = self.store.get_invocation(wid, stored.root_invocation_id)
+        # The first run's root: wf.continue_as_new gives later runs other arguments.
+        first_root = run_of(stored.root_invocation_id)[0]
+        first = self.store.get_invocation(wid, first_root)
         if first is None or first.args == args or self._same_values(first.args, args):
             return
         raise ConfigurationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,12 +32,25 @@ class WorkflowEntry:
     waiters: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
     signal_ids: set[str] = field(default_factory=set)
     expires_at: float | None = None
+    # Per invocation, its history epoch (0 if absent): bumped when a resume rewrites it.
+    epochs: dict[str, int] = field(default_factory=dict)
+
+    def hand_over(self, root_invocation_id: str) -> None:
+        """Continue the workflow as new: ``root_invocation_id`` is its root, PENDING."""
+        self.record = self.record.model_copy(
+            update={
+                "root_invocation_id": root_invocation_id,
+                "status": WorkflowStatus.PENDING,
+                "updated_at": time.time(),
+            }
+        )
 
     def reopen(self, changes: Sequence[Reopen], now: float) -> None:
         """Apply a resume's changes (checked by the caller): histories rewritten and
         extended, outcomes forgotten, the invocations and the workflow PENDING again."""
         for change in changes:
             history = self.histories[change.invocation_id]
+            self.epochs[change.invocation_id] = self.epochs.get(change.invocation_id, 0) + 1
             for position, data in change.rewrite.items():
                 history[position] = data
             history.extend(change.append)

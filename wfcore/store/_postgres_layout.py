@@ -25,6 +25,7 @@ __all__ = [
     "LISTED_ID",
     "LISTING_INDEXES",
     "LOAD_CALL",
+    "LOAD_SINCE_CALL",
     "LOCK_WF",
     "MIGRATIONS",
     "N_INV",
@@ -51,8 +52,9 @@ __all__ = [
 # "ord" columns (identity) keep insertion order, as SQLite's rowid does. 2 replaced the
 # listing indexes of 1 (ties by ord) with LISTING_INDEXES (the keyset order of
 # wfcore.store.listing: ties by workflow_id in code-point order, whatever the database's
-# collation).
-SCHEMA_VERSION = 2
+# collation). 3 added invocations.history_epoch (bumped by reopen, see
+# wfcore.store.incremental; 0 in older rows) and wfcore_load_since.
+SCHEMA_VERSION = 3
 
 # Ids compare in code-point order (COLLATE "C": UTF-8 byte order), as on every store.
 LISTED_ID = 'workflow_id COLLATE "C"'
@@ -116,16 +118,24 @@ _LOAD_SELECT = (
     " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = p_wid AND i.invocation_id = p_iid"
 )
+_LOAD_SINCE_SELECT = (
+    f"SELECT {', '.join('i.' + f for f in INV_FIELDS)}, {', '.join('w.' + f for f in WF_FIELDS)},"
+    " ARRAY(SELECT e.data FROM entries e WHERE e.workflow_id = p_wid"
+    "  AND e.invocation_id = p_iid AND e.seq >= p_from ORDER BY e.seq),"
+    " ARRAY(SELECT o.seq FROM outcomes o WHERE o.workflow_id = p_wid"
+    "  AND o.invocation_id = p_iid AND (p_all OR o.seq = ANY (p_open)) ORDER BY o.seq),"
+    " ARRAY(SELECT o.data FROM outcomes o WHERE o.workflow_id = p_wid"
+    "  AND o.invocation_id = p_iid AND (p_all OR o.seq = ANY (p_open)) ORDER BY o.seq),"
+    " i.history_epoch,"
+    " (SELECT count(*) FROM outcomes o WHERE o.workflow_id = p_wid AND o.invocation_id = p_iid)"
+    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    " WHERE i.workflow_id = p_wid AND i.invocation_id = p_iid"
+)
 LOAD_CALL = "SELECT * FROM wfcore_load(%s, %s, %s, %s)"
-APPEND_CALL = "SELECT * FROM wfcore_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-N_LOADED = len(INV_FIELDS) + len(WF_FIELDS)
-FUNCTIONS = (
-    # load(): with claim, lock the workflow and make an unfinished invocation RUNNING (and a
-    # root's workflow), then read it all; no rows when the invocation does not exist.
-    f"""CREATE FUNCTION wfcore_load(p_wid text, p_iid text, p_claim boolean,
-        p_now double precision) RETURNS TABLE ({_LOAD_COLUMNS}) LANGUAGE plpgsql AS $$
-    BEGIN
-        IF p_claim THEN
+LOAD_SINCE_CALL = "SELECT * FROM wfcore_load_since(%s, %s, %s, %s, %s, %s, %s)"
+# With p_claim: lock the workflow and make an unfinished invocation RUNNING (and a root's
+# workflow), as load() does.
+_CLAIM = """        IF p_claim THEN
             PERFORM 1 FROM workflows WHERE workflow_id = p_wid FOR NO KEY UPDATE;
             UPDATE invocations SET status = 'RUNNING', attempts = attempts + 1,
                 updated_at = p_now
@@ -136,7 +146,16 @@ FUNCTIONS = (
                     WHERE workflow_id = p_wid AND root_invocation_id = p_iid;
             END IF;
         END IF;
-        RETURN QUERY {_LOAD_SELECT};
+"""
+APPEND_CALL = "SELECT * FROM wfcore_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+N_LOADED = len(INV_FIELDS) + len(WF_FIELDS)
+FUNCTIONS = (
+    # load(): with claim, lock the workflow and make an unfinished invocation RUNNING (and a
+    # root's workflow), then read it all; no rows when the invocation does not exist.
+    f"""CREATE FUNCTION wfcore_load(p_wid text, p_iid text, p_claim boolean,
+        p_now double precision) RETURNS TABLE ({_LOAD_COLUMNS}) LANGUAGE plpgsql AS $$
+    BEGIN
+{_CLAIM}        RETURN QUERY {_LOAD_SELECT};
     END $$""",
     # commit() of a batch of entries, optionally finishing the invocation (no data, children,
     # signal, suspend or parent: those take the general path). o_found: the invocation
@@ -235,6 +254,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             f"CREATE INDEX {name} ON workflows {columns}"
             for name, columns in LISTING_INDEXES.items()
         ),
+    ),
+    3: (
+        "ALTER TABLE invocations ADD COLUMN history_epoch integer NOT NULL DEFAULT 0",
+        # load_since(): load() from entry p_from on, with the outcomes at p_open (all of
+        # them with p_all), the history epoch and how many outcomes there are.
+        f"""CREATE FUNCTION wfcore_load_since(p_wid text, p_iid text, p_claim boolean,
+            p_now double precision, p_from integer, p_open integer[], p_all boolean)
+            RETURNS TABLE ({_LOAD_COLUMNS}, r_epoch integer, r_outcome_count bigint)
+            LANGUAGE plpgsql AS $$
+        BEGIN
+{_CLAIM}        RETURN QUERY {_LOAD_SINCE_SELECT};
+        END $$""",
     ),
 }
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))

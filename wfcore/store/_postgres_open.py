@@ -150,19 +150,19 @@ def _version(connection: psycopg.Connection[Any], options: Options) -> int:
     return version
 
 
-def ensure_schema(
-    connection: psycopg.Connection[Any], options: Options, *, read_only: bool
-) -> None:
-    """Create or migrate the store's tables to ``SCHEMA_VERSION`` (read-only: only check)."""
+def ensure_schema(connection: psycopg.Connection[Any], options: Options, *, read_only: bool) -> int:
+    """Create or migrate the store's tables to ``SCHEMA_VERSION`` (read-only: only check);
+    the schema's version then."""
     if read_only:
-        if _version(connection, options) == 0:
+        version = _version(connection, options)
+        if version == 0:
             raise ConfigurationError(
                 f"schema {options.schema!r} of {options.shown!r} holds no wfcore store; "
                 "check the URL and its ?schema= option"
             )
-        return
+        return version
     if _version(connection, options) == layout.SCHEMA_VERSION:
-        return
+        return layout.SCHEMA_VERSION
     with connection.transaction():
         name = sql.Identifier(options.schema)
         # Racing openers: one migrates, the others wait here and then find it done.
@@ -182,6 +182,7 @@ def ensure_schema(
             for statement in layout.MIGRATIONS[step]:
                 connection.execute(statement)
             connection.execute("UPDATE wfcore_schema SET version = %s", (step,))
+    return layout.SCHEMA_VERSION
 
 
 def store_error(

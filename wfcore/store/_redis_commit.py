@@ -35,6 +35,8 @@ class RedisCommits(RedisConnection):
             if self._retention is not None and batch.finish.status.finished:
                 expires_at = now + self._retention
                 expires, expires_ms = repr(expires_at), str(math.ceil(expires_at * 1000))
+            if batch.continue_with is not None:
+                mode, expires_at, expires = "continue", None, batch.continue_with
         elif batch.suspend is not None:
             mode, waiting = "suspend", ",".join(str(int(seq)) for seq in batch.suspend)
             status = str(suspend_slack(batch))  # the finish status's place is free here
@@ -46,7 +48,7 @@ class RedisCommits(RedisConnection):
             fields = layout.invocation_fields(child)
             children += [child.invocation_id, len(fields), *fields]
         parent_id = parent_seq = ""
-        if batch.finish is not None and batch.parent is not None:
+        if mode == "finish" and batch.parent is not None:
             parent_id, parent_seq = batch.parent.invocation_id, str(batch.parent.seq)
             keys += [base + "inv:" + parent_id, base + "o:" + parent_id]
         pushes = list(batch.pushes)
@@ -119,6 +121,8 @@ class RedisCommits(RedisConnection):
                     self._call("ZADD", self._idx_active, updated_at, member)
         if ok != 1:
             return CommitResult(ok=False, cancel_requested=cancel == 1, winners=list(winners))
+        if batch.continue_with is not None:
+            self._roots[workflow_id] = batch.continue_with
         told = None
         if state[1] is not None:
             recorded, wake = state[1]

@@ -12,7 +12,8 @@ __all__ = ["CREATE_FORK", "REOPEN"]
 #   (position, data), the appended entries and the forgotten seqs.
 # Refused ({}) unless the workflow has an allowed status and every invocation exists and holds
 # exactly its length of history; else applies every change, makes the workflow PENDING (cancel
-# flag cleared, expiry dropped, every key made persistent) and returns its fields.
+# flag cleared, expiry dropped, every key made persistent) and returns its fields. Each
+# invocation's history epoch (field epoch, absent: 0) grows by one (wfcore.store.incremental).
 REOPEN = (
     COMMON
     + """
@@ -44,6 +45,7 @@ for c = 1, n do
   end
   redis.call('HSET', inv, 'status', 'PENDING', 'waiting', '', 'updated_at', a[2])
   redis.call('HDEL', inv, 'outcome', 'missing')
+  redis.call('HINCRBY', inv, 'epoch', 1)
 end
 redis.call('HSET', wf, 'status', 'PENDING', 'cancel', '0', 'updated_at', a[2])
 if status ~= 'PENDING' then reindex(wf, status, 'PENDING') end

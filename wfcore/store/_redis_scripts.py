@@ -176,7 +176,8 @@ return 1
 # KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o], then per
 #   queue push (Batch.pushes, then Batch.parent_push or suspend_push) its queue list and its
 #   messages hash.
-# ARGV: base, now, iid, base_seq, mode ('', 'finish', 'suspend'), finish status (with a
+# ARGV: base, now, iid, base_seq, mode ('', 'finish', 'continue', 'suspend'), finish status
+#   (with 'continue', Batch.continue_with is in the expires_at place; with a
 #   suspension: how many awaited outcomes may still be missing when it wakes), finish
 #   outcome, awaited seqs (comma-separated), expires_at or '', expiry in ms, parent invocation
 #   id or '', the seq the parent awaits this one at, then the counts of entries, of data items
@@ -263,7 +264,11 @@ local function push_extra()
   redis.call('HSET', KEYS[q + 1], a[at_p], a[at_p + 1])
   redis.call('RPUSH', KEYS[q], a[at_p])
 end
-if mode == 'finish' then
+if mode == 'continue' then
+  -- Batch.continue_with (in the expiry's place, which a continuation has none of).
+  redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
+  redis.call('HSET', wf, 'root_inv', a[9], 'status', 'PENDING', 'updated_at', now)
+elseif mode == 'finish' then
   redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
   if mirror(wf, iid, a[6], now) and a[9] ~= '' then
     redis.call('HSET', wf, 'exp', a[9], 'exp_ms', a[10])

@@ -70,7 +70,8 @@ class SQLRepair:
                 cur.execute(
                     d.q(
                         "UPDATE invocations SET status = 'PENDING', outcome = NULL, waiting = ?,"
-                        f" missing = NULL, updated_at = ? WHERE {KEY}"
+                        " missing = NULL, updated_at = ?, history_epoch = history_epoch + 1"
+                        f" WHERE {KEY}"
                     ),
                     (d.no_wait, now, *key),
                 )

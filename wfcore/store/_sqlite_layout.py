@@ -31,6 +31,7 @@ __all__ = [
     "NEW_TABLES",
     "NO_WAIT",
     "N_INV",
+    "N_LOAD",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SELECT_INV",
@@ -64,7 +65,10 @@ __all__ = [
 # which were started, never forked), by MIGRATIONS. 7 replaced the listing indexes with
 # ones ending in workflow_id (LISTING_INDEXES; the listing's order and keyset cursor), which
 # re-running the schema creates; the old ones (DROPPED_INDEXES) are dropped.
-SCHEMA_VERSION = 7
+# 8 added invocations.history_epoch (bumped when a resume rewrites a history, see
+# wfcore.store.incremental; 0 in older rows), by MIGRATIONS. Every step is idempotent (the
+# schema re-run, missing columns added), so a file of any older version upgrades to 8.
+SCHEMA_VERSION = 8
 
 # Indexes of older versions that newer ones replace: dropped by the upgrade.
 DROPPED_INDEXES = ("workflows_by_created", "workflows_by_status", "workflows_by_type")
@@ -113,7 +117,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     parent_seq INTEGER, status TEXT NOT NULL, waiting TEXT NOT NULL, outcome BLOB,
     attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     parent_task_name TEXT, cancel_shielded INTEGER NOT NULL DEFAULT 0, missing INTEGER,
-    PRIMARY KEY (workflow_id, invocation_id));
+    history_epoch INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (workflow_id, invocation_id));
 CREATE INDEX IF NOT EXISTS invocations_by_created ON invocations (workflow_id, created_at);
 CREATE INDEX IF NOT EXISTS invocations_unfinished
     ON invocations (updated_at, workflow_id, invocation_id)
@@ -141,6 +145,7 @@ MIGRATIONS = (
     ("invocations", "missing", "INTEGER"),
     ("workflows", "seed", "BLOB"),
     ("workflows", "forked_from", "TEXT"),
+    ("invocations", "history_epoch", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 WRITE = "BEGIN IMMEDIATE"
@@ -153,13 +158,14 @@ INSERT_WF, INSERT_INV = (
     f"INSERT OR IGNORE INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
     for table, fields in (("workflows", _WF_FIELDS), ("invocations", _INV_FIELDS))
 )
-# One row: the invocation's columns, then its workflow's.
+# The invocation's row, its workflow's, then the invocation's history_epoch (at N_LOAD).
 LOAD = (
     f"SELECT {', '.join('i.' + f for f in _INV_FIELDS)}, {', '.join('w.' + f for f in _WF_FIELDS)}"
-    " FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
+    ", i.history_epoch FROM invocations i JOIN workflows w ON w.workflow_id = i.workflow_id"
     " WHERE i.workflow_id = ? AND i.invocation_id = ?"
 )
 N_INV = len(_INV_FIELDS)
+N_LOAD = N_INV + len(_WF_FIELDS)
 I_STATUS, I_ATTEMPTS, I_UPDATED = (
     _INV_FIELDS.index(f) for f in ("status", "attempts", "updated_at")
 )

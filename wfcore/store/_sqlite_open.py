@@ -4,7 +4,9 @@ the schema check and upgrade, and ``sqlite3`` errors as wfcore's."""
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ __all__ = [
     "needs_immutable",
     "parse_url",
     "store_error",
+    "writer_lock",
 ]
 
 URL_EXAMPLE = "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db?timeout=5'"
@@ -219,3 +222,19 @@ def store_error(
             "wfcore store file or at a new path"
         )
     return StoreUnavailableError(f"SQLite store {path!r} failed: {text}")
+
+
+_WRITERS: dict[tuple[int, str], threading.RLock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def writer_lock(path: str) -> threading.RLock:
+    """The lock this process's writers of the file at ``path`` take before ``BEGIN
+    IMMEDIATE`` (one per file and process, shared by every store opened on it; a forked
+    child gets its own)."""
+    key = (os.getpid(), os.path.realpath(path))
+    with _WRITERS_LOCK:
+        lock = _WRITERS.get(key)
+        if lock is None:
+            lock = _WRITERS[key] = threading.RLock()
+        return lock

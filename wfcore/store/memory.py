@@ -26,6 +26,7 @@ from wfcore._models import (
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
 from wfcore.store._memory_entry import WorkflowEntry
+from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
 
 __all__ = ["MemoryStore"]
 
@@ -189,26 +190,55 @@ class MemoryStore:
 
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
         with self._lock:
-            self._check_open()
-            entry = self._workflows.get(workflow_id)
-            if entry is None:
+            found = self._loaded(workflow_id, invocation_id, claim)
+            if found is None:
                 return None
-            invocation = entry.invocations.get(invocation_id)
-            if invocation is None:
-                return None
-            if claim and not invocation.status.finished:
-                invocation = self._set_invocation(
-                    entry,
-                    invocation,
-                    status=WorkflowStatus.RUNNING,
-                    attempts=invocation.attempts + 1,
-                )
+            entry, invocation = found
             return Snapshot(
                 workflow=entry.record,
                 invocation=invocation,
                 entries=list(entry.histories[invocation_id]),
                 outcomes=dict(entry.outcomes[invocation_id]),
             )
+
+    def load_since(
+        self, workflow_id: str, invocation_id: str, mark: HistoryMark, *, claim: bool = True
+    ) -> HistoryDelta | None:
+        """``load``, reading only past ``mark`` (see :mod:`wfcore.store.incremental`)."""
+        with self._lock:
+            found = self._loaded(workflow_id, invocation_id, claim)
+            if found is None:
+                return None
+            entry, invocation = found
+            outcomes = entry.outcomes[invocation_id]
+            return HistoryDelta(
+                entry.record,
+                invocation,
+                entry.epochs.get(invocation_id, 0),
+                entry.histories[invocation_id][tail_start(mark) :],
+                pick_outcomes(outcomes, mark),
+                len(outcomes),
+            )
+
+    def _loaded(
+        self, workflow_id: str, invocation_id: str, claim: bool
+    ) -> tuple[WorkflowEntry, InvocationRecord] | None:
+        """The workflow's entry and the invocation, claimed if ``claim`` (lock held)."""
+        self._check_open()
+        entry = self._workflows.get(workflow_id)
+        if entry is None:
+            return None
+        invocation = entry.invocations.get(invocation_id)
+        if invocation is None:
+            return None
+        if claim and not invocation.status.finished:
+            invocation = self._set_invocation(
+                entry,
+                invocation,
+                status=WorkflowStatus.RUNNING,
+                attempts=invocation.attempts + 1,
+            )
+        return entry, invocation
 
     def read_data(self, workflow_id: str, key: str) -> bytes | None:
         with self._lock:
@@ -282,6 +312,8 @@ class MemoryStore:
             invocation = entry.invocations[invocation_id]
             taken = None if batch.signal is None else self._take(entry, invocation_id, batch.signal)
             if batch.finish is not None:
+                if batch.continue_with is not None:
+                    entry.hand_over(batch.continue_with)  # then nothing mirrors the finish
                 self._set_invocation(
                     entry,
                     invocation,
@@ -289,6 +321,8 @@ class MemoryStore:
                     outcome=batch.finish.outcome,
                     waiting=(),
                 )
+                if batch.continue_with is not None:
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
                 if batch.parent is not None:
                     parent = self._record(
                         entry, batch.parent.invocation_id, batch.parent.seq, batch.finish.outcome

@@ -29,6 +29,7 @@ from wfcore.store._postgres_sweeps import PostgresSweeps
 from wfcore.store._sql_listing import SQLListing
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
+from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
 
 __all__ = ["PostgresStore"]
 
@@ -91,7 +92,8 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
             raise self._error(e) from None
         try:
             with connection:
-                opening.ensure_schema(connection, options, read_only=read_only)
+                # A read-only store may read an older schema (no history epochs before 3).
+                self._version = opening.ensure_schema(connection, options, read_only=read_only)
             self._pool = opening.make_pool(options, read_only=read_only)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
             raise self._error(e) from None
@@ -188,6 +190,33 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
             dict(zip(row[n_loaded + 1], row[n_loaded + 2], strict=True)),
         )
 
+    def load_since(
+        self, workflow_id: str, invocation_id: str, mark: HistoryMark, *, claim: bool = True
+    ) -> HistoryDelta | None:
+        """``load``, reading only past ``mark`` (see :mod:`wfcore.store.incremental`), in
+        one round trip."""
+        if self._version < 3:  # read-only on an older schema: no epochs, read it all
+            snap = self.load(workflow_id, invocation_id, claim=claim)
+            if snap is None:
+                return None
+            tail = snap.entries[tail_start(mark) :]
+            picked = pick_outcomes(snap.outcomes, mark)
+            return HistoryDelta(snap.workflow, snap.invocation, 0, tail, picked, len(snap.outcomes))
+        params = (workflow_id, invocation_id, claim, time.time(), tail_start(mark))
+        rows = self._read(layout.LOAD_SINCE_CALL, (*params, list(mark.open), not mark.length))
+        if not rows:
+            return None
+        row = rows[0]
+        n = layout.N_LOADED
+        return HistoryDelta(
+            layout.workflow_from_row(row[layout.N_INV : n]),
+            layout.invocation_from_row(row),
+            row[n + 3],
+            row[n],
+            dict(zip(row[n + 1], row[n + 2], strict=True)),
+            row[n + 4],
+        )
+
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
 
@@ -195,7 +224,9 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
             WorkflowNotFoundError: the invocation does not exist.
         """
         refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
-        plain = not (batch.data or batch.children or batch.signal or batch.parent)
+        plain = not (
+            batch.data or batch.children or batch.signal or batch.parent or batch.continue_with
+        )
         if plain and batch.suspend is None:
             return self._append(workflow_id, invocation_id, batch)
         key = (workflow_id, invocation_id)
@@ -231,6 +262,14 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
                     f" updated_at = %s WHERE {layout.KEY}",
                     (status.value, batch.finish.outcome, now, *key),
                 )
+                if batch.continue_with is not None:
+                    # Continued as new: the workflow runs on, rooted at the next run's root.
+                    cur.execute(
+                        "UPDATE workflows SET root_invocation_id = %s, status = 'PENDING',"
+                        " updated_at = %s WHERE workflow_id = %s",
+                        (batch.continue_with, now, workflow_id),
+                    )
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
                 if is_root:
                     self._mirror(cur, workflow_id, status, now)
                 if batch.parent is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from wfcore._models import InvocationRecord, QueuePush, Snapshot, WorkflowRecord
 from wfcore.store import _redis_scripts as layout
@@ -12,6 +13,7 @@ from wfcore.store._redis_listing import RedisListing
 from wfcore.store._redis_repair import RedisRepair
 from wfcore.store._redis_signals import RedisSignals
 from wfcore.store._redis_sweeps import RedisSweeps
+from wfcore.store.incremental import HistoryDelta, HistoryMark, tail_start
 
 __all__ = ["RedisStore"]
 
@@ -151,26 +153,72 @@ class RedisStore(RedisCommits, RedisListing, RedisSweeps, RedisSignals, RedisRep
         One transaction: the claim script (unless ``claim`` is false), then plain reads.
         """
         base = self._base(workflow_id)
-        inv_key = base + "inv:" + invocation_id
-        reads: list[Command] = [("HGETALL", base + "wf"), ("HGETALL", inv_key)]
-        reads += [("LRANGE", base + "h:" + invocation_id, 0, -1)]
+        reads: list[Command] = [("LRANGE", base + "h:" + invocation_id, 0, -1)]
         reads += [("HGETALL", base + "o:" + invocation_id)]
+        replies = self._load(workflow_id, invocation_id, claim, reads)
+        if replies is None:
+            return None
+        workflow, inv_fields, (entries, outcomes) = replies
+        return Snapshot(
+            workflow=workflow,
+            invocation=layout.invocation_from(inv_fields),
+            entries=entries,
+            outcomes={int(seq): value for seq, value in hash_fields(outcomes).items()},
+        )
+
+    def load_since(
+        self, workflow_id: str, invocation_id: str, mark: HistoryMark, *, claim: bool = True
+    ) -> HistoryDelta | None:
+        """``load``, reading only past ``mark`` (see :mod:`wfcore.store.incremental`)."""
+        base = self._base(workflow_id)
+        outcomes_key = base + "o:" + invocation_id
+        reads: list[Command] = [("LRANGE", base + "h:" + invocation_id, tail_start(mark), -1)]
+        if not mark.length:
+            reads.append(("HGETALL", outcomes_key))
+        else:
+            reads.append(("HLEN", outcomes_key))
+            if mark.open:
+                reads.append(("HMGET", outcomes_key, *mark.open))
+        replies = self._load(workflow_id, invocation_id, claim, reads)
+        if replies is None:
+            return None
+        workflow, inv_fields, (entries, *counted) = replies
+        if not mark.length:
+            outcomes = {int(seq): value for seq, value in hash_fields(counted[0]).items()}
+            count = len(outcomes)
+        else:
+            count = counted[0]
+            found = counted[1] if mark.open else []
+            outcomes = {s: v for s, v in zip(mark.open, found, strict=True) if v is not None}
+        return HistoryDelta(
+            workflow,
+            layout.invocation_from(inv_fields),
+            int(inv_fields.get(b"epoch") or 0),
+            entries,
+            outcomes,
+            count,
+        )
+
+    def _load(
+        self, workflow_id: str, invocation_id: str, claim: bool, reads: list[Command]
+    ) -> tuple[WorkflowRecord, dict[bytes, bytes], list[Any]] | None:
+        """One transaction: the claim script (unless ``claim`` is false), the workflow's and
+        the invocation's fields, then ``reads``; None if either record is missing."""
+        base = self._base(workflow_id)
+        inv_key = base + "inv:" + invocation_id
+        commands: list[Command] = [("HGETALL", base + "wf"), ("HGETALL", inv_key), *reads]
         if claim:
             # A claim moves updated_at to now but leaves the active-index score alone: an
             # older score is still a lower bound, and a sweep re-scores the few that lag.
             now = repr(time.time())
             claiming = ("EVALSHA", self._claim.sha, 2, base + "wf", inv_key, now, invocation_id)
-            reads.insert(0, claiming)
+            commands.insert(0, claiming)
         with self._calls():
-            replies = self._transaction(reads)
-        fields, inv_fields, entries, outcomes = replies[-4:]
+            replies = self._transaction(commands)
+        replies = replies[-2 - len(reads) :]
+        fields, inv_fields = replies[0], replies[1]
         if not fields or not inv_fields:
             return None
         workflow = layout.workflow_from(hash_fields(fields))
         self._remember_root(workflow)
-        return Snapshot(
-            workflow=workflow,
-            invocation=layout.invocation_from(hash_fields(inv_fields)),
-            entries=entries,
-            outcomes={int(seq): value for seq, value in hash_fields(outcomes).items()},
-        )
+        return workflow, hash_fields(inv_fields), replies[2:]

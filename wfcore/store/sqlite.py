@@ -19,7 +19,6 @@ from wfcore._models import (
     OutcomeResult,
     ParentOutcome,
     QueuePush,
-    Snapshot,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -34,6 +33,7 @@ from wfcore.store import _sqlite_open as opening
 from wfcore.store._sql_listing import SQLListing
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
+from wfcore.store._sqlite_loads import SQLiteLoads
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
@@ -41,7 +41,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
+class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -82,6 +82,7 @@ class SQLiteStore(SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
         self._read_only = read_only
         self._immutable = False
         self._lock = threading.Lock()
+        self._writers = opening.writer_lock(self._path)
         self._local = threading.local()
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []
@@ -190,45 +191,6 @@ class SQLiteStore(SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
         sql = f"{layout.SELECT_INV} WHERE workflow_id = ? ORDER BY created_at, rowid"
         return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
 
-    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
-        """Workflow, invocation, history and child outcomes in one transaction.
-
-        With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
-        """
-        key = (workflow_id, invocation_id)
-        with self._transaction(layout.WRITE if claim else "BEGIN") as conn:
-            row = conn.execute(layout.LOAD, key).fetchone()
-            if row is None:
-                return None
-            if claim and row[layout.I_STATUS] not in layout.FINISHED:
-                # Patch the row rather than model_copy() the records: load is the hot path.
-                now = time.time()
-                row = list(row)
-                row[layout.I_ATTEMPTS] += 1
-                row[layout.I_STATUS], row[layout.I_UPDATED] = "RUNNING", now
-                conn.execute(
-                    "UPDATE invocations SET status = 'RUNNING', attempts = attempts + 1,"
-                    f" updated_at = ? WHERE {layout.KEY}",
-                    (now, *key),
-                )
-                if invocation_id == row[layout.W_ROOT]:
-                    # Leaving an unchanged status alone spares the status index a rewrite.
-                    if row[layout.W_STATUS] == "RUNNING":
-                        sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
-                        conn.execute(sql, (now, workflow_id))
-                    else:
-                        conn.execute(layout.SET_WF, ("RUNNING", now, None, workflow_id))
-                    row[layout.W_STATUS], row[layout.W_UPDATED] = "RUNNING", now
-            entries = conn.execute(layout.ENTRIES, (*key, 0)).fetchall()
-            outcomes = conn.execute(f"SELECT seq, data FROM outcomes WHERE {layout.KEY}", key)
-            outcome_map = dict(outcomes.fetchall())
-        return Snapshot(
-            layout.workflow_from_row(row[layout.N_INV :]),
-            layout.invocation_from_row(row),
-            [e for (e,) in entries],
-            outcome_map,
-        )
-
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
 
@@ -273,6 +235,13 @@ class SQLiteStore(SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
                     f" WHERE {layout.KEY}",
                     (status.value, batch.finish.outcome, layout.NO_WAIT, now, *key),
                 )
+                if batch.continue_with is not None:
+                    conn.execute(
+                        "UPDATE workflows SET root_invocation_id = ?, status = 'PENDING',"
+                        " updated_at = ? WHERE workflow_id = ?",
+                        (batch.continue_with, now, workflow_id),
+                    )
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
                 if is_root:
                     self._mirror(conn, workflow_id, status, now)
                 if batch.parent is not None:
@@ -430,6 +399,26 @@ class SQLiteStore(SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
 
     @contextmanager
     def _transaction(self, begin: str = layout.WRITE) -> Iterator[sqlite3.Connection]:
+        if begin != layout.WRITE:
+            with self._transaction_on(begin) as conn:
+                yield conn
+            return
+        # Writers of this process queue on a lock first: SQLite's own busy wait sleeps
+        # 1, 2, 5, 10 ... ms between tries, so threads contending for the file lock made a
+        # fan-out slower with more threads. Other processes still meet the file lock.
+        if not self._writers.acquire(timeout=self._timeout):
+            raise StoreUnavailableError(
+                f"SQLite store {self._path!r}: another thread of this process held the write "
+                f"lock for over {self._timeout:g} s; raise timeout= or shorten transactions"
+            )
+        try:
+            with self._transaction_on(begin) as conn:
+                yield conn
+        finally:
+            self._writers.release()
+
+    @contextmanager
+    def _transaction_on(self, begin: str) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         try:
             conn.execute(begin)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tests.integration.apps.continuing import ContinuingTasks
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.repairs import RepairTasks
 from wfcore import TaskHandle, WorkflowIdentity
@@ -48,6 +49,7 @@ class Scenarios:
         self._declare_client_side()
         self.repairs = RepairTasks(app, ledger)
         self._declare_signals()
+        self.continuing = ContinuingTasks(app, ledger)
 
     # -- identity, lineage and data (seed: "Creating New Workflow Boundaries", state) -------
 

@@ -1,5 +1,6 @@
-"""Listing on PostgreSQL: a schema of version 1 (listing indexes tied by insertion order)
-lists correctly and is migrated to the keyset indexes, which the listing's queries use."""
+"""PostgreSQL schemas of older versions: read read-only as they are, migrated by a process
+that opens them for writing. Version 1 had listing indexes tied by insertion order (2: the
+keyset indexes, which the listing's queries use); version 2 had no history epochs (3)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import psycopg
 import pytest
 
 from tests.store.test_listing_conformance import _finish, _seed
-from wfcore._models import WorkflowStatus
+from wfcore._models import Batch, WorkflowStatus
 from wfcore.store._postgres_layout import LISTING_INDEXES, SCHEMA_VERSION
 from wfcore.store._sql_listing import listing_query
+from wfcore.store.incremental import EMPTY_MARK, HistoryMark
 from wfcore.store.listing import list_page
 from wfcore.store.postgres import PostgresStore
 
@@ -32,7 +34,15 @@ def _connect(url: str) -> psycopg.Connection[tuple[object, ...]]:
     return conn
 
 
+def _as_version_2(url: str) -> None:
+    with _connect(url) as conn:
+        conn.execute("DROP FUNCTION wfcore_load_since")
+        conn.execute("ALTER TABLE invocations DROP COLUMN history_epoch")
+        conn.execute("UPDATE wfcore_schema SET version = 2")
+
+
 def _as_version_1(url: str) -> None:
+    _as_version_2(url)
     with _connect(url) as conn:
         for name in LISTING_INDEXES:
             conn.execute(f"DROP INDEX {name}")
@@ -85,7 +95,7 @@ def test_a_version_1_schema_lists_read_only_and_is_migrated_to_the_keyset_indexe
     # And opened read-write it is migrated: the old indexes replaced by the keyset ones
     PostgresStore(postgres_url).close()
     version, names = _state(postgres_url)
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
     assert set(LISTING_INDEXES) <= names
     assert not names & {"workflows_by_created", "workflows_by_status", "workflows_by_type"}
 
@@ -122,3 +132,42 @@ def test_a_deep_page_is_one_walk_down_its_index_without_a_sort(
     # Then it walks the index of those filters in the listing order: no sort step
     assert f"using {index} on" in plan
     assert "Sort" not in plan
+
+
+def test_a_version_2_schema_loads_incrementally_read_only_and_is_migrated_to_epochs(
+    postgres_url: str,
+) -> None:
+    # Given a schema as version 2 left it (no history epochs), holding a suspended root
+    store = PostgresStore(postgres_url)
+    try:
+        _seed(store, 1)
+        store.load("wf-000", "wf-000-root")
+        store.commit("wf-000", "wf-000-root", Batch(0, [b"op0", b"op1", b"op2"]))
+    finally:
+        store.close()
+    _as_version_2(postgres_url)
+    mark = HistoryMark(0, 2, b"op1", ())
+    # When it is read past a mark read-only
+    reader = PostgresStore(postgres_url, read_only=True)
+    try:
+        delta = reader.load_since("wf-000", "wf-000-root", mark, claim=False)
+        whole = reader.load_since("wf-000", "wf-000-root", EMPTY_MARK, claim=False)
+        assert reader.load_since("wf-000", "nope", mark, claim=False) is None
+    finally:
+        reader.close()
+    # Then it reads what follows the mark, at epoch 0, and the schema stays as it was
+    assert delta is not None
+    assert whole is not None
+    assert (delta.epoch, delta.tail, delta.outcome_count) == (0, [b"op1", b"op2"], 0)
+    assert whole.tail == [b"op0", b"op1", b"op2"]
+    assert _state(postgres_url)[0] == 2
+    # And opened read-write it is migrated: epochs (0 in old rows) read in one round trip
+    store = PostgresStore(postgres_url)
+    try:
+        assert _state(postgres_url)[0] == SCHEMA_VERSION
+        again = store.load_since("wf-000", "wf-000-root", mark)
+    finally:
+        store.close()
+    assert again is not None
+    assert (again.epoch, again.tail) == (0, [b"op1", b"op2"])
+    assert again.invocation.attempts == 2
