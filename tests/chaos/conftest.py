@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.harness import ChaosDeployment, deployment_fixture
+from tests.support.slow import SLOW_DUPLICATE
 
 
 @pytest.fixture
@@ -26,9 +27,12 @@ def chaos_postgres(redis_url: str, postgres_url: str, tmp_path: Path) -> Iterato
     yield from deployment_fixture(redis_url, tmp_path, uuid.uuid4().hex[:12], postgres_url)
 
 
-@pytest.fixture(params=["redis", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["redis", pytest.param("postgres", marks=[pytest.mark.postgres, *SLOW_DUPLICATE])]
+)
 def chaos_stores(request: pytest.FixtureRequest) -> ChaosDeployment:
-    """``chaos`` (the store on Redis) and ``chaos_postgres``, for tests run on both."""
+    """``chaos`` (the store on Redis) and ``chaos_postgres``, for tests run on both (on
+    PostgreSQL only with ``WFCORE_SLOW=1``: tests/support/slow.py)."""
     deployment: ChaosDeployment = request.getfixturevalue(
         "chaos" if request.param == "redis" else "chaos_postgres"
     )

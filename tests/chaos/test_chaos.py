@@ -24,6 +24,9 @@ version is marked ``slow`` and runs only when asked::
     WFCORE_CHAOS_N=2000 WFCORE_CHAOS_SECONDS=600 \\
         .venv/bin/pytest tests/chaos/test_chaos.py -m slow -p no:cacheprovider -s
 
+The same chaos with the store in PostgreSQL (100 workflows) is a slow duplicate, run with
+``WFCORE_SLOW=1`` (tests/support/slow.py).
+
 ``WFCORE_CHAOS_N`` is the number of workflows, ``WFCORE_CHAOS_SECONDS`` how long (at most) the
 killing goes on (the test's time limit follows), ``WFCORE_CHAOS_SEED`` makes the kill schedule
 repeatable (the seed in use is printed).
@@ -51,6 +54,7 @@ from tests.chaos.harness import (
     snapshot,
     wait_all,
 )
+from tests.support.slow import slow_duplicate
 from wfcore import WorkflowStatus
 from wfcore_dramatiq import WorkflowHandle
 
@@ -189,6 +193,7 @@ def test_chaos_long_run(chaos: ChaosDeployment) -> None:
     check_run(chaos, run, handles, results)
 
 
+@slow_duplicate
 @pytest.mark.postgres
 @pytest.mark.timeout(150)
 def test_chaos_on_the_postgres_store_sigkilled_workers_lose_nothing(
