@@ -43,7 +43,7 @@ from benchmarks._redis import redis_server  # noqa: E402
 from wfcore import LocalRunner, StateStore, open_store  # noqa: E402
 from wfcore.store.sqlite import SQLiteStore  # noqa: E402
 
-TARGETS = {"memory_n2000_total_s": 3.0, "memory_n2000_last_resume_ms": 3.0}
+TARGETS = {"memory_n2000_total_s": 3.0, "memory_n2000_last_resume_ms": 3.0, "replay_us": 2.0}
 FLAT = 1.25  # per-step cost at the largest N over the smallest, with continue_as_new
 BIG_STORE_RATIO = 1.2
 EVERY = 500
@@ -186,6 +186,55 @@ def workers(sizes: list[int], rounds: int) -> dict[str, Any]:
                 runs.append({"total_s": round(total, 4), "per_step_ms": round(total / n * 1e3, 3)})
             out[str(n)] = _summary(runs)
             log(f"workers N={n}: {out[str(n)]['total_s']['median']:.3f} s")
+    return out
+
+
+def _replay_round(kind: str, n: int) -> float:
+    """µs per replayed operation of ``kind`` in the last resumes of one workflow."""
+    runner = LocalRunner()
+    loops: list[float] = []
+
+    @runner.task(name="b6.r.child")
+    def child(i: int) -> int:
+        return i
+
+    @runner.task(name="b6.r.flow")
+    def flow(n: int, kind: str) -> int:
+        wf = flow.wf
+        t0 = time.perf_counter()
+        for i in range(n):
+            if kind == "random":
+                wf.random()
+            elif kind == "execute_task":
+                wf.execute_task(child, i)
+            elif kind == "sleep":
+                wf.sleep(0)
+            else:
+                wf.wait_signal("s")
+        loops.append(time.perf_counter() - t0)
+        return sum(wf.execute_task(child, -1).result for _ in range(5))
+
+    workflow_id = runner.start(flow, n, kind)
+    if kind == "wait_signal":
+        for i in range(n):
+            runner.engine.signal(workflow_id, "s", i)
+    runner.run_until_idle()
+    return min(loops[-3:]) / n * 1e6
+
+
+def replay_costs(n: int, rounds: int) -> dict[str, Any]:
+    """Per replayed operation, in the last of several resumes (memory store, µs): a
+    workflow runs ``n`` operations of one kind, then 5 sequential children; each resume
+    replays the ``n`` operations, timed inside the body (best of the last three)."""
+    out: dict[str, Any] = {}
+    for kind in ("random", "execute_task", "sleep", "wait_signal"):
+        per_op = [_replay_round(kind, n) for _ in range(rounds)]
+        out[kind] = {
+            "min": round(min(per_op), 3),
+            "median": round(statistics.median(per_op), 3),
+            "max": round(max(per_op), 3),
+        }
+        log(f"replay {kind:12}: {out[kind]['median']:.3f} us per replayed operation")
     return out
 
 
@@ -332,6 +381,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     largest = {"memory": args.max_n, "sqlite": args.max_n_store, "redis": args.max_n_store}
     sizes = {s: [n for n in args.sizes if n <= largest[s]] for s in stores}
     result: dict[str, Any] = {"sizes": sizes}
+    result["replay_us"] = replay_costs(200 if args.quick else 2000, args.rounds)
     result["sequential"] = chains(stores, sizes, args.rounds, continuing=False)
     try:
         from wfcore.context.continuing import Continuing  # noqa: F401
@@ -397,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _targets(result: dict[str, Any]) -> dict[str, Any]:
     met: dict[str, Any] = {}
+    replay = result.get("replay_us", {})
+    met["replay_us"] = {k: v["median"] <= TARGETS["replay_us"] for k, v in replay.items()}
     memory = result["sequential"].get("memory", {})
     if "2000" in memory:
         met["memory_n2000_total_s"] = (

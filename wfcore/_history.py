@@ -87,13 +87,14 @@ def decode_entry(codec: Codec, seq: int, data: bytes, where: str) -> Entry:
         # The location is formatted only on failure: this runs for every replayed operation.
         located = str(exc).replace("history entry", f"history entry {seq} of {where}", 1)
         raise DecodeError(located) from exc
+    # Exact types (what the codec decodes to): cheaper than isinstance, run per replay.
     if (
-        not isinstance(raw, list)
+        type(raw) is not list
         or len(raw) != 5
-        or not isinstance(raw[0], str)
-        or not isinstance(raw[1], str)
-        or not isinstance(raw[2], bool)
-        or not isinstance(raw[4], float)
+        or type(raw[0]) is not str
+        or type(raw[1]) is not str
+        or type(raw[2]) is not bool
+        or type(raw[4]) is not float
     ):
         raise DecodeError(
             f"cannot decode history entry {seq} of {where}: not a [kind, name, ok, value, time] "

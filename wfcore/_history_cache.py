@@ -78,6 +78,7 @@ class HeldHistory:
         "open",
         "operations",
         "outcomes",
+        "replayed",
         "results",
         "size",
     )
@@ -94,6 +95,7 @@ class HeldHistory:
         # Per seq of a sync execute_task replayed in full once: (task, outcome bytes, result).
         self.finished: dict[int, tuple[object, bytes, Any]] = {}
         self.open: set[int] = set()  # seqs that may get an outcome and have none held
+        self.replayed = False  # whether a run replayed it (decoded entries kept from then)
         self.size = 0
         self.extend(delta.tail)
         self.add_outcomes(delta.outcomes)

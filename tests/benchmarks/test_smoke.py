@@ -161,6 +161,7 @@ def test_b6_quick_measures_chains_continuations_and_a_big_store() -> None:
             assert set(result[section][store]) == {"10", "100", "500"}
             numbers = result[section][store]["500"]
             assert set(numbers["last_resume_ms"]) == {"min", "median", "max"}
+    assert set(result["replay_us"]) == {"random", "execute_task", "sleep", "wait_signal"}
     big = result["big_store"]
     assert big["stored_workflows"] == 500
     assert big["memory"]["history_10k"]["entries"] == 10_000

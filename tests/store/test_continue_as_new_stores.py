@@ -10,7 +10,7 @@ import pytest
 
 from tests.store.conftest import StoreUnderTest
 from tests.store.records import invocation, workflow
-from wfcore import LocalRunner, Replayer, WorkflowStatus
+from wfcore import LocalRunner, Replayer, WorkflowStatus, export_history
 from wfcore._models import Batch, Finish
 from wfcore.errors import EncodeError, WorkflowCancelledError, WorkflowFailedError
 from wfcore.store import StateStore
@@ -143,5 +143,31 @@ def test_unencodable_arguments_fail_the_run_and_continue_nothing(
             runner.engine.result(workflow_id)
         assert info.value.error_type == EncodeError.__module__ + ".EncodeError"
         assert len(store.list_invocations(workflow_id)) == 1
+    finally:
+        store.close()
+
+
+def test_an_exported_continued_workflow_replays(backend: StoreUnderTest, tmp_path: Any) -> None:
+    runner, store = _runner(backend)
+    try:
+
+        @runner.task(name="can.child2")
+        def child(i: int) -> int:
+            return i
+
+        @runner.task(name="can.exported")
+        def exported(n: int) -> int:
+            value = exported.wf.execute_task(child, n).result
+            if n < 2:
+                exported.wf.continue_as_new(n + 1)
+            return int(value)
+
+        workflow_id = runner.start(exported, 0)
+        runner.run_until_idle()
+        path = tmp_path / "continued.wfh"
+        path.write_bytes(export_history(store, workflow_id))
+        replayed = Replayer(runner._lookup).replay_file(path)
+        assert replayed.ok, replayed.divergence
+        assert replayed.invocations == 3
     finally:
         store.close()

@@ -52,6 +52,7 @@ class Recording:
         held: HeldHistory | None = None,
     ) -> None:
         self._rt = runtime
+        self._codec = runtime.codec
         self._strict = strict
         self._workflow_record: WorkflowRecord = snapshot.workflow
         self._invocation: InvocationRecord = snapshot.invocation
@@ -68,11 +69,17 @@ class Recording:
             self._shared = held.decoded
             self._results = held.results
             self._finished = held.finished
+            # Decoded entries are kept from a history's second replay on: one replayed once
+            # only (a short wait) does not pay for keeping them (B1's replay measures that).
+            self._share = held.replayed
+            held.replayed = held.replayed or bool(held.operations)
         else:
             self._entries = [e for e in raw if is_operation(e)] if raw else raw
             self._shared = [None] * len(self._entries)
             self._results = {}
             self._finished = {}
+            self._share = False
+        self._recorded = len(self._entries)  # operations recorded before this run
         # Entries this run committed, in order (what the engine adds to a held history).
         self._written: list[bytes] = []
         self._outcomes = snapshot.outcomes
@@ -85,6 +92,7 @@ class Recording:
         self._to_dispatch: list[InvocationRef] = []
         self._lifecycle("task_resumed" if raw else "task_started", None)
         self._last_now: datetime | None = None
+        self._fired_at = 0.0  # the latest fire time a sleep returned at since (see Timers)
         self._seed: bytes | None = None  # the PRNG key, made by the first draw that needs it
         self._fatal: BaseException | None = None
         # When the code first went past the recorded operations (perf_counter), for observers.
@@ -148,8 +156,8 @@ class Recording:
             return shared
         cached = self._decoded
         if cached is None or cached.seq != seq:
-            cached = decode_entry(self._rt.codec, seq, self._entries[seq], self._where)
-            if type(cached.value) in SHAREABLE or cached.kind == Kind.START_TASK:
+            cached = decode_entry(self._codec, seq, self._entries[seq], self._where)
+            if self._share and (type(cached.value) in SHAREABLE or cached.kind == Kind.START_TASK):
                 self._shared[seq] = cached
             else:
                 self._decoded = cached

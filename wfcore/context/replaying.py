@@ -8,8 +8,8 @@ from time import perf_counter
 from typing import Any
 
 from wfcore._codec import Codec
-from wfcore._history import Entry, Kind, describe, is_operation
-from wfcore._history_cache import HeldHistory
+from wfcore._history import Entry, Kind, decode_entry, describe, is_operation
+from wfcore._history_cache import SHAREABLE, HeldHistory
 from wfcore._models import Snapshot
 from wfcore.context.cancellation import Cancellation
 from wfcore.context.runtime import Runtime
@@ -97,7 +97,7 @@ class Replaying(Cancellation):
         if self._fatal is not None:
             raise self._fatal
         seq = self._seq
-        if seq >= len(self._entries):
+        if seq >= self._recorded:
             if self._caught_up is None:
                 self._caught_up = perf_counter()
             if self._strict:
@@ -105,7 +105,18 @@ class Replaying(Cancellation):
             if self._cancel_pending:
                 self._deliver_cancel(record=True)
             return None
-        entry = self._entry_at(seq)
+        # _entry_at(seq), inlined: this runs for every replayed operation.
+        entry = self._shared[seq]
+        if entry is None:
+            entry = self._decoded
+            if entry is None or entry.seq != seq:
+                entry = decode_entry(self._codec, seq, self._entries[seq], self._where)
+                if self._share and (
+                    type(entry.value) in SHAREABLE or entry.kind == Kind.START_TASK
+                ):
+                    self._shared[seq] = entry
+                else:
+                    self._decoded = entry
         if entry.kind != kind or entry.name != name:
             if entry.kind == Kind.CANCELLED:
                 self._seq = seq + 1

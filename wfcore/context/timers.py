@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from wfcore._durations import fire_time, to_seconds
@@ -58,7 +58,9 @@ class Timers(Awaiting):
                 self._fatal = _Suspend([seq], wake_at=fire_at)
                 raise self._fatal
             self._fire(seq)
-        self._waited((seq,))
+        stopped_at = self._suspended_on  # what _waited((seq,)) does, without the call
+        if stopped_at is not None and seq in stopped_at:
+            self._suspended_on = None
         self._fired(fire_at)
         return None
 
@@ -90,6 +92,7 @@ class Timers(Awaiting):
         self._outcomes[seq] = fired
 
     def _fired(self, fire_at: float) -> None:
-        fired_at = datetime.fromtimestamp(fire_at, UTC)
-        if self._last_now is None or self._last_now < fired_at:
-            self._last_now = fired_at  # utc_now() after the sleep is later than its fire time
+        # utc_now() after the sleep is later than its fire time: kept as a number here (a
+        # replayed sleep costs no datetime), folded into _last_now by utc_now.
+        if fire_at > self._fired_at:
+            self._fired_at = fire_at

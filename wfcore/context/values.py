@@ -28,7 +28,8 @@ class Values(Replaying):
         """A float in [0, 1), recorded."""
         entry = self._replay(Kind.RANDOM, "")
         if entry is not None:
-            return float(entry.value)
+            value = entry.value
+            return value if type(value) is float else float(value)
         value = (int.from_bytes(self._draw(0)[:8], "big") >> 11) / _TWO_POW_53
         return self._record(Kind.RANDOM, "", value)
 
@@ -69,12 +70,17 @@ class Values(Replaying):
     def utc_now(self) -> datetime:
         """The tz-aware UTC time: real on first execution, strictly increasing, recorded."""
         entry = self._replay(Kind.UTC_NOW, "")
+        fired_at, self._fired_at = self._fired_at, 0.0
         if entry is not None:
             now: datetime = entry.value
         else:
+            last = self._last_now
+            if fired_at:  # the latest fire time a sleep returned at since then (Timers)
+                fired = datetime.fromtimestamp(fired_at, UTC)
+                last = fired if last is None or last < fired else last
             now = datetime.fromtimestamp(self._rt.clock(), UTC)
-            if self._last_now is not None and now <= self._last_now:
-                now = self._last_now + _ONE_MICROSECOND
+            if last is not None and now <= last:
+                now = last + _ONE_MICROSECOND
             self._record(Kind.UTC_NOW, "", now)
         self._last_now = now
         return now
