@@ -14,9 +14,9 @@ for store in (memory, sqlite, redis):
     store.close()
 
 try:
-    open_store("postgres://localhost/db")
+    open_store("mongodb://localhost/db")
 except ConfigurationError as exc:
-    print(exc)  # unknown store URL scheme 'postgres' ...
+    print(exc)  # unknown store URL scheme 'mongodb' ...
 
 try:
     open_store("redis://127.0.0.1:1/0?timeout=0.5").ping()

@@ -1,14 +1,17 @@
-"""Shared fixtures: a throwaway redis-server and Redis Cluster (started here, stopped by
-pid)."""
+"""Shared fixtures: a throwaway redis-server and Redis Cluster (started here, stopped by pid)
+and a throwaway PostgreSQL database on the machine's PostgreSQL service (created here,
+dropped after)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support import postgres_server
 from tests.support.redis_cluster import RedisCluster, start_cluster, stop_cluster
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 
@@ -47,3 +50,27 @@ def redis_cluster() -> Iterator[RedisCluster]:
         yield cluster
     finally:
         stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The URL of a database created for this test session on the PostgreSQL service, dropped
+    at its end. Locally an unreachable server skips the PostgreSQL tests; in CI it fails."""
+    why = postgres_server.reachable()
+    if why is not None:
+        message = f"PostgreSQL at {postgres_server.SERVER_URL} is not reachable: {why}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with postgres_server.session_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> Iterator[str]:
+    """A store URL on the session's database with a schema of this test's own (dropped after)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{postgres_database}?schema={schema}"
+    finally:
+        postgres_server.drop_schema(postgres_database, schema)

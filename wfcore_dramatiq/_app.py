@@ -77,7 +77,7 @@ class App(Repairs, PyWorkflowMethods):
     Args:
         broker: the Dramatiq broker; None for the embedded StubBroker with worker threads.
         store: a ``StateStore`` or a store URL (``memory://``, ``sqlite:///path``,
-            ``redis://...``).
+            ``redis://...``, ``postgresql://...``).
         codec: the value codec (register pydantic models and exceptions on it).
         retention: seconds finished workflows are kept (None: forever).
         worker_threads: threads of the embedded worker.

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.integration.harness import deployment, redis_deployment
+from tests.integration.harness import deployment, postgres_deployment, redis_deployment
 
-__all__ = ["deployment", "redis_deployment"]
+__all__ = ["deployment", "postgres_deployment", "redis_deployment"]

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.postgres_server import SERVER_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(script: str, *args: str) -> dict[str, object]:
+def _run(script: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
         cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -145,6 +149,19 @@ def test_b2_cpu_quick_measures_both_bodies_on_both_stores() -> None:
         assert side["sync_cpu_us_per_workflow"] > 0
         assert side["async_cpu_us_per_workflow"] > 0
         assert len(side["ratio_async_to_sync_cpu_per_round"]) == 2
+
+
+@pytest.mark.postgres
+def test_b4_quick_runs_the_wfcore_side_on_postgres(postgres_database: str) -> None:
+    # (postgres_database: the server is reachable; the script makes a database of its own.)
+    report = _run("b4_postgres.py", "--quick", env={"WFCORE_B4_POSTGRES_URL": SERVER_URL})
+    assert report["benchmark"] == "B4"
+    assert report["dbos"] == "skipped: --quick"
+    runs = report["runs"]
+    assert isinstance(runs, list)
+    assert len(runs) == 1
+    for mode in ("sync", "async"):
+        assert runs[0][mode]["wfcore"]["step_ms_median"] > 0
 
 
 @pytest.mark.timeout(150)

@@ -29,7 +29,7 @@ from tests.chaos.apps import ChaosTasks
 from tests.chaos.crashing import CRASH_ENV, Book, CrashingStore, CrashMiddleware
 from wfcore import Codec, WorkflowStatus
 from wfcore._models import InvocationRecord
-from wfcore.store import RedisStore, StateStore
+from wfcore.store import RedisStore, StateStore, open_store
 from wfcore_dramatiq import App
 
 __all__ = [
@@ -72,7 +72,12 @@ def build_app(env: Mapping[str, str], *, armed: bool) -> tuple[App, ChaosTasks]:
         maintenance_chance=1_000_000,
     )
     broker.add_middleware(CrashMiddleware(book, point))
-    store = CrashingStore(RedisStore(url, prefix=env["WFCORE_CHAOS_PREFIX"]), book, point)
+    # The store: under a prefix on the broker's Redis, or elsewhere (a PostgreSQL schema).
+    store_url = env.get("WFCORE_CHAOS_STORE_URL")
+    inner = (
+        open_store(store_url) if store_url else RedisStore(url, prefix=env["WFCORE_CHAOS_PREFIX"])
+    )
+    store = CrashingStore(inner, book, point)
     app = App(
         broker=broker,
         store=store,
@@ -163,6 +168,8 @@ class ChaosDeployment:
     url: str
     run: str
     tmp: Path
+    store_url: str | None = None
+    """The store's URL when it is not a RedisStore under ``prefix`` on ``url``."""
     app: App = field(init=False)
     tasks: ChaosTasks = field(init=False)
     book: Book = field(init=False)
@@ -194,6 +201,7 @@ class ChaosDeployment:
             "WFCORE_CHAOS_NAMESPACE": self.namespace,
             "WFCORE_CHAOS_PREFIX": self.prefix,
             "WFCORE_CHAOS_BOOK": self.book_prefix,
+            "WFCORE_CHAOS_STORE_URL": self.store_url or "",
             CRASH_ENV: "",
             **extra,
         }
@@ -405,9 +413,11 @@ def wait_all(handles: Iterable[Any], timeout: float) -> list[Any]:
     return [h.result(timeout=max(0.1, deadline - time.monotonic())) for h in handles]
 
 
-def deployment_fixture(url: str, tmp: Path, run: str) -> Iterator[ChaosDeployment]:
+def deployment_fixture(
+    url: str, tmp: Path, run: str, store_url: str | None = None
+) -> Iterator[ChaosDeployment]:
     """Build a deployment, yield it, clean up (the fixture body of ``conftest.chaos``)."""
-    dep = ChaosDeployment(url, run, tmp)
+    dep = ChaosDeployment(url, run, tmp, store_url)
     try:
         yield dep
     finally:

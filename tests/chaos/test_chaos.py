@@ -24,6 +24,9 @@ version is marked ``slow`` and runs only when asked::
     WFCORE_CHAOS_N=2000 WFCORE_CHAOS_SECONDS=600 \\
         .venv/bin/pytest tests/chaos/test_chaos.py -m slow -p no:cacheprovider -s
 
+The same chaos with the store in PostgreSQL (100 workflows) is a slow duplicate, run with
+``WFCORE_SLOW=1`` (tests/support/slow.py).
+
 ``WFCORE_CHAOS_N`` is the number of workflows, ``WFCORE_CHAOS_SECONDS`` how long (at most) the
 killing goes on (the test's time limit follows), ``WFCORE_CHAOS_SEED`` makes the kill schedule
 repeatable (the seed in use is printed).
@@ -51,6 +54,7 @@ from tests.chaos.harness import (
     snapshot,
     wait_all,
 )
+from tests.support.slow import slow_duplicate
 from wfcore import WorkflowStatus
 from wfcore_dramatiq import WorkflowHandle
 
@@ -187,3 +191,17 @@ def test_chaos_long_run(chaos: ChaosDeployment) -> None:
     seconds = float(_LONG_SECONDS or 600)
     run, handles, results = run_chaos(chaos, n, chaos_seconds=seconds, finish_timeout=600)
     check_run(chaos, run, handles, results)
+
+
+@slow_duplicate
+@pytest.mark.postgres
+@pytest.mark.timeout(150)
+def test_chaos_on_the_postgres_store_sigkilled_workers_lose_nothing(
+    chaos_postgres: ChaosDeployment,
+) -> None:
+    # Given 100 workflows of mixed shapes on a PostgreSQL store and two workers SIGKILLed at
+    # random until done
+    run, handles, results = run_chaos(chaos_postgres, 100, chaos_seconds=40, finish_timeout=60)
+    # Then nothing was lost, diverged or duplicated
+    assert run.kills >= 4, "the workflows finished before the chaos could bite"
+    check_run(chaos_postgres, run, handles, results)

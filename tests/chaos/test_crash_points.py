@@ -43,6 +43,7 @@ from tests.chaos.harness import (
     tree_workflows,
     wait_all,
 )
+from tests.support.slow import SLOW_DUPLICATE
 from wfcore import WorkflowStatus
 from wfcore.store import StateStore
 
@@ -147,6 +148,36 @@ def check_recovered(
 def test_a_worker_dying_at_a_crash_point_loses_and_changes_nothing(
     chaos: ChaosDeployment, point: str, loss: bool
 ) -> None:
+    crash_and_recover(chaos, point, loss)
+
+
+# One point in the default suite (a real worker dying before its sends, recovered by the
+# sweep alone); the others with WFCORE_SLOW=1 (tests/support/slow.py).
+_POSTGRES_DEFAULT_POINT = "after-record-before-enqueue"
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param(
+            p.values[0],
+            marks=() if p.values[0] == _POSTGRES_DEFAULT_POINT else SLOW_DUPLICATE,
+        )
+        for p in WORKER_POINTS
+        if p.values[1]
+    ],
+)
+def test_on_the_postgres_store_a_worker_dying_at_a_crash_point_loses_nothing(
+    chaos_postgres: ChaosDeployment, point: str
+) -> None:
+    # The broker-lost variant: only the recovery sweep (recover_candidates) can finish the job.
+    crash_and_recover(chaos_postgres, point, True)
+
+
+def crash_and_recover(chaos: ChaosDeployment, point: str, loss: bool) -> None:
+    """Arm a worker at ``point``, let it die there, restart one, check nothing was lost."""
     # Given a worker armed to die at the point, and two parent workflows started. One worker
     # thread, so that nothing else is in flight when it dies: the counts stay exact.
     armed = chaos.worker("armed", threads=1, crash_point=point).start()

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.redis
 
 @pytest.mark.timeout(90)
 def test_a_step_longer_than_stale_after_runs_once_with_sweeping_workers(
-    chaos: ChaosDeployment,
+    chaos_stores: ChaosDeployment,
 ) -> None:
+    chaos = chaos_stores
     # Given two workers, each sweeping every 0.5 s for invocations idle 1 s, with a thread
     # for every workflow (a message waiting in a busy worker's prefetch longer than
     # stale_after is not running, so not marked alive: a sweep re-sends it)
@@ -30,7 +31,8 @@ def test_a_step_longer_than_stale_after_runs_once_with_sweeping_workers(
 
 
 @pytest.mark.timeout(90)
-def test_a_step_of_a_killed_worker_is_recovered(chaos: ChaosDeployment) -> None:
+def test_a_step_of_a_killed_worker_is_recovered(chaos_stores: ChaosDeployment) -> None:
+    chaos = chaos_stores
     # Given a worker in the middle of a 3 s step
     first = chaos.worker("w1", threads=2).start()
     handle = chaos.tasks.long_step.send_with_options(args=("k", 3.0))

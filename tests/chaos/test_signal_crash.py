@@ -78,8 +78,9 @@ def test_a_client_dying_after_storing_a_signal_loses_no_wake_up(chaos: ChaosDepl
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("loss", [False, True], ids=["redelivered", "broker-lost"])
 def test_a_worker_dying_after_signal_workflow_stored_loses_nothing(
-    chaos: ChaosDeployment, loss: bool
+    chaos_stores: ChaosDeployment, loss: bool
 ) -> None:
+    chaos = chaos_stores
     # Given a worker armed to die after a signal is stored for a suspended wait (one thread:
     # nothing else in flight), a listener suspended in wait_signal, and a pinger workflow
     # that signals it with wf.signal_workflow

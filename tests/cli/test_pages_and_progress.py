@@ -21,10 +21,10 @@ from wfcore.store import StateStore
 T0 = 1_700_000_000.0
 
 
-def _seeded(tmp_path: Path, n: int = 12) -> str:
-    """A SQLite store of n workflows, one a second from T0, types alternating; every third
-    completed."""
-    url = f"sqlite:///{tmp_path / 'pages.sqlite3'}"
+def _seeded(tmp_path: Path, n: int = 12, url: str | None = None) -> str:
+    """A store (SQLite unless ``url``) of n workflows, one a second from T0, types
+    alternating; every third completed."""
+    url = url or f"sqlite:///{tmp_path / 'pages.sqlite3'}"
     store = open_store(url)
     for i in range(n):
         record, root = workflow(f"wf-{i:02d}", workflow_type=("a", "b")[i % 2], created_at=T0 + i)
@@ -50,10 +50,18 @@ def _page(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[list[str], st
     return ids, cursor
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def listed_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Twelve workflows (see ``_seeded``) in a SQLite file or a PostgreSQL schema."""
+    if request.param == "postgres":
+        return _seeded(tmp_path, url=request.getfixturevalue("postgres_url"))
+    return _seeded(tmp_path)
+
+
 def test_list_pages_by_cursor_with_the_web_views_filters(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    listed_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = _seeded(tmp_path)
+    url = listed_url
     # Walking every page of 5: all twelve once, newest first; the JSON stays a list
     walked: list[str] = []
     cursor: str | None = None

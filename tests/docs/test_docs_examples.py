@@ -36,9 +36,14 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(example: Path, tmp_path: Path, redis_url: str) -> None:
+def test_example_runs(
+    example: Path, tmp_path: Path, redis_url: str, request: pytest.FixtureRequest
+) -> None:
     # Run in a fresh directory so the embedded default's SQLite file lands there.
     env = {**os.environ, "WFCORE_EXAMPLE_REDIS_URL": redis_url}
+    if "WFCORE_EXAMPLE_POSTGRES_URL" in example.read_text():
+        # A schema of this test's own in the session's PostgreSQL database.
+        env["WFCORE_EXAMPLE_POSTGRES_URL"] = request.getfixturevalue("postgres_url")
     env.pop("WFCORE_STORE_URL", None)
     result = subprocess.run(
         [sys.executable, str(example)],

@@ -9,10 +9,10 @@ from typing import Any
 import dramatiq.broker
 import pytest
 
-from tests.integration.harness import deployment, redis_deployment
+from tests.integration.harness import deployment, postgres_deployment, redis_deployment
 from wfcore_dramatiq import App
 
-__all__ = ["deployment", "make_app", "no_global_broker", "redis_deployment"]
+__all__ = ["deployment", "make_app", "no_global_broker", "postgres_deployment", "redis_deployment"]
 
 
 @pytest.fixture

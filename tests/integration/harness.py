@@ -7,6 +7,8 @@ and the side-effect ``Ledger``. Two kinds exist:
 - ``redis``: a ``RedisBroker`` with a unique namespace and a ``RedisStore`` with a unique prefix
   on the throwaway test redis-server, served by a real ``dramatiq`` CLI worker process that
   imports ``tests.integration.apps.worker``.
+- ``postgres``: the same worker and broker, with a ``PostgresStore`` in a schema of its own in
+  the test session's PostgreSQL database.
 
 The fixtures are imported by the conftests of ``tests/integration`` and ``tests/acceptance``.
 """
@@ -45,6 +47,7 @@ __all__ = [
     "data_value",
     "deployment",
     "delete_redis_keys",
+    "postgres_deployment",
     "redis_deployment",
     "redis_url_of",
     "served_suite",
@@ -196,18 +199,26 @@ def delete_redis_keys(url: str, *prefixes: str) -> None:
 
 @contextmanager
 def served_suite(
-    redis_server: RedisServer, log_dir: Path, suite: str, *, worker: bool = True
+    redis_server: RedisServer,
+    log_dir: Path,
+    suite: str,
+    *,
+    worker: bool = True,
+    store_url: str | None = None,
 ) -> Iterator[tuple[Scenarios | Small | Interop | Aio, dict[str, str]]]:
     """The tasks of ``suite`` (the client side's App) and the environment its workers use,
     while a real worker process serves them over Redis (none with ``worker=False``: the test
-    starts its own), under a unique broker namespace and store prefix deleted afterwards."""
+    starts its own), under a unique broker namespace and store prefix deleted afterwards.
+
+    ``store_url`` puts the store elsewhere (a PostgreSQL schema of the test's own) instead of
+    under a prefix on the same Redis."""
     redis_url = redis_url_of(redis_server)
     run = uuid.uuid4().hex[:12]
     namespace, prefix = f"wfcore-{suite}-{run}", f"wfcore-{suite}-store-{run}"
     env = {
         "WFCORE_IT_BROKER_URL": redis_url,
         "WFCORE_IT_NAMESPACE": namespace,
-        "WFCORE_IT_STORE_URL": with_query(redis_url, prefix=prefix),
+        "WFCORE_IT_STORE_URL": store_url or with_query(redis_url, prefix=prefix),
         "WFCORE_IT_SUITE": suite,
         "WFCORE_IT_LEDGER": str(log_dir / "ledger"),
     }
@@ -227,6 +238,33 @@ def served_suite(
 # -- fixtures --------------------------------------------------------------------------------
 
 
+@contextmanager
+def _served_deployment(
+    redis_server: RedisServer, root: Path, store_url: str | None
+) -> Iterator[Deployment]:
+    url = redis_url_of(redis_server)
+    run = uuid.uuid4().hex[:12]
+    namespace, prefix = f"wfcore-it-{run}", f"wfcore-it-store-{run}"
+    env = {
+        "WFCORE_IT_BROKER_URL": url,
+        "WFCORE_IT_NAMESPACE": namespace,
+        "WFCORE_IT_STORE_URL": store_url or with_query(url, prefix=prefix),
+        "WFCORE_IT_LEDGER": str(root / "ledger"),
+        "WFCORE_IT_SUITE": "scenarios",
+    }
+    app, tasks = build_app(env)
+    assert isinstance(tasks, Scenarios)
+    worker = WorkerProcess(env, root / "worker.log")
+    try:
+        worker.start()
+        yield Deployment("redis" if store_url is None else "postgres", app, tasks, tasks.ledger)
+    finally:
+        worker.stop()
+        app.close()
+        app.broker.close()
+        delete_redis_keys(url, namespace, prefix)
+
+
 @pytest.fixture(scope="session")
 def redis_deployment(
     redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
@@ -237,39 +275,37 @@ def redis_deployment(
     isolates itself with unique tokens. Broker namespace and store prefix are unique so
     nothing else on that server is touched, and their keys are deleted afterwards.
     """
-    url = redis_url_of(redis_server)
-    run = uuid.uuid4().hex[:12]
-    namespace, prefix = f"wfcore-it-{run}", f"wfcore-it-store-{run}"
-    root = tmp_path_factory.mktemp("redis-deployment")
-    env = {
-        "WFCORE_IT_BROKER_URL": url,
-        "WFCORE_IT_NAMESPACE": namespace,
-        "WFCORE_IT_STORE_URL": with_query(url, prefix=prefix),
-        "WFCORE_IT_LEDGER": str(root / "ledger"),
-        "WFCORE_IT_SUITE": "scenarios",
-    }
-    app, tasks = build_app(env)
-    assert isinstance(tasks, Scenarios)
-    worker = WorkerProcess(env, root / "worker.log")
-    try:
-        worker.start()
-        yield Deployment("redis", app, tasks, tasks.ledger)
-    finally:
-        worker.stop()
-        app.close()
-        app.broker.close()
-        delete_redis_keys(url, namespace, prefix)
+    with _served_deployment(redis_server, tmp_path_factory.mktemp("redis-deployment"), None) as d:
+        yield d
 
 
-@pytest.fixture(params=["stub", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(scope="session")
+def postgres_deployment(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory, postgres_database: str
+) -> Iterator[Deployment]:
+    """The same, with the store in PostgreSQL (a schema of its own in the session's database)."""
+    store_url = f"{postgres_database}?schema=it_{uuid.uuid4().hex[:12]}"
+    root = tmp_path_factory.mktemp("postgres-deployment")
+    with _served_deployment(redis_server, root, store_url) as deployment:
+        yield deployment
+
+
+@pytest.fixture(
+    params=[
+        "stub",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=[pytest.mark.redis, pytest.mark.postgres]),
+    ]
+)
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    """The same tests on the embedded StubBroker App and on real Redis worker processes.
+    """The same tests on the embedded StubBroker App and on real worker processes.
 
     ``stub`` is fresh per test (temp SQLite store, in-process worker threads); ``redis`` is
-    the session's real worker process, shared (tests isolate themselves by token).
+    the session's real worker process on Redis, shared (tests isolate themselves by token);
+    ``postgres`` the same with the store in PostgreSQL.
     """
-    if request.param == "redis":
-        yield request.getfixturevalue("redis_deployment")
+    if request.param in ("redis", "postgres"):
+        yield request.getfixturevalue(f"{request.param}_deployment")
         return
     app = App(store=f"sqlite:///{tmp_path / 'wfcore.sqlite3'}", worker_threads=4)
     ledger = Ledger(tmp_path / "ledger")

@@ -147,10 +147,16 @@ def test_async_workflows_on_a_real_worker_with_rabbitmq(
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("store", ["redis", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_sigkilled_worker_mid_async_workflow_loses_nothing(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
-    with served_suite(redis_server, tmp_path, "aio", worker=False) as (tasks, env):
+    # The store: on the broker's Redis, or in a PostgreSQL schema of this test's own.
+    store_url = request.getfixturevalue("postgres_url") if store == "postgres" else None
+    with served_suite(redis_server, tmp_path, "aio", worker=False, store_url=store_url) as (
+        tasks,
+        env,
+    ):
         assert isinstance(tasks, Aio)
         ledger = Ledger(env["WFCORE_IT_LEDGER"])
         token = uuid.uuid4().hex[:12]
@@ -180,3 +186,16 @@ def test_a_sigkilled_worker_mid_async_workflow_loses_nothing(
     assert ledger.count(f"held-started-{token}") >= 2
     assert ledger.count(f"counted-before-{token}") == value[0] == 1  # finished: never again
     assert value[2] >= 1  # the other gathered child may have been in flight too
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_async_workflows_on_a_real_worker_with_the_postgres_store(
+    redis_server: RedisServer, tmp_path: Path, postgres_url: str
+) -> None:
+    # Given a real worker process on a Redis broker whose store is PostgreSQL
+    with served_suite(redis_server, tmp_path, "aio", store_url=postgres_url) as (tasks, _):
+        assert isinstance(tasks, Aio)
+        # Then children, joins and calls of async bodies finish and replay as on Redis
+        _check_dashboard(tasks)
+        _check_join_and_calls(tasks)

@@ -1,4 +1,5 @@
-"""The store fixture: one conformance suite runs against memory, SQLite and real Redis."""
+"""The store fixture: one conformance suite runs against memory, SQLite, real Redis and real
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,9 +29,19 @@ class StoreUnderTest:
     make: Callable[[], StateStore]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "redis-resp2", "redis-cluster"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        "redis",
+        "redis-resp2",
+        "redis-cluster",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
-    """Each kind of store, fresh and isolated (a temp file, or a unique Redis key prefix).
+    """Each kind of store, fresh and isolated (a temp file, a unique Redis key prefix, or a
+    unique PostgreSQL schema).
 
     Redis runs twice: with redis-py's default protocol (RESP3, where hashes come back as
     maps) and with ``?protocol=2`` (flat lists); and once more on a six-node Redis Cluster
@@ -52,6 +63,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
         url = cluster.url(prefix=f"t-{uuid.uuid4().hex[:12]}")
         cluster_url: str = url
         make = lambda: open_store(cluster_url, retention=60.0)  # noqa: E731
+    elif kind == "postgres":
+        pg_url: str = request.getfixturevalue("postgres_url")
+        url = pg_url
+        make = lambda: open_store(pg_url, retention=60.0)  # noqa: E731
     else:
         redis_url: str = request.getfixturevalue("redis_url")
         sep = "&" if "?" in redis_url else "?"

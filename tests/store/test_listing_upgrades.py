@@ -15,7 +15,9 @@ import redis
 
 from tests.store.records import workflow
 from tests.store.test_listing_conformance import _finish, _seed
-from wfcore._models import WorkflowStatus
+from wfcore._models import Batch, WorkflowStatus
+from wfcore.store._sqlite_layout import SCHEMA_VERSION
+from wfcore.store.incremental import EMPTY_MARK, HistoryMark
 from wfcore.store.listing import list_page
 from wfcore.store.redis import RedisStore
 from wfcore.store.sqlite import SQLiteStore
@@ -27,8 +29,19 @@ _OLD_INDEXES = (
 )
 
 
+def _as_version_7(path: Path) -> None:
+    """Make the file look as schema version 7 left it: no history epochs."""
+    raw = sqlite3.connect(path)
+    raw.execute("ALTER TABLE invocations DROP COLUMN history_epoch")
+    raw.execute("PRAGMA user_version = 7")
+    raw.commit()
+    raw.close()
+
+
 def _as_version_6(path: Path) -> None:
-    """Make the file look as schema version 6 left it: the old listing indexes."""
+    """Make the file look as schema version 6 left it: the old listing indexes (and, as 7,
+    no history epochs)."""
+    _as_version_7(path)
     raw = sqlite3.connect(path)
     listed = "SELECT name FROM sqlite_master WHERE name LIKE 'workflows_listed%'"
     for name in [row[0] for row in raw.execute(listed)]:
@@ -38,6 +51,14 @@ def _as_version_6(path: Path) -> None:
     raw.execute("PRAGMA user_version = 6")
     raw.commit()
     raw.close()
+
+
+def _has_epochs(path: Path) -> bool:
+    raw = sqlite3.connect(path)
+    try:
+        return "history_epoch" in {row[1] for row in raw.execute("PRAGMA table_info(invocations)")}
+    finally:
+        raw.close()
 
 
 def _indexes(path: Path) -> tuple[int, set[str]]:
@@ -74,8 +95,8 @@ def test_a_version_6_file_lists_read_only_and_is_upgraded_to_the_listing_indexes
     version, names = _indexes(path)
     assert version == 6
     assert "workflows_by_status" in names
-    # And opened read-write it becomes version 7: the old indexes replaced by the new ones,
-    # which the listing uses
+    # And opened read-write it becomes the current version (6 -> 7 -> 8): the old indexes
+    # replaced by the new ones, which the listing uses, and history epochs added
     upgraded = SQLiteStore(path)
     try:
         again = [w.workflow_id for w in upgraded.list_workflows(status=WorkflowStatus.COMPLETED)]
@@ -83,7 +104,8 @@ def test_a_version_6_file_lists_read_only_and_is_upgraded_to_the_listing_indexes
         upgraded.close()
     assert again == want
     version, names = _indexes(path)
-    assert version == 8  # 7 added these indexes; 8 (history epochs) came after
+    assert version == SCHEMA_VERSION == 8
+    assert _has_epochs(path)
     assert not names & {"workflows_by_created", "workflows_by_status", "workflows_by_type"}
     assert {
         "workflows_listed",
@@ -100,6 +122,44 @@ def test_a_version_6_file_lists_read_only_and_is_upgraded_to_the_listing_indexes
     raw.close()
     assert "workflows_listed_by_status" in str(plan)
     assert "TEMP B-TREE" not in str(plan)
+
+
+def test_a_version_7_file_loads_incrementally_read_only_and_is_upgraded_to_epochs(
+    tmp_path: Path,
+) -> None:
+    # Given a file as version 7 left it (listing indexes, no history epochs), with a history
+    path = tmp_path / "v7.db"
+    store = SQLiteStore(path)
+    _seed(store, 1)
+    store.load("wf-000", "wf-000-root")
+    store.commit("wf-000", "wf-000-root", Batch(0, [b"op0", b"op1", b"op2"]))
+    store.close()
+    _as_version_7(path)
+    mark = HistoryMark(0, 2, b"op1", ())
+    # When it is read past a mark read-only
+    reader = SQLiteStore(path, read_only=True)
+    try:
+        delta = reader.load_since("wf-000", "wf-000-root", mark, claim=False)
+        whole = reader.load_since("wf-000", "wf-000-root", EMPTY_MARK, claim=False)
+    finally:
+        reader.close()
+    # Then it reads what follows the mark at epoch 0, and the file stays as it was
+    assert delta is not None
+    assert whole is not None
+    assert (delta.epoch, delta.tail) == (0, [b"op1", b"op2"])
+    assert whole.tail == [b"op0", b"op1", b"op2"]
+    assert _indexes(path)[0] == 7
+    assert not _has_epochs(path)
+    # And opened read-write it becomes version 8, its old rows at epoch 0
+    upgraded = SQLiteStore(path)
+    try:
+        again = upgraded.load_since("wf-000", "wf-000-root", mark)
+    finally:
+        upgraded.close()
+    assert again is not None
+    assert (again.epoch, again.tail) == (0, [b"op1", b"op2"])
+    assert _indexes(path)[0] == SCHEMA_VERSION
+    assert _has_epochs(path)
 
 
 # -- Redis ---------------------------------------------------------------------------------

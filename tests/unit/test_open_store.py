@@ -23,7 +23,7 @@ def test_memory_and_sqlite_urls(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgres://localhost/db", "unknown store URL scheme 'postgres'"),
+        ("mongodb://localhost/db", "unknown store URL scheme 'mongodb'"),
         ("localhost:6379", "is not a URL"),
         ("", "is not a URL"),
         (42, "is not a URL"),

@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from tests.store.records import workflow
 from tests.web import apps
 from wfcore import WorkflowStatus, import_history, open_store
+from wfcore._models import Batch, Finish
 from wfcore.cli import main
 from wfcore.store import StateStore
 from wfcore.web import create_app
 
 CSRF = {"X-Wfcore-CSRF": "1"}
+DONE = Finish(WorkflowStatus.COMPLETED, b"\xc0")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +130,36 @@ def test_cursor_pages_cover_every_workflow_once(client: TestClient) -> None:
     assert seen == everything
     assert len(set(seen)) == len(seen) == 17
     assert pages == 5
+
+
+@pytest.mark.postgres
+def test_cursor_pages_and_filters_on_a_postgres_store(postgres_url: str) -> None:
+    # Given 14 workflows in PostgreSQL, every third completed
+    store = open_store(postgres_url)
+    try:
+        for i in range(14):
+            record, root = workflow(f"wf-{i:02d}", created_at=1_700_000_000.0 + i // 2)
+            store.create_workflow(record, root)
+            if i % 3 == 0:
+                store.load(record.workflow_id, root.invocation_id)
+                store.commit(record.workflow_id, root.invocation_id, Batch(0, finish=DONE))
+        view = TestClient(create_app(store, store_url=postgres_url))
+        # When paging the view's API 4 at a time, all of them and then the completed ones
+        walked: dict[str, list[str]] = {}
+        for status in ("", "COMPLETED"):
+            params: dict[str, Any] = {"limit": 4, "status": status} if status else {"limit": 4}
+            walked[status] = []
+            while True:
+                page = view.get("/api/workflows", params=params).json()
+                walked[status] += [w["workflow_id"] for w in page["workflows"]]
+                if page["next_cursor"] is None:
+                    break
+                params["cursor"] = page["next_cursor"]
+    finally:
+        store.close()
+    # Then every page follows the listing order (ties by id) once
+    assert walked[""] == [f"wf-{i:02d}" for i in reversed(range(14))]
+    assert walked["COMPLETED"] == [f"wf-{i:02d}" for i in reversed(range(0, 14, 3))]
 
 
 @pytest.mark.parametrize(

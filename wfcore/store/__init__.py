@@ -25,12 +25,14 @@ from wfcore.errors import ConfigurationError
 if TYPE_CHECKING:
     from wfcore.store._delegating import DelegatingStore
     from wfcore.store.memory import MemoryStore
+    from wfcore.store.postgres import PostgresStore
     from wfcore.store.redis import RedisStore
     from wfcore.store.sqlite import SQLiteStore
 
 __all__ = [
     "DelegatingStore",
     "MemoryStore",
+    "PostgresStore",
     "RedisStore",
     "SQLiteStore",
     "StateStore",
@@ -249,7 +251,10 @@ def suspend_slack(batch: Batch) -> int:
     return 0 if need is None else max(0, len(batch.suspend) - need)
 
 
-_URL_FORMS = "'memory://', 'sqlite:///path/to/file' or 'redis://[user:password@]host:6379/0'"
+_URL_FORMS = (
+    "'memory://', 'sqlite:///path/to/file', 'redis://[user:password@]host:6379/0' or "
+    "'postgresql://[user:password@]host:5432/dbname'"
+)
 _BARE_SECRET = re.compile(r":[^:/@?#]*@")
 _SECRET_QUERY = re.compile(r"([?&](?:password|passwd|pass|pwd)=)[^&#]*", re.IGNORECASE)
 
@@ -278,11 +283,13 @@ def open_store(url: str, *, retention: float | None = None, read_only: bool = Fa
         url: ``memory://``, ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or
             ``redis://[user:password@]host:port/db[?prefix=name&timeout=seconds]`` (also
             ``rediss://`` for TLS, ``unix:///path/redis.sock``, and for Redis Cluster
-            ``redis+cluster://host1:port1,host2:port2[?prefix=name]``).
+            ``redis+cluster://host1:port1,host2:port2[?prefix=name]``) or
+            ``postgresql://[user:password@]host:port/dbname[?schema=name&max_size=n]`` (also
+            ``postgres://``; needs the ``wfcore[postgres]`` extra).
         retention: seconds a finished workflow is kept; None keeps it forever.
-        read_only: open an SQLite file read-only (it must exist; writes raise
-            ``StoreError``), as the inspecting CLI commands do. Memory and Redis stores are
-            opened as usual (grant a read-only Redis user through its ACL).
+        read_only: open an SQLite file or a PostgreSQL store read-only (it must exist;
+            writes raise ``StoreError``), as the inspecting CLI commands do. Memory and Redis
+            stores are opened as usual (grant a read-only Redis user through its ACL).
 
     Raises:
         ConfigurationError: the URL is malformed or names an unknown scheme; the message
@@ -316,14 +323,19 @@ def open_store(url: str, *, retention: float | None = None, read_only: bool = Fa
         from wfcore.store.redis import RedisStore
 
         return RedisStore(url, retention=retention)
+    if scheme in ("postgresql", "postgres"):
+        from wfcore.store.postgres import PostgresStore
+
+        return PostgresStore.from_url(url, retention=retention, read_only=read_only)
     raise ConfigurationError(
         f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; "
-        "supported: memory://, sqlite:///path, redis://, rediss://, unix://, redis+cluster://"
+        "supported: memory://, sqlite:///path, redis://, rediss://, unix://, redis+cluster://, "
+        "postgresql://"
     )
 
 
 def __getattr__(name: str) -> object:
-    # Lazy re-exports keep `import wfcore` free of redis and sqlite imports it may not need.
+    # Lazy re-exports keep `import wfcore` free of store imports it may not need.
     if name == "DelegatingStore":
         from wfcore.store._delegating import DelegatingStore
 
@@ -340,4 +352,8 @@ def __getattr__(name: str) -> object:
         from wfcore.store.redis import RedisStore
 
         return RedisStore
+    if name == "PostgresStore":
+        from wfcore.store.postgres import PostgresStore
+
+        return PostgresStore
     raise AttributeError(name)

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from pydantic import ValidationError
-
 from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 from wfcore.errors import DecodeError
+from wfcore.store._sql_dialect import Dialect
+from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, shown, workflow_record
 
 __all__ = [
     "ANY_MISSING",
@@ -51,7 +51,6 @@ __all__ = [
     "bad_waiting",
     "invocation_from_row",
     "invocation_to_row",
-    "listing_query",
     "waiting_text",
     "wf_values",
     "workflow_from_row",
@@ -82,16 +81,7 @@ LISTING_INDEXES = {
     "workflows_listed_by_status_type": "(status, workflow_type, created_at, workflow_id)",
 }
 
-_WF_FIELDS = (
-    "workflow_id", "workflow_type", "parent_workflow_id", "root_workflow_id",
-    "root_invocation_id", "parent_invocation_id", "status", "created_at", "updated_at",
-    "cancel_requested", "idempotency_key", "deadline", "seed", "forked_from",
-)  # fmt: skip
-_INV_FIELDS = (
-    "invocation_id", "workflow_id", "task_name", "args", "parent_workflow_id",
-    "parent_invocation_id", "parent_seq", "status", "waiting", "outcome", "attempts",
-    "created_at", "updated_at", "parent_task_name", "cancel_shielded",
-)  # fmt: skip
+_WF_FIELDS, _INV_FIELDS = WF_FIELDS, INV_FIELDS
 
 # Tables added after version 4 (name: statement). Signals buffered per (workflow, name) in
 # rowid order (a new rowid is above every stored one, so the order is acceptance order);
@@ -217,44 +207,8 @@ wf_values = attrgetter(*_WF_FIELDS)
 _inv_values = attrgetter(*_INV_FIELDS)
 
 
-def listing_query(
-    status: WorkflowStatus | None,
-    workflow_type: str | None,
-    created_after: float | None,
-    created_before: float | None,
-    after: tuple[float, str] | None,
-    limit: int,
-) -> tuple[str, tuple[object, ...]]:
-    """The SELECT of ``list_workflows`` and its parameters (a negative ``limit``: no limit).
-
-    Its WHERE fixes the leading columns of one of ``LISTING_INDEXES`` and its ORDER BY walks
-    the rest, so SQLite reads only the rows of the page (no sort, no OFFSET).
-    """
-    terms: list[str] = []
-    params: list[object] = []
-    for term, value in (
-        ("status = ?", None if status is None else WorkflowStatus(status).value),
-        ("workflow_type = ?", workflow_type),
-        ("created_at >= ?", created_after),
-        ("created_at < ?", created_before),
-    ):
-        if value is not None:
-            terms.append(term)
-            params.append(value)
-    if after is not None:
-        terms.append("(created_at, workflow_id) < (?, ?)")
-        params += after
-    clause = f" WHERE {' AND '.join(terms)}" if terms else ""
-    sql = f"{SELECT_WF}{clause} ORDER BY created_at DESC, workflow_id DESC LIMIT ?"
-    return sql, (*params, max(limit, -1))
-
-
 def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
-    values = dict(zip(_WF_FIELDS, row, strict=False))
-    try:
-        return WorkflowRecord.model_validate(values)
-    except ValidationError as e:
-        raise _damaged(f"the row of workflow {values['workflow_id']!r}", "workflows", e) from None
+    return workflow_record(dict(zip(_WF_FIELDS, row, strict=False)), _REPAIR)
 
 
 def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
@@ -270,11 +224,7 @@ def invocation_from_row(row: Sequence[Any]) -> InvocationRecord:
         values["waiting"] = tuple(seqs)
     else:
         values["waiting"] = ()
-    try:
-        return InvocationRecord.model_validate(values)
-    except ValidationError as e:
-        where = f"the row of invocation {values['invocation_id']!r} of workflow "
-        raise _damaged(f"{where}{values['workflow_id']!r}", "invocations", e) from None
+    return invocation_record(values, _REPAIR)
 
 
 _REPAIR = "the file was changed outside wfcore or is damaged; restore it from a backup"
@@ -284,22 +234,9 @@ def bad_waiting(workflow_id: str, invocation_id: str, waiting: object) -> Decode
     """The error for a ``waiting`` column that is not a JSON list of sequence numbers."""
     return DecodeError(
         f"cannot read the row of invocation {invocation_id!r} of workflow {workflow_id!r}: "
-        f"its 'waiting' column (table invocations) holds {_shown(waiting)}, not a JSON list "
+        f"its 'waiting' column (table invocations) holds {shown(waiting)}, not a JSON list "
         f"of sequence numbers; {_REPAIR}"
     )
-
-
-def _damaged(where: str, table: str, error: ValidationError) -> DecodeError:
-    problems = "; ".join(
-        f"column {'.'.join(map(str, e['loc']))!r} holds {_shown(e['input'])}: {e['msg']}"
-        for e in error.errors(include_url=False)
-    )
-    return DecodeError(f"cannot read {where} (table {table}): {problems}; {_REPAIR}")
-
-
-def _shown(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def invocation_to_row(workflow_id: str, inv: InvocationRecord) -> list[Any]:
@@ -316,3 +253,19 @@ def waiting_text(seqs: Sequence[int]) -> str:
 def awaits(waiting: str, seq: int) -> bool:
     """Whether ``seq`` is in a list ``waiting`` wrote (a substring search, not a parse)."""
     return f",{seq}," in f",{waiting[1:-1]},"
+
+
+# What the statements SQLite shares with PostgreSQL (store/_sql_*.py) need to know of it.
+DIALECT = Dialect(
+    placeholder="?",
+    lock="",  # every write transaction is BEGIN IMMEDIATE: it holds the whole file
+    order="rowid",
+    no_wait=NO_WAIT,
+    insert_wf=INSERT_WF,
+    insert_inv=INSERT_INV,
+    select_wf=SELECT_WF,
+    listed_id="workflow_id",  # TEXT compares by memcmp: UTF-8 byte order is code-point order
+    no_limit=-1,
+    workflow_from_row=workflow_from_row,
+    invocation_to_row=invocation_to_row,
+)

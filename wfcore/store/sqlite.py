@@ -27,12 +27,13 @@ from wfcore.errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
-from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
+from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
-from wfcore.store import _sqlite_signals as signals
+from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_repair import SQLRepair
+from wfcore.store._sql_signals import SQLSignals, take
 from wfcore.store._sqlite_loads import SQLiteLoads
-from wfcore.store._sqlite_repair import SQLiteRepair
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
@@ -40,7 +41,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair):
+class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -48,6 +49,8 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair
     ``read_only=True`` it only reads (a read-only file or directory is fine) and every write
     raises ``StoreError``.
     """
+
+    _dialect = layout.DIALECT
 
     def __init__(
         self,
@@ -131,38 +134,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair
         """The workflow, or None."""
         rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,))
         return layout.workflow_from_row(rows[0]) if rows else None
-
-    def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | None = None,
-        workflow_type: str | None = None,
-        limit: int = 100,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        cursor: str | None = None,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first (ties by id), filtered; see ``StateStore.list_workflows``.
-
-        One walk down the index of the filters used (``LISTING_INDEXES``), from the cursor.
-        """
-        after = listing.position(
-            cursor,
-            status=status,
-            workflow_type=workflow_type,
-            created_after=created_after,
-            created_before=created_before,
-        )
-        sql, params = layout.listing_query(
-            status, workflow_type, created_after, created_before, after, limit
-        )
-        records = [layout.workflow_from_row(r) for r in self._read(sql, params)]
-        return records[:limit] if limit < 0 else records
-
-    def count_workflows(self, status: WorkflowStatus) -> int:
-        """How many workflows have ``status``: a count over its listing index."""
-        sql = "SELECT count(*) FROM workflows WHERE status = ?"
-        return int(self._read(sql, (WorkflowStatus(status).value,))[0][0])
 
     def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
         """Workflows whose parent is ``workflow_id``, oldest first."""
@@ -255,7 +226,7 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, signals.SQLiteSignals, SQLiteRepair
                 rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
                 conn.executemany(layout.INSERT_INV, rows)
             is_root = head[1] == invocation_id
-            taken = None if batch.signal is None else signals.take(conn, key, batch.signal)
+            taken = None if batch.signal is None else take(conn, self._dialect, key, batch.signal)
             if batch.finish is not None:
                 status = WorkflowStatus(batch.finish.status)
                 now = time.time()

@@ -1,0 +1,441 @@
+"""``PostgresStore``: the state store on PostgreSQL (psycopg 3 and a connection pool)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from wfcore._models import (
+    Batch,
+    CommitResult,
+    InvocationRecord,
+    OutcomeResult,
+    ParentOutcome,
+    QueuePush,
+    Snapshot,
+    WorkflowRecord,
+    WorkflowStatus,
+)
+from wfcore.errors import ConfigurationError, StoreError, WorkflowNotFoundError
+from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
+from wfcore.store import _postgres_layout as layout
+from wfcore.store import _postgres_open as opening
+from wfcore.store._postgres_driver import psycopg, psycopg_pool
+from wfcore.store._postgres_sweeps import PostgresSweeps
+from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_repair import SQLRepair
+from wfcore.store._sql_signals import SQLSignals, take
+from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
+
+__all__ = ["PostgresStore"]
+
+Cursor = psycopg.Cursor[Any]
+
+
+class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
+    """A store in a PostgreSQL database, safe for many threads and many processes.
+
+    Each call takes a connection from a pool (psycopg_pool) and runs in one transaction;
+    every write first locks the row of the workflow it changes (``FOR NO KEY UPDATE``; several
+    workflows in id order), so writers of one workflow on any host queue up, and checks then
+    writes are atomic. Opened with ``read_only=True`` its sessions are read-only and every
+    write raises ``StoreError``.
+    """
+
+    _dialect = layout.DIALECT
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention: float | None = None,
+        read_only: bool = False,
+        schema: str | None = None,
+    ) -> None:
+        """Connect to ``url`` and create or migrate the store's tables if needed.
+
+        Args:
+            url: ``postgresql://[user[:password]@]host[:port]/dbname`` (or ``postgres://``),
+                optionally with ``?schema=name`` (default ``public``), ``min_size`` and
+                ``max_size`` (the pool: 1 and 10), ``timeout`` (seconds to connect or wait
+                for a pooled connection: 10); other options go to libpq (``sslmode=...``).
+            retention: seconds a finished workflow is kept; None keeps it forever.
+            read_only: only read; the schema must exist and is not migrated.
+            schema: the schema of the tables; wins over ``?schema=``.
+
+        Raises:
+            ConfigurationError: the URL is malformed, or the schema holds a newer wfcore
+                schema version than this wfcore knows (read-only: or no store).
+            StoreUnavailableError: the server cannot be reached.
+        """
+        options = opening.parse_url(url)
+        if schema is not None:
+            options = opening.parse_url(_with_schema(url, schema))
+        self._options = options
+        self._shown = options.shown
+        self._retention = retention
+        self._read_only = read_only
+        self._closed = False
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        try:
+            connection = opening.connect(options, read_only=read_only)
+        except psycopg.ProgrammingError as e:  # libpq refused the connection string
+            raise ConfigurationError(
+                f"PostgreSQL store URL {self._shown!r} is malformed: {e}; use {opening.URL_EXAMPLE}"
+            ) from None
+        except psycopg.Error as e:
+            raise self._error(e) from None
+        try:
+            with connection:
+                # A read-only store may read an older schema (no history epochs before 3).
+                self._version = opening.ensure_schema(connection, options, read_only=read_only)
+            self._pool = opening.make_pool(options, read_only=read_only)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+            raise self._error(e) from None
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, retention: float | None = None, read_only: bool = False
+    ) -> PostgresStore:
+        """Build a store from a ``postgresql://`` or ``postgres://`` URL."""
+        return cls(url, retention=retention, read_only=read_only)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._shown!r}, schema={self._options.schema!r})"
+
+    # -- workflows -----------------------------------------------------------------------
+
+    def create_workflow(
+        self, workflow: WorkflowRecord, root: InvocationRecord, *, push: QueuePush | None = None
+    ) -> tuple[WorkflowRecord, bool]:
+        """Create a workflow and its root invocation unless ``workflow_id`` exists."""
+        refuse_pushes(self, push)
+        wid = workflow.workflow_id
+        if workflow.parent_workflow_id is None or root.cancel_shielded:
+            # One statement: nothing to read first.
+            values = (*layout.wf_values(workflow), *layout.invocation_to_row(wid, root))
+            if self._read(layout.CREATE, values)[0][0]:
+                return workflow, True
+            existing = self.get_workflow(wid)
+            if existing is not None:
+                return existing, False
+        with self._transaction() as cur:
+            if workflow.parent_workflow_id is not None and not root.cancel_shielded:
+                # Born cancelled under a cancelled parent: the cancel's walk may be over.
+                # FOR SHARE: a cancel being written is waited for, never missed.
+                sql = "SELECT cancel_requested FROM workflows WHERE workflow_id = %s FOR SHARE"
+                flag = cur.execute(sql, (workflow.parent_workflow_id,)).fetchone()
+                if flag is not None and flag[0]:
+                    workflow = workflow.model_copy(update={"cancel_requested": True})
+            if cur.execute(layout.INSERT_WF, layout.wf_values(workflow)).fetchone() is None:
+                sql = f"{layout.SELECT_WF} WHERE workflow_id = %s"
+                row = cur.execute(sql, (wid,)).fetchone()
+                return layout.workflow_from_row(row), False  # type: ignore[arg-type]
+            cur.execute(layout.INSERT_INV, layout.invocation_to_row(wid, root))
+        return workflow, True
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """The workflow, or None."""
+        rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = %s", (workflow_id,))
+        return layout.workflow_from_row(rows[0]) if rows else None
+
+    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
+        """Workflows whose parent is ``workflow_id``, oldest first."""
+        sql = f"{layout.SELECT_WF} WHERE parent_workflow_id = %s ORDER BY created_at, ord"
+        return [layout.workflow_from_row(r) for r in self._read(sql, (workflow_id,))]
+
+    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
+        """Set the workflow's persistent cancel flag; the updated record, or None."""
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE workflows SET cancel_requested = true, updated_at = %s"
+                " WHERE workflow_id = %s AND NOT cancel_requested",
+                (time.time(), workflow_id),
+            )
+            row = cur.execute(f"{layout.SELECT_WF} WHERE workflow_id = %s", (workflow_id,))
+            found = row.fetchone()
+        return None if found is None else layout.workflow_from_row(found)
+
+    # -- invocations ---------------------------------------------------------------------
+
+    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
+        """The invocation, or None."""
+        rows = self._read(f"{layout.SELECT_INV} WHERE {layout.KEY}", (workflow_id, invocation_id))
+        return layout.invocation_from_row(rows[0]) if rows else None
+
+    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        """Every invocation of the workflow, oldest first."""
+        sql = f"{layout.SELECT_INV} WHERE workflow_id = %s ORDER BY created_at, ord"
+        return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
+
+    def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
+        """Workflow, invocation, history and child outcomes in one round trip.
+
+        With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
+        """
+        rows = self._read(layout.LOAD_CALL, (workflow_id, invocation_id, claim, time.time()))
+        if not rows:
+            return None
+        row = rows[0]
+        n_loaded = layout.N_LOADED
+        return Snapshot(
+            layout.workflow_from_row(row[layout.N_INV : n_loaded]),
+            layout.invocation_from_row(row),
+            row[n_loaded],
+            dict(zip(row[n_loaded + 1], row[n_loaded + 2], strict=True)),
+        )
+
+    def load_since(
+        self, workflow_id: str, invocation_id: str, mark: HistoryMark, *, claim: bool = True
+    ) -> HistoryDelta | None:
+        """``load``, reading only past ``mark`` (see :mod:`wfcore.store.incremental`), in
+        one round trip."""
+        if self._version < 3:  # read-only on an older schema: no epochs, read it all
+            snap = self.load(workflow_id, invocation_id, claim=claim)
+            if snap is None:
+                return None
+            tail = snap.entries[tail_start(mark) :]
+            picked = pick_outcomes(snap.outcomes, mark)
+            return HistoryDelta(snap.workflow, snap.invocation, 0, tail, picked, len(snap.outcomes))
+        params = (workflow_id, invocation_id, claim, time.time(), tail_start(mark))
+        rows = self._read(layout.LOAD_SINCE_CALL, (*params, list(mark.open), not mark.length))
+        if not rows:
+            return None
+        row = rows[0]
+        n = layout.N_LOADED
+        return HistoryDelta(
+            layout.workflow_from_row(row[layout.N_INV : n]),
+            layout.invocation_from_row(row),
+            row[n + 3],
+            row[n],
+            dict(zip(row[n + 1], row[n + 2], strict=True)),
+            row[n + 4],
+        )
+
+    def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
+
+        Raises:
+            WorkflowNotFoundError: the invocation does not exist.
+        """
+        refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
+        plain = not (
+            batch.data or batch.children or batch.signal or batch.parent or batch.continue_with
+        )
+        if plain and batch.suspend is None:
+            return self._append(workflow_id, invocation_id, batch)
+        key = (workflow_id, invocation_id)
+        base = batch.base_seq
+        with self._transaction() as cur:
+            head = self._head(cur, key)
+            if head is None:
+                raise _not_found(workflow_id, invocation_id)
+            cancel = bool(head[0])
+            if (0 if head[5] is None else head[5] + 1) != base:
+                winners = [w for (w,) in cur.execute(layout.ENTRIES, (*key, base)).fetchall()]
+                return CommitResult(ok=False, cancel_requested=cancel, winners=winners)
+            if batch.entries:
+                cur.executemany(
+                    layout.INSERT_ENTRY, [(*key, base + i, e) for i, e in enumerate(batch.entries)]
+                )
+            if batch.data:
+                cur.executemany(
+                    "INSERT INTO data (workflow_id, key, value) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value",
+                    [(workflow_id, k, v) for k, v in batch.data.items()],
+                )
+            if batch.children:
+                rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
+                cur.executemany(layout.INSERT_INV, rows)
+            is_root = head[1] == invocation_id
+            taken = None if batch.signal is None else take(cur, self._dialect, key, batch.signal)
+            if batch.finish is not None:
+                status = WorkflowStatus(batch.finish.status)
+                now = time.time()
+                cur.execute(
+                    "UPDATE invocations SET status = %s, outcome = %s, waiting = '{}',"
+                    f" updated_at = %s WHERE {layout.KEY}",
+                    (status.value, batch.finish.outcome, now, *key),
+                )
+                if batch.continue_with is not None:
+                    # Continued as new: the workflow runs on, rooted at the next run's root.
+                    cur.execute(
+                        "UPDATE workflows SET root_invocation_id = %s, status = 'PENDING',"
+                        " updated_at = %s WHERE workflow_id = %s",
+                        (batch.continue_with, now, workflow_id),
+                    )
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+                if is_root:
+                    self._mirror(cur, workflow_id, status, now)
+                if batch.parent is not None:
+                    parent = self._record(cur, workflow_id, batch.parent, batch.finish.outcome)
+                    return CommitResult(
+                        ok=True, cancel_requested=cancel, parent=parent, signal=taken
+                    )
+            elif batch.suspend is not None:
+                waiting = list(batch.suspend)
+                # Counted once here, so each outcome is O(1) (see _record).
+                missing = cur.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]  # type: ignore[index]
+                missing -= suspend_slack(batch)
+                if missing > 0:
+                    now = time.time()
+                    cur.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
+                    if is_root:
+                        self._mirror(cur, workflow_id, WorkflowStatus.SUSPENDED, now)
+                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+                self._touch(cur, key, is_root, head[6])
+                return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
+            else:
+                self._touch(cur, key, is_root, head[6])
+        return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+
+    def _append(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
+        """A commit of entries (and a finish without a parent to tell) in one round trip."""
+        finish = batch.finish
+        status = None if finish is None else WorkflowStatus(finish.status).value
+        outcome = None if finish is None else finish.outcome
+        params = (workflow_id, invocation_id, batch.base_seq, list(batch.entries), time.time())
+        extra = (MARK_EVERY, status, outcome, self._retention)
+        found, cancel, ok, winners = self._read(layout.APPEND_CALL, (*params, *extra))[0]
+        if not found:
+            raise _not_found(workflow_id, invocation_id)
+        return CommitResult(ok=ok, cancel_requested=cancel, winners=winners or [])
+
+    def record_outcome(
+        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
+    ) -> OutcomeResult:
+        """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
+        with self._transaction() as cur:
+            return self._record(cur, workflow_id, ParentOutcome(invocation_id, seq), outcome)
+
+    def _record(
+        self, cur: Cursor, workflow_id: str, to: ParentOutcome, outcome: bytes
+    ) -> OutcomeResult:
+        key = (workflow_id, to.invocation_id)
+        head = self._head(cur, key)
+        if head is None:
+            return OutcomeResult(recorded=False, wake=False)
+        if (
+            cur.execute(
+                "INSERT INTO outcomes (workflow_id, invocation_id, seq, data)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                (*key, to.seq, outcome),
+            ).fetchone()
+            is None
+        ):
+            return OutcomeResult(recorded=False, wake=False)
+        if head[2] != "SUSPENDED" or to.seq not in head[3]:
+            return OutcomeResult(recorded=True, wake=False)
+        missing = head[4]
+        if missing is None:  # not counted (never written so by wfcore): count them now
+            missing = cur.execute(layout.COUNT_MISSING, (head[3], *key)).fetchone()[0] + 1  # type: ignore[index]
+        if missing > 1:  # seqs are distinct, so each awaited outcome counts once
+            cur.execute(
+                f"UPDATE invocations SET missing = %s WHERE {layout.KEY}", (missing - 1, *key)
+            )
+            return OutcomeResult(recorded=True, wake=False)
+        now = time.time()
+        cur.execute(layout.SET_INV, ("PENDING", [], None, now, *key))
+        if head[1] == to.invocation_id:
+            self._mirror(cur, workflow_id, WorkflowStatus.PENDING, now)
+        return OutcomeResult(recorded=True, wake=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` if the database cannot be reached."""
+        self._read("SELECT 1", ())
+
+    def close(self) -> None:
+        """Close the pool; later calls raise ``StoreUnavailableError``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pool = getattr(self, "_pool", None)
+        if pool is not None and self._pid == os.getpid():
+            with suppress(psycopg.Error):
+                pool.close()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _head(self, cur: Cursor, key: tuple[str, str]) -> Any:
+        # Lock first, then read: a statement that waited for a lock reads, in READ COMMITTED,
+        # only the locked row anew; the next statement sees everything committed before it.
+        if cur.execute(layout.LOCK_WF, (key[0],)).fetchone() is None:
+            return None
+        return cur.execute(layout.HEAD, key).fetchone()
+
+    def _touch(self, cur: Cursor, key: tuple[str, str], is_root: bool, marked: float) -> None:
+        now = time.time()
+        if marked >= now - MARK_EVERY:
+            return  # marked alive a moment ago (or held until later)
+        cur.execute(layout.TOUCH_INV, (now, *key))
+        if is_root:
+            cur.execute(layout.TOUCH_WF, (now, key[0]))
+
+    def _mirror(self, cur: Cursor, workflow_id: str, status: WorkflowStatus, now: float) -> None:
+        # The workflow's status follows its root invocation's.
+        retention = self._retention
+        expires = now + retention if status.finished and retention is not None else None
+        cur.execute(layout.SET_WF, (status.value, now, expires, workflow_id))
+
+    def _pool_here(self) -> psycopg_pool.ConnectionPool[Any]:
+        if self._closed:
+            raise opening.store_error(
+                self._shown, RuntimeError(), closed=True, read_only=False, timeout=0
+            )
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    # Connections must not cross fork(): the child opens a pool of its own
+                    # and leaves the parent's alone (closing it would close the parent's).
+                    self._pool = opening.make_pool(self._options, read_only=self._read_only)
+                    self._pid = os.getpid()
+        return self._pool
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        """A cursor in a transaction (READ COMMITTED)."""
+        try:
+            with self._pool_here().connection() as conn, conn.transaction():
+                yield conn.cursor()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+            raise self._error(e) from e
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one statement run in a transaction of its own (autocommit): a read,
+        or a write that needs nothing else (a server-side function, a creation)."""
+        try:
+            with self._pool_here().connection() as conn:
+                rows: list[Any] = conn.execute(sql, params).fetchall()
+                return rows
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+            raise self._error(e) from e
+
+    def _error(self, error: Exception) -> StoreError:
+        return opening.store_error(
+            self._shown,
+            error,
+            closed=self._closed,
+            read_only=self._read_only,
+            timeout=self._options.timeout if hasattr(self, "_options") else 0,
+        )
+
+
+def _not_found(workflow_id: str, invocation_id: str) -> WorkflowNotFoundError:
+    return WorkflowNotFoundError(
+        f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the store; it "
+        "was never created or its retention has passed"
+    )
+
+
+def _with_schema(url: str, schema: str) -> str:
+    base, _, query = url.partition("?")
+    kept = "&".join(p for p in query.split("&") if p and not p.startswith("schema="))
+    return f"{base}?schema={schema}" + (f"&{kept}" if kept else "")
