@@ -223,3 +223,32 @@ def test_a_long_schedule_continues_as_new_and_keeps_each_run_short() -> None:
     assert snap is not None
     assert len(snap.entries) < 8 * (288 - _workflow.RUN_TURNS + 1)
     assert len(_started(r, "tick")) == 288
+
+
+def test_a_schedule_recorded_before_runs_existed_keeps_one_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Record the first waits the way the earlier scheduler did (no patch marker), then let
+    # the current code resume it: it replays that history and never continues as new.
+    r, tick, _ = _make()
+    monkeypatch.setattr(_workflow, "RUN_TURNS", 2)
+    real_current = _workflow.current
+
+    class _Earlier:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_current(), name)
+
+        def patched(self, change_id: str) -> bool:
+            return False
+
+    monkeypatch.setattr(_workflow, "current", _Earlier)
+    wid = r.schedule(tick, every="10m", args=(1,), schedule_id="old")
+    r.run_for(3 * 600)
+    monkeypatch.setattr(_workflow, "current", real_current)
+    r.run_for(6 * 600)
+    assert len(_started(r, "tick")) == 9
+    kinds = [e.kind for e in r.engine.history(wid)]
+    assert "workflow_continued_as_new" not in kinds
+    record = r.store.get_workflow(wid)
+    assert record is not None
+    assert run_of(record.root_invocation_id)[1] == 1
