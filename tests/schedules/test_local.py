@@ -232,11 +232,10 @@ def test_a_schedule_recorded_before_runs_existed_keeps_one_run(
     # the current code resume it: it replays that history and never continues as new.
     r, tick, _ = _make()
     monkeypatch.setattr(_workflow, "RUN_TURNS", 2)
-    real_current = _workflow.current
 
     class _Earlier:
         def __getattr__(self, name: str) -> object:
-            return getattr(real_current(), name)
+            return getattr(current(), name)
 
         def patched(self, change_id: str) -> bool:
             return False
@@ -244,7 +243,7 @@ def test_a_schedule_recorded_before_runs_existed_keeps_one_run(
     monkeypatch.setattr(_workflow, "current", _Earlier)
     wid = r.schedule(tick, every="10m", args=(1,), schedule_id="old")
     r.run_for(3 * 600)
-    monkeypatch.setattr(_workflow, "current", real_current)
+    monkeypatch.setattr(_workflow, "current", current)
     r.run_for(6 * 600)
     assert len(_started(r, "tick")) == 9
     kinds = [e.kind for e in r.engine.history(wid)]
