@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from wfcore import LocalRunner, Task, TaskSpec, WorkflowStatus, current
+from wfcore._identity import run_of
 from wfcore.errors import ConfigurationError
 from wfcore.schedules import (
     SCHEDULER_TASK,
     Schedule,
+    _workflow,
     create_schedule,
     fire,
     fire_key,
@@ -60,7 +62,16 @@ def test_cron_fire_times_are_the_cron_ones() -> None:
     assert {k.split("T")[1][3:8] for k in keys} <= {"00:00", "15:00", "30:00", "45:00"}
 
 
-def test_overlap_skip_buffer_one_and_allow() -> None:
+@pytest.fixture(params=[None, 2], ids=["default_runs", "runs_of_2_turns"])
+def run_turns(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The scheduler's waits per run: the default, or 2 (a continue-as-new every other wait,
+    so the state carried from run to run is exercised at every step)."""
+    if request.param is not None:
+        monkeypatch.setattr(_workflow, "RUN_TURNS", request.param)
+    return _workflow.RUN_TURNS
+
+
+def test_overlap_skip_buffer_one_and_allow(run_turns: int) -> None:
     counts = {}
     for overlap in ("skip", "buffer_one", "allow"):
         r, _, slow = _make()
@@ -90,7 +101,7 @@ def test_catchup_window_starts_recent_missed_fires_and_skips_older() -> None:
     assert len(keys) == 3
 
 
-def test_pause_resume_delete_and_trigger() -> None:
+def test_pause_resume_delete_and_trigger(run_turns: int) -> None:
     r, tick, _ = _make()
     wid = r.schedule(tick, every="10m", args=(1,), schedule_id="p")
     r.run_for(1)
@@ -191,3 +202,56 @@ def test_a_fire_that_cannot_start_does_not_end_the_schedule(
     assert "could not start schedule:ghost:" in caplog.text
     assert r.store.get_workflow(wid).status is WorkflowStatus.SUSPENDED  # type: ignore[union-attr]
     assert len(_started(r, "tick")) == 6
+
+
+def test_a_long_schedule_continues_as_new_and_keeps_each_run_short() -> None:
+    r, tick, _ = _make()
+    # A day of fires every 10 minutes: 144 fire times, more than one run's worth of waits.
+    r.advance(((-r.now()) % 600 - 20) % 600)
+    wid = r.schedule(tick, every="10m", args=(3,), schedule_id="long")
+    r.run_for(86_400 + 1)
+    keys = _started(r, "tick")
+    assert len(keys) == len(set(keys)) == 144  # each fire time once, none lost across runs
+    history = r.engine.history(wid)
+    runs = [e.value["run"] for e in history if e.kind == "workflow_continued_as_new"]
+    assert runs == []  # 145 waits: the first run's RUN_TURNS (200) are not used up
+    r.run_for(86_400)
+    runs = [e.value["run"] for e in r.engine.history(wid) if e.kind == "workflow_continued_as_new"]
+    assert runs == [2]
+    record = r.store.get_workflow(wid)
+    assert record is not None
+    assert record.status is WorkflowStatus.SUSPENDED
+    assert run_of(record.root_invocation_id)[1] == runs[-1]
+    # The running root's own history holds one run's waits, not the whole two days'.
+    snap = r.store.load(wid, record.root_invocation_id, claim=False)
+    assert snap is not None
+    assert len(snap.entries) < 8 * (288 - _workflow.RUN_TURNS + 1)
+    assert len(_started(r, "tick")) == 288
+
+
+def test_a_schedule_recorded_before_runs_existed_keeps_one_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Record the first waits the way the earlier scheduler did (no patch marker), then let
+    # the current code resume it: it replays that history and never continues as new.
+    r, tick, _ = _make()
+    monkeypatch.setattr(_workflow, "RUN_TURNS", 2)
+
+    class _Earlier:
+        def __getattr__(self, name: str) -> object:
+            return getattr(current(), name)
+
+        def patched(self, change_id: str) -> bool:
+            return False
+
+    monkeypatch.setattr(_workflow, "current", _Earlier)
+    wid = r.schedule(tick, every="10m", args=(1,), schedule_id="old")
+    r.run_for(3 * 600)
+    monkeypatch.setattr(_workflow, "current", current)
+    r.run_for(6 * 600)
+    assert len(_started(r, "tick")) == 9
+    kinds = [e.kind for e in r.engine.history(wid)]
+    assert "workflow_continued_as_new" not in kinds
+    record = r.store.get_workflow(wid)
+    assert record is not None
+    assert run_of(record.root_invocation_id)[1] == 1

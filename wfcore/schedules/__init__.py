@@ -91,7 +91,8 @@ def list_schedules(engine: Engine, *, limit: int = 1000) -> list[tuple[Schedule,
         root = engine.store.get_invocation(record.workflow_id, record.root_invocation_id)
         if root is None:
             continue
-        (config,), _ = engine.codec.decode(root.args)
+        args, _ = engine.codec.decode(root.args)
+        config = args[0]  # a continued run also carries the loop's state
         found.append((Schedule.from_config(config), record))
     return found
 

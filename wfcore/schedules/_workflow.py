@@ -16,12 +16,13 @@ from wfcore._tasks import TaskSpec
 from wfcore.engine import Engine
 from wfcore.schedules._timing import Schedule, fire_key
 
-__all__ = ["BUFFER_POLL", "SCHEDULER_TASK", "SIGNAL", "fire", "scheduler_spec"]
+__all__ = ["BUFFER_POLL", "RUN_TURNS", "SCHEDULER_TASK", "SIGNAL", "fire", "scheduler_spec"]
 
 SCHEDULER_TASK = "wfcore_schedule"
 SIGNAL = "wfcore.schedule"  # control signals: {"op": "pause" | "resume" | "delete" | "trigger"}
 LATE_GRACE = 60.0  # a fire this late is no "missed" one: wake-ups run a little late
 BUFFER_POLL = 30.0  # seconds between looks at the previous workflow while a fire is buffered
+RUN_TURNS = 200  # waits per run of the scheduler workflow before it continues as new
 
 
 def fire(engine: Engine, schedule: Schedule, fire_at: float, previous: str | None) -> str | None:
@@ -40,20 +41,30 @@ def fire(engine: Engine, schedule: Schedule, fire_at: float, previous: str | Non
 def scheduler_spec(engine: Callable[[], Engine]) -> TaskSpec:
     """The task that runs schedules, bound to the engine of the worker that runs it."""
 
-    def run_schedule(config: dict[str, Any]) -> str:
-        return _loop(engine(), Schedule.from_config(config))
+    def run_schedule(config: dict[str, Any], state: dict[str, Any] | None = None) -> str:
+        return _loop(engine(), Schedule.from_config(config), state)
 
     return TaskSpec(SCHEDULER_TASK, run_schedule, False, None)
 
 
-def _loop(engine: Engine, schedule: Schedule) -> str:
+def _loop(engine: Engine, schedule: Schedule, state: dict[str, Any] | None) -> str:
     wf = current()
-    last = wf.utc_now().timestamp()  # fire times after the schedule was created
-    paused = False
-    previous: str | None = None  # the workflow the last fire started
-    pending: float | None = None  # buffer_one: a fire time waiting for ``previous`` to end
+    # Schedules created before runs existed replay without this marker and never continue.
+    continues = wf.patched("schedule-continue-as-new")
+    if state is None:
+        state = {"last": wf.utc_now().timestamp()}  # fire times after the schedule's creation
+    last: float = state["last"]
+    paused: bool = state.get("paused", False)
+    previous: str | None = state.get("previous")  # the workflow the last fire started
+    pending: float | None = state.get("pending")  # buffer_one: a fire time waiting for it
     shown: float | None = None
+    turns = 0
     while True:
+        turns += 1
+        if continues and turns > RUN_TURNS:
+            # A fresh history every RUN_TURNS waits, so a resume never replays months of fires.
+            state = {"last": last, "paused": paused, "previous": previous, "pending": pending}
+            wf.continue_as_new(schedule.config(), state)
         due = schedule.next_fire(last)
         if due != shown:
             wf.set_data("next_fire", due)  # shown by `wfcore schedules list`
