@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -75,18 +76,46 @@ class RedisCluster:
 
 
 def start_cluster() -> RedisCluster:
-    """Six nodes on free ports, created as 3 primaries with a replica each; ready to use."""
+    """Six nodes on free ports, created as 3 primaries with a replica each; ready to use.
+
+    A node that exits at start (a port, or its cluster bus port + 10000, taken in between by
+    another process) makes a fresh attempt on other ports, up to three in all."""
     binary = shutil.which("redis-server")
     cli = shutil.which("redis-cli")
     if binary is None or cli is None:
         raise FileNotFoundError("redis-server and redis-cli are needed (apt-get install redis)")
+    for attempt in range(3):
+        try:
+            return _start_once(binary, cli)
+        except _NodeExited:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _NodeExited(RuntimeError):
+    """A node's redis-server process ended before it answered."""
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _start_once(binary: str, cli: str) -> RedisCluster:
     workdir = tempfile.mkdtemp(prefix="wfcore-cluster-")
     ports: list[int] = []
     while len(ports) < 6:
         port = free_port()
-        if port not in ports and port + 10000 <= 65535:  # the cluster bus is port + 10000
+        bus = port + 10000  # the cluster bus
+        if port not in ports and bus <= 65535 and _bindable(bus):
             ports.append(port)
     pids = []
+    procs = []
     for port in ports:
         node = Path(workdir) / str(port)
         node.mkdir()
@@ -97,10 +126,11 @@ def start_cluster() -> RedisCluster:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _PROCESSES[proc.pid] = proc
         pids.append(proc.pid)
+        procs.append(proc)
     cluster = RedisCluster(tuple(ports), tuple(pids), workdir)
     try:
-        for port in ports:
-            _wait_answers(port)
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_answers(port, proc)
         create = [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
         create += ["--cluster-replicas", "1", "--cluster-yes"]
         subprocess.run(create, check=True, capture_output=True, timeout=60)
@@ -112,16 +142,18 @@ def start_cluster() -> RedisCluster:
     return cluster
 
 
-def _wait_answers(port: int) -> None:
-    deadline = time.monotonic() + 10
+def _wait_answers(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise _NodeExited(f"cluster node on port {port} exited with {proc.returncode}")
         try:
             with redis.Redis(port=port, socket_timeout=0.5) as client:
                 client.ping()
                 return
         except redis.RedisError:
             time.sleep(0.05)
-    raise RuntimeError(f"cluster node on port {port} did not answer within 10 s")
+    raise RuntimeError(f"cluster node on port {port} did not answer within 30 s")
 
 
 def _wait_replicas(cluster: RedisCluster, timeout: float = 20.0) -> None:
