@@ -356,8 +356,10 @@ DIALECT = Dialect(
     insert_wf=INSERT_WF,
     insert_inv=INSERT_INV,
     select_wf=SELECT_WF,
+    select_inv=SELECT_INV,
     listed_id=LISTED_ID,
     no_limit=None,  # LIMIT NULL: no limit
     workflow_from_row=workflow_from_row,
+    invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
 )

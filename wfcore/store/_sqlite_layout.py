@@ -264,8 +264,10 @@ DIALECT = Dialect(
     insert_wf=INSERT_WF,
     insert_inv=INSERT_INV,
     select_wf=SELECT_WF,
+    select_inv=SELECT_INV,
     listed_id="workflow_id",  # TEXT compares by memcmp: UTF-8 byte order is code-point order
     no_limit=-1,
     workflow_from_row=workflow_from_row,
+    invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
 )

@@ -31,6 +31,7 @@ from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
 from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
 from wfcore.store._sqlite_loads import SQLiteLoads
@@ -41,7 +42,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
+class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -130,29 +131,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
             conn.execute(layout.INSERT_INV, layout.invocation_to_row(workflow.workflow_id, root))
         return workflow, True
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        """The workflow, or None."""
-        rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,))
-        return layout.workflow_from_row(rows[0]) if rows else None
-
-    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
-        """Workflows whose parent is ``workflow_id``, oldest first."""
-        sql = f"{layout.SELECT_WF} WHERE parent_workflow_id = ? ORDER BY created_at, rowid"
-        return [layout.workflow_from_row(r) for r in self._read(sql, (workflow_id,))]
-
-    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
-        """Set the workflow's persistent cancel flag; the updated record, or None."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE workflows SET cancel_requested = 1, updated_at = ?"
-                " WHERE workflow_id = ? AND cancel_requested = 0",
-                (time.time(), workflow_id),
-            )
-            row = conn.execute(
-                f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,)
-            ).fetchone()
-        return None if row is None else layout.workflow_from_row(row)
-
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""
         return self._purge("expires_at <= ?", (now,))
@@ -180,16 +158,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
         return cursor.rowcount
 
     # -- invocations ---------------------------------------------------------------------
-
-    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
-        """The invocation, or None."""
-        rows = self._read(f"{layout.SELECT_INV} WHERE {layout.KEY}", (workflow_id, invocation_id))
-        return layout.invocation_from_row(rows[0]) if rows else None
-
-    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
-        """Every invocation of the workflow, oldest first."""
-        sql = f"{layout.SELECT_INV} WHERE workflow_id = ? ORDER BY created_at, rowid"
-        return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
