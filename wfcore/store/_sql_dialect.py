@@ -44,6 +44,8 @@ class Dialect:
     the store's listing indexes."""
     no_limit: Any
     """The LIMIT parameter that means no limit: ``-1`` (SQLite) or ``None`` (PostgreSQL)."""
+    greatest: str
+    """The function of the larger of two values: ``max`` (SQLite) or ``greatest``."""
     workflow_from_row: Callable[[Sequence[Any]], WorkflowRecord]
     invocation_from_row: Callable[[Sequence[Any]], InvocationRecord]
     invocation_to_row: Callable[[str, Any], list[Any]]

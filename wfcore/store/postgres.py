@@ -27,6 +27,7 @@ from wfcore.store import _postgres_open as opening
 from wfcore.store._postgres_driver import psycopg, psycopg_pool
 from wfcore.store._postgres_sweeps import PostgresSweeps
 from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_marks import SQLMarks
 from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
@@ -37,7 +38,7 @@ __all__ = ["PostgresStore"]
 Cursor = psycopg.Cursor[Any]
 
 
-class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads):
+class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks):
     """A store in a PostgreSQL database, safe for many threads and many processes.
 
     Each call takes a connection from a pool (psycopg_pool) and runs in one transaction;
@@ -339,20 +340,6 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads)
         if cur.execute(layout.LOCK_WF, (key[0],)).fetchone() is None:
             return None
         return cur.execute(layout.HEAD, key).fetchone()
-
-    def _touch(self, cur: Cursor, key: tuple[str, str], is_root: bool, marked: float) -> None:
-        now = time.time()
-        if marked >= now - MARK_EVERY:
-            return  # marked alive a moment ago (or held until later)
-        cur.execute(layout.TOUCH_INV, (now, *key))
-        if is_root:
-            cur.execute(layout.TOUCH_WF, (now, key[0]))
-
-    def _mirror(self, cur: Cursor, workflow_id: str, status: WorkflowStatus, now: float) -> None:
-        # The workflow's status follows its root invocation's.
-        retention = self._retention
-        expires = now + retention if status.finished and retention is not None else None
-        cur.execute(layout.SET_WF, (status.value, now, expires, workflow_id))
 
     def _pool_here(self) -> psycopg_pool.ConnectionPool[Any]:
         if self._closed:

@@ -27,10 +27,11 @@ from wfcore.errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
-from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
+from wfcore.store import refuse_pushes, suspend_slack
 from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_marks import SQLMarks
 from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
@@ -42,7 +43,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads):
+class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -290,24 +291,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, 
                 conn.close()
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _touch(
-        self, conn: sqlite3.Connection, key: tuple[str, str], is_root: bool, marked: float
-    ) -> None:
-        now = time.time()
-        if marked >= now - MARK_EVERY:
-            return  # marked alive a moment ago (or held until later)
-        conn.execute(layout.TOUCH_INV, (now, *key))
-        if is_root:
-            conn.execute(layout.TOUCH_WF, (now, key[0]))
-
-    def _mirror(
-        self, conn: sqlite3.Connection, workflow_id: str, status: WorkflowStatus, now: float
-    ) -> None:
-        # The workflow's status follows its root invocation's.
-        retention = self._retention
-        expires = now + retention if status.finished and retention is not None else None
-        conn.execute(layout.SET_WF, (status.value, now, expires, workflow_id))
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
