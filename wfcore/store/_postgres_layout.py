@@ -34,12 +34,9 @@ __all__ = [
     "SELECT_INV",
     "SELECT_WF",
     "SET_INV",
-    "SET_WF",
     "SIGNAL_TABLES",
     "STALE",
     "STALE_KEYS",
-    "TOUCH_INV",
-    "TOUCH_WF",
     "invocation_from_row",
     "invocation_to_row",
     "wf_values",
@@ -311,14 +308,6 @@ ENTRIES = f"SELECT data FROM entries WHERE {KEY} AND seq >= %s ORDER BY seq"
 SET_INV = (
     f"UPDATE invocations SET status = %s, waiting = %s, missing = %s, updated_at = %s WHERE {KEY}"
 )
-# Progress marks an invocation (and a root's workflow) alive; never back (a hold is later).
-TOUCH_INV = f"UPDATE invocations SET updated_at = greatest(updated_at, %s) WHERE {KEY}"
-TOUCH_WF = "UPDATE workflows SET updated_at = greatest(updated_at, %s) WHERE workflow_id = %s"
-# A NULL expiry keeps the stored one: only finishing the root starts retention.
-SET_WF = (
-    "UPDATE workflows SET status = %s, updated_at = %s, expires_at = coalesce(%s, expires_at)"
-    " WHERE workflow_id = %s"
-)
 # The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index.
 STALE = "status IN ('PENDING', 'RUNNING', 'SUSPENDED') AND updated_at <= %s"
 STALE_KEYS = (
@@ -356,8 +345,11 @@ DIALECT = Dialect(
     insert_wf=INSERT_WF,
     insert_inv=INSERT_INV,
     select_wf=SELECT_WF,
+    select_inv=SELECT_INV,
     listed_id=LISTED_ID,
     no_limit=None,  # LIMIT NULL: no limit
+    greatest="greatest",
     workflow_from_row=workflow_from_row,
+    invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
 )

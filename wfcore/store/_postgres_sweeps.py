@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from wfcore._models import InvocationRecord, InvocationRef
+from wfcore._models import InvocationRecord
 from wfcore.errors import DecodeError
 from wfcore.store import _postgres_layout as layout
 from wfcore.store._postgres_driver import psycopg
 from wfcore.store._sql_rows import INV_FIELDS
+from wfcore.store._sql_sweeps import SQLSweeps
 
 __all__ = ["PostgresSweeps"]
 
@@ -39,8 +40,8 @@ _CLAIM = (
 )
 
 
-class PostgresSweeps:
-    """``recover_candidates``, ``heartbeat`` and the purges of
+class PostgresSweeps(SQLSweeps):
+    """``recover_candidates``, the purges (and, shared, ``heartbeat``) of
     :class:`~wfcore.store.postgres.PostgresStore`."""
 
     if TYPE_CHECKING:  # provided by PostgresStore
@@ -84,26 +85,10 @@ class PostgresSweeps:
                 log.error("recovery sweep skipped a damaged row of %s: %s", self._shown, e)
         return claimed
 
-    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
-        unless it is already later."""
-        if not refs:
-            return
-        keys = [(ref.workflow_id, ref.invocation_id) for ref in refs]
-        with self._transaction() as cur:
-            cur.execute(_LOCK_MANY, (sorted({wid for wid, _ in keys}),))
-            # The workflow's updated_at follows its root's; the root is touched last here.
-            cur.executemany(
-                "UPDATE workflows SET updated_at = %s WHERE workflow_id = %s"
-                " AND root_invocation_id = %s AND EXISTS (SELECT 1 FROM invocations"
-                f" WHERE {layout.KEY} AND status = 'RUNNING' AND updated_at < %s)",
-                [(now, wid, iid, wid, iid, now) for wid, iid in keys],
-            )
-            cur.executemany(
-                f"UPDATE invocations SET updated_at = %s WHERE {layout.KEY}"
-                " AND status = 'RUNNING' AND updated_at < %s",
-                [(now, *key, now) for key in keys],
-            )
+    def _lock_workflows(self, cur: Cursor, workflow_ids: list[str]) -> None:
+        """Lock the rows of these workflows (sorted by id) before a heartbeat writes them;
+        those being written are waited for."""
+        cur.execute(_LOCK_MANY, (workflow_ids,))
 
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""

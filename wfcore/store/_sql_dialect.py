@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from wfcore._models import WorkflowRecord, WorkflowStatus
+from wfcore._models import InvocationRecord, WorkflowRecord, WorkflowStatus
 
 __all__ = ["FINISHED", "KEY", "Dialect"]
 
@@ -37,12 +37,17 @@ class Dialect:
     """INSERT of an invocation row (INV_FIELDS), likewise."""
     select_wf: str
     """SELECT of the WF_FIELDS of workflows (add a WHERE)."""
+    select_inv: str
+    """SELECT of the INV_FIELDS of invocations (add a WHERE)."""
     listed_id: str
     """``workflow_id`` as the listing orders and compares it (code-point order), matching
     the store's listing indexes."""
     no_limit: Any
     """The LIMIT parameter that means no limit: ``-1`` (SQLite) or ``None`` (PostgreSQL)."""
+    greatest: str
+    """The function of the larger of two values: ``max`` (SQLite) or ``greatest``."""
     workflow_from_row: Callable[[Sequence[Any]], WorkflowRecord]
+    invocation_from_row: Callable[[Sequence[Any]], InvocationRecord]
     invocation_to_row: Callable[[str, Any], list[Any]]
 
     def q(self, sql: str) -> str:

@@ -37,12 +37,9 @@ __all__ = [
     "SELECT_INV",
     "SELECT_WF",
     "SET_INV",
-    "SET_WF",
     "SIGNAL_TABLES",
     "STALE",
     "STALE_ROWS",
-    "TOUCH_INV",
-    "TOUCH_WF",
     "WRITE",
     "W_ROOT",
     "W_STATUS",
@@ -190,14 +187,6 @@ ANY_MISSING = f"SELECT EXISTS (SELECT 1 {_NOT_RECORDED})"
 COUNT_MISSING = f"SELECT count(*) {_NOT_RECORDED}"
 ENTRIES = f"SELECT data FROM entries WHERE {KEY} AND seq >= ? ORDER BY seq"
 SET_INV = f"UPDATE invocations SET status = ?, waiting = ?, missing = ?, updated_at = ? WHERE {KEY}"
-# Progress marks an invocation (and a root's workflow) alive; never back (a hold is later).
-TOUCH_INV = f"UPDATE invocations SET updated_at = max(updated_at, ?) WHERE {KEY}"
-TOUCH_WF = "UPDATE workflows SET updated_at = max(updated_at, ?) WHERE workflow_id = ?"
-# A NULL expiry keeps the stored one: only finishing the root starts retention.
-SET_WF = (
-    "UPDATE workflows SET status = ?, updated_at = ?, expires_at = coalesce(?, expires_at)"
-    " WHERE workflow_id = ?"
-)
 # The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index;
 # its columns also give the order (oldest first, ties by id) without a sort.
 _UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
@@ -264,8 +253,11 @@ DIALECT = Dialect(
     insert_wf=INSERT_WF,
     insert_inv=INSERT_INV,
     select_wf=SELECT_WF,
+    select_inv=SELECT_INV,
     listed_id="workflow_id",  # TEXT compares by memcmp: UTF-8 byte order is code-point order
     no_limit=-1,
+    greatest="max",
     workflow_from_row=workflow_from_row,
+    invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
 )

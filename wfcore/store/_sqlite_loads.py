@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from wfcore._models import Snapshot
 from wfcore.store import _sqlite_layout as layout
+from wfcore.store._sql_marks import SET_WF
 from wfcore.store.incremental import HistoryDelta, HistoryMark, tail_start
 
 __all__ = ["SQLiteLoads"]
@@ -99,6 +100,6 @@ def _claimed(
             sql = "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
             conn.execute(sql, (now, key[0]))
         else:
-            conn.execute(layout.SET_WF, ("RUNNING", now, None, key[0]))
+            conn.execute(SET_WF, ("RUNNING", now, None, key[0]))
         row[layout.W_STATUS], row[layout.W_UPDATED] = "RUNNING", now
     return row

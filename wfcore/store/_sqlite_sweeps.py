@@ -9,17 +9,19 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from wfcore._models import InvocationRecord, InvocationRef
+from wfcore._models import InvocationRecord
 from wfcore.errors import DecodeError
 from wfcore.store import _sqlite_layout as layout
+from wfcore.store._sql_sweeps import SQLSweeps
 
 __all__ = ["SQLiteSweeps"]
 
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteSweeps:
-    """``recover_candidates`` and ``heartbeat`` of :class:`~wfcore.store.sqlite.SQLiteStore`."""
+class SQLiteSweeps(SQLSweeps):
+    """``recover_candidates`` (and, shared, ``heartbeat``) of
+    :class:`~wfcore.store.sqlite.SQLiteStore`."""
 
     if TYPE_CHECKING:  # provided by SQLiteStore
         _path: str
@@ -63,23 +65,3 @@ class SQLiteSweeps:
                 # stays claimed, so this is said again once per stale period.
                 log.error("recovery sweep skipped a damaged row of %s: %s", self._path, e)
         return claimed
-
-    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
-        unless it is already later."""
-        if not refs:
-            return
-        keys = [(ref.workflow_id, ref.invocation_id) for ref in refs]
-        with self._transaction() as conn:
-            # The workflow's updated_at follows its root's; the root is touched last here.
-            conn.executemany(
-                "UPDATE workflows SET updated_at = ? WHERE workflow_id = ?"
-                " AND root_invocation_id = ? AND EXISTS (SELECT 1 FROM invocations"
-                f" WHERE {layout.KEY} AND status = 'RUNNING' AND updated_at < ?)",
-                [(now, wid, iid, wid, iid, now) for wid, iid in keys],
-            )
-            conn.executemany(
-                f"UPDATE invocations SET updated_at = ? WHERE {layout.KEY} AND status = 'RUNNING'"
-                " AND updated_at < ?",
-                [(now, *key, now) for key in keys],
-            )

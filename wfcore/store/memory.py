@@ -7,13 +7,12 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
-    InvocationRef,
     OutcomeResult,
     QueuePush,
     Reopen,
@@ -26,12 +25,13 @@ from wfcore._models import (
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
 from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
 from wfcore.store._memory_entry import WorkflowEntry
+from wfcore.store._memory_sweeps import MemorySweeps
 from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(MemorySweeps):
     """A thread-safe store in a dict. Lost when the process ends."""
 
     def __init__(self, *, retention: float | None = None) -> None:
@@ -134,43 +134,6 @@ class MemoryStore:
                     update={"cancel_requested": True, "updated_at": time.time()}
                 )
             return entry.record
-
-    def heartbeat(self, refs: Sequence[InvocationRef], now: float) -> None:
-        """Set ``updated_at`` to ``now`` for each of these invocations that is RUNNING,
-        unless it is already later."""
-        with self._lock:
-            self._check_open()
-            for ref in refs:
-                entry = self._workflows.get(ref.workflow_id)
-                inv = None if entry is None else entry.invocations.get(ref.invocation_id)
-                if entry is None or inv is None or inv.status is not WorkflowStatus.RUNNING:
-                    continue
-                if inv.updated_at >= now:
-                    continue
-                entry.invocations[ref.invocation_id] = inv.model_copy(update={"updated_at": now})
-                if ref.invocation_id == entry.record.root_invocation_id:
-                    entry.record = entry.record.model_copy(update={"updated_at": now})
-
-    def purge_expired(self, now: float) -> int:
-        return self._purge(lambda w: w.expires_at is not None and w.expires_at <= now)
-
-    def purge_finished(self, workflow_ids: Sequence[str], before: float) -> int:
-        ids = set(workflow_ids)
-        return self._purge(
-            lambda w: (
-                w.record.workflow_id in ids
-                and w.record.status.finished
-                and w.record.updated_at < before
-            )
-        )
-
-    def _purge(self, doomed: Callable[[WorkflowEntry], bool]) -> int:
-        with self._lock:
-            self._check_open()
-            expired = [wid for wid, w in self._workflows.items() if doomed(w)]
-            for wid in expired:
-                del self._workflows[wid]
-            return len(expired)
 
     # -- invocations ---------------------------------------------------------------------
 
@@ -381,38 +344,6 @@ class MemoryStore:
         entry.slack.pop(invocation_id, None)
         self._set_invocation(entry, invocation, status=WorkflowStatus.PENDING, waiting=())
         return OutcomeResult(recorded=True, wake=True)
-
-    def recover_candidates(
-        self, *, older_than: float, now: float, limit: int = 100
-    ) -> list[InvocationRecord]:
-        """Claim up to ``limit`` unfinished invocations not updated since ``older_than``.
-
-        Oldest ``updated_at`` first (ties by workflow id, then invocation id); each returned
-        one now has ``updated_at == now``, mirrored into its workflow when it is the root.
-        """
-        with self._lock:
-            self._check_open()
-            if limit <= 0:
-                return []
-            stale = heapq.nsmallest(
-                limit,
-                (
-                    (inv.updated_at, wid, iid)
-                    for wid, entry in self._workflows.items()
-                    for iid, inv in entry.invocations.items()
-                    if inv.updated_at <= older_than and not inv.status.finished
-                ),
-            )
-            claimed = []
-            for _, wid, iid in stale:
-                entry = self._workflows[wid]
-                invocation = entry.invocations[iid].model_copy(update={"updated_at": now})
-                entry.invocations[iid] = invocation
-                if iid == entry.record.root_invocation_id:
-                    # The workflow's updated_at follows every write of its root invocation.
-                    entry.record = entry.record.model_copy(update={"updated_at": now})
-                claimed.append(invocation)
-            return claimed
 
     def _restore(
         self,

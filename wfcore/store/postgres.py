@@ -27,6 +27,8 @@ from wfcore.store import _postgres_open as opening
 from wfcore.store._postgres_driver import psycopg, psycopg_pool
 from wfcore.store._postgres_sweeps import PostgresSweeps
 from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_marks import SQLMarks
+from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
 from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
@@ -36,7 +38,7 @@ __all__ = ["PostgresStore"]
 Cursor = psycopg.Cursor[Any]
 
 
-class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
+class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks):
     """A store in a PostgreSQL database, safe for many threads and many processes.
 
     Each call takes a connection from a pool (psycopg_pool) and runs in one transaction;
@@ -139,39 +141,7 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
             cur.execute(layout.INSERT_INV, layout.invocation_to_row(wid, root))
         return workflow, True
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        """The workflow, or None."""
-        rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = %s", (workflow_id,))
-        return layout.workflow_from_row(rows[0]) if rows else None
-
-    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
-        """Workflows whose parent is ``workflow_id``, oldest first."""
-        sql = f"{layout.SELECT_WF} WHERE parent_workflow_id = %s ORDER BY created_at, ord"
-        return [layout.workflow_from_row(r) for r in self._read(sql, (workflow_id,))]
-
-    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
-        """Set the workflow's persistent cancel flag; the updated record, or None."""
-        with self._transaction() as cur:
-            cur.execute(
-                "UPDATE workflows SET cancel_requested = true, updated_at = %s"
-                " WHERE workflow_id = %s AND NOT cancel_requested",
-                (time.time(), workflow_id),
-            )
-            row = cur.execute(f"{layout.SELECT_WF} WHERE workflow_id = %s", (workflow_id,))
-            found = row.fetchone()
-        return None if found is None else layout.workflow_from_row(found)
-
     # -- invocations ---------------------------------------------------------------------
-
-    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
-        """The invocation, or None."""
-        rows = self._read(f"{layout.SELECT_INV} WHERE {layout.KEY}", (workflow_id, invocation_id))
-        return layout.invocation_from_row(rows[0]) if rows else None
-
-    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
-        """Every invocation of the workflow, oldest first."""
-        sql = f"{layout.SELECT_INV} WHERE workflow_id = %s ORDER BY created_at, ord"
-        return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
 
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
         """Workflow, invocation, history and child outcomes in one round trip.
@@ -370,20 +340,6 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing):
         if cur.execute(layout.LOCK_WF, (key[0],)).fetchone() is None:
             return None
         return cur.execute(layout.HEAD, key).fetchone()
-
-    def _touch(self, cur: Cursor, key: tuple[str, str], is_root: bool, marked: float) -> None:
-        now = time.time()
-        if marked >= now - MARK_EVERY:
-            return  # marked alive a moment ago (or held until later)
-        cur.execute(layout.TOUCH_INV, (now, *key))
-        if is_root:
-            cur.execute(layout.TOUCH_WF, (now, key[0]))
-
-    def _mirror(self, cur: Cursor, workflow_id: str, status: WorkflowStatus, now: float) -> None:
-        # The workflow's status follows its root invocation's.
-        retention = self._retention
-        expires = now + retention if status.finished and retention is not None else None
-        cur.execute(layout.SET_WF, (status.value, now, expires, workflow_id))
 
     def _pool_here(self) -> psycopg_pool.ConnectionPool[Any]:
         if self._closed:

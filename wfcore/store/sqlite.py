@@ -27,10 +27,12 @@ from wfcore.errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
-from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
+from wfcore.store import refuse_pushes, suspend_slack
 from wfcore.store._sql_listing import SQLListing
+from wfcore.store._sql_marks import SQLMarks
+from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals, take
 from wfcore.store._sqlite_loads import SQLiteLoads
@@ -41,7 +43,7 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
+class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -130,29 +132,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
             conn.execute(layout.INSERT_INV, layout.invocation_to_row(workflow.workflow_id, root))
         return workflow, True
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        """The workflow, or None."""
-        rows = self._read(f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,))
-        return layout.workflow_from_row(rows[0]) if rows else None
-
-    def child_workflows(self, workflow_id: str) -> list[WorkflowRecord]:
-        """Workflows whose parent is ``workflow_id``, oldest first."""
-        sql = f"{layout.SELECT_WF} WHERE parent_workflow_id = ? ORDER BY created_at, rowid"
-        return [layout.workflow_from_row(r) for r in self._read(sql, (workflow_id,))]
-
-    def request_cancel(self, workflow_id: str) -> WorkflowRecord | None:
-        """Set the workflow's persistent cancel flag; the updated record, or None."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE workflows SET cancel_requested = 1, updated_at = ?"
-                " WHERE workflow_id = ? AND cancel_requested = 0",
-                (time.time(), workflow_id),
-            )
-            row = conn.execute(
-                f"{layout.SELECT_WF} WHERE workflow_id = ?", (workflow_id,)
-            ).fetchone()
-        return None if row is None else layout.workflow_from_row(row)
-
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""
         return self._purge("expires_at <= ?", (now,))
@@ -180,16 +159,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
         return cursor.rowcount
 
     # -- invocations ---------------------------------------------------------------------
-
-    def get_invocation(self, workflow_id: str, invocation_id: str) -> InvocationRecord | None:
-        """The invocation, or None."""
-        rows = self._read(f"{layout.SELECT_INV} WHERE {layout.KEY}", (workflow_id, invocation_id))
-        return layout.invocation_from_row(rows[0]) if rows else None
-
-    def list_invocations(self, workflow_id: str) -> list[InvocationRecord]:
-        """Every invocation of the workflow, oldest first."""
-        sql = f"{layout.SELECT_INV} WHERE workflow_id = ? ORDER BY created_at, rowid"
-        return [layout.invocation_from_row(r) for r in self._read(sql, (workflow_id,))]
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """Apply ``batch`` atomically if the history still holds ``batch.base_seq`` entries.
@@ -322,24 +291,6 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing):
                 conn.close()
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _touch(
-        self, conn: sqlite3.Connection, key: tuple[str, str], is_root: bool, marked: float
-    ) -> None:
-        now = time.time()
-        if marked >= now - MARK_EVERY:
-            return  # marked alive a moment ago (or held until later)
-        conn.execute(layout.TOUCH_INV, (now, *key))
-        if is_root:
-            conn.execute(layout.TOUCH_WF, (now, key[0]))
-
-    def _mirror(
-        self, conn: sqlite3.Connection, workflow_id: str, status: WorkflowStatus, now: float
-    ) -> None:
-        # The workflow's status follows its root invocation's.
-        retention = self._retention
-        expires = now + retention if status.finished and retention is not None else None
-        conn.execute(layout.SET_WF, (status.value, now, expires, workflow_id))
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
