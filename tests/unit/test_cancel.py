@@ -289,3 +289,22 @@ def test_a_wait_cancelled_before_its_children_finished_replays_the_same_way() ->
         runner.store, workflow_id
     )
     assert replay.ok, replay.divergence
+
+
+def test_a_cancel_that_lands_while_the_run_is_about_to_suspend_still_wakes_it() -> None:
+    # Given a workflow whose cancel flag is set while it runs, after it loaded its snapshot
+    # and before it suspends: the cancel walk saw it RUNNING, so it did not wake it
+    runner = LocalRunner()
+
+    @runner.task
+    def flow() -> str:
+        runner.store.request_cancel(flow.wf.workflow.workflow_id)  # the walk, racing the run
+        flow.wf.sleep("1h")
+        return "late"
+
+    workflow_id = runner.start(flow)
+    # When it runs for a minute of the runner's clock (the hour's timer is not due)
+    runner.run_for(60)
+    # Then the suspension saw the flag and the cancel was delivered: it did not sleep an hour
+    assert runner.engine.workflow(workflow_id).status is WorkflowStatus.CANCELLED
+    assert [e.kind for e in runner.engine.history(workflow_id)].count("cancelled") == 1

@@ -280,6 +280,10 @@ class Running(Cancelling, Heartbeating, ContinuingRuns):
             return None  # another writer won: replay now
         if result.ready:
             return _READY  # what it waits for is there: replay now
+        if ctx._cancel_pending:
+            # The cancel flag was set while this run went on (the commit read it): a cancel
+            # walk that saw this invocation running did not wake it, so deliver it now.
+            return _READY
         if not self._written(push) and delay is not None:
             self.dispatcher.wake(inv.ref, delay)
         _log(ctx, logging.DEBUG, "invocation %s suspended on %s", inv.invocation_id, signal.seqs)
