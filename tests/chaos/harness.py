@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from tests.chaos.apps import ChaosTasks
 from tests.chaos.crashing import CRASH_ENV, Book, CrashingStore, CrashMiddleware
+from tests.support.waiting import wait_for
 from wfcore import Codec, WorkflowStatus
 from wfcore._models import InvocationRecord
 from wfcore.store import RedisStore, StateStore, open_store
@@ -422,12 +423,3 @@ def deployment_fixture(
         yield dep
     finally:
         dep.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, pause: float = 0.05) -> None:
-    """Poll ``predicate()`` until true; ``AssertionError`` naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(pause)

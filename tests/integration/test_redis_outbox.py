@@ -17,6 +17,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from tests.integration.harness import RESULT_TIMEOUT, start
+from tests.support.waiting import wait_for
 from wfcore import WorkflowStatus
 from wfcore._models import InvocationRecord
 from wfcore.errors import WorkflowCancelledError
@@ -206,6 +207,14 @@ def test_children_recorded_after_a_cancel_request_are_sent_after_the_cancel(
     # workflow was cancelled first, then both were sent by broker.enqueue, and nothing ran
     with pytest.raises(WorkflowCancelledError):
         handle.result(timeout=RESULT_TIMEOUT)
+
+    # (the root may end first: its suspension saw the flag and delivered the cancel at once)
+    def settled() -> bool:
+        _, children = d.invocations(handle.workflow_id)
+        kids = [*children, *app.store.child_workflows(handle.workflow_id)]
+        return len(kids) == 2 and all(k.status.finished for k in kids)
+
+    wait_for(settled, RESULT_TIMEOUT, "the child and the child workflow to finish")
     _, children = d.invocations(handle.workflow_id)
     [child] = children
     [child_workflow] = app.store.child_workflows(handle.workflow_id)
