@@ -178,7 +178,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = settings_from(args)
     n = args.children or (100 if args.quick else 1000)
-    rounds = args.rounds or (1 if args.quick else 5)
+    # --async compares two variants' medians: a 1 -> 1000 round varies by +-10-20 % from one
+    # turn to the next, so it takes 15 rounds for the medians to settle (5 without).
+    rounds = args.rounds or (1 if args.quick else 15 if args.async_variant else 5)
     profile_dir = tempfile.mkdtemp(prefix="wfcore-bench-prof-") if args.profile else None
     load_before = os.getloadavg()[0]
     with running_rig(settings, profile_dir) as rig:
