@@ -211,8 +211,9 @@ def test_children_recorded_after_a_cancel_request_are_sent_after_the_cancel(
     # (the root may end first: its suspension saw the flag and delivered the cancel at once)
     def settled() -> bool:
         _, children = d.invocations(handle.workflow_id)
-        kids = [*children, *app.store.child_workflows(handle.workflow_id)]
-        return len(kids) == 2 and all(k.status.finished for k in kids)
+        workflows = app.store.child_workflows(handle.workflow_id)
+        statuses = [c.status for c in children] + [w.status for w in workflows]
+        return len(statuses) == 2 and all(s.finished for s in statuses)
 
     wait_for(settled, RESULT_TIMEOUT, "the child and the child workflow to finish")
     _, children = d.invocations(handle.workflow_id)

@@ -170,6 +170,11 @@ class Children(Awaiting):
         if replayed and self._results.get(seq, (None,))[0] is data:
             # Replays of this history return this result again (see _replayed).
             self._finished[seq] = (task, data, result)
+            # From now on _replayed moves past it: what the full path decoded can go (a
+            # history of N children would otherwise hold ~10 N more objects, and free them
+            # all in its last run).
+            self._shared[seq] = None
+            del self._results[seq]
         return result
 
     def _replayed(self, seq: int, task: object, done: tuple[object, bytes, TaskResult]) -> bool:

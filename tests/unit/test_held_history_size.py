@@ -1,0 +1,34 @@
+"""What a held history keeps for children replayed through the fast path of execute_task."""
+
+from __future__ import annotations
+
+from wfcore import LocalRunner
+
+
+def test_children_replayed_through_the_fast_path_keep_no_decoded_copies() -> None:
+    # Given a workflow that ran 20 sequential children and now sleeps, its history held
+    runner = LocalRunner()
+
+    @runner.task
+    def child(i: int) -> int:
+        return i
+
+    @runner.task
+    def chain() -> int:
+        wf = chain.wf
+        total: int = sum(wf.execute_task(child, i).result for i in range(20))
+        wf.sleep("1h")
+        return total
+
+    workflow_id = runner.start(chain)
+    # When it has run up to the sleep (every child replayed by the later resumes)
+    runner.run_for(60)
+    [held] = [h for (wf_id, _), h in runner.engine.histories._held.items() if wf_id == workflow_id]
+    # Then every child is kept only as (task, outcome, result) for the fast path:
+    # its decoded entry and decoded outcome were let go
+    assert len(held.finished) == 20
+    assert sum(d is not None for d in held.decoded) <= 2
+    assert len(held.results) <= 2
+    # And the workflow still completes with the right result
+    runner.run_until_idle()
+    assert runner.engine.result(workflow_id) == sum(range(20))
