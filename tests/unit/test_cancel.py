@@ -291,9 +291,11 @@ def test_a_wait_cancelled_before_its_children_finished_replays_the_same_way() ->
     assert replay.ok, replay.divergence
 
 
-def test_a_cancel_that_lands_while_the_run_is_about_to_suspend_still_wakes_it() -> None:
-    # Given a workflow whose cancel flag is set while it runs, after it loaded its snapshot
-    # and before it suspends: the cancel walk saw it RUNNING, so it did not wake it
+@pytest.mark.parametrize("body", ["sync", "async"])
+def test_a_cancel_that_lands_while_the_run_is_about_to_suspend_still_wakes_it(body: str) -> None:
+    # Given a workflow (sync or async body) whose cancel flag is set while it runs, after it
+    # loaded its snapshot and before it suspends: the cancel walk saw it RUNNING, so it did
+    # not wake it
     runner = LocalRunner()
 
     @runner.task
@@ -302,7 +304,13 @@ def test_a_cancel_that_lands_while_the_run_is_about_to_suspend_still_wakes_it() 
         flow.wf.sleep("1h")
         return "late"
 
-    workflow_id = runner.start(flow)
+    @runner.task(workflow=True)
+    async def aflow() -> str:
+        runner.store.request_cancel(aflow.wf.workflow.workflow_id)
+        await aflow.wf.sleep("1h")
+        return "late"
+
+    workflow_id = runner.start(flow if body == "sync" else aflow)
     # When it runs for a minute of the runner's clock (the hour's timer is not due)
     runner.run_for(60)
     # Then the suspension saw the flag and the cancel was delivered: it did not sleep an hour
