@@ -352,4 +352,6 @@ DIALECT = Dialect(
     workflow_from_row=workflow_from_row,
     invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
+    waiting=list,
+    count_missing=COUNT_MISSING,
 )

@@ -49,6 +49,11 @@ class Dialect:
     workflow_from_row: Callable[[Sequence[Any]], WorkflowRecord]
     invocation_from_row: Callable[[Sequence[Any]], InvocationRecord]
     invocation_to_row: Callable[[str, Any], list[Any]]
+    waiting: Callable[[Sequence[int]], Any]
+    """The ``waiting`` column's value for these seqs (JSON text or an array)."""
+    count_missing: str
+    """How many of the seqs in a ``waiting`` value (then the invocation's key) have no
+    outcome yet; in the driver's own placeholders."""
 
     def q(self, sql: str) -> str:
         """``sql`` (``?`` placeholders) in this driver's placeholders."""

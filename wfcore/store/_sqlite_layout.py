@@ -260,4 +260,6 @@ DIALECT = Dialect(
     workflow_from_row=workflow_from_row,
     invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
+    waiting=waiting_text,
+    count_missing=COUNT_MISSING,
 )

@@ -21,16 +21,17 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import ConfigurationError, StoreError, WorkflowNotFoundError
-from wfcore.store import MARK_EVERY, refuse_pushes, suspend_slack
+from wfcore.store import MARK_EVERY, refuse_pushes
 from wfcore.store import _postgres_layout as layout
 from wfcore.store import _postgres_open as opening
 from wfcore.store._postgres_driver import psycopg, psycopg_pool
 from wfcore.store._postgres_sweeps import PostgresSweeps
+from wfcore.store._sql_commit import SQLCommit
 from wfcore.store._sql_listing import SQLListing
 from wfcore.store._sql_marks import SQLMarks
 from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
-from wfcore.store._sql_signals import SQLSignals, take
+from wfcore.store._sql_signals import SQLSignals
 from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
 
 __all__ = ["PostgresStore"]
@@ -38,7 +39,9 @@ __all__ = ["PostgresStore"]
 Cursor = psycopg.Cursor[Any]
 
 
-class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks):
+class PostgresStore(
+    PostgresSweeps, SQLCommit, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks
+):
     """A store in a PostgreSQL database, safe for many threads and many processes.
 
     Each call takes a connection from a pool (psycopg_pool) and runs in one transaction;
@@ -199,70 +202,11 @@ class PostgresStore(PostgresSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads,
         )
         if plain and batch.suspend is None:
             return self._append(workflow_id, invocation_id, batch)
-        key = (workflow_id, invocation_id)
-        base = batch.base_seq
         with self._transaction() as cur:
-            head = self._head(cur, key)
-            if head is None:
-                raise _not_found(workflow_id, invocation_id)
-            cancel = bool(head[0])
-            if (0 if head[5] is None else head[5] + 1) != base:
-                winners = [w for (w,) in cur.execute(layout.ENTRIES, (*key, base)).fetchall()]
-                return CommitResult(ok=False, cancel_requested=cancel, winners=winners)
-            if batch.entries:
-                cur.executemany(
-                    layout.INSERT_ENTRY, [(*key, base + i, e) for i, e in enumerate(batch.entries)]
-                )
-            if batch.data:
-                cur.executemany(
-                    "INSERT INTO data (workflow_id, key, value) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value",
-                    [(workflow_id, k, v) for k, v in batch.data.items()],
-                )
-            if batch.children:
-                rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
-                cur.executemany(layout.INSERT_INV, rows)
-            is_root = head[1] == invocation_id
-            taken = None if batch.signal is None else take(cur, self._dialect, key, batch.signal)
-            if batch.finish is not None:
-                status = WorkflowStatus(batch.finish.status)
-                now = time.time()
-                cur.execute(
-                    "UPDATE invocations SET status = %s, outcome = %s, waiting = '{}',"
-                    f" updated_at = %s WHERE {layout.KEY}",
-                    (status.value, batch.finish.outcome, now, *key),
-                )
-                if batch.continue_with is not None:
-                    # Continued as new: the workflow runs on, rooted at the next run's root.
-                    cur.execute(
-                        "UPDATE workflows SET root_invocation_id = %s, status = 'PENDING',"
-                        " updated_at = %s WHERE workflow_id = %s",
-                        (batch.continue_with, now, workflow_id),
-                    )
-                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
-                if is_root:
-                    self._mirror(cur, workflow_id, status, now)
-                if batch.parent is not None:
-                    parent = self._record(cur, workflow_id, batch.parent, batch.finish.outcome)
-                    return CommitResult(
-                        ok=True, cancel_requested=cancel, parent=parent, signal=taken
-                    )
-            elif batch.suspend is not None:
-                waiting = list(batch.suspend)
-                # Counted once here, so each outcome is O(1) (see _record).
-                missing = cur.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]  # type: ignore[index]
-                missing -= suspend_slack(batch)
-                if missing > 0:
-                    now = time.time()
-                    cur.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
-                    if is_root:
-                        self._mirror(cur, workflow_id, WorkflowStatus.SUSPENDED, now)
-                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
-                self._touch(cur, key, is_root, head[6])
-                return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
-            else:
-                self._touch(cur, key, is_root, head[6])
-        return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+            result = self._apply(cur, workflow_id, invocation_id, batch)
+        if result is None:
+            raise _not_found(workflow_id, invocation_id)
+        return result
 
     def _append(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
         """A commit of entries (and a finish without a parent to tell) in one round trip."""

@@ -29,12 +29,13 @@ from wfcore.errors import (
 )
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
-from wfcore.store import refuse_pushes, suspend_slack
+from wfcore.store import refuse_pushes
+from wfcore.store._sql_commit import SQLCommit
 from wfcore.store._sql_listing import SQLListing
 from wfcore.store._sql_marks import SQLMarks
 from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
-from wfcore.store._sql_signals import SQLSignals, take
+from wfcore.store._sql_signals import SQLSignals
 from wfcore.store._sqlite_loads import SQLiteLoads
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
@@ -43,7 +44,9 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger("wfcore.store.sqlite")
 
 
-class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks):
+class SQLiteStore(
+    SQLiteLoads, SQLiteSweeps, SQLCommit, SQLSignals, SQLRepair, SQLListing, SQLReads, SQLMarks
+):
     """A store in one SQLite file, safe for many threads and many processes on one host.
 
     Each thread gets its own connection; every write runs in a ``BEGIN IMMEDIATE``
@@ -167,73 +170,14 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, 
             WorkflowNotFoundError: the invocation does not exist.
         """
         refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
-        key = (workflow_id, invocation_id)
-        base = batch.base_seq
         with self._transaction() as conn:
-            head = conn.execute(layout.HEAD, key).fetchone()
-            if head is None:
-                raise WorkflowNotFoundError(
-                    f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the "
-                    "store; it was never created or its retention has passed"
-                )
-            cancel = bool(head[0])
-            if (0 if head[5] is None else head[5] + 1) != base:
-                winners = [w for (w,) in conn.execute(layout.ENTRIES, (*key, base)).fetchall()]
-                return CommitResult(ok=False, cancel_requested=cancel, winners=winners)
-            if batch.entries:
-                conn.executemany(
-                    "INSERT INTO entries (workflow_id, invocation_id, seq, data) VALUES (?,?,?,?)",
-                    [(*key, base + i, e) for i, e in enumerate(batch.entries)],
-                )
-            if batch.data:
-                conn.executemany(
-                    "INSERT INTO data (workflow_id, key, value) VALUES (?, ?, ?)"
-                    " ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value",
-                    [(workflow_id, k, v) for k, v in batch.data.items()],
-                )
-            if batch.children:
-                rows = [layout.invocation_to_row(workflow_id, c) for c in batch.children]
-                conn.executemany(layout.INSERT_INV, rows)
-            is_root = head[1] == invocation_id
-            taken = None if batch.signal is None else take(conn, self._dialect, key, batch.signal)
-            if batch.finish is not None:
-                status = WorkflowStatus(batch.finish.status)
-                now = time.time()
-                conn.execute(
-                    "UPDATE invocations SET status = ?, outcome = ?, waiting = ?, updated_at = ?"
-                    f" WHERE {layout.KEY}",
-                    (status.value, batch.finish.outcome, layout.NO_WAIT, now, *key),
-                )
-                if batch.continue_with is not None:
-                    conn.execute(
-                        "UPDATE workflows SET root_invocation_id = ?, status = 'PENDING',"
-                        " updated_at = ? WHERE workflow_id = ?",
-                        (batch.continue_with, now, workflow_id),
-                    )
-                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
-                if is_root:
-                    self._mirror(conn, workflow_id, status, now)
-                if batch.parent is not None:
-                    parent = self._record(conn, workflow_id, batch.parent, batch.finish.outcome)
-                    return CommitResult(
-                        ok=True, cancel_requested=cancel, parent=parent, signal=taken
-                    )
-            elif batch.suspend is not None:
-                waiting = layout.waiting_text(batch.suspend)
-                # Counted once here, so each outcome is O(1) (see _record).
-                missing = conn.execute(layout.COUNT_MISSING, (waiting, *key)).fetchone()[0]
-                missing -= suspend_slack(batch)
-                if missing > 0:
-                    now = time.time()
-                    conn.execute(layout.SET_INV, ("SUSPENDED", waiting, missing, now, *key))
-                    if is_root:
-                        self._mirror(conn, workflow_id, WorkflowStatus.SUSPENDED, now)
-                    return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
-                self._touch(conn, key, is_root, head[6])
-                return CommitResult(ok=True, ready=True, cancel_requested=cancel, signal=taken)
-            else:
-                self._touch(conn, key, is_root, head[6])
-        return CommitResult(ok=True, cancel_requested=cancel, signal=taken)
+            result = self._apply(conn, workflow_id, invocation_id, batch)
+        if result is None:
+            raise WorkflowNotFoundError(
+                f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the "
+                "store; it was never created or its retention has passed"
+            )
+        return result
 
     def record_outcome(
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
@@ -291,6 +235,9 @@ class SQLiteStore(SQLiteLoads, SQLiteSweeps, SQLSignals, SQLRepair, SQLListing, 
                 conn.close()
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _head(self, conn: sqlite3.Connection, key: tuple[str, str]) -> Any:
+        return conn.execute(layout.HEAD, key).fetchone()  # the write transaction holds the file
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
