@@ -353,5 +353,6 @@ DIALECT = Dialect(
     invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
     waiting=list,
+    awaits=lambda waiting, seq: seq in waiting,
     count_missing=COUNT_MISSING,
 )

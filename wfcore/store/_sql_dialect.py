@@ -51,6 +51,8 @@ class Dialect:
     invocation_to_row: Callable[[str, Any], list[Any]]
     waiting: Callable[[Sequence[int]], Any]
     """The ``waiting`` column's value for these seqs (JSON text or an array)."""
+    awaits: Callable[[Any, int], bool]
+    """Whether a ``waiting`` value holds this seq."""
     count_missing: str
     """How many of the seqs in a ``waiting`` value (then the invocation's key) have no
     outcome yet; in the driver's own placeholders."""

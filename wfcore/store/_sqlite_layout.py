@@ -261,5 +261,6 @@ DIALECT = Dialect(
     invocation_from_row=invocation_from_row,
     invocation_to_row=invocation_to_row,
     waiting=waiting_text,
+    awaits=awaits,
     count_missing=COUNT_MISSING,
 )

@@ -13,8 +13,6 @@ from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
-    OutcomeResult,
-    ParentOutcome,
     QueuePush,
     Snapshot,
     WorkflowRecord,
@@ -219,45 +217,6 @@ class PostgresStore(
         if not found:
             raise _not_found(workflow_id, invocation_id)
         return CommitResult(ok=ok, cancel_requested=cancel, winners=winners or [])
-
-    def record_outcome(
-        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
-    ) -> OutcomeResult:
-        """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
-        with self._transaction() as cur:
-            return self._record(cur, workflow_id, ParentOutcome(invocation_id, seq), outcome)
-
-    def _record(
-        self, cur: Cursor, workflow_id: str, to: ParentOutcome, outcome: bytes
-    ) -> OutcomeResult:
-        key = (workflow_id, to.invocation_id)
-        head = self._head(cur, key)
-        if head is None:
-            return OutcomeResult(recorded=False, wake=False)
-        if (
-            cur.execute(
-                "INSERT INTO outcomes (workflow_id, invocation_id, seq, data)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-                (*key, to.seq, outcome),
-            ).fetchone()
-            is None
-        ):
-            return OutcomeResult(recorded=False, wake=False)
-        if head[2] != "SUSPENDED" or to.seq not in head[3]:
-            return OutcomeResult(recorded=True, wake=False)
-        missing = head[4]
-        if missing is None:  # not counted (never written so by wfcore): count them now
-            missing = cur.execute(layout.COUNT_MISSING, (head[3], *key)).fetchone()[0] + 1  # type: ignore[index]
-        if missing > 1:  # seqs are distinct, so each awaited outcome counts once
-            cur.execute(
-                f"UPDATE invocations SET missing = %s WHERE {layout.KEY}", (missing - 1, *key)
-            )
-            return OutcomeResult(recorded=True, wake=False)
-        now = time.time()
-        cur.execute(layout.SET_INV, ("PENDING", [], None, now, *key))
-        if head[1] == to.invocation_id:
-            self._mirror(cur, workflow_id, WorkflowStatus.PENDING, now)
-        return OutcomeResult(recorded=True, wake=True)
 
     # -- lifecycle -----------------------------------------------------------------------
 

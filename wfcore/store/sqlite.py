@@ -6,7 +6,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -16,11 +15,8 @@ from wfcore._models import (
     Batch,
     CommitResult,
     InvocationRecord,
-    OutcomeResult,
-    ParentOutcome,
     QueuePush,
     WorkflowRecord,
-    WorkflowStatus,
 )
 from wfcore.errors import (
     StoreError,
@@ -179,46 +175,6 @@ class SQLiteStore(
             )
         return result
 
-    def record_outcome(
-        self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
-    ) -> OutcomeResult:
-        """Record the outcome awaited at ``seq`` and decide, atomically, whether to wake."""
-        with self._transaction() as conn:
-            return self._record(conn, workflow_id, ParentOutcome(invocation_id, seq), outcome)
-
-    def _record(
-        self, conn: sqlite3.Connection, workflow_id: str, to: ParentOutcome, outcome: bytes
-    ) -> OutcomeResult:
-        key = (workflow_id, to.invocation_id)
-        head = conn.execute(layout.HEAD, key).fetchone()
-        if head is None:
-            return OutcomeResult(recorded=False, wake=False)
-        if not conn.execute(
-            "INSERT OR IGNORE INTO outcomes (workflow_id, invocation_id, seq, data)"
-            " VALUES (?, ?, ?, ?)",
-            (*key, to.seq, outcome),
-        ).rowcount:
-            return OutcomeResult(recorded=False, wake=False)
-        if head[2] != "SUSPENDED" or not layout.awaits(head[3], to.seq):
-            return OutcomeResult(recorded=True, wake=False)
-        if head[4] is None:  # suspended by a version that did not count: check them all
-            try:
-                any_missing = conn.execute(layout.ANY_MISSING, (head[3], *key)).fetchone()[0]
-            except sqlite3.OperationalError as e:  # json_each: the column is not JSON
-                raise layout.bad_waiting(workflow_id, to.invocation_id, head[3]) from e
-            if any_missing:
-                return OutcomeResult(recorded=True, wake=False)
-        elif head[4] > 1:  # seqs are distinct, so each awaited outcome counts once
-            conn.execute(
-                f"UPDATE invocations SET missing = ? WHERE {layout.KEY}", (head[4] - 1, *key)
-            )
-            return OutcomeResult(recorded=True, wake=False)
-        now = time.time()
-        conn.execute(layout.SET_INV, ("PENDING", layout.NO_WAIT, None, now, *key))
-        if head[1] == to.invocation_id:
-            self._mirror(conn, workflow_id, WorkflowStatus.PENDING, now)
-        return OutcomeResult(recorded=True, wake=True)
-
     # -- lifecycle -----------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -238,6 +194,12 @@ class SQLiteStore(
 
     def _head(self, conn: sqlite3.Connection, key: tuple[str, str]) -> Any:
         return conn.execute(layout.HEAD, key).fetchone()  # the write transaction holds the file
+
+    def _count_missing(self, conn: Any, key: tuple[str, str], waiting: Any) -> int:
+        try:
+            return super()._count_missing(conn, key, waiting)
+        except sqlite3.OperationalError as e:  # json_each: the column is not JSON
+            raise layout.bad_waiting(key[0], key[1], waiting) from e
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
