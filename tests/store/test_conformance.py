@@ -501,6 +501,20 @@ def test_cancel_flag_is_persistent_and_reported(store: StateStore) -> None:
     assert store.commit("wf-1", inv, Batch(0, [b"x"])).cancel_requested is True
 
 
+def test_a_suspension_reports_a_cancel_flag_set_after_the_load(store: StateStore) -> None:
+    # Given an invocation loaded before its workflow's cancel flag was set (a cancel walk saw
+    # it running, so it will not wake it)
+    inv = _started(store)
+    store.load("wf-1", inv)
+    store.request_cancel("wf-1")
+    # When the run suspends on something still missing
+    result = store.commit("wf-1", inv, Batch(0, [b"s0"], suspend=[0]))
+    # Then the suspension went in, and its result carries the flag: the engine delivers the
+    # cancel at once instead of sleeping on
+    assert result.ok and not result.ready
+    assert result.cancel_requested is True
+
+
 def test_retention_purges_only_expired_finished_workflows(store: StateStore) -> None:
     # Given one finished and one running workflow
     done = _started(store, "done")
