@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import postgres_server
+from tests.support import postgres_server, worker_processes
 from tests.support.redis_cluster import RedisCluster, start_cluster, stop_cluster
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 
@@ -22,6 +22,14 @@ def _need_redis_binary() -> None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is required in CI (apt-get install redis-server)")
         pytest.skip("redis-server is not installed")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Before the session's last teardown: signal every worker CLI still running, so the
+    session fixtures that stop them wait for shutdowns that run side by side."""
+    if nextitem is None:
+        worker_processes.terminate_all()
 
 
 @pytest.fixture(scope="session")

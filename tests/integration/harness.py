@@ -36,6 +36,7 @@ from tests.integration.apps.interop import Interop
 from tests.integration.apps.ledger import Ledger
 from tests.integration.apps.scenarios import Scenarios
 from tests.integration.apps.small import Small
+from tests.support import worker_processes
 from tests.support.redis_server import RedisServer
 from wfcore import HistoryEvent
 from wfcore_dramatiq import App, DramatiqTask, WorkflowHandle
@@ -138,6 +139,7 @@ class WorkerProcess:
                 args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
+        worker_processes.remember(self._proc)
         deadline = time.monotonic() + ready_timeout
         while self.log().count(_READY) < self.processes:
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -158,6 +160,7 @@ class WorkerProcess:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
+        worker_processes.forget(proc)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
@@ -166,7 +169,8 @@ class WorkerProcess:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)
+        if not worker_processes.forget(proc):  # else the session's end signalled it already
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -511,7 +511,8 @@ def test_a_suspension_reports_a_cancel_flag_set_after_the_load(store: StateStore
     result = store.commit("wf-1", inv, Batch(0, [b"s0"], suspend=[0]))
     # Then the suspension went in, and its result carries the flag: the engine delivers the
     # cancel at once instead of sleeping on
-    assert result.ok and not result.ready
+    assert result.ok
+    assert not result.ready
     assert result.cancel_requested is True
 
 
