@@ -15,10 +15,8 @@ __all__ = [
     "APPEND_CALL",
     "COUNT_MISSING",
     "CREATE",
-    "ENTRIES",
     "FINISHED",
     "HEAD",
-    "INSERT_ENTRY",
     "INSERT_INV",
     "INSERT_WF",
     "KEY",
@@ -33,7 +31,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "SELECT_INV",
     "SELECT_WF",
-    "SET_INV",
     "SIGNAL_TABLES",
     "STALE",
     "STALE_KEYS",
@@ -284,7 +281,6 @@ CREATE = (
     " WHERE EXISTS (SELECT 1 FROM w))"
     " SELECT EXISTS (SELECT 1 FROM w)"
 )
-INSERT_ENTRY = "INSERT INTO entries (workflow_id, invocation_id, seq, data) VALUES (%s,%s,%s,%s)"
 # Every write to a workflow's rows first takes this lock on its workflow row (several
 # workflows: in workflow_id order), so writers of one workflow queue up and never deadlock.
 LOCK_WF = "SELECT 1 FROM workflows WHERE workflow_id = %s FOR NO KEY UPDATE"
@@ -303,10 +299,6 @@ HEAD = (
 COUNT_MISSING = (
     "SELECT count(*) FROM unnest(%s::integer[]) AS s(seq) WHERE NOT EXISTS (SELECT 1"
     " FROM outcomes o WHERE o.workflow_id = %s AND o.invocation_id = %s AND o.seq = s.seq)"
-)
-ENTRIES = f"SELECT data FROM entries WHERE {KEY} AND seq >= %s ORDER BY seq"
-SET_INV = (
-    f"UPDATE invocations SET status = %s, waiting = %s, missing = %s, updated_at = %s WHERE {KEY}"
 )
 # The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index.
 STALE = "status IN ('PENDING', 'RUNNING', 'SUSPENDED') AND updated_at <= %s"

@@ -13,7 +13,6 @@ from wfcore.store._sql_dialect import Dialect
 from wfcore.store._sql_rows import INV_FIELDS, WF_FIELDS, invocation_record, shown, workflow_record
 
 __all__ = [
-    "ANY_MISSING",
     "COUNT_MISSING",
     "DROPPED_INDEXES",
     "ENTRIES",
@@ -36,7 +35,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "SELECT_INV",
     "SELECT_WF",
-    "SET_INV",
     "SIGNAL_TABLES",
     "STALE",
     "STALE_ROWS",
@@ -183,10 +181,8 @@ _NOT_RECORDED = (
     "FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM outcomes o"
     " WHERE o.workflow_id = ? AND o.invocation_id = ? AND o.seq = j.value)"
 )
-ANY_MISSING = f"SELECT EXISTS (SELECT 1 {_NOT_RECORDED})"
 COUNT_MISSING = f"SELECT count(*) {_NOT_RECORDED}"
 ENTRIES = f"SELECT data FROM entries WHERE {KEY} AND seq >= ? ORDER BY seq"
-SET_INV = f"UPDATE invocations SET status = ?, waiting = ?, missing = ?, updated_at = ? WHERE {KEY}"
 # The WHERE of invocations_unfinished, verbatim, so the planner can use that partial index;
 # its columns also give the order (oldest first, ties by id) without a sort.
 _UNFINISHED = "status IN ('PENDING', 'RUNNING', 'SUSPENDED')"
