@@ -83,20 +83,21 @@ class RedisCommits(RedisConnection):
             # A crash in between leaves a spurious candidate, which purge_expired drops,
             # rather than an expiring workflow nobody would un-index.
             before.append(("ZADD", self._ix(workflow_id, "expiry"), repr(expires_at), workflow_id))
+        active = self._ix(workflow_id, "active")  # this workflow's shard of the index
         if batch.children:
             scored = [repr(float(child.updated_at)) for child in batch.children]
             members = [active_member(workflow_id, child.invocation_id) for child in batch.children]
             pairs = [item for pair in zip(scored, members, strict=True) for item in pair]
-            before.append(("ZADD", self._ix(workflow_id, "active"), "NX", *pairs))
+            before.append(("ZADD", active, "NX", *pairs))
         member = active_member(workflow_id, invocation_id)
         if batch.finish is not None and batch.finish.status.finished:
-            after.append(("ZREM", self._ix(workflow_id, "active"), member))
+            after.append(("ZREM", active, member))
         elif batch.finish is not None:
-            after.append(("ZADD", self._ix(workflow_id, "active"), repr(now), member))
+            after.append(("ZADD", active, repr(now), member))
         elif batch.suspend is not None:
             # Only ensures the entry: a refused suspension leaves updated_at alone, so the
             # score must not move to now (it would hide the invocation from sweeps).
-            before.append(("ZADD", self._ix(workflow_id, "active"), "NX", repr(now), member))
+            before.append(("ZADD", active, "NX", repr(now), member))
         with self._calls():
             if not before and not after:
                 reply = self._script(self._commit, keys=keys, args=args)
@@ -122,7 +123,7 @@ class RedisCommits(RedisConnection):
                 # This batch lost, so its index write was wrong: put the entry back as the
                 # invocation really is.
                 with self._calls():
-                    self._call("ZADD", self._ix(workflow_id, "active"), updated_at, member)
+                    self._call("ZADD", active, updated_at, member)
         if ok != 1:
             return CommitResult(ok=False, cancel_requested=cancel == 1, winners=list(winners))
         if batch.continue_with is not None:
