@@ -38,6 +38,32 @@ def wire() -> Iterator[Traffic]:
 
 
 @pytest.fixture(scope="module")
+def own_server() -> Iterator[RedisServer]:
+    """A redis-server for the tests that count the scripts the server ran: INFO commandstats
+    counts every client's calls, and the session's server also serves other tests' workers,
+    whose sweeps run scripts at any time."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        stop_redis(server)
+
+
+@pytest.fixture
+def own(own_server: RedisServer, prefix: str) -> Iterator[tuple[RedisStore, redis.Redis]]:
+    """A store on ``own_server`` under this test's prefix, and a plain client there."""
+    store, raw = (
+        RedisStore(own_server.url(0), prefix=prefix),
+        redis.Redis.from_url(own_server.url(0)),
+    )
+    try:
+        yield store, raw
+    finally:
+        store.close()
+        raw.close()
+
+
+@pytest.fixture(scope="module")
 def auth_server() -> Iterator[RedisServer]:
     """A second redis-server that wants the password ``s3cret``."""
     server = start_redis(password="s3cret")
@@ -100,10 +126,10 @@ def _finished(store: RedisStore, workflow_id: str = "wf-1") -> str:
 
 
 def test_load_commit_and_record_outcome_are_one_send_and_one_script_each(
-    make: Callable[..., RedisStore], raw: redis.Redis, wire: Traffic
+    own: tuple[RedisStore, redis.Redis], wire: Traffic
 ) -> None:
     # Given a store whose connection and scripts are warm
-    store = make()
+    store, raw = own
     record, root = workflow("wf-1")
     store.create_workflow(record, root)
     inv = root.invocation_id
@@ -605,10 +631,10 @@ def _updated(store: RedisStore, workflow_id: str, invocation_id: str) -> float:
 
 
 def test_recover_candidates_with_nothing_stale_is_one_round_trip(
-    make: Callable[..., RedisStore], raw: redis.Redis, wire: Traffic
+    own: tuple[RedisStore, redis.Redis], wire: Traffic
 ) -> None:
     # Given fresh pending, running and suspended invocations, on a warm connection
-    store = make()
+    store, raw = own
     for wid in ("wf-1", "wf-2", "wf-3"):
         record, root = workflow(wid)
         store.create_workflow(record, root)
