@@ -152,14 +152,24 @@ class ChaosWorker:
 
     def kill(self) -> None:
         """SIGKILL the CLI's process group (only the processes this object started)."""
+        self._signal(signal.SIGKILL, timeout=10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the CLI's process group and wait for Dramatiq's graceful shutdown: every
+        message the worker processed is acknowledged (a SIGKILL can land between a
+        workflow's last commit and its message's ack, and Redis redelivers that message
+        once the worker's heartbeat expires)."""
+        self._signal(signal.SIGTERM, timeout=timeout)
+
+    def _signal(self, signum: int, timeout: float) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
             # The group id is the CLI's pid, still ours until it is reaped just below.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+                os.killpg(proc.pid, signum)
+        proc.wait(timeout=timeout)
 
 
 @dataclass

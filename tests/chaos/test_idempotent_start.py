@@ -78,8 +78,10 @@ def test_twenty_processes_starting_one_workflow_get_one_workflow(
         assert len(starts) == 1
         replay = chaos.app.verify_replay(wid)
         assert replay.ok, replay.divergence
-    # When, with no worker left, the finished workflows are started again by key and id
-    worker.kill()
+    # When, with no worker left (stopped, so its messages' acks reached the broker), the
+    # finished workflows are started again by key and id
+    worker.stop()
+    assert client.llen(queue) == 0
     started = time.monotonic()
     again = [
         chaos.tasks.counted.send_with_options(args=("by-key",), idempotency_key=key),
