@@ -12,6 +12,7 @@ __all__ = [
     "child_workflow_id",
     "fork_workflow_id",
     "is_derived_workflow_id",
+    "is_run_invocation_id",
     "new_workflow_id",
     "new_workflow_seed",
     "operation_seed",
@@ -102,6 +103,12 @@ def run_of(invocation_id: str) -> tuple[str, int]:
     if match is None:
         return invocation_id, 1
     return match["first"], int(match["run"])
+
+
+def is_run_invocation_id(identifier: str) -> bool:
+    """True for an id of the form of a continued run's root invocation (``<first>~run<n>``),
+    which :func:`run_of` reads as run ``n``: a workflow id of that form is refused."""
+    return _RUN.match(identifier) is not None
 
 
 def run_invocation_id(first_root: str, run: int) -> str:

@@ -98,7 +98,8 @@ class DramatiqTask(Task[P, R]):
                 finished) without running it again; other arguments raise
                 ``ConfigurationError``.
             workflow_id: an explicit id, with the same idempotent behaviour; the forms of
-                the ids derived from keys and for child workflows are refused.
+                the ids derived from keys and for child workflows, and ids ending in
+                ``~run`` + digits (continued runs' roots), are refused.
             delay: how long to wait before the workflow starts: seconds, or a
                 ``timedelta`` (``dramatiq.Actor.send_with_options`` takes milliseconds;
                 a ``timedelta`` means the same to both).

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.engines import RecordingQueue
 from wfcore import Engine, TaskSpec
-from wfcore._identity import child_workflow_id, workflow_id_for_key
+from wfcore._identity import child_workflow_id, run_of, workflow_id_for_key
 from wfcore.errors import ConfigurationError
 from wfcore.store import StateStore
 
@@ -49,6 +49,22 @@ def test_an_explicit_id_cannot_squat_the_id_of_an_idempotency_key(store: StateSt
     # And explicit ids of other forms (even with the same prefixes) are fine
     assert _start(engine, "book", workflow_id="idem-payment-42")[1]
     assert _start(engine, "book", workflow_id="wf-order-7")[1]
+
+
+def test_an_explicit_id_cannot_take_the_form_of_a_later_runs_root(store: StateStore) -> None:
+    engine = _engine(store)
+    # When a start names an id ending in '~run' + digits (how a continued run's root
+    # invocation is named, so "order~run5" would read as run 5 of "order")
+    for taken in ("order~run5", "order~run12"):
+        with pytest.raises(ConfigurationError, match="~run") as refused:
+            _start(engine, "book", workflow_id=taken)
+        # Then it is refused, naming the id, and nothing was created
+        assert taken in str(refused.value)
+        assert store.get_workflow(taken) is None
+    # And ids that only look alike are fine, and read as a first run
+    for fine in ("order~run", "order~run5b", "order~runner", "order-run5"):
+        assert _start(engine, "book", workflow_id=fine) == (fine, True)
+        assert run_of(fine) == (fine, 1)
 
 
 def test_the_same_key_and_arguments_return_the_first_workflow(store: StateStore) -> None:

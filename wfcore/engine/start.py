@@ -8,6 +8,7 @@ from typing import Any
 from wfcore._durations import deadline_after
 from wfcore._identity import (
     is_derived_workflow_id,
+    is_run_invocation_id,
     new_workflow_id,
     new_workflow_seed,
     run_of,
@@ -130,6 +131,14 @@ class Starting(EngineBase):
 
 
 def _check_not_derived(workflow_id: str) -> None:
+    if is_run_invocation_id(workflow_id):
+        # The first run's root invocation id is the workflow id: this one would read as a
+        # later run of "<first>" (wrong run numbers, a second start's check on the wrong run).
+        raise ConfigurationError(
+            f"workflow_id {workflow_id!r} ends in '~run' + digits, the form wfcore gives the "
+            "root invocations of a workflow's later runs (wf.continue_as_new), which is "
+            "reserved: choose an id without that ending"
+        )
     if is_derived_workflow_id(workflow_id):
         raise ConfigurationError(
             f"workflow_id {workflow_id!r} has the form of the ids wfcore derives from "
