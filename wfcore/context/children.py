@@ -162,39 +162,36 @@ class Children(Awaiting):
             return self._wait_future(self._loop(), (handle,), lambda results: results[0])  # type: ignore[no-any-return]
         seq = self._seq
         done = self._finished.get(seq)
-        if done is not None and self._replayed(seq, task, done):
-            return done[2]  # type: ignore[no-any-return]
+        # Replayed as an earlier run of this history did (same task, same outcome, no
+        # cancellation recorded at the wait): move past it, as start_task and wait would,
+        # without their work. Inline: a resume runs this once per earlier child.
+        if (
+            done is not None
+            and done[0] is task
+            and self._outcomes.get(seq) is done[1]
+            and not self._fatal
+        ):
+            after = seq + 1
+            entries = self._entries
+            # Past the history's end the wait is where it stopped: the full path decides.
+            if after < len(entries) and not entries[after].startswith(_CANCELLED):
+                stopped_at = self._suspended_on  # what _waited((seq,)) does
+                if stopped_at is not None and seq in stopped_at:
+                    self._suspended_on = None
+                self._seq = after
+                return done[2]  # type: ignore[no-any-return]
         result = self.wait(self.start_task(task, *args, **kwargs))[0]
         data = self._outcomes[seq]
         replayed = seq < len(self._shared) and self._shared[seq] is not None
         if replayed and self._results.get(seq, (None,))[0] is data:
-            # Replays of this history return this result again (see _replayed).
+            # Replays of this history return this result again (see the fast path above).
             self._finished[seq] = (task, data, result)
-            # From now on _replayed moves past it: what the full path decoded can go (a
+            # From now on the fast path moves past it: what the full path decoded can go (a
             # history of N children would otherwise hold ~10 N more objects, and free them
             # all in its last run).
             self._shared[seq] = None
             del self._results[seq]
         return result
-
-    def _replayed(self, seq: int, task: object, done: tuple[object, bytes, TaskResult]) -> bool:
-        """Whether a sync ``execute_task(task)`` at ``seq`` replays as an earlier run of this
-        history did: same task, same outcome, no cancellation recorded at the wait. Then it
-        moves past it (what ``start_task`` and ``wait`` would do, without their work)."""
-        if done[0] is not task or self._outcomes.get(seq) is not done[1] or self._fatal:
-            return False
-        after = seq + 1
-        if after >= len(self._entries):
-            return False  # the wait is where the history ends: the full path decides
-        # What was recorded at the wait: a cancellation (delivered there) or anything else.
-        following = self._entries[after]
-        if following[:1] != b"\x95" or following.startswith(_CANCELLED):
-            return False
-        stopped_at = self._suspended_on  # what _waited((seq,)) does, without the call
-        if stopped_at is not None and seq in stopped_at:
-            self._suspended_on = None
-        self._seq = after
-        return True
 
     def wait(self, *handles: TaskHandle) -> list[TaskResult]:
         """Wait for every handle; suspends once until all are done, then returns in order.

@@ -63,7 +63,7 @@ class Recording:
         self._entries: list[bytes]
         self._shared: list[Entry | None]  # per seq, its entry decoded once (shareable)
         self._results: dict[int, tuple[bytes, Outcome]]  # per seq, its outcome decoded
-        self._finished: dict[int, tuple[object, bytes, Any]]  # Children._replayed
+        self._finished: dict[int, tuple[object, bytes, Any]]  # execute_task's fast path
         if held is not None:
             self._entries = held.operations
             self._shared = held.decoded
