@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime
 from time import time as wall
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -288,3 +289,53 @@ def test_a_time_function_replaced_during_a_body_run_is_left_alone_then_healed() 
     finally:
         if not isinstance(time.time, _BUILTIN):
             time.time = saved[0].__wrapped__
+
+
+class _Cycle:
+    """Garbage only a collection frees; its finalizer reads the clock, as a pool's might."""
+
+    readings: ClassVar[list[object]] = []
+
+    def __init__(self) -> None:
+        self.me = self
+
+    def __del__(self) -> None:
+        _Cycle.readings.append(time.monotonic())
+
+
+def test_garbage_collection_callbacks_and_finalizers_read_the_clock_during_a_body() -> None:
+    # Given a gc callback (a metrics library timing collections) and a finalizer that read
+    # the clock from this module, which is not wfcore's and not the standard library's
+    timings: list[tuple[str, float, dt.datetime]] = []
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        timings.append((phase, time.perf_counter(), datetime.now()))
+
+    runner = LocalRunner()
+
+    @runner.task(workflow=True)
+    async def collecting() -> int:
+        _Cycle()
+        # A collection that runs while the body runs (here forced, usually an allocation's)
+        return gc.collect()
+
+    gc.callbacks.append(timing)
+    _Cycle.readings.clear()
+    try:
+        # When the body runs and a collection runs in its thread
+        _run(runner, collecting)
+    finally:
+        gc.callbacks.remove(timing)
+    # Then the collection's callbacks and finalizers read the clock, and the run succeeded
+    assert [t[0] for t in timings[:2]] == ["start", "stop"]
+    assert all(isinstance(t[1], float) and isinstance(t[2], dt.datetime) for t in timings)
+    assert _Cycle.readings
+    assert all(isinstance(r, float) for r in _Cycle.readings)
+
+    # And after the collection the body's own reading is refused as before
+    @runner.task(workflow=True)
+    async def reading() -> int:
+        gc.collect()
+        return int(time.perf_counter())
+
+    _fails(runner, runner.start(reading), r"time\.perf_counter\(\) in a workflow body")

@@ -31,6 +31,7 @@ are restricted proxies. This is much smaller, and has two parts:
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import sys
 import threading
 import time as _time
@@ -94,6 +95,8 @@ def _top(frame: types.FrameType) -> str:
 def _check(what: str, name: str, loops: list[_Refuser], depth: int = 2) -> None:
     """Refuse ``what`` if the body's own code (or a library outside the passthrough) called
     it; the caller is ``depth`` frames up (this function, the stand-in, ...)."""
+    if _collecting == get_ident():
+        return  # a garbage collection's callbacks and finalizers: not the body (see below)
     frame: types.FrameType | None = _getframe(depth)
     if frame is None:
         return
@@ -151,6 +154,40 @@ _SWAPS = tuple((n, _ORIGINALS[n], _GUARDS[n]) for n in _TIME_NAMES)
 _TIME_DICT = vars(_time)
 
 
+# A garbage collection can start at any allocation of the body and run code in its thread:
+# ``gc.callbacks`` (a metrics or APM library timing collections) and finalizers of the
+# garbage. Their frames sit on top of whatever body frame allocated, so they look like the
+# body's own calls; but when they run depends on the heap, not on the body, and a refusal
+# there would fail a run at random. So while a collection runs, its thread reads the clock
+# freely: a callback first in ``gc.callbacks`` marks the start, one last marks the end
+# (put back at both ends whenever a body run starts, in case callbacks were added since).
+_collecting: int | None = None  # the thread running a garbage collection, if any
+
+
+def _collection_starts(phase: str, info: dict[str, int]) -> None:
+    global _collecting
+    if phase == "start":
+        _collecting = get_ident()
+
+
+def _collection_ends(phase: str, info: dict[str, int]) -> None:
+    global _collecting
+    if phase == "stop":
+        _collecting = None
+
+
+def _bracket_collections() -> None:
+    callbacks = gc.callbacks
+    if not callbacks or callbacks[0] is not _collection_starts:
+        if _collection_starts in callbacks:
+            callbacks.remove(_collection_starts)
+        callbacks.insert(0, _collection_starts)
+    if callbacks[-1] is not _collection_ends:
+        if _collection_ends in callbacks:
+            callbacks.remove(_collection_ends)
+        callbacks.append(_collection_ends)
+
+
 def guard_enter(loop: _Refuser) -> None:
     """``loop`` starts running a body's code in this thread: the clock is refused to that code
     until ``guard_exit``. The loop's frame that runs the body's callbacks is declared with
@@ -165,6 +202,7 @@ def guard_enter(loop: _Refuser) -> None:
             for name, original, guard in _SWAPS:
                 if _TIME_DICT[name] is original:
                     _TIME_DICT[name] = guard
+        _bracket_collections()  # two identity tests when nothing changed
         loops = _inside.get(tid)
         if loops is None:
             _inside[tid] = [loop]
