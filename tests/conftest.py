@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import postgres_server, worker_processes
 from tests.support.redis_cluster import RedisCluster, start_cluster, stop_cluster
-from tests.support.redis_server import RedisServer, start_redis, stop_redis
+from tests.support.redis_server import RedisServer, running_redis
 
 
 def _need_redis_binary() -> None:
@@ -36,11 +36,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def redis_server() -> Iterator[RedisServer]:
     """A redis-server on a free port for the whole session; never the system one on 6379."""
     _need_redis_binary()
-    server = start_redis()
-    try:
+    with running_redis() as server:
         yield server
-    finally:
-        stop_redis(server)
 
 
 @pytest.fixture

@@ -19,7 +19,13 @@ import trustme
 from redis.crc import key_slot
 
 from tests.store.records import invocation, workflow
-from tests.support.redis_server import RedisServer, free_port, start_redis, stop_redis
+from tests.support.redis_server import (
+    RedisServer,
+    free_port,
+    running_redis,
+    start_redis,
+    stop_redis,
+)
 from tests.support.redis_traffic import Traffic, count_traffic
 from wfcore._models import Batch, Finish, ParentOutcome, WorkflowStatus
 from wfcore.errors import ConfigurationError, StoreError, StoreUnavailableError
@@ -42,11 +48,8 @@ def own_server() -> Iterator[RedisServer]:
     """A redis-server for the tests that count the scripts the server ran: INFO commandstats
     counts every client's calls, and the session's server also serves other tests' workers,
     whose sweeps run scripts at any time."""
-    server = start_redis()
-    try:
+    with running_redis() as server:
         yield server
-    finally:
-        stop_redis(server)
 
 
 @pytest.fixture
@@ -66,11 +69,8 @@ def own(own_server: RedisServer, prefix: str) -> Iterator[tuple[RedisStore, redi
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[RedisServer]:
     """A second redis-server that wants the password ``s3cret``."""
-    server = start_redis(password="s3cret")
-    try:
+    with running_redis(password="s3cret") as server:
         yield server
-    finally:
-        stop_redis(server)
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +84,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Redis
     issued.cert_chain_pems[0].write_to_path(str(cert))
     issued.private_key_pem.write_to_path(str(key))
     ca.cert_pem.write_to_path(str(ca_cert))
-    server = start_redis(tls=(str(cert), str(key)))
-    try:
+    with running_redis(tls=(str(cert), str(key))) as server:
         yield server, str(ca_cert)
-    finally:
-        stop_redis(server)
 
 
 @pytest.fixture

@@ -10,10 +10,12 @@ import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RedisServer", "free_port", "start_redis", "stop_redis"]
+__all__ = ["RedisServer", "free_port", "running_redis", "start_redis", "stop_redis"]
 
 # The Popen objects of servers started here, so they are reaped by their own wait().
 _PROCESSES: dict[int, subprocess.Popen[bytes]] = {}
@@ -112,3 +114,15 @@ def stop_redis(server: RedisServer) -> None:
     except ProcessLookupError:
         pass
     shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+@contextmanager
+def running_redis(
+    *, password: str | None = None, tls: tuple[str, str] | None = None
+) -> Iterator[RedisServer]:
+    """A server started by ``start_redis`` for the ``with`` block, stopped by its pid after."""
+    server = start_redis(password=password, tls=tls)
+    try:
+        yield server
+    finally:
+        stop_redis(server)

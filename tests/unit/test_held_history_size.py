@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from wfcore import LocalRunner
+from wfcore._history_cache import HeldHistory
 from wfcore.errors import NonDeterminismError, WorkflowFailedError
+
+
+def _held(runner: LocalRunner, workflow_id: str) -> HeldHistory:
+    """The one history the runner's engine holds for ``workflow_id``."""
+    [held] = [h for (wf, _), h in runner.engine.histories._held.items() if wf == workflow_id]
+    return held
 
 
 def test_children_replayed_through_the_fast_path_keep_no_decoded_copies() -> None:
@@ -27,7 +34,7 @@ def test_children_replayed_through_the_fast_path_keep_no_decoded_copies() -> Non
     workflow_id = runner.start(chain)
     # When it has run up to the sleep (every child replayed by the later resumes)
     runner.run_for(60)
-    [held] = [h for (wf_id, _), h in runner.engine.histories._held.items() if wf_id == workflow_id]
+    held = _held(runner, workflow_id)
     # Then every child is kept only as (task, outcome, result) for the fast path:
     # its decoded entry and decoded outcome were let go
     assert len(held.finished) == 20
@@ -66,7 +73,7 @@ def test_a_changed_child_task_at_a_position_the_fast_path_knows_is_still_detecte
 
     workflow_id = runner.start(chain)
     runner.run_for(60)
-    [held] = [h for (wf_id, _), h in runner.engine.histories._held.items() if wf_id == workflow_id]
+    held = _held(runner, workflow_id)
     assert len(held.finished) >= 4
     # When the code now starts another task at the second position and the sleep fires
     code["second"] = "other"
