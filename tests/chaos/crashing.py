@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,10 +160,56 @@ class Book:
         self.client.close()
 
 
+class _Counting:
+    """The threads of this process between a write (to the store or the broker) and the
+    count of it. A crash point kills the whole process, every worker thread with it: it
+    first lets these finish (and lets no new one start), so the exact bookkeeping never
+    misses a count because another thread died between its write and its count."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open = 0
+        self._dying = False
+        self._local = threading.local()
+
+    @contextmanager
+    def window(self) -> Iterator[None]:
+        self.open()
+        try:
+            yield
+        finally:
+            self.close()
+
+    def open(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._dying)
+            self._open += 1
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+
+    def close(self) -> None:
+        if getattr(self._local, "depth", 0) > 0:  # not opened (an enqueue of another kind)
+            self._local.depth -= 1
+            with self._cond:
+                self._open -= 1
+                self._cond.notify_all()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout``: a send that raised never closes its window) until no
+        thread is between a write and its count; none can start one after this."""
+        with self._cond:
+            self._dying = True
+            self._cond.wait_for(lambda: self._open == 0, timeout)
+
+
+_COUNTING = _Counting()
+
+
 def crash(book: Book, point: str | None, name: str, detail: str) -> None:
-    """Die now (``os._exit(137)``) if ``name`` is the armed point and nobody crashed there yet."""
+    """Die now (``os._exit(137)``) if ``name`` is the armed point and nobody crashed there yet,
+    once the other threads' counts of their writes are in (``_Counting``)."""
     if point != name or not book.first(f"crash:{name}", detail):
         return
+    _COUNTING.drain()
     os._exit(137)
 
 
@@ -229,11 +276,12 @@ class CrashingStore(DelegatingStore):
         where = _member(workflow_id, invocation_id, batch.base_seq)
         if plain_flush:
             self._crash("flush-before-apply", where)
-        result = self.inner.commit(workflow_id, invocation_id, batch)
-        if not result.ok:
-            return result
-        if batch.finish is not None and batch.finish.status.finished:
-            self.book.count("finished", _member(workflow_id, invocation_id))
+        with _COUNTING.window():
+            result = self.inner.commit(workflow_id, invocation_id, batch)
+            if not result.ok:
+                return result
+            if batch.finish is not None and batch.finish.status.finished:
+                self.book.count("finished", _member(workflow_id, invocation_id))
         with self._lock:
             role = self._roles.get((workflow_id, invocation_id), _Role())
             if batch.finish is not None:
@@ -260,14 +308,23 @@ class CrashingStore(DelegatingStore):
     def record_outcome(
         self, workflow_id: str, invocation_id: str, seq: int, outcome: bytes
     ) -> OutcomeResult:
-        result = self.inner.record_outcome(workflow_id, invocation_id, seq, outcome)
-        self._told_parent(workflow_id, invocation_id, seq, result)
+        with _COUNTING.window():
+            result = self.inner.record_outcome(workflow_id, invocation_id, seq, outcome)
+            if result.recorded:
+                self.book.count("recorded", _member(workflow_id, invocation_id, seq))
+        self._told_parent(workflow_id, invocation_id, seq, result, counted=True)
         return result
 
     def _told_parent(
-        self, workflow_id: str, invocation_id: str, seq: int, result: OutcomeResult
+        self,
+        workflow_id: str,
+        invocation_id: str,
+        seq: int,
+        result: OutcomeResult,
+        *,
+        counted: bool = False,
     ) -> None:
-        if result.recorded:
+        if result.recorded and not counted:
             self.book.count("recorded", _member(workflow_id, invocation_id, seq))
         if result.wake:
             # The detail names the parent whose wake-up the crash loses.
@@ -314,6 +371,7 @@ class CrashMiddleware(Middleware):
             crash(
                 self.book, self.point, "after-record-before-enqueue-new-workflow", _member(*target)
             )
+        _COUNTING.open()  # until after_enqueue has counted it
 
     def after_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
         """A message left. A child's, sent by a parent run: count it (here, not before: a
@@ -322,6 +380,7 @@ class CrashMiddleware(Middleware):
         target, ctx = _target(message), current_or_none()
         if target is not None and ctx is not None and target[1] != ctx.invocation_id:
             self.book.count("dispatched", _member(*target))
+            _COUNTING.close()
         if target is not None and delay:
             crash(self.book, self.point, "after-timer-suspend", _member(*target, delay))
 
