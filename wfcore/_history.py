@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from time import time as _wall_clock  # bound here: never an async body's guard (wall_clock)
 from typing import Any
 
 from wfcore._codec import Codec
@@ -76,7 +76,7 @@ def describe(kind: str, name: str) -> str:
 
 def encode_entry(codec: Codec, kind: str, name: str, ok: bool, value: Any, what: str) -> bytes:
     """Encode one entry; ``what`` names the operation in an ``EncodeError``."""
-    return codec.encode([kind, name, ok, value, time.time()], what=what)
+    return codec.encode([kind, name, ok, value, _wall_clock()], what=what)
 
 
 def decode_entry(codec: Codec, seq: int, data: bytes, where: str) -> Entry:
@@ -158,7 +158,7 @@ _FAILURES = frozenset({"task_failed", "task_retrying"})
 
 def encode_lifecycle(codec: Codec, kind: str, detail: Any, execution: int) -> bytes:
     """Encode a lifecycle event (``task_started``, ``task_suspended``, ...)."""
-    return codec.encode([kind, detail, time.time(), execution], what=f"lifecycle event {kind}")
+    return codec.encode([kind, detail, _wall_clock(), execution], what=f"lifecycle event {kind}")
 
 
 def decode_lifecycle(codec: Codec, data: bytes, where: str) -> tuple[str, Any, float, int]:

@@ -4,7 +4,8 @@ Modelled on the idea of Temporal's Python SDK workflow loop (an ``AbstractEventL
 ``run_once`` drives ready callbacks in order and whose timers are workflow timers), much
 smaller: ready callbacks run first in, first out; when none is left, the loop is *idle* and
 asks its owner (the invocation's context, :mod:`.awaiting`) what to deliver next: recorded
-outcomes of the ``wf`` waits the body's tasks are blocked on, or a suspension. There is no
+outcomes of the ``wf`` waits the body's tasks are blocked on, or a suspension (a wait that a
+task awaits when nothing else could run first is decided on the spot: ``settle``). There is no
 selector: sockets, subprocesses, executors and threads are refused with a clear error, and
 ``loop.time()`` is a virtual clock that moves only when a durable timer fires, so the body's
 decisions never depend on the wall clock or on I/O timing.
@@ -14,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 from asyncio import events, futures
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any, NoReturn, Protocol
 
+from wfcore.context.aio_refusals import INSTEAD, IO_METHODS, refusal
 from wfcore.context.wall_clock import dispatches_body, guard_enter, guard_exit
 from wfcore.errors import ConfigurationError
 
-__all__ = ["DeterministicLoop", "IdleHandler", "Wait", "new_loop", "refuse_waits"]
+__all__ = ["DeterministicLoop", "IdleHandler", "Wait", "new_loop"]
 
 
 class Wait:
@@ -79,54 +80,15 @@ class IdleHandler(Protocol):
     def _idle_point(self, waits: list[Wait]) -> None:
         """Deliver some of ``waits`` (through the loop), deliver a cancellation, or raise."""
 
+    def _delivers_now(self, wait: Wait) -> bool:
+        """True if an idle point now, ``wait`` being the only one, would deliver it and record
+        nothing (answered without side effects)."""
+
+    def _deliver(self, loop: DeterministicLoop, ready: list[Wait]) -> None:
+        """Deliver ``ready`` (through ``loop.deliver``)."""
+
     def _refused(self, error: ConfigurationError) -> None:
         """The body called something a workflow body may not: fail the run with ``error``."""
-
-
-_INSTEAD = (
-    "Workflow bodies run on wfcore's deterministic event loop, so every replay schedules their "
-    "tasks in the same order: do real I/O in `await wf.deterministic(name, async_fn, ...)` "
-    "(recorded, run once on a real event loop) or in a child task (`await wf.execute_task(...)` "
-    "of an async task without workflow=True, which runs on a real event loop)"
-)
-
-# Everything that would need a selector, a thread or a process.
-_IO_METHODS = (
-    "run_in_executor",
-    "set_default_executor",
-    "getaddrinfo",
-    "getnameinfo",
-    "create_connection",
-    "create_server",
-    "sendfile",
-    "start_tls",
-    "create_unix_connection",
-    "create_unix_server",
-    "connect_accepted_socket",
-    "create_datagram_endpoint",
-    "connect_read_pipe",
-    "connect_write_pipe",
-    "subprocess_shell",
-    "subprocess_exec",
-    "add_reader",
-    "remove_reader",
-    "add_writer",
-    "remove_writer",
-    "sock_recv",
-    "sock_recv_into",
-    "sock_recvfrom",
-    "sock_recvfrom_into",
-    "sock_sendall",
-    "sock_sendto",
-    "sock_connect",
-    "sock_accept",
-    "sock_sendfile",
-    "add_signal_handler",
-    "remove_signal_handler",
-    "call_soon_threadsafe",
-    "run_until_complete",
-    "run_forever",
-)
 
 
 class DeterministicLoop(asyncio.AbstractEventLoop):
@@ -143,6 +105,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         self._closed = False
         self._exceptions: list[dict[str, Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []  # in creation order
+        self._main: asyncio.Task[Any] | None = None  # the body's task, while _drive runs
 
     # -- driving -------------------------------------------------------------------------
 
@@ -159,6 +122,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
             finally:
                 guard_exit()
         finally:
+            self._main = None  # nothing is delivered on the spot from here on
             try:
                 self._close_tasks()
             finally:
@@ -169,7 +133,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
     def _drive(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """The body's code runs from here: a clock call that reaches this frame, walking up from
         its caller without passing through wfcore, came from the body (see ``wall_clock``)."""
-        main = self.create_task(coro)
+        main = self._main = self.create_task(coro)
         ready = self._ready
         owner = self._owner
         while True:
@@ -204,10 +168,10 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         tasks = [t for t in self._tasks if not t.done()]
         for task in tasks:
             task._log_destroy_pending = False  # type: ignore[attr-defined]
-            coro = task.get_coro()
-            # RuntimeError: it awaited again in a finally block; nothing more can run.
-            with contextlib.suppress(RuntimeError):
-                coro.close()
+            try:  # noqa: SIM105 (no context manager: two calls less per task, per run)
+                task.get_coro().close()
+            except RuntimeError:
+                pass  # it awaited again in a finally block; nothing more can run
         # A task left waiting and what it waits on refer to each other (the task is a done
         # callback of the future; gather's future holds its children, each calling back to
         # it): cycles holding the loop, and through it the whole run, until the garbage
@@ -233,6 +197,39 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
     def add_wait(self, wait: Wait) -> None:
         """Register a ``wf`` wait, resolved when the owner delivers it at an idle point."""
         self._waits.append(wait)
+
+    def wait_future(self) -> asyncio.Future[Any]:
+        """A future for a ``wf`` wait (``Wait(future=...)``): awaited directly by a task, it
+        is delivered on the spot when going idle would deliver it alone (see ``settle``)."""
+        return _WaitFuture(loop=self)
+
+    def settle(self, future: asyncio.Future[Any]) -> None:
+        """``future``, a ``wf`` wait's, is awaited by the running task: if it is the only
+        wait and the loop, going idle next, would deliver it, deliver it now. The task goes
+        on without suspending: a replayed ``await wf.execute_task(...)`` costs no pass
+        through the loop, and the run does and records the same as through the idle point.
+
+        The same as suspending only when nothing else could run in between: no callback is
+        ready, nothing else waits on the future, the task has no cancellation pending and
+        the body's main task is still running."""
+        main = self._main
+        if self._ready or main is None or main.done() or future._callbacks is not None:
+            return
+        waits = self._waits
+        if len(waits) != 1:
+            waits = self._waits = [w for w in waits if w.active()]
+            if len(waits) != 1:
+                return
+        wait = waits[0]
+        if wait.future is not future:
+            return
+        task: Any = asyncio.current_task(self)
+        if task is None or task._must_cancel:
+            return
+        owner = self._owner
+        if owner._delivers_now(wait):
+            self._waits = []
+            owner._deliver(self, waits)
 
     def deliver(self, wait: Wait) -> None:
         """End ``wait``: resolve its future with ``finish()`` (or its exception), or schedule
@@ -383,7 +380,7 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         self._exceptions.append(context)
 
     def _refuse(self, what: str) -> NoReturn:
-        self._refuse_with(f"{what} is not allowed. {_INSTEAD}")
+        self._refuse_with(f"{what} is not allowed. {INSTEAD}")
 
     def _refuse_with(self, message: str) -> NoReturn:
         """Fail the run with ``message`` (recorded first: catching the error hides nothing)."""
@@ -394,51 +391,36 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
 
 _new_handle = asyncio.Handle.__new__
 
+
+class _WaitFuture(asyncio.Future[Any]):
+    """A ``wf`` wait's future: awaiting it first lets the loop deliver it on the spot
+    (``DeterministicLoop.settle``); otherwise the task suspends on it as on any future."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not self.done():
+            self._loop.settle(self)  # type: ignore[attr-defined]
+            if not self.done():
+                self._asyncio_future_blocking = True
+                yield self
+                if not self.done():
+                    raise RuntimeError("await wasn't used with future")
+        return self.result()
+
+    __iter__ = __await__
+
+
 # Cancels a future as a plain future: no subclass's ``cancel`` (a task's, gather's) runs.
 _drop = asyncio.Future.cancel
 
 
-def _refusal(name: str) -> Callable[..., NoReturn]:
-    def refuse(self: DeterministicLoop, *args: Any, **kwargs: Any) -> NoReturn:
-        what = "real I/O"
-        if name == "call_soon_threadsafe":
-            what = "threads"
-        elif name.startswith("run_"):
-            what = "a nested run of the loop"
-        self._refuse(f"loop.{name}() ({what}) in a workflow body")
-
-    refuse.__name__ = name
-    return refuse
-
-
-for _name in _IO_METHODS:
-    setattr(DeterministicLoop, _name, _refusal(_name))
+for _name in IO_METHODS:
+    setattr(DeterministicLoop, _name, refusal(_name))
 
 dispatches_body(DeterministicLoop._drive.__code__)
-
-
-class _RefuseWaits:
-    """Stands in for the loop in a plain async task (one on a real event loop): a ``wf`` wait
-    there cannot suspend the task, so it is refused with what to do instead."""
-
-    def __init__(self, task_name: str) -> None:
-        self.task_name = task_name
-
-    def __getattr__(self, name: str) -> Any:
-        raise ConfigurationError(
-            f"task {self.task_name!r} is a plain async task: it runs on a real event loop "
-            "(for real I/O), where wf waits (execute_task, wait, sleep, wait_signal, "
-            "deterministic) cannot be awaited. Declare it @app.task(workflow=True) (or "
-            "force_new_workflow=True) to run it as a workflow body on wfcore's deterministic "
-            "loop, and move its I/O into child tasks or wf.deterministic steps"
-        )
 
 
 def new_loop(owner: IdleHandler, timer: Callable[[float], Wait]) -> DeterministicLoop:
     """A deterministic loop for one run of an async workflow body."""
     return DeterministicLoop(owner, timer)  # type: ignore[abstract]  # refusals set below
-
-
-def refuse_waits(task_name: str) -> Any:
-    """The ``_aio`` of a plain async task's context: every wait is refused clearly."""
-    return _RefuseWaits(task_name)

@@ -3,9 +3,13 @@
 When every task of an async body waits, the loop is idle. What happens there is part of the
 history, so every replay wakes the same tasks at the same point:
 
-- a live run with outcomes there delivers every wait whose outcomes are all recorded (and
-  every due timer) at once and records ``resumed([seqs])`` (buffered, no extra round trip);
-  a replay meeting that entry delivers exactly the waits it names;
+- one wait alone (the common case) with its outcomes there is delivered, recording nothing,
+  as a sync wait returns: every replay finds its outcomes there again (a resume that forgot
+  one makes it wait again, as a sync wait);
+- among several waits, a live run delivers every one whose outcomes are all recorded (and
+  every due timer) at once and records ``resumed('several', [seqs])`` (buffered, no extra
+  round trip); a replay meeting that entry delivers exactly the waits it names. (Earlier
+  versions recorded ``resumed('', [seqs])`` for a wait alone too: replayed the same way.)
 - a requested cancellation is recorded (``cancelled()``) and raises ``WorkflowCancelled``
   in every waiting task, at its await;
 - otherwise the invocation suspends on the union of the awaited seqs. The store wakes it
@@ -21,9 +25,10 @@ import inspect
 import weakref
 from typing import Any
 
-from wfcore._history import Kind
+from wfcore._history import Entry, Kind
 from wfcore._tasks import Body, TaskSpec
-from wfcore.context.aio_loop import DeterministicLoop, Wait, new_loop, refuse_waits
+from wfcore.context.aio_loop import DeterministicLoop, Wait, new_loop
+from wfcore.context.aio_refusals import refuse_waits
 from wfcore.context.replaying import Replaying
 from wfcore.context.runtime import _Suspend
 from wfcore.context.wall_clock import guard_module
@@ -59,46 +64,65 @@ class Awaiting(Replaying):
             )
             return
         seq = self._seq
-        if seq < len(self._entries):
-            entry = self._entry_at(seq)
-            if entry.kind == Kind.CANCELLED:
+        entries = self._entries
+        live = seq >= len(entries)
+        if not live:
+            data = entries[seq]
+            if data.startswith(_CANCELLED):
                 self._seq = seq + 1
                 self._cancel_waits(loop, waits)
                 return
-            if entry.kind != Kind.RESUMED:
-                self._diverged(seq, entry, "a wait (every task of the async body waits)")
-            value = entry.value
-            outcomes = self._outcomes
-            if (
-                len(waits) == 1
-                and tuple(value) == waits[0].seqs
-                and (value[0] in outcomes if len(value) == 1 else all(s in outcomes for s in value))
-            ):  # the common case: one wait, named by the entry (both sorted), outcomes in
-                self._seq = seq + 1
-                self._deliver(loop, waits)
+            if len(waits) > 1 or data.startswith(_RESUMED_ALONE):
+                # Several waits: the history names those delivered here (histories of
+                # earlier versions name a wait delivered alone too).
+                entry = self._entry_at(seq)
+                if entry.kind != Kind.RESUMED:
+                    self._diverged(seq, entry, "a wait (every task of the async body waits)")
+                self._replay_resumed(loop, waits, entry)
                 return
-            got = frozenset(value)
-            ready = [w for w in waits if got.issuperset(w.seqs)]
-            delivered = frozenset(s for w in ready for s in w.seqs)
-            if delivered != got or any(s not in self._outcomes for s in got):
-                self._diverged(seq, entry, f"{Kind.RESUMED}({sorted(delivered)})")
-            self._seq = seq + 1
-            self._deliver(loop, ready)
+        elif self._cancel_pending and not self._strict:
+            for wait in waits:
+                if wait.on_cancel is not None:
+                    wait.on_cancel()
+            self._record(Kind.CANCELLED, "", None)
+            self._cancel_waits(loop, waits)
             return
-        if not self._strict:
-            if self._cancel_pending:
-                for wait in waits:
-                    if wait.on_cancel is not None:
-                        wait.on_cancel()
-                self._record(Kind.CANCELLED, "", None)
-                self._cancel_waits(loop, waits)
-                return
+        if len(waits) == 1 and _has_outcomes(waits[0], self._outcomes):
+            # One wait with its outcomes: delivered here, recording nothing, as a sync wait
+            # returns (replayed, its outcomes are there again; forgotten by a resume, it waits).
+            self._deliver(loop, waits)
+            return
+        if live and not self._strict:
             ready = self._ready_now(waits)
             if ready:
-                self._record(Kind.RESUMED, "", sorted({s for w in ready for s in w.seqs}))
+                if len(waits) > 1:  # which waits got their outcomes first: every replay the same
+                    delivered = sorted({s for w in ready for s in w.seqs})
+                    self._record(Kind.RESUMED, SEVERAL, delivered)
                 self._deliver(loop, ready)
                 return
         self._suspend_on(waits)
+
+    def _replay_resumed(self, loop: DeterministicLoop, waits: list[Wait], entry: Entry) -> None:
+        """A recorded ``resumed(seqs)``: deliver exactly the waits it names."""
+        value = entry.value
+        got = frozenset(value)
+        ready = [w for w in waits if got.issuperset(w.seqs)]
+        delivered = frozenset(s for w in ready for s in w.seqs)
+        if delivered != got or any(s not in self._outcomes for s in got):
+            self._diverged(entry.seq, entry, f"{Kind.RESUMED}({sorted(delivered)})")
+        self._seq = entry.seq + 1
+        self._deliver(loop, ready)
+
+    def _delivers_now(self, wait: Wait) -> bool:
+        """``wait`` is the only one: would an idle point now deliver it (nothing recorded)?"""
+        if not _has_outcomes(wait, self._outcomes) or self._fatal is not None:
+            return False
+        seq = self._seq
+        entries = self._entries
+        if seq < len(entries):
+            data = entries[seq]
+            return not (data.startswith(_CANCELLED) or data.startswith(_RESUMED_ALONE))
+        return self._strict or not self._cancel_pending
 
     def _ready_now(self, waits: list[Wait]) -> list[Wait]:
         """A live run's deliverable waits: outcomes all there, or a due timer (completed
@@ -135,12 +159,30 @@ class Awaiting(Replaying):
 
     def _suspend_on(self, waits: list[Wait]) -> None:
         outcomes = self._outcomes
+        if len(waits) == 1:  # the common case: woken when all its missing outcomes are in
+            wait = waits[0]
+            missing = [s for s in wait.seqs if s not in outcomes]  # sorted, as its seqs
+            self._fatal = _Suspend(missing, wake_at=wait.fire_at, need=len(missing))
+            return
         seqs = sorted({s for w in waits for s in w.seqs if s not in outcomes})
         times = [w.fire_at for w in waits if w.fire_at is not None]
         # The fewest arrivals after which some wait could have all its outcomes.
         counted = [sum(s not in outcomes for s in w.seqs) for w in waits if w.counts]
         need = min([c for c in counted if c > 0], default=len(seqs))
         self._fatal = _Suspend(seqs, wake_at=min(times) if times else None, need=need)
+
+
+def _has_outcomes(wait: Wait, outcomes: dict[int, bytes]) -> bool:
+    seqs = wait.seqs
+    return seqs[0] in outcomes if len(seqs) == 1 else all(s in outcomes for s in seqs)
+
+
+# The name of the ``resumed`` entry an idle point of several waits records.
+SEVERAL = "several"
+# How a recorded cancellation starts, and a ``resumed`` entry of one wait alone (recorded by
+# earlier versions): msgpack [kind, name, ok, value, at].
+_CANCELLED = b"\x95\xa9" + Kind.CANCELLED.encode()
+_RESUMED_ALONE = b"\x95\xa7" + Kind.RESUMED.encode() + b"\xa0"
 
 
 def call_body(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:

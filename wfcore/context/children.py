@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from wfcore._durations import deadline_after
@@ -54,7 +55,7 @@ class TaskHandle:
         ctx = self._ctx
         if ctx._aio is not None:
             ctx._check()
-            return ctx._wait_future(ctx._loop(), (self,), lambda results: results[0].result)
+            return ctx._wait_future(ctx._loop(), (self.seq,), lambda: ctx._task_result(self).result)
         return ctx.wait(self)[0].result
 
     def __repr__(self) -> str:
@@ -157,9 +158,9 @@ class Children(Awaiting):
             TaskFailedError: the child failed permanently.
         """
         if self._aio is not None:
-            self._loop()  # refused before anything is recorded in a plain async task
+            aio = self._loop()  # refused before anything is recorded in a plain async task
             handle = self.start_task(task, *args, **kwargs)
-            return self._wait_future(self._loop(), (handle,), lambda results: results[0])  # type: ignore[no-any-return]
+            return self._wait_future(aio, (handle.seq,), partial(self._task_result, handle))  # type: ignore[no-any-return]
         seq = self._seq
         done = self._finished.get(seq)
         # Replayed as an earlier run of this history did (same task, same outcome, no
@@ -209,7 +210,11 @@ class Children(Awaiting):
                     f"got {handle!r}"
                 )
         if aio is not None:
-            return self._wait_future(aio, handles)  # type: ignore[no-any-return]
+            if not handles:
+                return aio.resolved([])  # type: ignore[return-value]
+            return self._wait_future(  # type: ignore[no-any-return]
+                aio, [h.seq for h in handles], lambda: [self._task_result(h) for h in handles]
+            )
         # A pending cancellation wins over results, even ones already there (children it
         # cancelled end CANCELLED): the workflow sees WorkflowCancelled, as it would have
         # had it suspended first.
@@ -223,18 +228,12 @@ class Children(Awaiting):
         return [self._task_result(h) for h in handles]
 
     def _wait_future(
-        self,
-        aio: DeterministicLoop,
-        handles: tuple[TaskHandle, ...],
-        pick: Callable[[list[TaskResult]], Any] = lambda results: results,
+        self, aio: DeterministicLoop, seqs: Sequence[int], finish: Callable[[], Any]
     ) -> Any:
-        """An async body's wait: delivered at an idle point once every child is done, with
-        ``pick`` of their results."""
-        if not handles:
-            return aio.resolved([])
-        future = aio.create_future()
-        finish = lambda: pick([self._task_result(h) for h in handles])  # noqa: E731
-        aio.add_wait(Wait([h.seq for h in handles], finish, future=future))
+        """An async body's wait on children: delivered at an idle point (or when awaited, see
+        ``DeterministicLoop.settle``) once every one is done, with ``finish()``."""
+        future = aio.wait_future()
+        aio.add_wait(Wait(seqs, finish, future=future))
         return future
 
     def _start_child(

@@ -83,7 +83,7 @@ class Signals(Awaiting):
             if seq not in self._outcomes:
                 self._end_wait(seq, _signals.CLOSED)  # a cancelled wait takes no later signal
 
-        future = aio.create_future()
+        future = aio.wait_future()
         aio.add_wait(
             Wait(
                 (seq,),

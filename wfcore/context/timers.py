@@ -40,7 +40,7 @@ class Timers(Awaiting):
         aio = None if self._aio is None else self._loop()
         seq, fire_at = self._timer_entry(fire_at_from)
         if aio is not None:
-            future = aio.create_future()
+            future = aio.wait_future()
             aio.add_wait(
                 Wait(
                     (seq,),
