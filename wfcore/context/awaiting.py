@@ -63,6 +63,11 @@ class Awaiting(Replaying):
                 "and futures made from them"
             )
             return
+        if len(waits) == 1 and self._delivers_now(waits[0]):
+            # One wait with its outcomes: delivered here, recording nothing, as a sync wait
+            # returns (replayed, its outcomes are there again; forgotten by a resume, it waits).
+            self._deliver(loop, waits)
+            return
         seq = self._seq
         entries = self._entries
         live = seq >= len(entries)
@@ -87,11 +92,6 @@ class Awaiting(Replaying):
             self._record(Kind.CANCELLED, "", None)
             self._cancel_waits(loop, waits)
             return
-        if len(waits) == 1 and _has_outcomes(waits[0], self._outcomes):
-            # One wait with its outcomes: delivered here, recording nothing, as a sync wait
-            # returns (replayed, its outcomes are there again; forgotten by a resume, it waits).
-            self._deliver(loop, waits)
-            return
         if live and not self._strict:
             ready = self._ready_now(waits)
             if ready:
@@ -114,7 +114,9 @@ class Awaiting(Replaying):
         self._deliver(loop, ready)
 
     def _delivers_now(self, wait: Wait) -> bool:
-        """``wait`` is the only one: would an idle point now deliver it (nothing recorded)?"""
+        """``wait`` is the only one: does an idle point now deliver it, recording nothing? Yes
+        if its outcomes are there, unless a cancellation is recorded here or pending (or, in a
+        history of an earlier version, a ``resumed`` entry of this wait alone is here)."""
         if not _has_outcomes(wait, self._outcomes) or self._fatal is not None:
             return False
         seq = self._seq
