@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from time import time as _wall_clock  # bound here: never an async body's guard (wall_clock)
 from typing import Any
 
+from msgpack import packb as _packb
+
 from wfcore._codec import Codec
 from wfcore._models import WorkflowStatus
 from wfcore.errors import DecodeError
 from wfcore.store import StateStore
 
 __all__ = [
+    "CANCELLED_PREFIX",
     "Entry",
     "HistoryEvent",
     "Kind",
@@ -22,6 +25,7 @@ __all__ = [
     "encode_entry",
     "encode_outcome",
     "encode_lifecycle",
+    "entry_prefix",
     "error_info",
     "is_operation",
     "read_history",
@@ -148,12 +152,19 @@ def error_info(error: object) -> tuple[str, str, str]:
     return type_name, message, str(traceback)
 
 
+def entry_prefix(kind: str, name: str | None = None) -> bytes:
+    """How every encoded operation of ``kind`` (and ``name``) starts: its 5-element array's
+    mark, then those strings; tells what an entry records from its bytes, without decoding."""
+    return b"\x95" + b"".join(_packb(part) for part in (kind, name) if part is not None)
+
+
 # Lifecycle events share the history list with operations but take no seq. They are
 # 4-element records (msgpack fixarray 0x94); operations are 5-element (0x95), so a load can
 # tell them apart from the first byte without decoding.
 LIFECYCLE_MARK = 0x94
 _LIFECYCLE_BYTE = bytes((LIFECYCLE_MARK,))
 _FAILURES = frozenset({"task_failed", "task_retrying"})
+CANCELLED_PREFIX = entry_prefix(Kind.CANCELLED)  # a recorded cancellation's entry
 
 
 def encode_lifecycle(codec: Codec, kind: str, detail: Any, execution: int) -> bytes:

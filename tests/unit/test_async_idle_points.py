@@ -6,6 +6,8 @@ replaying."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from wfcore._history import Kind
 from wfcore._models import WorkflowStatus
 from wfcore.context import awaiting
 from wfcore.context.aio_loop import Wait
-from wfcore.errors import WorkflowCancelled
+from wfcore.errors import WorkflowCancelled, WorkflowFailedError
 
 
 def _verify(runner: LocalRunner, workflow_id: str) -> None:
@@ -185,9 +187,29 @@ def test_a_cancellation_the_task_asked_for_itself_still_arrives_at_the_await() -
     _verify(runner, workflow_id)
 
 
-def test_a_history_recorded_by_an_earlier_version_replays_and_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@contextlib.contextmanager
+def _recording_as_earlier_versions(
+    monkeypatch: pytest.MonkeyPatch, value: Callable[[Wait], Any] = lambda w: list(w.seqs)
+) -> Iterator[None]:
+    """Record, meanwhile, a ``resumed('', value(wait))`` entry for a wait delivered alone,
+    as versions before this one did (a run records its own history as it goes)."""
+    plain_idle_point = awaiting.Awaiting._idle_point
+
+    def recording_every_delivery(ctx: awaiting.Awaiting, waits: list[Wait]) -> None:
+        live = ctx._seq >= len(ctx._entries)
+        if live and len(waits) == 1 and all(s in ctx._outcomes for s in waits[0].seqs):
+            ctx._record(Kind.RESUMED, "", value(waits[0]))
+            ctx._deliver(ctx._loop(), waits)
+            return
+        plain_idle_point(ctx, waits)
+
+    with monkeypatch.context() as earlier:
+        earlier.setattr(awaiting.Awaiting, "_idle_point", recording_every_delivery)
+        earlier.setattr(awaiting.Awaiting, "_delivers_now", lambda ctx, wait: False)
+        yield
+
+
+def _two_steps_then_a_signal() -> tuple[LocalRunner, Any]:
     runner = LocalRunner()
 
     @runner.task
@@ -201,20 +223,15 @@ def test_a_history_recorded_by_an_earlier_version_replays_and_goes_on(
         b = (await wf.execute_task(step, a)).result
         return [a, b, await wf.wait_signal("go")]
 
+    return runner, body
+
+
+def test_a_history_recorded_by_an_earlier_version_replays_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner, body = _two_steps_then_a_signal()
     # Given a body recorded as earlier versions did: a `resumed()` entry for a wait alone
-    plain_idle_point = awaiting.Awaiting._idle_point
-
-    def recording_every_delivery(ctx: awaiting.Awaiting, waits: list[Wait]) -> None:
-        live = ctx._seq >= len(ctx._entries)
-        if live and len(waits) == 1 and all(s in ctx._outcomes for s in waits[0].seqs):
-            ctx._record(Kind.RESUMED, "", list(waits[0].seqs))
-            ctx._deliver(ctx._loop(), waits)
-            return
-        plain_idle_point(ctx, waits)
-
-    with monkeypatch.context() as earlier:
-        earlier.setattr(awaiting.Awaiting, "_idle_point", recording_every_delivery)
-        earlier.setattr(awaiting.Awaiting, "_delivers_now", lambda ctx, wait: False)
+    with _recording_as_earlier_versions(monkeypatch):
         workflow_id = runner.start(body, 1)
         runner.run_until_idle()
     resumed = [e for e in runner.engine.history(workflow_id) if e.kind == Kind.RESUMED]
@@ -226,3 +243,22 @@ def test_a_history_recorded_by_an_earlier_version_replays_and_goes_on(
     # Then the recorded entries are taken where they were recorded, and it completes
     assert runner.engine.result(workflow_id) == [2, 3, "went"]
     _verify(runner, workflow_id)
+
+
+def test_a_corrupt_resumed_entry_fails_the_run_with_a_decode_error_and_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner, body = _two_steps_then_a_signal()
+    # Given a history whose `resumed` entry names no positions
+    with _recording_as_earlier_versions(monkeypatch, value=lambda wait: "not positions"):
+        workflow_id = runner.start(body, 1)
+        runner.step()
+        runner.step()
+        runner.step()  # the step, then the body: it records the corrupt entry and goes on
+    # When the body replays it
+    runner.run_until_idle()
+    # Then the run fails with an error naming the entry, and the history is as it was
+    with pytest.raises(WorkflowFailedError, match=r"DecodeError.*resumed\) names 'not pos"):
+        runner.engine.result(workflow_id)
+    resumed = [e.value for e in runner.engine.history(workflow_id) if e.kind == Kind.RESUMED]
+    assert resumed[0] == "not positions"

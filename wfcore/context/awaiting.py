@@ -25,14 +25,14 @@ import inspect
 import weakref
 from typing import Any
 
-from wfcore._history import Entry, Kind
+from wfcore._history import CANCELLED_PREFIX, Entry, Kind, entry_prefix
 from wfcore._tasks import Body, TaskSpec
 from wfcore.context.aio_loop import DeterministicLoop, Wait, new_loop
 from wfcore.context.aio_refusals import refuse_waits
 from wfcore.context.replaying import Replaying
 from wfcore.context.runtime import _Suspend
 from wfcore.context.wall_clock import guard_module
-from wfcore.errors import ConfigurationError, WorkflowCancelled
+from wfcore.errors import ConfigurationError, DecodeError, WorkflowCancelled
 
 __all__ = ["Awaiting", "call_body", "run_async"]
 
@@ -73,7 +73,7 @@ class Awaiting(Replaying):
         live = seq >= len(entries)
         if not live:
             data = entries[seq]
-            if data.startswith(_CANCELLED):
+            if data.startswith(CANCELLED_PREFIX):
                 self._seq = seq + 1
                 self._cancel_waits(loop, waits)
                 return
@@ -105,6 +105,12 @@ class Awaiting(Replaying):
     def _replay_resumed(self, loop: DeterministicLoop, waits: list[Wait], entry: Entry) -> None:
         """A recorded ``resumed(seqs)``: deliver exactly the waits it names."""
         value = entry.value
+        if type(value) is not list or any(type(s) is not int for s in value):
+            raise DecodeError(
+                f"{self._where}: history entry {entry.seq} (resumed) names {value!r}, not a "
+                "list of positions; the stored history is corrupt (restore it from a backup or "
+                "cancel this workflow)"
+            )
         got = frozenset(value)
         ready = [w for w in waits if got.issuperset(w.seqs)]
         delivered = frozenset(s for w in ready for s in w.seqs)
@@ -123,7 +129,7 @@ class Awaiting(Replaying):
         entries = self._entries
         if seq < len(entries):
             data = entries[seq]
-            return not (data.startswith(_CANCELLED) or data.startswith(_RESUMED_ALONE))
+            return not (data.startswith(CANCELLED_PREFIX) or data.startswith(_RESUMED_ALONE))
         return self._strict or not self._cancel_pending
 
     def _ready_now(self, waits: list[Wait]) -> list[Wait]:
@@ -133,8 +139,7 @@ class Awaiting(Replaying):
         now = None  # read once, only if a timer is waited on
         ready = []
         for wait in waits:
-            seqs = wait.seqs
-            if seqs[0] in outcomes if len(seqs) == 1 else all(s in outcomes for s in seqs):
+            if _has_outcomes(wait, outcomes):
                 ready.append(wait)
             elif wait.fire_at is not None and wait.on_due is not None:
                 if now is None:
@@ -181,10 +186,8 @@ def _has_outcomes(wait: Wait, outcomes: dict[int, bytes]) -> bool:
 
 # The name of the ``resumed`` entry an idle point of several waits records.
 SEVERAL = "several"
-# How a recorded cancellation starts, and a ``resumed`` entry of one wait alone (recorded by
-# earlier versions): msgpack [kind, name, ok, value, at].
-_CANCELLED = b"\x95\xa9" + Kind.CANCELLED.encode()
-_RESUMED_ALONE = b"\x95\xa7" + Kind.RESUMED.encode() + b"\xa0"
+# How the ``resumed`` entry of a wait delivered alone starts (recorded by earlier versions).
+_RESUMED_ALONE = entry_prefix(Kind.RESUMED, "")
 
 
 def call_body(ctx: Awaiting, spec: TaskSpec, args: Any, kwargs: Any) -> Any:

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from wfcore._durations import deadline_after
-from wfcore._history import Kind, Outcome, encode_entry, error_info
+from wfcore._history import CANCELLED_PREFIX, Kind, Outcome, encode_entry, error_info
 from wfcore._identity import child_invocation_id, child_workflow_id, new_workflow_seed
 from wfcore._models import (
     InvocationRecord,
@@ -175,7 +175,7 @@ class Children(Awaiting):
             after = seq + 1
             entries = self._entries
             # Past the history's end the wait is where it stopped: the full path decides.
-            if after < len(entries) and not entries[after].startswith(_CANCELLED):
+            if after < len(entries) and not entries[after].startswith(CANCELLED_PREFIX):
                 stopped_at = self._suspended_on  # what _waited((seq,)) does
                 if stopped_at is not None and seq in stopped_at:
                     self._suspended_on = None
@@ -278,10 +278,6 @@ class Children(Awaiting):
     def _task_result(self, handle: TaskHandle) -> TaskResult:
         outcome = self._outcome_at(handle.seq, f"child {handle.invocation_id!r}")
         return child_result(outcome, handle)
-
-
-# How a recorded cancellation's entry starts (a msgpack [kind, ...] record).
-_CANCELLED = b"\x95\xa9" + Kind.CANCELLED.encode()
 
 
 def _identity_fields(identity: WorkflowIdentity) -> list[str | None]:
