@@ -191,3 +191,12 @@ def test_b10_quick_compares_the_cluster_store_with_a_standalone_one() -> None:
     for numbers in result.values():
         assert set(numbers["workflows_per_s"]) == {"min", "median", "max"}
         assert numbers["list_page_ms"]["median"] > 0
+
+
+def test_sqlite_threads_quick_times_every_thread_count() -> None:
+    report = _run("sqlite_threads.py", "--quick")
+    result = report["result"]
+    assert isinstance(result, dict)
+    assert set(result["median_over_one_thread"]) == {"1", "2", "4", "8"}
+    assert result["median_over_one_thread"]["1"] == 1.0
+    assert isinstance(report["target_met"], bool)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfcore._models import Snapshot
 from wfcore.store import _sqlite_layout as layout
@@ -18,6 +19,8 @@ _OUTCOMES = f"SELECT seq, data FROM outcomes WHERE {layout.KEY}"
 _OPEN_OUTCOMES = _OUTCOMES + " AND seq IN (SELECT value FROM json_each(?))"
 _COUNT_OUTCOMES = f"SELECT count(*) FROM outcomes WHERE {layout.KEY}"
 
+T = TypeVar("T")
+
 
 class SQLiteLoads:
     """Reads of an invocation for a run, in one transaction each."""
@@ -27,6 +30,15 @@ class SQLiteLoads:
         def _transaction(
             self, begin: str = layout.WRITE
         ) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _written(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    def _run(self, read: Callable[[sqlite3.Connection], T], claim: bool) -> T:
+        """``read`` in a write transaction shared with other writers if it claims, else in
+        a read transaction of its own."""
+        if claim:
+            return self._written(read)
+        with self._transaction("BEGIN") as conn:
+            return read(conn)
 
     def load(self, workflow_id: str, invocation_id: str, *, claim: bool = True) -> Snapshot | None:
         """Workflow, invocation, history and child outcomes in one transaction.
@@ -34,12 +46,18 @@ class SQLiteLoads:
         With ``claim`` a non-finished invocation becomes RUNNING and its attempt count grows.
         """
         key = (workflow_id, invocation_id)
-        with self._transaction(layout.WRITE if claim else "BEGIN") as conn:
+
+        def read(conn: sqlite3.Connection) -> Any:
             row = _claimed(conn, key, claim)
             if row is None:
                 return None
             entries = conn.execute(layout.ENTRIES, (*key, 0)).fetchall()
-            outcome_map = dict(conn.execute(_OUTCOMES, key).fetchall())
+            return row, entries, dict(conn.execute(_OUTCOMES, key).fetchall())
+
+        got = self._run(read, claim)
+        if got is None:
+            return None
+        row, entries, outcome_map = got
         return Snapshot(
             layout.workflow_from_row(row[layout.N_INV : layout.N_LOAD]),
             layout.invocation_from_row(row),
@@ -52,20 +70,25 @@ class SQLiteLoads:
     ) -> HistoryDelta | None:
         """``load``, reading only past ``mark`` (see :mod:`wfcore.store.incremental`)."""
         key = (workflow_id, invocation_id)
-        with self._transaction(layout.WRITE if claim else "BEGIN") as conn:
+
+        def read(conn: sqlite3.Connection) -> Any:
             row = _claimed(conn, key, claim)
             if row is None:
                 return None
             entries = conn.execute(layout.ENTRIES, (*key, tail_start(mark))).fetchall()
             if not mark.length:
                 outcomes = dict(conn.execute(_OUTCOMES, key).fetchall())
-                count = len(outcomes)
-            else:
-                outcomes = {}
-                if mark.open:
-                    opened = "[" + ",".join(map(str, mark.open)) + "]"
-                    outcomes = dict(conn.execute(_OPEN_OUTCOMES, (*key, opened)).fetchall())
-                count = conn.execute(_COUNT_OUTCOMES, key).fetchone()[0]
+                return row, entries, outcomes, len(outcomes)
+            outcomes = {}
+            if mark.open:
+                opened = "[" + ",".join(map(str, mark.open)) + "]"
+                outcomes = dict(conn.execute(_OPEN_OUTCOMES, (*key, opened)).fetchall())
+            return row, entries, outcomes, conn.execute(_COUNT_OUTCOMES, key).fetchone()[0]
+
+        got = self._run(read, claim)
+        if got is None:
+            return None
+        row, entries, outcomes, count = got
         return HistoryDelta(
             layout.workflow_from_row(row[layout.N_INV : layout.N_LOAD]),
             layout.invocation_from_row(row),

@@ -7,9 +7,9 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from wfcore._models import (
     Batch,
@@ -32,12 +32,19 @@ from wfcore.store._sql_marks import SQLMarks
 from wfcore.store._sql_reads import SQLReads
 from wfcore.store._sql_repair import SQLRepair
 from wfcore.store._sql_signals import SQLSignals
+from wfcore.store._sqlite_group import GroupCommit, Write
 from wfcore.store._sqlite_loads import SQLiteLoads
 from wfcore.store._sqlite_sweeps import SQLiteSweeps
 
 __all__ = ["SQLiteStore"]
 
 log = logging.getLogger("wfcore.store.sqlite")
+
+T = TypeVar("T")
+
+# Writes that join one shared transaction before its leader commits, at most: the first one
+# waits for all of them.
+_SHARED_MAX = 32
 
 
 class SQLiteStore(
@@ -84,6 +91,7 @@ class SQLiteStore(
         self._immutable = False
         self._lock = threading.Lock()
         self._writers = opening.writer_lock(self._path)
+        self._group = GroupCommit(self._write_batch, self._interrupted)
         self._local = threading.local()
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []
@@ -116,20 +124,23 @@ class SQLiteStore(
     ) -> tuple[WorkflowRecord, bool]:
         """Create a workflow and its root invocation unless ``workflow_id`` exists."""
         refuse_pushes(self, push)
-        with self._transaction() as conn:
-            if workflow.parent_workflow_id is not None and not root.cancel_shielded:
+
+        def create(conn: sqlite3.Connection) -> tuple[WorkflowRecord, bool]:
+            wf = workflow
+            if wf.parent_workflow_id is not None and not root.cancel_shielded:
                 # Born cancelled under a cancelled parent: the cancel's walk may be over.
                 sql = "SELECT cancel_requested FROM workflows WHERE workflow_id = ?"
-                flag = conn.execute(sql, (workflow.parent_workflow_id,)).fetchone()
+                flag = conn.execute(sql, (wf.parent_workflow_id,)).fetchone()
                 if flag is not None and flag[0]:
-                    workflow = workflow.model_copy(update={"cancel_requested": True})
-            if not conn.execute(layout.INSERT_WF, layout.wf_values(workflow)).rowcount:
+                    wf = wf.model_copy(update={"cancel_requested": True})
+            if not conn.execute(layout.INSERT_WF, layout.wf_values(wf)).rowcount:
                 sql = f"{layout.SELECT_WF} WHERE workflow_id = ?"
-                return layout.workflow_from_row(
-                    conn.execute(sql, (workflow.workflow_id,)).fetchone()
-                ), False
-            conn.execute(layout.INSERT_INV, layout.invocation_to_row(workflow.workflow_id, root))
-        return workflow, True
+                found = conn.execute(sql, (wf.workflow_id,)).fetchone()
+                return layout.workflow_from_row(found), False
+            conn.execute(layout.INSERT_INV, layout.invocation_to_row(wf.workflow_id, root))
+            return wf, True
+
+        return self._written(create)
 
     def purge_expired(self, now: float) -> int:
         """Delete finished workflows whose retention has passed; how many were deleted."""
@@ -166,8 +177,7 @@ class SQLiteStore(
             WorkflowNotFoundError: the invocation does not exist.
         """
         refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
-        with self._transaction() as conn:
-            result = self._apply(conn, workflow_id, invocation_id, batch)
+        result = self._written(lambda conn: self._apply(conn, workflow_id, invocation_id, batch))
         if result is None:
             raise WorkflowNotFoundError(
                 f"invocation {invocation_id!r} of workflow {workflow_id!r} is not in the "
@@ -257,6 +267,35 @@ class SQLiteStore(
         except sqlite3.Error as e:
             raise self._error(e) from e
 
+    def _written(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in a write transaction, perhaps shared with the writes of other
+        threads (see :mod:`~wfcore.store._sqlite_group`); its value once committed."""
+        return self._group.run(fn)
+
+    def _write_batch(self, batch: list[Write[Any]], more: Callable[[], list[Write[Any]]]) -> None:
+        try:
+            with self._transaction() as conn:
+                if len(batch) == 1:
+                    results = [batch[0].fn(conn)]
+                else:
+                    results = [_in_savepoint(conn, write, self._error) for write in batch]
+                while len(results) < _SHARED_MAX and (joined := more()):
+                    results += [_in_savepoint(conn, write, self._error) for write in joined]
+        except Exception as e:
+            for write in batch:
+                if not write.settled:
+                    write.fail(e if len(batch) == 1 else _copy(e))
+            return
+        for write, result in zip(batch, results, strict=True):
+            if not write.settled:
+                write.succeed(result)
+
+    def _interrupted(self, error: BaseException) -> StoreError:
+        return StoreUnavailableError(
+            f"SQLite store {self._path!r}: a write was interrupted ({error!r}) before it was "
+            "known to be committed; it may or may not be stored"
+        )
+
     @contextmanager
     def _transaction(self, begin: str = layout.WRITE) -> Iterator[sqlite3.Connection]:
         if begin != layout.WRITE:
@@ -310,3 +349,32 @@ class SQLiteStore(
             closed=self._closed,
             read_only=self._read_only,
         )
+
+
+def _in_savepoint(
+    conn: sqlite3.Connection, write: Write[Any], error: Callable[[sqlite3.Error], StoreError]
+) -> Any:
+    """Run one write of a shared transaction; if it fails, undo it alone and fail it."""
+    conn.execute("SAVEPOINT write")
+    try:
+        return write.fn(conn)
+    except Exception as e:
+        if not conn.in_transaction:
+            raise  # SQLite ended the whole transaction: every write in it fails
+        conn.execute("ROLLBACK TO write")
+        write.fail(error(e) if isinstance(e, sqlite3.Error) else e)
+        return None
+    finally:
+        if conn.in_transaction:
+            conn.execute("RELEASE write")
+
+
+def _copy(error: Exception) -> Exception:
+    """A copy of a shared transaction's error for each of its writers (never one object
+    raised in several threads at once)."""
+    try:
+        copied = type(error)(*error.args)
+    except Exception:
+        copied = StoreUnavailableError(str(error))
+    copied.__cause__ = error
+    return copied
