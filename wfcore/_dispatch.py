@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from wfcore._models import InvocationRef, QueuePush
+from wfcore._models import InvocationRef, QueuePush, QueueReceipt
 
 __all__ = ["Dispatcher", "Outbox"]
 
@@ -31,6 +31,10 @@ class Outbox(Protocol):
     decides, a suspension's timer wake-up) into that write: one round trip less per
     message, and no moment where the state is stored but its message not yet sent.
     Messages a write did not carry go through the :class:`Dispatcher` as before.
+
+    The write that ends a run (a suspension, or the finish of a child that tells its parent
+    in the same write) also acknowledges the delivery of the message that ran it, when the
+    outbox names one (``receipt``): one more round trip less per message.
     """
 
     def prepare(self, ref: InvocationRef, delay: float | None = None) -> QueuePush:
@@ -40,4 +44,13 @@ class Outbox(Protocol):
 
     def pushed(self, push: QueuePush) -> None:
         """A commit wrote ``push`` (after-send bookkeeping, e.g. broker hooks)."""
+        ...
+
+    def receipt(self, ref: InvocationRef) -> QueueReceipt | None:
+        """The delivery of the message running ``ref`` in this thread, for the write that
+        ends the run to acknowledge; None when there is none to acknowledge that way."""
+        ...
+
+    def acknowledged(self, receipt: QueueReceipt) -> None:
+        """A commit acknowledged ``receipt``: the broker must not acknowledge it again."""
         ...

@@ -17,6 +17,7 @@ __all__ = [
     "OutcomeResult",
     "ParentOutcome",
     "QueuePush",
+    "QueueReceipt",
     "Reopen",
     "SignalResult",
     "SignalTake",
@@ -183,6 +184,24 @@ class QueuePush:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueReceipt:
+    """The delivery of the broker message running an invocation, acknowledged by the write
+    that ends its run (``Batch.receipt``), on the store's own server.
+
+    Written as ``SREM acks message_id`` and, if that removed it, ``HDEL messages
+    message_id`` (what Dramatiq's Redis broker does on ack), in the same atomic write as the
+    batch, and only when nothing of the run is left for a redelivery to do: the batch
+    suspends the invocation (not ``ready``) or finishes it, the workflow's cancel flag is not
+    set, and every message the batch asked to write was written. ``CommitResult.acked`` says
+    whether it was.
+    """
+
+    acks: str
+    messages: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SignalTake:
     """A ``wait_signal``/``poll_signal`` at ``seq`` of the committing invocation.
 
@@ -212,7 +231,8 @@ class Batch:
     timer's delayed wake-up): ``pushes`` are written with the batch unless the workflow's
     cancel flag is set, ``parent_push`` only when the recorded outcome wakes the parent,
     ``suspend_push`` only when the suspension is applied (not ``ready``; see
-    :class:`CommitResult`).
+    :class:`CommitResult`). Such a store also takes ``receipt``, the delivery this batch
+    acknowledges when it ends the run (see :class:`QueueReceipt`).
 
     ``signal`` takes a buffered signal (or registers a wait for one) after the entries are
     appended and before ``suspend`` is looked at (see :class:`SignalTake`).
@@ -239,6 +259,7 @@ class Batch:
     pushes: Sequence[QueuePush] = ()
     parent_push: QueuePush | None = None
     suspend_push: QueuePush | None = None
+    receipt: QueueReceipt | None = None
     signal: SignalTake | None = None
     continue_with: str | None = None
 
@@ -260,6 +281,7 @@ class CommitResult:
             cancel flag was set: the caller sends those messages itself, after passing the
             cancellation on.
         signal: the signal ``Batch.signal`` took (now the outcome at its seq), or None.
+        acked: ``Batch.receipt`` was acknowledged by this write.
     """
 
     ok: bool
@@ -269,6 +291,7 @@ class CommitResult:
     parent: OutcomeResult | None = None
     pushed: bool = False
     signal: bytes | None = None
+    acked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,16 +133,20 @@ class App(Repairs, PyWorkflowMethods):
         self.store: StateStore = (
             open_store(store, retention=retention) if isinstance(store, str) else store
         )
+        self.middleware = WorkflowMiddleware(
+            RecoverySweeper(self._sweep, recovery_interval), is_task=self._is_task
+        )
         try:
-            outbox = outbox_for(self.broker, self.store) if enqueue_in_commit else None
+            outbox = (
+                outbox_for(self.broker, self.store, self.middleware.current_message)
+                if enqueue_in_commit
+                else None
+            )
         except ConfigurationError:
             if isinstance(store, str):
                 self.store.close()  # opened here: nothing of a refused App stays open
             raise
         self.stale_after = stale_after
-        self.middleware = WorkflowMiddleware(
-            RecoverySweeper(self._sweep, recovery_interval), is_task=self._is_task
-        )
         self.broker.add_middleware(self.middleware)
         self._specs: dict[str, TaskSpec] = {}
         self._plain = PlainActors(self.broker, lambda: self.engine, self._specs.get)
@@ -165,6 +169,8 @@ class App(Repairs, PyWorkflowMethods):
         self._replies = Replies(self.broker, self.engine)
         self._finished = FinishedSignal()
         self._worker = EmbeddedWorker(self.broker, worker_threads) if self.embedded else None
+        if outbox is not None:
+            outbox.skip_acknowledged()
         if not self.embedded:
             adopt_as_global(self.broker)  # last: a failed construction changes nothing global
 

@@ -108,6 +108,15 @@ class Deployment:
             return enqueue(message, delay=delay)
 
         broker.enqueue = counting_enqueue  # type: ignore[method-assign]
+        # The consumers' ack round trips (RedisBroker resolves do_ack per call)
+        self.acked_by_broker: list[str] = []
+        ack = broker.do_ack
+
+        def counting_ack(queue_name: str, message_id: str) -> Any:
+            self.acked_by_broker.append(message_id)
+            return ack(queue_name, message_id)
+
+        broker.do_ack = counting_ack  # type: ignore[attr-defined]
         self.worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
 
     def invocations(self, workflow_id: str) -> tuple[str, list[InvocationRecord]]:
@@ -135,13 +144,8 @@ def deploy(redis_url: str, namespace: str) -> Iterator[Callable[..., Deployment]
         deployment.app.close()
 
 
-@pytest.mark.parametrize("in_commit", [True, False])
-def test_workers_run_what_the_commits_wrote(
-    deploy: Callable[..., Deployment], in_commit: bool
-) -> None:
-    # Given an App on a RedisBroker and a RedisStore sharing one database
-    d = deploy(in_commit=in_commit)
-    app, log = d.app, d.log
+def _three_children(app: App) -> Any:
+    """A workflow (x) -> [x + 1, x + 2, 11]: a child, then two at once."""
 
     @app.task
     def step(x: int) -> int:
@@ -152,6 +156,19 @@ def test_workers_run_what_the_commits_wrote(
         first = flow.wf.execute_task(step, x).result
         both = flow.wf.wait(flow.wf.start_task(step, first), flow.wf.start_task(step, 10))
         return [first, *[h.result for h in both]]
+
+    return flow
+
+
+@pytest.mark.parametrize("in_commit", [True, False])
+def test_workers_run_what_the_commits_wrote(
+    deploy: Callable[..., Deployment], in_commit: bool
+) -> None:
+    # Given an App on a RedisBroker and a RedisStore sharing one database
+    d = deploy(in_commit=in_commit)
+    app, log = d.app, d.log
+
+    flow = _three_children(app)
 
     # When a workflow with three children runs
     handle = start(flow, 1)
@@ -251,3 +268,77 @@ def test_a_timer_wake_up_is_written_by_the_suspension(
     # And with the outbox the suspension wrote the delayed wake-up: broker.enqueue sent no
     # delayed message (it only moved the due one out of the delay queue)
     assert d.delayed_by_broker == ([] if in_commit else [root])
+
+
+@pytest.mark.parametrize("in_commit", [True, False])
+def test_the_writes_that_end_runs_acknowledge_their_deliveries(
+    deploy: Callable[..., Deployment], namespace: str, redis_url: str, in_commit: bool
+) -> None:
+    # Given an App on a RedisBroker and a RedisStore sharing one database, and a workflow
+    # whose root suspends on children that finish by telling it
+    d = deploy(in_commit=in_commit)
+
+    flow = _three_children(d.app)
+
+    # When it runs to the end
+    handle = start(flow, 1)
+    assert handle.result(timeout=RESULT_TIMEOUT) == [2, 3, 11]
+    client = redis.Redis.from_url(redis_url)
+
+    def left(pattern: str, count: Callable[[bytes], int]) -> int:
+        return sum(count(key) for key in client.scan_iter(match=f"{namespace}{pattern}"))
+
+    def settled() -> bool:
+        return left(":__acks__.*", client.scard) == 0
+
+    try:
+        # Then every delivery is acknowledged and no message body is left behind
+        wait_for(settled, RESULT_TIMEOUT, "every delivery to be acknowledged")
+        assert left(":*.msgs", client.hlen) == 0
+    finally:
+        client.close()
+    # And with the outbox the consumers acked only the root's last message (a root's finish
+    # leaves work after its write: replies, a parent workflow to tell); the writes that
+    # ended the other runs (suspensions, and children's finishes telling the root)
+    # acknowledged theirs. Without it, every message was acked by its consumer.
+    processed = sum(d.log.processed.values())
+    assert processed >= 5
+    assert len(d.acked_by_broker) == (1 if in_commit else processed)
+
+
+def test_a_failed_run_is_not_acknowledged_by_its_write_and_goes_to_the_dead_letters(
+    deploy: Callable[..., Deployment], namespace: str, redis_url: str
+) -> None:
+    # Given a child that fails for good, under a root that waits for it
+    d = deploy()
+
+    @d.app.task(max_retries=0)
+    def broken() -> None:
+        raise ValueError("no")
+
+    @d.app.task
+    def flow() -> str:
+        try:
+            flow.wf.execute_task(broken)
+        except Exception:
+            return "caught"
+        return "not reached"
+
+    # When it runs
+    handle = start(flow)
+    assert handle.result(timeout=RESULT_TIMEOUT) == "caught"
+    _, [child] = d.invocations(handle.workflow_id)
+    # Then the child's message was not acknowledged by its failing write: Dramatiq rejected
+    # it as usual, into the queue's dead letters
+    client = redis.Redis.from_url(redis_url)
+    try:
+        wait_for(
+            lambda: len(client.zrange(f"{namespace}:default.XQ", 0, -1)) == 1,
+            RESULT_TIMEOUT,
+            "the failed message in the dead letters",
+        )
+        dead = client.zrange(f"{namespace}:default.XQ", 0, -1)
+    finally:
+        client.close()
+    assert child.status is WorkflowStatus.FAILED
+    assert len(dead) == 1

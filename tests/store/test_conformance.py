@@ -23,6 +23,7 @@ from wfcore._models import (
     InvocationRef,
     ParentOutcome,
     QueuePush,
+    QueueReceipt,
     WorkflowStatus,
 )
 from wfcore.errors import ConfigurationError, StoreUnavailableError, WorkflowNotFoundError
@@ -858,6 +859,8 @@ def test_queue_pushes_are_written_or_refused_never_dropped(store: StateStore) ->
     store.load("wf-1", root.invocation_id)
     batches = [Batch(0, [b"e"], pushes=[push]), Batch(0, [b"e"], parent_push=push)]
     batches.append(Batch(0, [b"e"], suspend=[0], suspend_push=push))
+    receipt = QueueReceipt(queue + ".acks", queue + ".msgs", "m0")
+    batches.append(Batch(0, [b"e"], suspend=[0], receipt=receipt))
     for batch in batches:
         with pytest.raises(ConfigurationError, match="cannot write queue messages"):
             store.commit("wf-1", root.invocation_id, batch)

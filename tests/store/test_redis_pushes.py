@@ -15,6 +15,7 @@ from wfcore._models import (
     InvocationRecord,
     ParentOutcome,
     QueuePush,
+    QueueReceipt,
     WorkflowStatus,
 )
 from wfcore.store.redis import RedisStore
@@ -190,3 +191,130 @@ def test_shares_server_compares_address_and_database(
     finally:
         for client in (same, *others):
             client.close()
+
+
+# -- Batch.receipt: the delivery of the message that ran the invocation, acknowledged by the
+# -- write that ends the run ----------------------------------------------------------------
+
+
+def _delivered(raw: redis.Redis, prefix: str, message_id: str) -> QueueReceipt:
+    """A message fetched by a worker: its id in the worker's ack set, its body in the hash."""
+    queue = f"{prefix}-dramatiq:default"
+    receipt = QueueReceipt(
+        f"{prefix}-dramatiq:__acks__.worker-1.default", queue + ".msgs", message_id
+    )
+    raw.sadd(receipt.acks, message_id)
+    raw.hset(receipt.messages, message_id, b"body")
+    return receipt
+
+
+def _running(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> tuple[RedisStore, str, QueueReceipt]:
+    """A store, its running root ``wf-1`` delivered by message d0, and that delivery."""
+    store = make()
+    return store, _root(store), _delivered(raw, prefix, "d0")
+
+
+def _unacked(raw: redis.Redis, receipt: QueueReceipt) -> tuple[bool, bool]:
+    """Whether the id is still in the ack set, and the message still in the hash."""
+    return bool(raw.sismember(receipt.acks, receipt.message_id)), bool(
+        raw.hexists(receipt.messages, receipt.message_id)
+    )
+
+
+def test_a_suspension_that_applies_acknowledges_the_delivery(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a running root delivered by message d0, with one child recorded
+    store, inv, receipt = _running(make, raw, prefix)
+    assert store.commit("wf-1", inv, Batch(0, [b"s0"], children=_children(inv, 0))).ok
+    # When it suspends on the child, naming the delivery
+    result = store.commit("wf-1", inv, Batch(1, suspend=[0], receipt=receipt))
+    # Then the suspension and the acknowledgement are one write
+    assert result.ok
+    assert result.acked
+    assert _unacked(raw, receipt) == (False, False)
+    assert _status(store, inv) is WorkflowStatus.SUSPENDED
+
+
+def test_writes_that_leave_work_to_a_redelivery_do_not_acknowledge(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a running root delivered by d0, with a child whose outcome is already recorded
+    store, inv, receipt = _running(make, raw, prefix)
+    assert store.commit("wf-1", inv, Batch(0, [b"s0"], children=_children(inv, 0))).ok
+    store.record_outcome("wf-1", inv, 0, b"done")
+    # When it commits progress only, suspends on what is there (ready: the run goes on),
+    # and writes a batch that lost to another writer
+    progress = store.commit("wf-1", inv, Batch(1, [b"e1"], receipt=receipt))
+    ready = store.commit("wf-1", inv, Batch(2, suspend=[0], receipt=receipt))
+    lost = store.commit("wf-1", inv, Batch(0, suspend=[0], receipt=receipt))
+    # Then none of them acknowledged the delivery
+    assert progress.ok
+    assert ready.ok
+    assert ready.ready
+    assert not lost.ok
+    assert [progress.acked, ready.acked, lost.acked] == [False, False, False]
+    assert _unacked(raw, receipt) == (True, True)
+
+
+def test_a_cancel_flag_leaves_the_delivery_unacknowledged(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a running root delivered by d0 whose workflow has a cancel request
+    store, inv, receipt = _running(make, raw, prefix)
+    store.request_cancel("wf-1")
+    # When it records a child with its message and suspends on it in one write
+    kids, pushes = _children(inv, 0), [_push(prefix, "m0")]
+    batch = Batch(0, [b"s0"], children=kids, pushes=pushes, suspend=[0], receipt=receipt)
+    result = store.commit("wf-1", inv, batch)
+    # Then the suspension is written but neither the message (the caller passes the cancel
+    # on and sends it) nor the acknowledgement: the message stays for its ack as usual
+    assert result.ok
+    assert not result.pushed
+    assert not result.acked
+    assert _unacked(raw, receipt) == (True, True)
+
+
+def test_a_finish_that_tells_its_parent_acknowledges_the_delivery(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a root suspended on one child, and the child delivered by d1
+    store = make()
+    inv = _root(store)
+    assert store.commit("wf-1", inv, Batch(0, [b"s0"], children=_children(inv, 0), suspend=[0])).ok
+    store.load("wf-1", "c0")
+    receipt = _delivered(raw, prefix, "d1")
+    # When the child finishes, telling (and waking) the root
+    done = Finish(WorkflowStatus.COMPLETED, b"r0")
+    batch = Batch(
+        0,
+        finish=done,
+        parent=ParentOutcome(inv, 0),
+        parent_push=_push(prefix, "w0"),
+        receipt=receipt,
+    )
+    result = store.commit("wf-1", "c0", batch)
+    # Then the outcome, the wake-up message and the acknowledgement are one write
+    assert result.ok
+    assert result.acked
+    assert result.parent is not None
+    assert result.parent.wake
+    assert _queued(raw, prefix) == [("w0", b"body of w0")]
+    assert _unacked(raw, receipt) == (False, False)
+
+
+def test_a_delivery_already_taken_back_is_acknowledged_without_touching_its_message(
+    make: Callable[..., RedisStore], raw: redis.Redis, prefix: str
+) -> None:
+    # Given a delivery whose id is no longer in the worker's ack set (Dramatiq's
+    # maintenance gave it back to the queue), its body still stored for the redelivery
+    store, inv, receipt = _running(make, raw, prefix)
+    raw.srem(receipt.acks, "d0")
+    assert store.commit("wf-1", inv, Batch(0, [b"s0"], children=_children(inv, 0))).ok
+    # When the run's suspension acknowledges it
+    result = store.commit("wf-1", inv, Batch(1, suspend=[0], receipt=receipt))
+    # Then the redelivery keeps its body (as Dramatiq's own ack would leave it)
+    assert result.acked
+    assert _unacked(raw, receipt) == (False, True)

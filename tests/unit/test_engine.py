@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.engines import RecordingQueue, single_task_engine
 from wfcore import Engine, InvocationRef, LocalRunner, RunStatus, TaskSpec, WorkflowStatus
-from wfcore._models import QueuePush
+from wfcore._models import QueuePush, QueueReceipt
 from wfcore.errors import (
     ConfigurationError,
     FatalError,
@@ -326,6 +326,12 @@ class _Outbox:
         raise AssertionError("not reached")
 
     def pushed(self, push: QueuePush) -> None:
+        raise AssertionError("not reached")
+
+    def receipt(self, ref: InvocationRef) -> QueueReceipt | None:
+        raise AssertionError("not reached")
+
+    def acknowledged(self, receipt: QueueReceipt) -> None:
         raise AssertionError("not reached")
 
 

@@ -229,6 +229,8 @@ class Recording:
         self._written += self._buffer
         self._buffer = []
         self._new_children = []
+        if result.acked and outbox is not None and batch.receipt is not None:
+            outbox.acknowledged(batch.receipt)
         if result.pushed and outbox is not None:
             for push in pushes:
                 outbox.pushed(push)

@@ -11,7 +11,7 @@ from typing import Any
 from wfcore._codec import Codec
 from wfcore._dispatch import Dispatcher, Outbox
 from wfcore._history_cache import HistoryCache
-from wfcore._models import QueuePush, WorkflowRecord, WorkflowStatus
+from wfcore._models import InvocationRecord, QueuePush, QueueReceipt, WorkflowRecord, WorkflowStatus
 from wfcore._tasks import TaskSpec, spec_of
 from wfcore.context import Runtime
 from wfcore.context.real_loop import run_coroutine
@@ -100,6 +100,10 @@ class EngineBase:
         ``status``) is its root."""
         if self.observer is not None and invocation_id == workflow.root_invocation_id:
             self.observer.workflow_ended(workflow.identity, status)
+
+    def _receipt(self, inv: InvocationRecord) -> QueueReceipt | None:
+        """The delivery of the message running ``inv``, for the write ending its run."""
+        return None if self._outbox is None else self._outbox.receipt(inv.ref)
 
     def _written(self, push: QueuePush | None) -> bool:
         """After a write that carried ``push`` (and wrote it): its after-send bookkeeping.

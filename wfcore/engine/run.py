@@ -229,7 +229,9 @@ class Running(Cancelling, Heartbeating, ContinuingRuns):
         finish = Finish(WorkflowStatus.COMPLETED, outcome)
         ctx._lifecycle("task_completed", None)
         parent, push = self._parent_link(inv)
-        committed = ctx._commit(finish=finish, parent=parent, parent_push=push)
+        # Acknowledged by this write only when it tells the parent too: nothing is left then.
+        receipt = None if parent is None else self._receipt(inv)
+        committed = ctx._commit(finish=finish, parent=parent, parent_push=push, receipt=receipt)
         if not committed.ok:
             return None
         self._tell_parent(inv, outcome, committed, push)
@@ -275,7 +277,12 @@ class Running(Cancelling, Heartbeating, ContinuingRuns):
             delay = min(max(0.0, wake_at - self.clock()), self._max_sleep_hop)
             if self._outbox is not None:
                 push = self._outbox.prepare(inv.ref, delay)
-        result = ctx._commit(suspend=signal.seqs, suspend_push=push, suspend_need=signal.need)
+        result = ctx._commit(
+            suspend=signal.seqs,
+            suspend_push=push,
+            suspend_need=signal.need,
+            receipt=self._receipt(inv),
+        )
         if not result.ok:
             return None  # another writer won: replay now
         if result.ready:

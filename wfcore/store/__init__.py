@@ -14,6 +14,7 @@ from wfcore._models import (
     InvocationRef,
     OutcomeResult,
     QueuePush,
+    QueueReceipt,
     Reopen,
     SignalResult,
     Snapshot,
@@ -229,13 +230,19 @@ class StateStore(Protocol):
         ...
 
 
-def refuse_pushes(store: object, *pushes: QueuePush | None) -> None:
+def refuse_pushes(store: object, *pushes: QueuePush | QueueReceipt | None) -> None:
     """For stores that cannot write queue messages: fail loudly rather than drop them."""
     if any(push is not None for push in pushes):
         raise ConfigurationError(
-            f"{store!r} cannot write queue messages in its writes (Batch.pushes, push=); "
-            "only a store with writes_pushes (RedisStore) can; send the messages instead"
+            f"{store!r} cannot write queue messages in its writes (Batch.pushes, push=, "
+            "Batch.receipt); only a store with writes_pushes (RedisStore) can; send the "
+            "messages instead"
         )
+
+
+def refuse_batch_pushes(store: object, batch: Batch) -> None:
+    """``refuse_pushes`` for every message (and receipt) a batch asks its commit to write."""
+    refuse_pushes(store, *batch.pushes, batch.parent_push, batch.suspend_push, batch.receipt)
 
 
 MARK_EVERY = 0.005

@@ -10,7 +10,7 @@ from typing import Any
 from wfcore._models import Batch, CommitResult, OutcomeResult, WorkflowStatus
 from wfcore.errors import WorkflowNotFoundError
 from wfcore.store import _redis_scripts as layout
-from wfcore.store import refuse_pushes, suspend_slack
+from wfcore.store import refuse_batch_pushes, suspend_slack
 from wfcore.store._redis_connection import Command, RedisConnection, active_member
 
 __all__ = ["RedisCommits"]
@@ -26,7 +26,7 @@ class RedisCommits(RedisConnection):
             WorkflowNotFoundError: the invocation does not exist.
         """
         if self._cluster is not None:  # the broker's keys are in other slots (writes_pushes)
-            refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
+            refuse_batch_pushes(self, batch)
         base = self._base(workflow_id)
         now = time.time()
         mode = status = waiting = expires = expires_ms = ""
@@ -63,12 +63,15 @@ class RedisCommits(RedisConnection):
         for push in pushes:
             keys += [push.queue, push.messages]
             messages += [push.message_id, push.data]
+        receipt = batch.receipt
+        if receipt is not None:
+            keys += [receipt.acks, receipt.messages]
         data = [item for pair in batch.data.items() for item in pair]
         args: list[Any] = [base, repr(now), invocation_id, batch.base_seq, mode, status, outcome]
         args += [waiting, expires, expires_ms, parent_id, parent_seq]
         args += [len(batch.entries), len(data), len(batch.children), len(batch.pushes)]
         args += ["1" if extra is not None else "", *batch.entries, *data]
-        args += [*children, *messages]
+        args += [*children, *messages, "" if receipt is None else receipt.message_id]
         take = batch.signal
         args += ["", "", ""] if take is None else [take.name, take.seq, "1" if take.wait else ""]
         # Only a finishing root sets the expiry; skip the index write when we know it is not.
@@ -139,6 +142,7 @@ class RedisCommits(RedisConnection):
             parent=told,
             pushed=state[2] == 1,
             signal=state[3],
+            acked=state[4] == 1,
         )
 
     def record_outcome(

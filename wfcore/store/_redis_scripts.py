@@ -259,6 +259,17 @@ if sig_name ~= '' then
     touch(wf, waits, names)
   end
 end
+-- Batch.receipt (its keys last, its id before the signal's args): acknowledged by a write
+-- that ends the run, unless the cancel flag is set (messages may then be left to send).
+local receipt_id, acked = a[#a - 3], 0
+local function acknowledge()
+  if receipt_id ~= '' and cancel == 0 then
+    if redis.call('SREM', KEYS[#KEYS - 1], receipt_id) == 1 then
+      redis.call('HDEL', KEYS[#KEYS], receipt_id)
+    end
+    acked = 1
+  end
+end
 local function push_extra()
   local q, at_p = qk + 2 * n_pushes + 1, at + 2 * n_pushes
   redis.call('HSET', KEYS[q + 1], a[at_p], a[at_p + 1])
@@ -278,8 +289,10 @@ elseif mode == 'finish' then
   if a[11] ~= '' then
     local told = record(wf, KEYS[pk + 1], KEYS[pk + 2], a[12], a[7], now, a[11])
     if told[2] == 1 and extra_push then push_extra() end
-    return {1, cancel, {}, 0, false, told, pushed, taken}
+    acknowledge()
+    return {1, cancel, {}, 0, false, told, pushed, taken, acked}
   end
+  acknowledge()
 elseif mode == 'suspend' then
   -- Count what is still missing once here, so each outcome is O(1) (see RECORD_OUTCOME).
   local missing = 0
@@ -290,16 +303,17 @@ elseif mode == 'suspend' then
   missing = missing - (tonumber(a[6]) or 0)
   if missing <= 0 then
     alive()
-    return {1, cancel, {}, 1, false, false, pushed, taken}
+    return {1, cancel, {}, 1, false, false, pushed, taken, 0}
   end
   redis.call('HSET', inv, 'status', 'SUSPENDED', 'waiting', a[8], 'missing', missing,
              'updated_at', now)
   mirror(wf, iid, 'SUSPENDED', now)
   if extra_push then push_extra() end
+  acknowledge()
 else
   alive()
 end
-return {1, cancel, {}, 0, false, false, pushed, taken}
+return {1, cancel, {}, 0, false, false, pushed, taken, acked}
 """
 )
 

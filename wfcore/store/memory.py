@@ -23,7 +23,7 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import StoreUnavailableError, WorkflowNotFoundError
-from wfcore.store import MARK_EVERY, listing, refuse_pushes, suspend_slack
+from wfcore.store import MARK_EVERY, listing, refuse_batch_pushes, refuse_pushes, suspend_slack
 from wfcore.store._memory_entry import WorkflowEntry
 from wfcore.store._memory_sweeps import MemorySweeps
 from wfcore.store.incremental import HistoryDelta, HistoryMark, pick_outcomes, tail_start
@@ -255,7 +255,7 @@ class MemoryStore(MemorySweeps):
         return None
 
     def commit(self, workflow_id: str, invocation_id: str, batch: Batch) -> CommitResult:
-        refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
+        refuse_batch_pushes(self, batch)
         with self._lock:
             self._check_open()
             entry = self._entry_with(workflow_id, invocation_id)

@@ -19,7 +19,7 @@ from wfcore._models import (
     WorkflowStatus,
 )
 from wfcore.errors import ConfigurationError, StoreError, WorkflowNotFoundError
-from wfcore.store import MARK_EVERY, refuse_pushes
+from wfcore.store import MARK_EVERY, refuse_batch_pushes, refuse_pushes
 from wfcore.store import _postgres_layout as layout
 from wfcore.store import _postgres_open as opening
 from wfcore.store._postgres_driver import psycopg, psycopg_pool
@@ -194,7 +194,7 @@ class PostgresStore(
         Raises:
             WorkflowNotFoundError: the invocation does not exist.
         """
-        refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
+        refuse_batch_pushes(self, batch)
         plain = not (
             batch.data or batch.children or batch.signal or batch.parent or batch.continue_with
         )

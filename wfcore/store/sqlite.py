@@ -25,7 +25,7 @@ from wfcore.errors import (
 )
 from wfcore.store import _sqlite_layout as layout
 from wfcore.store import _sqlite_open as opening
-from wfcore.store import refuse_pushes
+from wfcore.store import refuse_batch_pushes, refuse_pushes
 from wfcore.store._sql_commit import SQLCommit
 from wfcore.store._sql_listing import SQLListing
 from wfcore.store._sql_marks import SQLMarks
@@ -176,7 +176,7 @@ class SQLiteStore(
         Raises:
             WorkflowNotFoundError: the invocation does not exist.
         """
-        refuse_pushes(self, *batch.pushes, batch.parent_push, batch.suspend_push)
+        refuse_batch_pushes(self, batch)
         result = self._written(lambda conn: self._apply(conn, workflow_id, invocation_id, batch))
         if result is None:
             raise WorkflowNotFoundError(
