@@ -27,7 +27,7 @@ from wfcore import Engine, InvocationRef, Outcome, WorkflowStatus
 from wfcore.engine import outcome_value
 from wfcore.errors import WfError
 
-__all__ = ["REPLY_KEY", "Replies", "raw_workflow_id"]
+__all__ = ["REPLY_KEY", "Replies", "is_raw", "raw_workflow_id"]
 
 REPLY_KEY = "wfcore.dramatiq.reply"
 """The workflow data key holding a raw message's reply."""
@@ -38,6 +38,11 @@ _PREFIX = "msg-"
 def raw_workflow_id(message_id: str) -> str:
     """The workflow a raw message with this id starts (a redelivery finds the same one)."""
     return _PREFIX + message_id
+
+
+def is_raw(workflow_id: str) -> bool:
+    """Whether ``workflow_id`` may be one a raw message started (its reply follows its end)."""
+    return workflow_id.startswith(_PREFIX)
 
 
 class Replies:
@@ -68,7 +73,7 @@ class Replies:
         """After a message that ran (or found finished) ``ref``: give the reply its
         workflow's raw message waits for, if ``ref`` is that workflow's root."""
         workflow_id = ref.workflow_id
-        if ref.invocation_id != workflow_id or not workflow_id.startswith(_PREFIX):
+        if ref.invocation_id != workflow_id or not is_raw(workflow_id):
             return
         engine = self._engine
         raw = engine.store.read_data(workflow_id, REPLY_KEY)

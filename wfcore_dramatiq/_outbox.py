@@ -16,6 +16,7 @@ from wfcore._models import QueuePush, QueueReceipt
 from wfcore.store import StateStore
 from wfcore_dramatiq._compat import check_redis_layout
 from wfcore_dramatiq._dispatch import hop, invocation_message
+from wfcore_dramatiq._messages import is_raw
 from wfcore_dramatiq._middleware import OPTION
 
 __all__ = ["RedisOutbox", "outbox_for"]
@@ -74,6 +75,8 @@ class RedisOutbox:
             return None
         if data.get("invocation_id") != ref.invocation_id:
             return None  # another invocation run inline: its write must not ack this one
+        if ref.invocation_id == ref.workflow_id and is_raw(ref.workflow_id):
+            return None  # its reply is given after the finish: a redelivery gives it again
         broker, queue = self._broker, message.queue_name
         acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{queue}"
         return QueueReceipt(acks, f"{broker.namespace}:{queue}.msgs", message_id)

@@ -12,17 +12,19 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from tests.integration.harness import RESULT_TIMEOUT, start
 from tests.support.waiting import wait_for
-from wfcore import WorkflowStatus
-from wfcore._models import InvocationRecord
+from wfcore import InvocationRef, WorkflowStatus
+from wfcore._models import InvocationRecord, QueueReceipt
 from wfcore.errors import WorkflowCancelledError
 from wfcore.store import MemoryStore, RedisStore
 from wfcore_dramatiq import App
+from wfcore_dramatiq._messages import raw_workflow_id
 from wfcore_dramatiq._outbox import RedisOutbox, outbox_for
 
 pytestmark = pytest.mark.redis
@@ -36,6 +38,7 @@ class EnqueueLog(Middleware):
         self.before: Counter[str] = Counter()
         self.after: Counter[str] = Counter()
         self.processed: Counter[str] = Counter()
+        self.delivered: dict[str, str] = {}  # redis message id -> invocation it ran
 
     def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         self._count(self.before, message)
@@ -45,6 +48,10 @@ class EnqueueLog(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._count(self.processed, message)
+        with self._lock:
+            self.delivered[message.options["redis_message_id"]] = message.options["wfcore"][
+                "invocation_id"
+            ]
 
     def _count(self, counter: Counter[str], message: Any) -> None:
         with self._lock:
@@ -297,13 +304,37 @@ def test_the_writes_that_end_runs_acknowledge_their_deliveries(
         assert left(":*.msgs", client.hlen) == 0
     finally:
         client.close()
-    # And with the outbox the consumers acked only the root's last message (a root's finish
-    # leaves work after its write: replies, a parent workflow to tell); the writes that
-    # ended the other runs (suspensions, and children's finishes telling the root)
-    # acknowledged theirs. Without it, every message was acked by its consumer.
+    # And with the outbox the writes that ended the runs (suspensions, children's finishes
+    # telling the root, the root's finish) acknowledged their messages, so the consumers
+    # acked none; without it, every message was acked by its consumer
     processed = sum(d.log.processed.values())
     assert processed >= 5
-    assert len(d.acked_by_broker) == (1 if in_commit else processed)
+    assert len(d.acked_by_broker) == (0 if in_commit else processed)
+
+
+def test_a_child_workflow_finish_leaves_its_ack_to_the_consumer(
+    deploy: Callable[..., Deployment],
+) -> None:
+    # Given a root that waits for a child workflow (told of its end after the child's
+    # finishing write, in a write of its own)
+    d = deploy()
+
+    @d.app.task(force_new_workflow=True)
+    def sub(x: int) -> int:
+        return x * 2
+
+    @d.app.task
+    def flow() -> int:
+        return int(flow.wf.execute_task(sub, 21).result)
+
+    # When it runs to the end
+    handle = start(flow)
+    assert handle.result(timeout=RESULT_TIMEOUT) == 42
+    [child] = d.app.store.child_workflows(handle.workflow_id)
+    # Then only the child workflow's message was acked by its consumer: a redelivery after
+    # a crash between its finish and telling the parent must still tell it
+    wait_for(lambda: len(d.acked_by_broker) >= 1, RESULT_TIMEOUT, "the consumer's ack")
+    assert [d.log.delivered[m] for m in d.acked_by_broker] == [child.root_invocation_id]
 
 
 def test_a_failed_run_is_not_acknowledged_by_its_write_and_goes_to_the_dead_letters(
@@ -342,3 +373,42 @@ def test_a_failed_run_is_not_acknowledged_by_its_write_and_goes_to_the_dead_lett
         client.close()
     assert child.status is WorkflowStatus.FAILED
     assert len(dead) == 1
+
+
+def test_a_receipt_names_only_the_delivery_of_the_invocation_it_runs(
+    redis_url: str, namespace: str
+) -> None:
+    # Given a Redis outbox and the message its worker thread is processing
+    broker = _broker(redis_url, namespace)
+    processing: list[Any] = [None]
+    outbox = RedisOutbox(broker, lambda: processing[0])
+    ref = InvocationRef("wf-1", "inv-1", "flow")
+    assert outbox.receipt(ref) is None  # no message: nothing to acknowledge
+
+    def deliver(workflow_id: str, invocation_id: str) -> MessageProxy:
+        options = {
+            "redis_message_id": "r1",
+            "wfcore": {"workflow_id": workflow_id, "invocation_id": invocation_id},
+        }
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name="default", actor_name="flow", args=(), kwargs={}, options=options
+        )
+        proxy = MessageProxy(message)
+        processing[0] = proxy
+        return proxy
+
+    proxy = deliver("wf-1", "inv-1")
+    # When receipts are asked for the invocation it runs, and for another one
+    receipt = outbox.receipt(ref)
+    # Then only the first gets one, naming the worker's ack set and the queue's messages
+    assert receipt == QueueReceipt(
+        f"{namespace}:__acks__.{broker.broker_id}.default", f"{namespace}:default.msgs", "r1"
+    )
+    assert outbox.receipt(InvocationRef("wf-1", "inv-2", "step")) is None
+    # And once a write acknowledged it, the message is marked for its consumer to skip
+    outbox.acknowledged(receipt)
+    assert getattr(proxy, "_wfcore_acked", False)
+    # And the root of a raw message's workflow gets none: its reply is given after its end
+    deliver(raw_workflow_id("m1"), raw_workflow_id("m1"))
+    raw_ref = InvocationRef(raw_workflow_id("m1"), raw_workflow_id("m1"), "flow")
+    assert outbox.receipt(raw_ref) is None

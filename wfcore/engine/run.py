@@ -229,8 +229,9 @@ class Running(Cancelling, Heartbeating, ContinuingRuns):
         finish = Finish(WorkflowStatus.COMPLETED, outcome)
         ctx._lifecycle("task_completed", None)
         parent, push = self._parent_link(inv)
-        # Acknowledged by this write only when it tells the parent too: nothing is left then.
-        receipt = None if parent is None else self._receipt(inv)
+        # Acknowledged by this write only when it tells the parent too, or there is none:
+        # nothing is left for a redelivery then (a parent workflow is told after it).
+        receipt = self._receipt(inv) if parent is not None or inv.parent_ref is None else None
         committed = ctx._commit(finish=finish, parent=parent, parent_push=push, receipt=receipt)
         if not committed.ok:
             return None
