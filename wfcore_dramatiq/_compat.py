@@ -32,9 +32,17 @@ _DISPATCH_LAYOUT = (
     'redis.call("hset", queue_messages, message_id, message_data) '
     'redis.call("rpush", queue_full_name, message_id)',
     'redis.call("lpop", queue_full_name)',
+    # How a delivery is acknowledged, which a commit's receipt does in its place.
+    'local acks = namespace .. ":__acks__." .. worker_id',
+    'local queue_acks = acks .. "." .. queue_name',
+    'elseif command == "ack" then local message_id = ARGS[1] '
+    'if redis.call("srem", queue_acks, message_id) > 0 then '
+    'redis.call("hdel", queue_messages, message_id)',
 )
 # RedisBroker.enqueue: the per-delivery id option consumers ack by, and the delay queue.
 _ENQUEUE_SOURCE = ('"redis_message_id"', "dq_name(queue_name)", '"eta"', "message.encode()")
+# RedisBroker._dispatch: the worker id every command (acks too) names is the broker's id.
+_DISPATCH_SOURCE = ("self.broker_id",)
 
 
 def check_dramatiq_version(version: str | None = None) -> None:
@@ -59,7 +67,8 @@ def check_redis_layout(broker: RedisBroker) -> None:
 
     Reads the installed broker's dispatch script and ``enqueue`` source: the queue list
     ``<namespace>:<queue>``, the message hash ``<namespace>:<queue>.msgs``, ``HSET`` then
-    ``RPUSH`` on enqueue, ``LPOP`` on fetch, the ``redis_message_id`` option, the delay queue.
+    ``RPUSH`` on enqueue, ``LPOP`` on fetch, the ``redis_message_id`` option, the delay queue,
+    and the ack (``SREM`` from ``<namespace>:__acks__.<broker_id>.<queue>``, then ``HDEL``).
 
     Raises:
         ConfigurationError: naming what differs and the Dramatiq versions.
@@ -73,6 +82,11 @@ def check_redis_layout(broker: RedisBroker) -> None:
     except (OSError, TypeError):
         source = ""
     missing += [part for part in _ENQUEUE_SOURCE if part not in source]
+    try:
+        dispatching = inspect.getsource(RedisBroker._dispatch)
+    except (OSError, TypeError, AttributeError):
+        dispatching = ""
+    missing += [part for part in _DISPATCH_SOURCE if part not in dispatching]
     if not missing and isinstance(broker.namespace, str):
         return
     raise ConfigurationError(

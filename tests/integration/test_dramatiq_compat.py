@@ -44,24 +44,36 @@ def test_an_unsupported_dramatiq_is_refused_when_an_app_is_created(
     assert SUPPORTED_DRAMATIQ in str(caught.value)
 
 
-def _lpush_broker(url: str, namespace: str) -> RedisBroker:
-    """A RedisBroker whose dispatch script appends messages another way than wfcore does."""
+def _changed_broker(url: str, namespace: str, old: str, new: str) -> RedisBroker:
+    """A RedisBroker whose dispatch script has ``new`` in the place of ``old``."""
     broker = RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
     script = broker.scripts["dispatch"].script
     source = script.decode() if isinstance(script, bytes) else str(script)
-    rpush = 'redis.call("rpush", queue_full_name, message_id)'
-    assert rpush in source
-    changed = source.replace(rpush, 'redis.call("lpush", queue_full_name, message_id)')
-    broker.scripts["dispatch"] = broker.client.register_script(changed)
+    assert old in source
+    broker.scripts["dispatch"] = broker.client.register_script(source.replace(old, new))
     return broker
 
 
 @pytest.mark.redis
-def test_a_redis_broker_with_another_key_layout_is_refused(redis_url: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # messages appended another way
+        (
+            'redis.call("rpush", queue_full_name, message_id)',
+            'redis.call("lpush", queue_full_name, message_id)',
+        ),
+        # deliveries acknowledged in other keys than a commit's receipt names
+        ('":__acks__." .. worker_id', '":__unacked__." .. worker_id'),
+    ],
+)
+def test_a_redis_broker_with_another_key_layout_is_refused(
+    redis_url: str, old: str, new: str
+) -> None:
     # Given a RedisBroker on the store's database whose messages are stored otherwise
     run = uuid.uuid4().hex[:12]
     namespace, store = f"wfcore-it-compat-{run}", with_query(redis_url, prefix=f"compat-{run}")
-    broker = _lpush_broker(redis_url, namespace)
+    broker = _changed_broker(redis_url, namespace, old, new)
     try:
         # When an App would write that broker's messages with its commits
         # Then it refuses to start, naming the versions and the way out

@@ -1,14 +1,14 @@
 """Group commit for ``SQLiteStore``: the writes that threads of one process make at the same
-time share one transaction instead of queueing for one each.
+time share a transaction instead of queueing for one each.
 
 SQLite runs one write transaction at a time per file, so under many worker threads the
 transactions are the critical path and each hand-over from one writer thread to the next
 (a lock release, a thread woken, the GIL passed) adds to it. Here the thread that finds no
-transaction running leads: it runs its own write, then, in one more transaction, every write
-queued meanwhile, each in its own savepoint (one that fails is rolled back alone, the others
-commit), before it commits. It then runs what queued during the commit in one more
-transaction, and hands the lead to the first writer still queued. A writer's call returns only
-after the transaction holding its write committed, so a write is exactly as durable as
+transaction running leads: it runs its own write and, in the same transaction before it
+commits, the writes queued meanwhile, each in its own savepoint (one that fails is rolled
+back alone, the others commit). It then runs what queued during that commit in one more
+transaction, and hands the lead to the first writer still queued. A writer's call returns
+only after the transaction holding its write committed, so a write is exactly as durable as
 before; if that transaction fails as a whole, every write in it gets the error (none of them
 is reported done).
 """
