@@ -32,9 +32,10 @@ class Outbox(Protocol):
     message, and no moment where the state is stored but its message not yet sent.
     Messages a write did not carry go through the :class:`Dispatcher` as before.
 
-    The write that ends a run (a suspension, or the finish of a child that tells its parent
-    in the same write) also acknowledges the delivery of the message that ran it, when the
-    outbox names one (``receipt``): one more round trip less per message.
+    The write that ends a run (an applied suspension, the completion of a child that tells
+    its parent in the same write, or of a root with no parent workflow) also acknowledges the
+    delivery of the message that ran it, when the outbox names one (``receipt``): one more
+    round trip less per message.
     """
 
     def prepare(self, ref: InvocationRef, delay: float | None = None) -> QueuePush:

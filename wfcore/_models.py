@@ -190,10 +190,10 @@ class QueueReceipt:
 
     Written as ``SREM acks message_id`` and, if that removed it, ``HDEL messages
     message_id`` (what Dramatiq's Redis broker does on ack), in the same atomic write as the
-    batch, and only when nothing of the run is left for a redelivery to do: the batch
-    suspends the invocation (not ``ready``) or finishes it, the workflow's cancel flag is not
-    set, and every message the batch asked to write was written. ``CommitResult.acked`` says
-    whether it was.
+    batch, and only when the batch suspends the invocation (not ``ready``) or finishes it and
+    the workflow's cancel flag is not set (so every message the batch asked to write was
+    written). The engine names a receipt only where nothing of the run is left for a
+    redelivery to do after such a write. ``CommitResult.acked`` says whether it was.
     """
 
     acks: str

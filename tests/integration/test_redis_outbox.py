@@ -408,6 +408,10 @@ def test_a_receipt_names_only_the_delivery_of_the_invocation_it_runs(
     # And once a write acknowledged it, the message is marked for its consumer to skip
     outbox.acknowledged(receipt)
     assert getattr(proxy, "_wfcore_acked", False)
+    # And a receipt of another delivery marks nothing on the message being processed
+    other = deliver("wf-1", "inv-1")
+    outbox.acknowledged(QueueReceipt(receipt.acks, receipt.messages, "r0"))
+    assert not getattr(other, "_wfcore_acked", False)
     # And the root of a raw message's workflow gets none: its reply is given after its end
     deliver(raw_workflow_id("m1"), raw_workflow_id("m1"))
     raw_ref = InvocationRef(raw_workflow_id("m1"), raw_workflow_id("m1"), "flow")
