@@ -175,7 +175,7 @@ return 1
 
 # KEYS: wf, invs, inv, h, o, data, <one inv key per child>[, parent inv, parent o], then per
 #   queue push (Batch.pushes, then Batch.parent_push or suspend_push) its queue list and its
-#   messages hash.
+#   messages hash, and last, with a Batch.receipt, its ack set and its messages hash.
 # ARGV: base, now, iid, base_seq, mode ('', 'finish', 'continue', 'suspend'), finish status
 #   (with 'continue', Batch.continue_with is in the expires_at place; with a
 #   suspension: how many awaited outcomes may still be missing when it wakes), finish
@@ -184,13 +184,16 @@ return 1
 #   (keys and values), of children and of pushes, '1' if the extra push (parent_push with a
 #   finish, suspend_push with a suspension) follows them, then the
 #   entries, the data items, per child its id, its field count and its fields, and per push
-#   its message id and body, and last the Batch.signal: its name (or ''), seq and '1' to wait.
+#   its message id and body, the Batch.receipt's message id (or ''), and last the
+#   Batch.signal: its name (or ''), seq and '1' to wait.
 #   (Plain arguments: cmsgpack cost more than the rest.)
 # Pushes are written unless the cancel flag is set; the parent push only if the outcome wakes
 # the parent; the suspend push only if the suspension is applied. Returns {} when the
 # invocation is missing; a lost race returns {0, cancel, winners, 0, {status, updated_at}}
 # (to put back the invocation's active-index entry); else {1, cancel, {}, ready, false,
-# {recorded, wake} of a finish with a parent or false, pushed, the signal taken or false}.
+# {recorded, wake} of a finish with a parent or false, pushed, the signal taken or false,
+# acked}. The receipt is acknowledged by a finish or an applied suspension, never under the
+# cancel flag.
 COMMIT = (
     _COMMON
     + """
