@@ -101,21 +101,22 @@ def _hold_the_lead(store: SQLiteStore) -> tuple[threading.Thread, threading.Even
 
 
 def _queued(
-    store: SQLiteStore, writes: dict[str, object]
+    group: GroupCommit, writes: dict[str, object]
 ) -> tuple[list[threading.Thread], dict[str, object]]:
-    """Start one thread per write and wait until all of them queue behind the leader."""
+    """Start one thread per write, in order, each waiting until its write queues behind the
+    running leader; their outcomes (value or exception) by name."""
     outcomes: dict[str, object] = {}
 
     def run(name: str, fn: object) -> None:
         try:
-            outcomes[name] = store._written(fn)  # type: ignore[arg-type]
-        except Exception as exc:  # checked by the test
+            outcomes[name] = group.run(fn)  # type: ignore[arg-type]
+        except BaseException as exc:  # checked by the test
             outcomes[name] = exc
 
     threads = [threading.Thread(target=run, args=item) for item in writes.items()]
-    for t in threads:
+    for queued, t in enumerate(threads, 1):
         t.start()
-        while len(store._group._pending) < threads.index(t) + 1:  # keep the queue's order
+        while len(group._pending) < queued:  # keep the queue's order
             time.sleep(0.001)
     return threads, outcomes
 
@@ -138,7 +139,7 @@ def test_a_failing_write_in_a_shared_transaction_is_undone_alone(tmp_path: Path)
     store = SQLiteStore(tmp_path / "s.db")
     leader, release = _hold_the_lead(store)
     threads, outcomes = _queued(
-        store,
+        store._group,
         {"a": _insert("wf-a"), "b": _insert("wf-b", ValueError("bad")), "c": _insert("wf-c")},
     )
     # When the leader lets go and they commit together
@@ -169,7 +170,9 @@ def test_a_shared_transaction_that_fails_as_a_whole_fails_every_write_in_it(
         raise sqlite3.OperationalError("disk I/O error")
 
     leader, release = _hold_the_lead(store)
-    threads, outcomes = _queued(store, {"a": _insert("wf-a"), "b": end_it, "c": _insert("wf-c")})
+    threads, outcomes = _queued(
+        store._group, {"a": _insert("wf-a"), "b": end_it, "c": _insert("wf-c")}
+    )
     # When they run together
     release.set()
     for t in [leader, *threads]:
@@ -198,7 +201,7 @@ def test_writes_that_raced_on_one_seq_in_a_shared_transaction_have_one_winner(
         return lambda conn: store._apply(conn, "wf-1", "wf-1-root", batch)
 
     leader, release = _hold_the_lead(store)
-    threads, outcomes = _queued(store, {str(i): commit(i) for i in range(3)})
+    threads, outcomes = _queued(store._group, {str(i): commit(i) for i in range(3)})
     release.set()
     for t in [leader, *threads]:
         t.join(10)
@@ -243,14 +246,7 @@ def test_an_interrupted_leader_fails_the_writes_it_held_and_lets_go_of_the_lead(
     leader = threading.Thread(target=run, args=("leader", hold))
     leader.start()
     assert started.wait(10)
-    queued = [
-        threading.Thread(target=run, args=("x", interrupt)),
-        threading.Thread(target=run, args=("y", lambda c: "y")),
-    ]
-    for n, t in enumerate(queued, 1):
-        t.start()
-        while len(group._pending) < n:
-            time.sleep(0.001)
+    queued, held = _queued(group, {"x": interrupt, "y": lambda c: "y"})
     # When the leader runs them
     release.set()
     for t in [leader, *queued]:
@@ -258,9 +254,9 @@ def test_an_interrupted_leader_fails_the_writes_it_held_and_lets_go_of_the_lead(
     # Then the interruption reaches the leader's thread (its own write was done before),
     # and each write it held fails as interrupted: none is reported done
     assert isinstance(outcomes["leader"], Interrupt)
-    assert isinstance(outcomes["x"], StoreUnavailableError)
-    assert isinstance(outcomes["y"], StoreUnavailableError)
-    assert "interrupted" in str(outcomes["y"])
+    assert isinstance(held["x"], StoreUnavailableError)
+    assert isinstance(held["y"], StoreUnavailableError)
+    assert "interrupted" in str(held["y"])
     # And the group is free: the next write leads and runs
     assert group.run(lambda c: "next") == "next"
 
