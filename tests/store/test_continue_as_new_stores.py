@@ -34,6 +34,11 @@ def test_a_commit_continues_the_workflow_with_a_new_root(store: StateStore) -> N
     assert stored is not None
     assert stored.root_invocation_id == following.invocation_id
     assert stored.status is WorkflowStatus.PENDING
+    pending = store.list_workflows(status=WorkflowStatus.PENDING)
+    assert [w.workflow_id for w in pending] == ["wf-1"]
+    assert store.list_workflows(status=WorkflowStatus.RUNNING) == []
+    assert store.count_workflows(WorkflowStatus.PENDING) == 1
+    assert store.count_workflows(WorkflowStatus.RUNNING) == 0
     old = store.get_invocation("wf-1", rid)
     assert old is not None
     assert old.status is WorkflowStatus.COMPLETED
