@@ -27,7 +27,7 @@ from wfcore import Engine, InvocationRef, Outcome, WorkflowStatus
 from wfcore.engine import outcome_value
 from wfcore.errors import WfError
 
-__all__ = ["REPLY_KEY", "Replies", "is_raw", "raw_workflow_id"]
+__all__ = ["REPLY_KEY", "Replies", "awaits_reply", "raw_workflow_id"]
 
 REPLY_KEY = "wfcore.dramatiq.reply"
 """The workflow data key holding a raw message's reply."""
@@ -40,9 +40,10 @@ def raw_workflow_id(message_id: str) -> str:
     return _PREFIX + message_id
 
 
-def is_raw(workflow_id: str) -> bool:
-    """Whether ``workflow_id`` may be one a raw message started (its reply follows its end)."""
-    return workflow_id.startswith(_PREFIX)
+def awaits_reply(ref: InvocationRef) -> bool:
+    """Whether ``ref`` may be the root of a workflow a raw message started, whose reply is
+    given after its end."""
+    return ref.invocation_id == ref.workflow_id and ref.workflow_id.startswith(_PREFIX)
 
 
 class Replies:
@@ -72,9 +73,9 @@ class Replies:
     def finished(self, ref: InvocationRef) -> None:
         """After a message that ran (or found finished) ``ref``: give the reply its
         workflow's raw message waits for, if ``ref`` is that workflow's root."""
-        workflow_id = ref.workflow_id
-        if ref.invocation_id != workflow_id or not is_raw(workflow_id):
+        if not awaits_reply(ref):
             return
+        workflow_id = ref.workflow_id
         engine = self._engine
         raw = engine.store.read_data(workflow_id, REPLY_KEY)
         if raw is None:

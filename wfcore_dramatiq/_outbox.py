@@ -15,9 +15,8 @@ from wfcore import InvocationRef
 from wfcore._models import QueuePush, QueueReceipt
 from wfcore.store import StateStore
 from wfcore_dramatiq._compat import check_redis_layout
-from wfcore_dramatiq._dispatch import hop, invocation_message
-from wfcore_dramatiq._messages import is_raw
-from wfcore_dramatiq._middleware import OPTION
+from wfcore_dramatiq._dispatch import hop, invocation_message, ref_from_options
+from wfcore_dramatiq._messages import awaits_reply
 
 __all__ = ["RedisOutbox", "outbox_for"]
 
@@ -70,12 +69,10 @@ class RedisOutbox:
         if message is None:
             return None
         options = message.options
-        data, message_id = options.get(OPTION), options.get("redis_message_id")
-        if not isinstance(data, dict) or not isinstance(message_id, str):
-            return None
-        if data.get("invocation_id") != ref.invocation_id:
+        message_id = options.get("redis_message_id")
+        if not isinstance(message_id, str) or ref_from_options(options, ref.task_name) != ref:
             return None  # another invocation run inline: its write must not ack this one
-        if ref.invocation_id == ref.workflow_id and is_raw(ref.workflow_id):
+        if awaits_reply(ref):
             return None  # its reply is given after the finish: a redelivery gives it again
         broker, queue = self._broker, message.queue_name
         acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{queue}"

@@ -281,10 +281,10 @@ end
 if mode == 'continue' then
   -- Batch.continue_with (in the expiry's place, which a continuation has none of).
   redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
-  -- The next run waits for its message: the workflow is pending, and listed and counted so.
-  local was = redis.call('HGET', wf, 'status')
-  redis.call('HSET', wf, 'root_inv', a[9], 'status', 'PENDING', 'updated_at', now)
-  if was ~= 'PENDING' then reindex(wf, was, 'PENDING') end
+  -- The next run waits for its message: the workflow is pending (mirror moves it between the
+  -- status indexes; only a root continues), and rooted at that run.
+  mirror(wf, iid, 'PENDING', now)
+  redis.call('HSET', wf, 'root_inv', a[9])
 elseif mode == 'finish' then
   redis.call('HSET', inv, 'status', a[6], 'outcome', a[7], 'waiting', '', 'updated_at', now)
   if mirror(wf, iid, a[6], now) and a[9] ~= '' then

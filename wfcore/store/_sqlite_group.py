@@ -94,19 +94,21 @@ class GroupCommit:
         else:
             write.done.acquire()
             if write.lead:
-                with self._lock:
-                    batch, self._pending = self._pending, []
-                self._lead(batch)  # holds this write (nobody else takes from the queue)
+                self._lead(self._take())  # holds this write (nobody else takes from the queue)
         return write.outcome()
+
+    def _take(self) -> list[Write[Any]]:
+        """The writes queued so far, taken off the queue."""
+        with self._lock:
+            taken, self._pending = self._pending, []
+        return taken
 
     def _lead(self, batch: list[Write[Any]]) -> None:
         """Run ``batch``, then what queued meanwhile, then pass the lead on."""
         try:
             self._deliver(batch)
             if self._pending:
-                with self._lock:
-                    batch, self._pending = self._pending, []
-                self._deliver(batch)
+                self._deliver(self._take())
         finally:
             with self._lock:
                 if self._pending:
@@ -120,8 +122,7 @@ class GroupCommit:
         def more() -> list[Write[Any]]:
             if not self._pending:  # unlocked: a write queued just after waits for the next
                 return []
-            with self._lock:
-                taken, self._pending = self._pending, []
+            taken = self._take()
             batch.extend(taken)
             return taken
 
